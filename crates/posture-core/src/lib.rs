@@ -1,0 +1,19 @@
+//! The functional core of posture: a typed [`Snapshot`] of what the runbook inspects, and pure
+//! functions over it. Nothing here performs I/O, spawns tasks or reads the clock; callers pass
+//! time in. That keeps every judgement reproducible from a saved snapshot.
+
+pub mod load;
+pub mod longhorn;
+pub mod object;
+pub mod ownership;
+pub mod policy;
+pub mod report;
+pub mod snapshot;
+pub mod topology;
+
+pub use load::{LoadError, load_snapshot_str};
+pub use object::ObjectRef;
+pub use policy::Policy;
+pub use report::{Evidence, Finding, Report, Section, Severity};
+pub use snapshot::Snapshot;
+pub use topology::Topology;

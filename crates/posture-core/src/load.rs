@@ -1,0 +1,337 @@
+//! Loads a snapshot from text: one or more YAML or JSON documents of Kubernetes objects, the
+//! format of `kubectl get -o yaml` (lists included) and of `posture snapshot -o FILE`.
+//!
+//! Errors name the file, line and column, and for a well-formed object of the wrong shape, the
+//! object and the field, so a person can fix the file without guessing.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::longhorn;
+use crate::snapshot::{HealthReport, Longhorn, Snapshot, SnapshotInfo, Unreadable};
+
+/// Group of posture's own documents inside a saved snapshot.
+pub const POSTURE_API_VERSION: &str = "posture.dev/v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{file}:{line}:{column}: invalid YAML: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}:{line}: {kind} {name}: field `{field}`: {message}")]
+    Object {
+        file: String,
+        line: usize,
+        kind: String,
+        name: String,
+        field: String,
+        message: String,
+    },
+    #[error("{file}:{line}: document is not a Kubernetes object (it needs apiVersion and kind)")]
+    NotAnObject { file: String, line: usize },
+}
+
+/// Parses `text` (named `file` in errors) into a snapshot.
+pub fn load_snapshot_str(file: &str, text: &str) -> Result<Snapshot, LoadError> {
+    let starts = document_start_lines(text);
+    let mut snapshot = Snapshot {
+        info: SnapshotInfo {
+            source: file.to_owned(),
+            ..SnapshotInfo::default()
+        },
+        ..Snapshot::default()
+    };
+    let mut index = 0usize;
+    for document in serde_norway::Deserializer::from_str(text) {
+        let value = Value::deserialize(document).map_err(|e| syntax_error(file, &e))?;
+        let line = starts.get(index).copied().unwrap_or(1);
+        index += 1;
+        if value.is_null() {
+            continue;
+        }
+        add_value(&mut snapshot, value, file, line)?;
+    }
+    Ok(snapshot)
+}
+
+fn syntax_error(file: &str, e: &serde_norway::Error) -> LoadError {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1));
+    let message = e.to_string();
+    // serde_norway appends " at line X column Y"; the prefix already says where.
+    let message = match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message,
+    };
+    LoadError::Syntax {
+        file: file.to_owned(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// First line (1-based) of each YAML document, matching the order the parser yields them.
+fn document_start_lines(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut current: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let lineno = i + 1;
+        if line.starts_with("---") {
+            if let Some(start) = current.take() {
+                starts.push(start);
+            }
+            continue;
+        }
+        let content = line.trim();
+        if current.is_none() && !content.is_empty() && !content.starts_with('#') {
+            current = Some(lineno);
+        }
+    }
+    if let Some(start) = current {
+        starts.push(start);
+    }
+    starts
+}
+
+fn add_value(
+    snapshot: &mut Snapshot,
+    value: Value,
+    file: &str,
+    line: usize,
+) -> Result<(), LoadError> {
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if kind.is_empty() {
+        return Err(LoadError::NotAnObject {
+            file: file.to_owned(),
+            line,
+        });
+    }
+    if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
+        let items = match value.get("items") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => Vec::new(),
+        };
+        for item in items {
+            add_value(snapshot, item, file, line)?;
+        }
+        return Ok(());
+    }
+    let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
+    let ctx = ObjectContext {
+        file,
+        line,
+        kind: &kind,
+        value: &value,
+    };
+    match (group, kind.as_str()) {
+        ("", "Namespace") => snapshot.namespaces.push(ctx.parse()?),
+        ("", "Node") => snapshot.nodes.push(ctx.parse()?),
+        ("", "Pod") => snapshot.pods.push(ctx.parse()?),
+        ("", "Service") => snapshot.services.push(ctx.parse()?),
+        ("", "PersistentVolume") => snapshot.persistent_volumes.push(ctx.parse()?),
+        ("", "PersistentVolumeClaim") => snapshot.persistent_volume_claims.push(ctx.parse()?),
+        ("", "ConfigMap") => snapshot.config_maps.push(ctx.parse()?),
+        ("", "Event") => snapshot.events.push(ctx.parse()?),
+        ("apps", "Deployment") => snapshot.deployments.push(ctx.parse()?),
+        ("apps", "DaemonSet") => snapshot.daemon_sets.push(ctx.parse()?),
+        ("apps", "StatefulSet") => snapshot.stateful_sets.push(ctx.parse()?),
+        ("apps", "ReplicaSet") => snapshot.replica_sets.push(ctx.parse()?),
+        ("policy", "PodDisruptionBudget") => snapshot.pod_disruption_budgets.push(ctx.parse()?),
+        ("discovery.k8s.io", "EndpointSlice") => snapshot.endpoint_slices.push(ctx.parse()?),
+        ("coordination.k8s.io", "Lease") => snapshot.leases.push(ctx.parse()?),
+        ("storage.k8s.io", "StorageClass") => snapshot.storage_classes.push(ctx.parse()?),
+        ("longhorn.io", "Setting") => longhorn_mut(snapshot).settings.push(ctx.parse()?),
+        ("longhorn.io", "Volume") => longhorn_mut(snapshot).volumes.push(ctx.parse()?),
+        ("longhorn.io", "Replica") => longhorn_mut(snapshot).replicas.push(ctx.parse()?),
+        ("longhorn.io", "Engine") => longhorn_mut(snapshot).engines.push(ctx.parse()?),
+        ("longhorn.io", "Node") => longhorn_mut(snapshot)
+            .nodes
+            .push(ctx.parse::<longhorn::LonghornNode>()?),
+        ("longhorn.io", _) => {
+            longhorn_mut(snapshot);
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let crd_group = value.pointer("/spec/group").and_then(Value::as_str);
+            if crd_group == Some("longhorn.io") {
+                longhorn_mut(snapshot);
+            }
+        }
+        ("posture.dev", "SnapshotInfo") => snapshot.info = ctx.parse_field("spec")?,
+        ("posture.dev", "ApiHealth") => {
+            let report: HealthReport = ctx.parse_field("spec")?;
+            match report.endpoint.as_str() {
+                "/healthz" => snapshot.healthz = Some(report),
+                _ => snapshot.readyz = Some(report),
+            }
+        }
+        ("posture.dev", "Unreadable") => snapshot.unreadable.push(ctx.parse_field("spec")?),
+        // Other kinds are not part of the runbook's picture.
+        _ => {}
+    }
+    Ok(())
+}
+
+fn longhorn_mut(snapshot: &mut Snapshot) -> &mut Longhorn {
+    snapshot.longhorn.get_or_insert_with(Longhorn::default)
+}
+
+struct ObjectContext<'a> {
+    file: &'a str,
+    line: usize,
+    kind: &'a str,
+    value: &'a Value,
+}
+
+impl ObjectContext<'_> {
+    fn parse<T: DeserializeOwned>(&self) -> Result<T, LoadError> {
+        serde_path_to_error::deserialize(self.value).map_err(|e| self.error(e))
+    }
+
+    fn parse_field<T: DeserializeOwned>(&self, field: &str) -> Result<T, LoadError> {
+        let inner = self.value.get(field).cloned().unwrap_or(Value::Null);
+        serde_path_to_error::deserialize(&inner).map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: serde_path_to_error::Error<serde_json::Error>) -> LoadError {
+        let name = self
+            .value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("<unnamed>");
+        let namespace = self
+            .value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str);
+        LoadError::Object {
+            file: self.file.to_owned(),
+            line: self.line,
+            kind: self.kind.to_owned(),
+            name: namespace
+                .map(|ns| format!("{ns}/{name}"))
+                .unwrap_or_else(|| name.to_owned()),
+            field: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        }
+    }
+}
+
+/// Serializes posture's own documents so a saved snapshot keeps its provenance and health.
+pub fn posture_documents(snapshot: &Snapshot) -> Vec<Value> {
+    let mut docs = vec![serde_json::json!({
+        "apiVersion": POSTURE_API_VERSION,
+        "kind": "SnapshotInfo",
+        "spec": snapshot.info,
+    })];
+    for report in [&snapshot.readyz, &snapshot.healthz].into_iter().flatten() {
+        docs.push(serde_json::json!({
+            "apiVersion": POSTURE_API_VERSION, "kind": "ApiHealth", "spec": report,
+        }));
+    }
+    for unreadable in &snapshot.unreadable {
+        docs.push(serde_json::json!({
+            "apiVersion": POSTURE_API_VERSION, "kind": "Unreadable", "spec": unreadable,
+        }));
+    }
+    docs
+}
+
+/// Sanity helper for callers that embed or hand-write snapshots.
+pub fn unreadable(resource: &str, reason: &str) -> Unreadable {
+    Unreadable {
+        resource: resource.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_lists_and_single_documents() {
+        let text = r#"
+# a comment
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Node
+  metadata: {name: a}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: b}
+---
+apiVersion: longhorn.io/v1beta2
+kind: Setting
+metadata: {name: default-replica-count, namespace: longhorn-system}
+value: '{"v1":"3"}'
+"#;
+        let snap = load_snapshot_str("x.yaml", text).expect("loads");
+        assert_eq!(snap.nodes.len(), 2);
+        let lh = snap.longhorn.expect("longhorn present");
+        assert_eq!(lh.settings[0].name(), "default-replica-count");
+    }
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let err = load_snapshot_str(
+            "bad.yaml",
+            "apiVersion: v1\nkind: Node\nmetadata: {name: [\n",
+        )
+        .expect_err("must fail");
+        let msg = err.to_string();
+        assert!(msg.starts_with("bad.yaml:"), "{msg}");
+        assert!(
+            matches!(err, LoadError::Syntax { line, .. } if line >= 3),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn shape_errors_name_object_and_field() {
+        let text = "apiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: n}\nspec:\n  replicas: lots\n";
+        let err = load_snapshot_str("f.yaml", text).expect_err("must fail");
+        match &err {
+            LoadError::Object {
+                line, name, field, ..
+            } => {
+                assert_eq!(*line, 5);
+                assert_eq!(name, "n/d");
+                assert_eq!(field, "spec.replicas");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn documents_without_kind_are_rejected() {
+        let err = load_snapshot_str("f.yaml", "just: data\n").expect_err("must fail");
+        assert!(matches!(err, LoadError::NotAnObject { line: 1, .. }));
+    }
+
+    #[test]
+    fn document_start_lines_skip_comments_and_separators() {
+        assert_eq!(
+            document_start_lines("# c\na: 1\n---\nb: 2\n---\n# x\nc: 3\n"),
+            vec![2, 4, 7]
+        );
+        assert_eq!(document_start_lines("---\na: 1\n"), vec![2]);
+    }
+}

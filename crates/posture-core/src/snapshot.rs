@@ -1,0 +1,172 @@
+//! The typed picture of a cluster that every check, plan and detector reads.
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
+use serde::{Deserialize, Serialize};
+
+use crate::longhorn;
+
+/// Everything the runbook inspects, as one consistent read.
+///
+/// A resource that could not be read is recorded in [`Snapshot::unreadable`] instead of being left
+/// silently empty, so checks can say "unknown" rather than "fine".
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub info: SnapshotInfo,
+    pub namespaces: Vec<Namespace>,
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+    pub deployments: Vec<Deployment>,
+    pub daemon_sets: Vec<DaemonSet>,
+    pub stateful_sets: Vec<StatefulSet>,
+    pub replica_sets: Vec<ReplicaSet>,
+    pub pod_disruption_budgets: Vec<PodDisruptionBudget>,
+    pub services: Vec<Service>,
+    pub endpoint_slices: Vec<EndpointSlice>,
+    pub leases: Vec<Lease>,
+    pub storage_classes: Vec<StorageClass>,
+    pub persistent_volumes: Vec<PersistentVolume>,
+    pub persistent_volume_claims: Vec<PersistentVolumeClaim>,
+    pub config_maps: Vec<ConfigMap>,
+    pub events: Vec<Event>,
+    /// `None` when Longhorn's CRDs are absent: the cluster does not run Longhorn.
+    pub longhorn: Option<Longhorn>,
+    pub readyz: Option<HealthReport>,
+    pub healthz: Option<HealthReport>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// Longhorn's objects (longhorn.io/v1beta2).
+#[derive(Debug, Clone, Default)]
+pub struct Longhorn {
+    pub settings: Vec<longhorn::Setting>,
+    pub volumes: Vec<longhorn::Volume>,
+    pub replicas: Vec<longhorn::Replica>,
+    pub engines: Vec<longhorn::Engine>,
+    pub nodes: Vec<longhorn::LonghornNode>,
+}
+
+/// Where a snapshot came from and when. Written into saved snapshots as a `SnapshotInfo` document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotInfo {
+    /// A file path, or the API server URL.
+    #[serde(default)]
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// When the snapshot was read. Checks judge freshness (lease renewals, recent restarts)
+    /// against this instant, never against the wall clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collected_at: Option<jiff::Timestamp>,
+}
+
+/// The answer of `/readyz?verbose` or `/healthz?verbose`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthReport {
+    /// Endpoint path, e.g. `/readyz`.
+    pub endpoint: String,
+    /// The verbose body as the API server returned it.
+    pub body: String,
+}
+
+impl HealthReport {
+    /// Parses `[+]name ok` / `[-]name failed: reason` lines into (check, passed).
+    pub fn checks(&self) -> Vec<(String, bool)> {
+        self.body
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim();
+                let (ok, rest) = if let Some(rest) = line.strip_prefix("[+]") {
+                    (true, rest)
+                } else if let Some(rest) = line.strip_prefix("[-]") {
+                    (false, rest)
+                } else {
+                    return None;
+                };
+                let name = rest.split_whitespace().next().unwrap_or(rest);
+                Some((name.to_owned(), ok))
+            })
+            .collect()
+    }
+
+    /// True when the server reported overall success.
+    pub fn passed(&self) -> bool {
+        let checks = self.checks();
+        let tail_ok = self
+            .body
+            .lines()
+            .any(|l| l.trim().ends_with("check passed") || l.trim() == "ok");
+        checks.iter().all(|(_, ok)| *ok) && (tail_ok || !checks.is_empty())
+    }
+}
+
+/// A resource the credentials could not read (or that failed to list), and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    /// Resource as kubectl names it, e.g. `pods`, `volumes.longhorn.io`.
+    pub resource: String,
+    /// Short reason such as `forbidden`.
+    pub reason: String,
+}
+
+impl Snapshot {
+    /// The reason a resource could not be read, if it could not.
+    pub fn unreadable(&self, resource: &str) -> Option<&str> {
+        self.unreadable
+            .iter()
+            .find(|u| u.resource == resource)
+            .map(|u| u.reason.as_str())
+    }
+
+    /// The instant checks judge freshness against: the collection time, else the newest time the
+    /// snapshot itself records (lease renewals and event times), so a saved snapshot is judged as
+    /// of the moment it describes.
+    pub fn observed_at(&self) -> Option<jiff::Timestamp> {
+        if let Some(at) = self.info.collected_at {
+            return Some(at);
+        }
+        let leases = self
+            .leases
+            .iter()
+            .filter_map(|l| l.spec.as_ref()?.renew_time.as_ref().map(|t| t.0));
+        let events = self.events.iter().filter_map(|e| {
+            e.last_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        });
+        leases.chain(events).max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_report_parses_verbose_output() {
+        let ok = HealthReport {
+            endpoint: "/readyz".into(),
+            body: "[+]ping ok\n[+]etcd ok\nreadyz check passed\n".into(),
+        };
+        assert_eq!(
+            ok.checks(),
+            vec![("ping".into(), true), ("etcd".into(), true)]
+        );
+        assert!(ok.passed());
+        let bad = HealthReport {
+            endpoint: "/readyz".into(),
+            body: "[+]ping ok\n[-]etcd failed: reason withheld\nreadyz check failed\n".into(),
+        };
+        assert_eq!(bad.checks()[1], ("etcd".into(), false));
+        assert!(!bad.passed());
+    }
+}

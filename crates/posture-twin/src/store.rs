@@ -1,0 +1,566 @@
+//! The twin's object store: every object as JSON, one cluster-wide resourceVersion counter, and a
+//! bounded history of changes from which watches resume (410 Gone when asked for older ones).
+//!
+//! The store knows nothing of HTTP or of controllers; both the API server and the simulation
+//! read and write through it.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::clock::rfc3339;
+use crate::resources::{self, ResourceType};
+
+/// Where an object lives.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub group: &'static str,
+    pub plural: &'static str,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(rt: &'static ResourceType, namespace: &str, name: &str) -> Self {
+        Self {
+            group: rt.group,
+            plural: rt.plural,
+            namespace: if rt.namespaced {
+                namespace.to_owned()
+            } else {
+                String::new()
+            },
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn resource(&self) -> &'static ResourceType {
+        resources::by_plural(self.group, self.plural)
+            .expect("keys are only built from registered resources")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl ChangeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One committed change, as a watch reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub resource_version: u64,
+    pub change: ChangeType,
+    pub key: ObjectKey,
+    pub object: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} \"{name}\" not found")]
+    NotFound { kind: String, name: String },
+    #[error("{kind} \"{name}\" already exists")]
+    AlreadyExists { kind: String, name: String },
+    #[error(
+        "Operation cannot be fulfilled on {plural} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+    )]
+    Conflict { plural: String, name: String },
+    #[error("too old resource version: {requested} ({oldest})")]
+    Gone { requested: u64, oldest: u64 },
+    #[error("{kind} \"{name}\" is invalid: {reason}")]
+    Invalid {
+        kind: String,
+        name: String,
+        reason: String,
+    },
+}
+
+pub struct Store {
+    objects: BTreeMap<ObjectKey, Value>,
+    resource_version: u64,
+    history: VecDeque<Change>,
+    history_limit: usize,
+    /// Oldest resourceVersion a watch may resume from.
+    oldest_resumable: u64,
+    uid_counter: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::with_history_limit(50_000)
+    }
+}
+
+impl Store {
+    pub fn with_history_limit(history_limit: usize) -> Self {
+        Self {
+            objects: BTreeMap::new(),
+            resource_version: 1,
+            history: VecDeque::new(),
+            history_limit: history_limit.max(1),
+            oldest_resumable: 1,
+            uid_counter: 0,
+        }
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Option<&Value> {
+        self.objects.get(key)
+    }
+
+    /// Objects of one resource, in one namespace or (None) all, ordered by namespace and name.
+    pub fn list<'a>(
+        &'a self,
+        rt: &'static ResourceType,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Value)> + 'a {
+        let start = ObjectKey {
+            group: rt.group,
+            plural: rt.plural,
+            namespace: namespace.unwrap_or("").to_owned(),
+            name: String::new(),
+        };
+        self.objects.range(start..).take_while(move |(k, _)| {
+            k.group == rt.group
+                && k.plural == rt.plural
+                && namespace.is_none_or(|ns| k.namespace == ns)
+        })
+    }
+
+    /// Creates an object. Sets uid, resourceVersion, creationTimestamp and generation.
+    /// With `dry_run`, returns what would be stored and changes nothing.
+    pub fn create(
+        &mut self,
+        rt: &'static ResourceType,
+        mut object: Value,
+        now: Timestamp,
+        dry_run: bool,
+    ) -> Result<Value, StoreError> {
+        let namespace = meta_str(&object, "namespace").unwrap_or_default();
+        let mut name = meta_str(&object, "name").unwrap_or_default();
+        if name.is_empty() {
+            match meta_str(&object, "generateName") {
+                Some(prefix) if !prefix.is_empty() => {
+                    self.uid_counter += 1;
+                    name = format!(
+                        "{prefix}{}",
+                        short_suffix(self.uid_counter + self.resource_version)
+                    );
+                }
+                _ => {
+                    return Err(StoreError::Invalid {
+                        kind: rt.kind.to_owned(),
+                        name: String::new(),
+                        reason: "metadata.name: Required value: name or generateName is required"
+                            .into(),
+                    });
+                }
+            }
+        }
+        if rt.namespaced && namespace.is_empty() {
+            return Err(StoreError::Invalid {
+                kind: rt.kind.to_owned(),
+                name,
+                reason: "metadata.namespace: Required value".into(),
+            });
+        }
+        let key = ObjectKey::new(rt, &namespace, &name);
+        if self.objects.contains_key(&key) {
+            return Err(StoreError::AlreadyExists {
+                kind: rt.plural.to_owned(),
+                name,
+            });
+        }
+        self.uid_counter += 1;
+        let rv = self.resource_version + 1;
+        let meta = ensure_metadata(&mut object);
+        meta.insert("name".into(), json!(name));
+        if rt.namespaced {
+            meta.insert("namespace".into(), json!(namespace));
+        } else {
+            meta.remove("namespace");
+        }
+        meta.insert("uid".into(), json!(uid(self.uid_counter)));
+        meta.insert("resourceVersion".into(), json!(rv.to_string()));
+        meta.insert("creationTimestamp".into(), json!(rfc3339(now)));
+        if object.get("spec").is_some() {
+            ensure_metadata(&mut object).insert("generation".into(), json!(1));
+        }
+        set_type_meta(&mut object, rt);
+        if dry_run {
+            return Ok(object);
+        }
+        self.commit(ChangeType::Added, key, object.clone());
+        Ok(object)
+    }
+
+    /// Replaces an object. When the new object carries a resourceVersion it must match the
+    /// stored one (optimistic concurrency: 409 otherwise). Identity fields are preserved;
+    /// generation increases when `spec` changes.
+    pub fn update(
+        &mut self,
+        key: &ObjectKey,
+        mut object: Value,
+        dry_run: bool,
+    ) -> Result<Value, StoreError> {
+        let rt = key.resource();
+        let current = self
+            .objects
+            .get(key)
+            .ok_or_else(|| not_found(rt, &key.name))?;
+        if let Some(expected) = meta_str(&object, "resourceVersion").filter(|s| !s.is_empty()) {
+            if Some(expected.as_str())
+                != current
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+            {
+                return Err(StoreError::Conflict {
+                    plural: rt.plural.to_owned(),
+                    name: key.name.clone(),
+                });
+            }
+        }
+        if let Some(name) = meta_str(&object, "name") {
+            if name != key.name {
+                return Err(StoreError::Invalid {
+                    kind: rt.kind.to_owned(),
+                    name: key.name.clone(),
+                    reason: format!("metadata.name: Invalid value: \"{name}\": field is immutable"),
+                });
+            }
+        }
+        let rv = self.resource_version + 1;
+        let spec_changed = current.get("spec") != object.get("spec");
+        let generation = current
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64);
+        let current_meta = current
+            .get("metadata")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let meta = ensure_metadata(&mut object);
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "name",
+            "namespace",
+            "deletionTimestamp",
+        ] {
+            match current_meta.get(field) {
+                Some(v) => {
+                    meta.insert(field.into(), v.clone());
+                }
+                None => {
+                    meta.remove(field);
+                }
+            }
+        }
+        meta.insert("resourceVersion".into(), json!(rv.to_string()));
+        if let Some(g) = generation {
+            meta.insert(
+                "generation".into(),
+                json!(if spec_changed { g + 1 } else { g }),
+            );
+        }
+        set_type_meta(&mut object, rt);
+        if dry_run {
+            return Ok(object);
+        }
+        if &object == self.objects.get(key).expect("checked above") {
+            return Ok(object);
+        }
+        self.commit(ChangeType::Modified, key.clone(), object.clone());
+        Ok(object)
+    }
+
+    /// Changes an object through `edit` without a resourceVersion precondition: how controllers
+    /// in the simulation write. Returns false when the object does not exist. No-op edits commit
+    /// nothing, as on a real API server.
+    pub fn modify(&mut self, key: &ObjectKey, edit: impl FnOnce(&mut Value)) -> bool {
+        let Some(current) = self.objects.get(key) else {
+            return false;
+        };
+        let mut next = current.clone();
+        edit(&mut next);
+        if &next == current {
+            return true;
+        }
+        if let Some(meta) = next.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+        }
+        self.update(key, next, false).is_ok()
+    }
+
+    /// Deletes an object, returning it as it was with the deletion's resourceVersion.
+    pub fn delete(&mut self, key: &ObjectKey, dry_run: bool) -> Result<Value, StoreError> {
+        let rt = key.resource();
+        let mut object = self
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| not_found(rt, &key.name))?;
+        if dry_run {
+            return Ok(object);
+        }
+        self.objects.remove(key);
+        let rv = self.resource_version + 1;
+        ensure_metadata(&mut object).insert("resourceVersion".into(), json!(rv.to_string()));
+        self.commit(ChangeType::Deleted, key.clone(), object.clone());
+        Ok(object)
+    }
+
+    /// Changes after `since` (exclusive), or `Gone` when history no longer reaches back that far.
+    pub fn changes_since(&self, since: u64) -> Result<Vec<&Change>, StoreError> {
+        if since + 1 < self.oldest_resumable {
+            return Err(StoreError::Gone {
+                requested: since,
+                oldest: self.oldest_resumable,
+            });
+        }
+        let start = self
+            .history
+            .partition_point(|c| c.resource_version <= since);
+        Ok(self.history.range(start..).collect())
+    }
+
+    /// Forgets all history: every resumed watch must re-list (used to simulate compaction).
+    pub fn compact(&mut self) {
+        self.history.clear();
+        self.oldest_resumable = self.resource_version + 1;
+    }
+
+    fn commit(&mut self, change: ChangeType, key: ObjectKey, object: Value) {
+        self.resource_version += 1;
+        let rv = self.resource_version;
+        match change {
+            ChangeType::Deleted => {}
+            _ => {
+                self.objects.insert(key.clone(), object.clone());
+            }
+        }
+        self.history.push_back(Change {
+            resource_version: rv,
+            change,
+            key,
+            object,
+        });
+        while self.history.len() > self.history_limit {
+            if let Some(dropped) = self.history.pop_front() {
+                self.oldest_resumable = dropped.resource_version + 1;
+            }
+        }
+    }
+}
+
+fn not_found(rt: &ResourceType, name: &str) -> StoreError {
+    let kind = if rt.group.is_empty() {
+        rt.plural.to_owned()
+    } else {
+        format!("{}.{}", rt.plural, rt.group)
+    };
+    StoreError::NotFound {
+        kind,
+        name: name.to_owned(),
+    }
+}
+
+fn meta_str(object: &Value, field: &str) -> Option<String> {
+    object
+        .get("metadata")?
+        .get(field)?
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn ensure_metadata(object: &mut Value) -> &mut serde_json::Map<String, Value> {
+    if !object.is_object() {
+        *object = json!({});
+    }
+    let obj = object.as_object_mut().expect("made an object above");
+    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    meta.as_object_mut().expect("made an object above")
+}
+
+fn set_type_meta(object: &mut Value, rt: &ResourceType) {
+    if let Some(obj) = object.as_object_mut() {
+        obj.insert("apiVersion".into(), json!(rt.api_version()));
+        obj.insert("kind".into(), json!(rt.kind));
+    }
+}
+
+/// Deterministic UIDs: the twin must replay identically under the same inputs.
+fn uid(counter: u64) -> String {
+    format!("00000000-0000-4000-8000-{counter:012x}")
+}
+
+/// Five lowercase alphanumerics, like the suffixes Kubernetes generates.
+pub fn short_suffix(seed: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xDEAD_BEEF;
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(x % ALPHABET.len() as u64) as usize] as char;
+            x /= ALPHABET.len() as u64;
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            c
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-23T12:00:00Z".parse().expect("valid")
+    }
+
+    fn deployments() -> &'static ResourceType {
+        resources::by_plural("apps", "deployments").expect("registered")
+    }
+
+    #[test]
+    fn create_update_delete_bump_one_counter() {
+        let mut store = Store::default();
+        let rt = deployments();
+        let created = store
+            .create(
+                rt,
+                json!({"metadata": {"name": "a", "namespace": "n"}, "spec": {"replicas": 1}}),
+                now(),
+                false,
+            )
+            .expect("created");
+        assert_eq!(created["metadata"]["resourceVersion"], "2");
+        assert_eq!(created["metadata"]["generation"], 1);
+        assert_eq!(created["kind"], "Deployment");
+        let key = ObjectKey::new(rt, "n", "a");
+        let mut stale = created.clone();
+        stale["spec"]["replicas"] = json!(2);
+        store
+            .update(&key, stale.clone(), false)
+            .expect("first update wins");
+        let err = store
+            .update(&key, stale, false)
+            .expect_err("stale resourceVersion");
+        assert!(matches!(err, StoreError::Conflict { .. }));
+        assert_eq!(
+            store.get(&key).expect("exists")["metadata"]["generation"],
+            2
+        );
+        store.delete(&key, false).expect("deleted");
+        assert!(store.get(&key).is_none());
+        let changes: Vec<_> = store
+            .changes_since(0)
+            .expect("history")
+            .iter()
+            .map(|c| c.change)
+            .collect();
+        assert_eq!(
+            changes,
+            vec![ChangeType::Added, ChangeType::Modified, ChangeType::Deleted]
+        );
+    }
+
+    #[test]
+    fn dry_run_changes_nothing() {
+        let mut store = Store::default();
+        let rt = deployments();
+        store
+            .create(
+                rt,
+                json!({"metadata": {"name": "a", "namespace": "n"}}),
+                now(),
+                true,
+            )
+            .expect("ok");
+        assert!(store.is_empty());
+        assert_eq!(store.resource_version(), 1);
+    }
+
+    #[test]
+    fn history_is_bounded_and_old_versions_are_gone() {
+        let mut store = Store::with_history_limit(2);
+        let rt = deployments();
+        for i in 0..4 {
+            store
+                .create(
+                    rt,
+                    json!({"metadata": {"name": format!("d{i}"), "namespace": "n"}}),
+                    now(),
+                    false,
+                )
+                .expect("ok");
+        }
+        assert!(matches!(
+            store.changes_since(1),
+            Err(StoreError::Gone { .. })
+        ));
+        assert_eq!(store.changes_since(3).expect("recent").len(), 2);
+        store.compact();
+        assert!(store.changes_since(4).is_err());
+        assert!(
+            store
+                .changes_since(store.resource_version())
+                .expect("current")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn list_is_scoped_by_resource_and_namespace() {
+        let mut store = Store::default();
+        let rt = deployments();
+        for (ns, name) in [("a", "x"), ("b", "y"), ("b", "z")] {
+            store
+                .create(
+                    rt,
+                    json!({"metadata": {"name": name, "namespace": ns}}),
+                    now(),
+                    false,
+                )
+                .expect("ok");
+        }
+        let pods = resources::by_plural("", "pods").expect("registered");
+        store
+            .create(
+                pods,
+                json!({"metadata": {"name": "p", "namespace": "b"}}),
+                now(),
+                false,
+            )
+            .expect("ok");
+        assert_eq!(store.list(rt, None).count(), 3);
+        assert_eq!(store.list(rt, Some("b")).count(), 2);
+        assert_eq!(store.list(pods, None).count(), 1);
+    }
+}
