@@ -6,4 +6,152 @@
 pub mod clock;
 pub mod fault;
 pub mod resources;
+pub mod sim;
 pub mod store;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::fault::Fault;
+use crate::sim::Simulation;
+use crate::store::Store;
+
+/// The runbook's starting cluster, embedded so the binary needs no files.
+pub const HOMELAB_SCENARIO: &str = include_str!("../../../scenarios/homelab.yaml");
+
+/// How far one simulation step moves the clock when advancing.
+pub const STEP: SignedDuration = SignedDuration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{file}: invalid YAML: {message}")]
+    Yaml { file: String, message: String },
+    #[error("{file}: document {index}: {kind} is not a resource the twin serves")]
+    UnknownKind {
+        file: String,
+        index: usize,
+        kind: String,
+    },
+    #[error("{file}: document {index}: {source}")]
+    Store {
+        file: String,
+        index: usize,
+        #[source]
+        source: store::StoreError,
+    },
+}
+
+/// A whole simulated cluster: objects, time and the controllers that act on them.
+pub struct Twin {
+    pub store: Store,
+    pub clock: Clock,
+    pub sim: Simulation,
+}
+
+impl Twin {
+    pub fn new(start: Timestamp) -> Self {
+        Self {
+            store: Store::default(),
+            clock: Clock::starting_at(start),
+            sim: Simulation::default(),
+        }
+    }
+
+    /// A twin running the embedded homelab scenario, settled so its pods exist.
+    pub fn homelab(start: Timestamp) -> Self {
+        let mut twin = Self::new(start);
+        twin.load_scenario("homelab.yaml", HOMELAB_SCENARIO)
+            .expect("the embedded scenario is valid");
+        twin
+    }
+
+    /// Creates every object of a multi-document YAML scenario (status included), then settles.
+    pub fn load_scenario(&mut self, file: &str, text: &str) -> Result<(), ScenarioError> {
+        let now = self.clock.now();
+        for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
+            let value = Value::deserialize(document).map_err(|e| ScenarioError::Yaml {
+                file: file.to_owned(),
+                message: e.to_string(),
+            })?;
+            if value.is_null() {
+                continue;
+            }
+            let api_version = value
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let kind = value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let rt = resources::by_kind(api_version, kind).ok_or_else(|| {
+                ScenarioError::UnknownKind {
+                    file: file.to_owned(),
+                    index: index + 1,
+                    kind: format!("{api_version} {kind}"),
+                }
+            })?;
+            self.store
+                .create(rt, value, now, false)
+                .map_err(|source| ScenarioError::Store {
+                    file: file.to_owned(),
+                    index: index + 1,
+                    source,
+                })?;
+        }
+        self.settle();
+        Ok(())
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Lets controllers react to the current state without time passing.
+    pub fn settle(&mut self) {
+        let now = self.clock.now();
+        self.sim.reconcile(&mut self.store, now);
+    }
+
+    /// Moves virtual time forward in [`STEP`]s, letting controllers act at each step.
+    pub fn advance(&mut self, by: SignedDuration) {
+        let mut remaining = by;
+        while remaining.is_positive() {
+            let step = if remaining < STEP { remaining } else { STEP };
+            self.clock.advance(step);
+            remaining -= step;
+            self.settle();
+        }
+    }
+
+    /// Injects a cluster-side fault.
+    pub fn inject(&mut self, fault: &Fault) {
+        let now = self.clock.now();
+        self.sim.inject(&mut self.store, fault, now);
+        self.settle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn homelab_loads_into_the_store() {
+        let twin = Twin::homelab("2026-11-23T12:00:00Z".parse().expect("valid"));
+        let nodes = resources::by_plural("", "nodes").expect("registered");
+        assert_eq!(twin.store.list(nodes, None).count(), 2);
+        let volumes = resources::by_plural("longhorn.io", "volumes").expect("registered");
+        assert_eq!(twin.store.list(volumes, Some("longhorn-system")).count(), 5);
+    }
+
+    #[test]
+    fn advancing_moves_the_clock_exactly() {
+        let start: Timestamp = "2026-11-23T12:00:00Z".parse().expect("valid");
+        let mut twin = Twin::new(start);
+        twin.advance(SignedDuration::from_millis(2500));
+        assert_eq!(twin.now(), start + SignedDuration::from_millis(2500));
+    }
+}
