@@ -14,6 +14,18 @@ use crate::snapshot::{HealthReport, Longhorn, Snapshot, SnapshotInfo, Unreadable
 /// Group of posture's own documents inside a saved snapshot.
 pub const POSTURE_API_VERSION: &str = "posture.dev/v1";
 
+/// A well-formed document whose fields do not fit the object's schema.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {kind} {name}: field `{field}`: {message}")]
+pub struct ObjectError {
+    pub file: String,
+    pub line: usize,
+    pub kind: String,
+    pub name: String,
+    pub field: String,
+    pub message: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{file}:{line}:{column}: invalid YAML: {message}")]
@@ -23,15 +35,8 @@ pub enum LoadError {
         column: usize,
         message: String,
     },
-    #[error("{file}:{line}: {kind} {name}: field `{field}`: {message}")]
-    Object {
-        file: String,
-        line: usize,
-        kind: String,
-        name: String,
-        field: String,
-        message: String,
-    },
+    #[error("{0}")]
+    Object(Box<ObjectError>),
     #[error("{file}:{line}: document is not a Kubernetes object (it needs apiVersion and kind)")]
     NotAnObject { file: String, line: usize },
 }
@@ -46,11 +51,9 @@ pub fn load_snapshot_str(file: &str, text: &str) -> Result<Snapshot, LoadError> 
         },
         ..Snapshot::default()
     };
-    let mut index = 0usize;
-    for document in serde_norway::Deserializer::from_str(text) {
+    for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(document).map_err(|e| syntax_error(file, &e))?;
         let line = starts.get(index).copied().unwrap_or(1);
-        index += 1;
         if value.is_null() {
             continue;
         }
@@ -219,7 +222,7 @@ impl ObjectContext<'_> {
             .value
             .pointer("/metadata/namespace")
             .and_then(Value::as_str);
-        LoadError::Object {
+        LoadError::Object(Box::new(ObjectError {
             file: self.file.to_owned(),
             line: self.line,
             kind: self.kind.to_owned(),
@@ -228,7 +231,7 @@ impl ObjectContext<'_> {
                 .unwrap_or_else(|| name.to_owned()),
             field: e.path().to_string(),
             message: e.into_inner().to_string(),
-        }
+        }))
     }
 }
 
@@ -309,12 +312,10 @@ value: '{"v1":"3"}'
         let text = "apiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: n}\nspec:\n  replicas: lots\n";
         let err = load_snapshot_str("f.yaml", text).expect_err("must fail");
         match &err {
-            LoadError::Object {
-                line, name, field, ..
-            } => {
-                assert_eq!(*line, 5);
-                assert_eq!(name, "n/d");
-                assert_eq!(field, "spec.replicas");
+            LoadError::Object(e) => {
+                assert_eq!(e.line, 5);
+                assert_eq!(e.name, "n/d");
+                assert_eq!(e.field, "spec.replicas");
             }
             other => panic!("unexpected {other}"),
         }

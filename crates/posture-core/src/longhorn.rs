@@ -35,20 +35,20 @@ impl SettingValue {
     /// plain, so a typo shows up as a wrong value rather than a load failure.
     pub fn parse(raw: &str) -> Self {
         let trimmed = raw.trim();
-        if trimmed.starts_with('{') {
-            if let Ok(map) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(trimmed) {
-                let map = map
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let v = match v {
-                            serde_json::Value::String(s) => s,
-                            other => other.to_string(),
-                        };
-                        (k, v)
-                    })
-                    .collect();
-                return Self::PerDataEngine(map);
-            }
+        if trimmed.starts_with('{')
+            && let Ok(map) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(trimmed)
+        {
+            let map = map
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, v)
+                })
+                .collect();
+            return Self::PerDataEngine(map);
         }
         Self::Plain(raw.to_owned())
     }

@@ -73,14 +73,14 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
             });
         }
     }
-    if let Some(gvk) = annotations.get("objectset.rio.cattle.io/owner-gvk") {
-        if gvk.contains("k3s.cattle.io") || gvk.contains("helm.cattle.io") {
-            let name = annotations
-                .get("objectset.rio.cattle.io/owner-name")
-                .cloned()
-                .unwrap_or_default();
-            return Some(Owner::K3sAddon { name });
-        }
+    if let Some(gvk) = annotations.get("objectset.rio.cattle.io/owner-gvk")
+        && (gvk.contains("k3s.cattle.io") || gvk.contains("helm.cattle.io"))
+    {
+        let name = annotations
+            .get("objectset.rio.cattle.io/owner-name")
+            .cloned()
+            .unwrap_or_default();
+        return Some(Owner::K3sAddon { name });
     }
     if let Some(release) = annotations.get("meta.helm.sh/release-name") {
         return Some(Owner::Helm {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Policy {
     pub topology: TopologyPolicy,
@@ -81,18 +81,6 @@ pub struct RiskPolicy {
     pub restart_threshold: i32,
     /// Lease transitions above which the control plane counts as thrashing.
     pub lease_transition_threshold: i32,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self {
-            topology: TopologyPolicy::default(),
-            ingress: IngressPolicy::default(),
-            coredns: CorednsPolicy::default(),
-            longhorn: LonghornPolicy::default(),
-            risks: RiskPolicy::default(),
-        }
-    }
 }
 
 impl Default for IngressPolicy {

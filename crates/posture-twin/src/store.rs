@@ -232,26 +232,25 @@ impl Store {
             .objects
             .get(key)
             .ok_or_else(|| not_found(rt, &key.name))?;
-        if let Some(expected) = meta_str(&object, "resourceVersion").filter(|s| !s.is_empty()) {
-            if Some(expected.as_str())
+        if let Some(expected) = meta_str(&object, "resourceVersion").filter(|s| !s.is_empty())
+            && Some(expected.as_str())
                 != current
                     .pointer("/metadata/resourceVersion")
                     .and_then(Value::as_str)
-            {
-                return Err(StoreError::Conflict {
-                    plural: rt.plural.to_owned(),
-                    name: key.name.clone(),
-                });
-            }
+        {
+            return Err(StoreError::Conflict {
+                plural: rt.plural.to_owned(),
+                name: key.name.clone(),
+            });
         }
-        if let Some(name) = meta_str(&object, "name") {
-            if name != key.name {
-                return Err(StoreError::Invalid {
-                    kind: rt.kind.to_owned(),
-                    name: key.name.clone(),
-                    reason: format!("metadata.name: Invalid value: \"{name}\": field is immutable"),
-                });
-            }
+        if let Some(name) = meta_str(&object, "name")
+            && name != key.name
+        {
+            return Err(StoreError::Invalid {
+                kind: rt.kind.to_owned(),
+                name: key.name.clone(),
+                reason: format!("metadata.name: Invalid value: \"{name}\": field is immutable"),
+            });
         }
         let rv = self.resource_version + 1;
         let spec_changed = current.get("spec") != object.get("spec");
