@@ -15,13 +15,15 @@ pub struct Policy {
     pub risks: RiskPolicy,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct TopologyPolicy {
     /// The k3s server that keeps every workload (server-1). Inferred when unset.
     pub primary: Option<String>,
     /// The node being brought into service (server-2). Inferred when unset.
     pub secondary: Option<String>,
+    /// Namespaces of platform components that are not apps, so need not be pinned to the primary.
+    pub system_namespaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +32,13 @@ pub struct IngressPolicy {
     pub min_replicas: i32,
     /// Namespaces and names to treat as the ingress controller when image and labels do not tell.
     pub controller: Option<NamespacedName>,
+    /// A strict readiness probe notices a dead controller within `periodSeconds * failureThreshold`;
+    /// these bound both.
+    pub readiness_max_period_seconds: i32,
+    pub readiness_max_failure_threshold: i32,
+    /// A conservative liveness probe tolerates a slow moment instead of restarting the
+    /// controller, which would churn endpoints: it needs at least this many failures.
+    pub liveness_min_failure_threshold: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +90,24 @@ pub struct RiskPolicy {
     pub restart_threshold: i32,
     /// Lease transitions above which the control plane counts as thrashing.
     pub lease_transition_threshold: i32,
+    /// Volumes rebuilding at once above which it counts as a rebuild storm.
+    pub rebuilding_volume_threshold: usize,
+    /// Failed Longhorn replicas tolerated before it counts as a risk.
+    pub failed_replica_threshold: usize,
+}
+
+impl Default for TopologyPolicy {
+    fn default() -> Self {
+        Self {
+            primary: None,
+            secondary: None,
+            system_namespaces: vec![
+                "kube-system".into(),
+                "longhorn-system".into(),
+                "metallb-system".into(),
+            ],
+        }
+    }
 }
 
 impl Default for IngressPolicy {
@@ -88,6 +115,9 @@ impl Default for IngressPolicy {
         Self {
             min_replicas: 2,
             controller: None,
+            readiness_max_period_seconds: 10,
+            readiness_max_failure_threshold: 3,
+            liveness_min_failure_threshold: 3,
         }
     }
 }
@@ -142,6 +172,8 @@ impl Default for RiskPolicy {
             window_seconds: 3600,
             restart_threshold: 3,
             lease_transition_threshold: 10,
+            rebuilding_volume_threshold: 1,
+            failed_replica_threshold: 0,
         }
     }
 }

@@ -1,10 +1,48 @@
 //! Every check of the runbook's discovery steps, as pure functions from a snapshot to findings.
+//!
+//! Each runbook section lives in its own module and records one [`CheckResult`] per check id
+//! (pass, fail, unknown or skipped) plus a [`Finding`] per problem. Ids are listed in
+//! `docs/checks.md`.
+//!
+//! [`CheckResult`]: crate::report::CheckResult
+//! [`Finding`]: crate::report::Finding
+
+mod context;
+mod control_plane;
+mod coredns;
+mod ingress;
+mod longhorn;
+mod longhorn_volumes;
+mod ownership;
+mod preconditions;
+mod quantity;
+mod record;
+mod risks;
+mod selectors;
+mod workload;
+
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use crate::policy::Policy;
 use crate::report::Report;
 use crate::snapshot::Snapshot;
 
-/// Runs every check against `snapshot`.
-pub fn run(snapshot: &Snapshot, _policy: &Policy) -> Report {
-    Report::new(snapshot.info.source.clone()).finish()
+use context::Ctx;
+use record::Recorder;
+
+/// Runs every check against `snapshot`. Time-dependent checks judge against
+/// [`Snapshot::observed_at`], so the same snapshot always gives the same report.
+pub fn run(snapshot: &Snapshot, policy: &Policy) -> Report {
+    let ctx = Ctx::new(snapshot, policy);
+    let mut out = Recorder::default();
+    preconditions::check(&ctx, &mut out);
+    control_plane::check(&ctx, &mut out);
+    ingress::check(&ctx, &mut out);
+    coredns::check(&ctx, &mut out);
+    longhorn::check(&ctx, &mut out);
+    ownership::check(&ctx, &mut out);
+    risks::check(&ctx, &mut out);
+    out.into_report(Report::new(snapshot.info.source.clone()))
+        .finish()
 }

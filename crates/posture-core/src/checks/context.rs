@@ -1,0 +1,111 @@
+//! What every section shares: the snapshot, the policy, the inferred topology, the instant the
+//! snapshot describes, and the system workloads found once (ingress controller, CoreDNS).
+
+use jiff::Timestamp;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+
+use super::record::Verdict;
+use super::selectors;
+use super::workload::{self, Workload};
+use crate::policy::Policy;
+use crate::snapshot::Snapshot;
+use crate::topology::{self, Topology};
+
+pub(crate) struct Ctx<'a> {
+    pub snap: &'a Snapshot,
+    pub policy: &'a Policy,
+    pub topology: Topology,
+    pub observed_at: Option<Timestamp>,
+    /// Deployments, StatefulSets, DaemonSets and bare ReplicaSets.
+    pub workloads: Vec<Workload<'a>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(snap: &'a Snapshot, policy: &'a Policy) -> Self {
+        Self {
+            snap,
+            policy,
+            topology: topology::infer(snap, policy),
+            observed_at: snap.observed_at(),
+            workloads: workload::all(snap),
+        }
+    }
+
+    /// `Unknown` naming the first of `resources` the snapshot could not read, if any.
+    ///
+    /// A resource matches its plain name (`deployments`) and its group-qualified name
+    /// (`deployments.apps`), but `nodes` never matches `nodes.longhorn.io`.
+    pub fn unreadable(&self, resources: &[&str]) -> Option<Verdict> {
+        resources.iter().find_map(|wanted| {
+            self.snap.unreadable.iter().find_map(|u| {
+                let qualified = u
+                    .resource
+                    .strip_prefix(wanted)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(|group| !wanted.contains('.') && is_builtin_group(group));
+                (u.resource == *wanted || qualified)
+                    .then(|| Verdict::Unknown(format!("unknown: {} {}", u.resource, u.reason)))
+            })
+        })
+    }
+
+    /// Workloads the ingress check treats as ingress controllers.
+    pub fn ingress_controllers(&self) -> Vec<&Workload<'a>> {
+        self.workloads
+            .iter()
+            .filter(|w| workload::is_ingress_controller(w, self.policy))
+            .collect()
+    }
+
+    /// CoreDNS Deployments, found by `k8s-app: kube-dns` or the coredns image in kube-system.
+    pub fn coredns(&self) -> Vec<&Workload<'a>> {
+        self.workloads
+            .iter()
+            .filter(|w| workload::is_coredns(w))
+            .collect()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// The first PodDisruptionBudget in the workload's namespace that selects its pods.
+    pub fn pdb_for(&self, w: &Workload<'_>) -> Option<&'a PodDisruptionBudget> {
+        let labels = w.pod_labels();
+        self.snap.pod_disruption_budgets.iter().find(|p| {
+            p.metadata.namespace.as_deref() == Some(w.namespace())
+                && p.spec
+                    .as_ref()
+                    .and_then(|s| s.selector.as_ref())
+                    .is_some_and(|sel| selectors::selects(sel, &labels))
+        })
+    }
+
+    /// Services in the workload's namespace whose selector picks its pods.
+    pub fn services_for(&self, w: &Workload<'_>) -> Vec<&'a Service> {
+        let labels = w.pod_labels();
+        self.snap
+            .services
+            .iter()
+            .filter(|s| {
+                s.metadata.namespace.as_deref() == Some(w.namespace())
+                    && s.spec
+                        .as_ref()
+                        .and_then(|s| s.selector.as_ref())
+                        .is_some_and(|sel| selectors::map_selects(sel, &labels))
+            })
+            .collect()
+    }
+}
+
+fn is_builtin_group(group: &str) -> bool {
+    matches!(
+        group,
+        "apps"
+            | "policy"
+            | "coordination.k8s.io"
+            | "discovery.k8s.io"
+            | "storage.k8s.io"
+            | "events.k8s.io"
+    )
+}

@@ -1,0 +1,284 @@
+//! Appendix, risk register: the current signal of each risk as facts, and findings where a
+//! signal crosses the policy's threshold.
+
+use k8s_openapi::api::core::v1::Service;
+
+use super::context::Ctx;
+use super::longhorn_volumes;
+use super::record::{CheckDef, Recorder, Verdict};
+use crate::object::ObjectRef;
+use crate::report::{Evidence, Section, Severity};
+
+const S: Section = Section::Risks;
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
+    let def = CheckDef::new(
+        S,
+        "risks.restarts",
+        "No container restart loop within the window",
+    );
+    let verdict = restarts(ctx, out, &def);
+    out.record(&def, verdict);
+    let def = CheckDef::new(S, "risks.rebuilding", "No Longhorn rebuild storm");
+    let verdict = rebuilding(ctx, out, &def);
+    out.record(&def, verdict);
+    let def = CheckDef::new(S, "risks.failed-replicas", "No failed Longhorn replicas");
+    let verdict = failed_replicas(ctx, out, &def);
+    out.record(&def, verdict);
+    let def = CheckDef::new(
+        S,
+        "risks.lease-transitions",
+        "Control-plane leases are not thrashing",
+    );
+    let verdict = lease_transitions(ctx, out, &def);
+    out.record(&def, verdict);
+    let def = CheckDef::new(
+        S,
+        "risks.endpoints",
+        "The ingress and kube-dns Services have ready endpoints",
+    );
+    let verdict = endpoints(ctx, out, &def);
+    out.record(&def, verdict);
+}
+
+fn restarts(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {
+    if let Some(v) = ctx.unreadable(&["pods"]) {
+        return v;
+    }
+    if ctx.snap.pods.is_empty() {
+        return Verdict::Unknown("the snapshot lists no pods".into());
+    }
+    let Some(now) = ctx.observed_at else {
+        return Verdict::Unknown("the snapshot records no time to judge restarts against".into());
+    };
+    let window = ctx.policy.risks.window_seconds;
+    let threshold = ctx.policy.risks.restart_threshold;
+    let mut recent = 0;
+    let mut findings = Vec::new();
+    for pod in &ctx.snap.pods {
+        let obj = ObjectRef::of(pod);
+        let statuses = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_deref())
+            .unwrap_or_default();
+        for (i, cs) in statuses.iter().enumerate() {
+            let finished = cs
+                .last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .and_then(|t| t.finished_at.as_ref())
+                .map(|t| t.0);
+            let Some(finished) = finished else { continue };
+            let age = now.as_second() - finished.as_second();
+            if !(0..=window).contains(&age) {
+                continue;
+            }
+            recent += 1;
+            if cs.restart_count >= threshold {
+                findings.push(
+                    def.finding(Severity::Warning, &obj, format!(
+                        "container {} of pod {} has restarted {} time(s), the last {age}s before the snapshot: a restart loop",
+                        cs.name, obj.name, cs.restart_count
+                    ))
+                    .with_evidence(Evidence::field(&obj, &format!("status.containerStatuses[{i}].restartCount"), cs.restart_count))
+                    .with_evidence(Evidence::field(&obj, &format!("status.containerStatuses[{i}].lastState.terminated.finishedAt"), finished.to_string()))
+                    .with_remediation(format!("kubectl logs -n {} {} -c {} --previous; pause the migration until it is stable", obj.namespace.as_deref().unwrap_or_default(), obj.name, cs.name)),
+                );
+            }
+        }
+    }
+    out.fact(
+        S,
+        "containers restarted in window",
+        format!("{recent} (window {window}s)"),
+    );
+    Verdict::judged(
+        findings,
+        format!("{recent} container(s) restarted within {window}s"),
+    )
+}
+
+fn rebuilding(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {
+    let Some(lh) = ctx.snap.longhorn.as_ref() else {
+        return ctx
+            .unreadable(&["engines.longhorn.io"])
+            .unwrap_or_else(|| Verdict::Skipped("Longhorn is not installed".into()));
+    };
+    if let Some(v) = ctx.unreadable(&["volumes.longhorn.io", "engines.longhorn.io"]) {
+        return v;
+    }
+    let views = longhorn_volumes::views(ctx, lh);
+    let rebuilding: Vec<_> = views.iter().filter(|v| v.is_rebuilding()).collect();
+    let labels: Vec<&str> = rebuilding.iter().map(|v| v.label.as_str()).collect();
+    out.fact(
+        S,
+        "volumes rebuilding",
+        if labels.is_empty() {
+            "0".into()
+        } else {
+            format!("{}: {}", labels.len(), labels.join("; "))
+        },
+    );
+    let threshold = ctx.policy.risks.rebuilding_volume_threshold;
+    let mut findings = Vec::new();
+    if rebuilding.len() > threshold {
+        for v in &rebuilding {
+            let obj = v.volume.object_ref();
+            findings.push(
+                def.finding(Severity::Warning, &obj, format!("{} is rebuilding while {} volumes rebuild at once (threshold {threshold}): a rebuild storm", v.label, rebuilding.len()))
+                    .with_evidence(Evidence::field(&obj, "status.robustness", v.volume.status.robustness.clone()))
+                    .with_remediation("set concurrent-replica-rebuild-per-node-limit to 1 (0 pauses rebuilds) and change no more volumes until they finish"),
+            );
+        }
+    }
+    Verdict::judged(
+        findings,
+        format!("{} volume(s) rebuilding", rebuilding.len()),
+    )
+}
+
+fn failed_replicas(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {
+    let Some(lh) = ctx.snap.longhorn.as_ref() else {
+        return ctx
+            .unreadable(&["replicas.longhorn.io"])
+            .unwrap_or_else(|| Verdict::Skipped("Longhorn is not installed".into()));
+    };
+    if let Some(v) = ctx.unreadable(&["replicas.longhorn.io"]) {
+        return v;
+    }
+    let failed: Vec<_> = lh.replicas.iter().filter(|r| r.is_failed()).collect();
+    out.fact(S, "Longhorn replicas failed", failed.len().to_string());
+    if failed.len() <= ctx.policy.risks.failed_replica_threshold {
+        return Verdict::judged(Vec::new(), format!("{} failed replica(s)", failed.len()));
+    }
+    let findings = failed
+        .iter()
+        .map(|r| {
+            let obj = r.object_ref();
+            let at = r.spec.failed_at.clone().filter(|s| !s.is_empty());
+            def.finding(Severity::Warning, &obj, format!(
+                "replica {} of volume {} on {} has failed{} (rebuild retries: {})",
+                r.name(), r.volume_name().unwrap_or("?"), r.node_id().unwrap_or("no node"),
+                at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default(),
+                r.spec.rebuild_retry_count.unwrap_or(0)
+            ))
+            .with_evidence(Evidence::field(&obj, "spec.failedAt", at))
+            .with_evidence(Evidence::field(&obj, "status.currentState", r.status.current_state.clone()))
+            .with_remediation("once the volume has its healthy replicas, delete the failed replica; repeated retries are the start of a rebuild storm")
+        })
+        .collect();
+    Verdict::judged(findings, String::new())
+}
+
+fn lease_transitions(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {
+    if let Some(v) = ctx.unreadable(&["leases"]) {
+        return v;
+    }
+    let threshold = ctx.policy.risks.lease_transition_threshold;
+    let mut findings = Vec::new();
+    let mut seen = 0;
+    for lease in ctx
+        .snap
+        .leases
+        .iter()
+        .filter(|l| l.metadata.namespace.as_deref() == Some("kube-system"))
+    {
+        let name = lease.metadata.name.as_deref().unwrap_or_default();
+        if !matches!(name, "kube-scheduler" | "kube-controller-manager") {
+            continue;
+        }
+        seen += 1;
+        let transitions = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.lease_transitions)
+            .unwrap_or(0);
+        out.fact(
+            S,
+            format!("lease kube-system/{name} transitions"),
+            transitions.to_string(),
+        );
+        if transitions > threshold {
+            let obj = ObjectRef::of(lease);
+            findings.push(
+                def.finding(Severity::Warning, &obj, format!("lease kube-system/{name} has changed hands {transitions} times (threshold {threshold}): leader election is thrashing"))
+                    .with_evidence(Evidence::field(&obj, "spec.leaseTransitions", transitions))
+                    .with_remediation("check the server's load and clock, and the datastore's latency, before any other step"),
+            );
+        }
+    }
+    if seen == 0 {
+        return Verdict::Unknown("no control-plane leases in the snapshot".into());
+    }
+    Verdict::judged(findings, format!("{seen} lease(s) checked"))
+}
+
+/// Services the endpoint check watches: those selecting the ingress controller or CoreDNS.
+fn watched_services<'a>(ctx: &Ctx<'a>) -> Vec<&'a Service> {
+    let mut services: Vec<&Service> = Vec::new();
+    for w in ctx.ingress_controllers().into_iter().chain(ctx.coredns()) {
+        for s in ctx.services_for(w) {
+            if !services.iter().any(|x| std::ptr::eq(*x, s)) {
+                services.push(s);
+            }
+        }
+    }
+    services
+}
+
+fn endpoints(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {
+    if let Some(v) = ctx.unreadable(&["endpointslices", "services"]) {
+        return v;
+    }
+    if ctx.snap.endpoint_slices.is_empty() {
+        return Verdict::Unknown("the snapshot lists no EndpointSlices".into());
+    }
+    let services = watched_services(ctx);
+    if services.is_empty() {
+        return Verdict::Skipped("no Service selects the ingress controller or CoreDNS".into());
+    }
+    let mut findings = Vec::new();
+    for svc in &services {
+        let obj = ObjectRef::of(*svc);
+        let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
+        let name = svc.metadata.name.as_deref().unwrap_or_default();
+        let ready: usize = ctx
+            .snap
+            .endpoint_slices
+            .iter()
+            .filter(|s| {
+                s.metadata.namespace.as_deref() == Some(ns)
+                    && s.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                        .is_some_and(|n| n == name)
+            })
+            .flat_map(|s| s.endpoints.iter())
+            // A nil ready condition means unknown, which consumers treat as ready.
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+            .count();
+        out.fact(S, format!("ready endpoints of {obj}"), ready.to_string());
+        if ready == 0 {
+            findings.push(
+                def.finding(
+                    Severity::Error,
+                    &obj,
+                    format!("{obj} has no ready endpoints: its traffic goes nowhere"),
+                )
+                .with_evidence(Evidence::with_command(
+                    &obj,
+                    "endpoints[].conditions.ready",
+                    0,
+                    format!("kubectl get endpointslices -n {ns} -l {SERVICE_NAME_LABEL}={name}"),
+                ))
+                .with_remediation(
+                    "find why the pods are not ready (kubectl describe pods) before any change",
+                ),
+            );
+        }
+    }
+    Verdict::judged(findings, format!("{} Service(s) checked", services.len()))
+}
