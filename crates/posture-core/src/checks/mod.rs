@@ -23,6 +23,8 @@ mod workload;
 
 #[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
 
 use crate::policy::Policy;
 use crate::report::Report;

@@ -1,0 +1,187 @@
+//! 2.2 ingress: detection and every HA setting on both sides.
+
+use serde_json::json;
+
+use crate::checks::testkit::*;
+use crate::policy::{NamespacedName, Policy};
+use crate::report::{CheckStatus, Severity};
+use crate::snapshot::Snapshot;
+
+const HAPROXY: &str = "haproxytech/kubernetes-ingress:3.1.4";
+
+/// A controller meeting every runbook target.
+fn good() -> Fx<k8s_openapi::api::apps::v1::Deployment> {
+    deployment("ingress", "ctl")
+        .image(HAPROXY)
+        .replicas(2)
+        .anti_affinity_required()
+        .spread(1, "DoNotSchedule")
+        .readiness("/healthz", 1042, 5, 2)
+        .liveness("/healthz", 1042, 5)
+        .rolling(json!(0), json!(1))
+}
+
+fn with(d: Fx<k8s_openapi::api::apps::v1::Deployment>) -> Snapshot {
+    let mut snap = two_nodes();
+    snap.deployments = vec![d.build()];
+    snap.pod_disruption_budgets = vec![pdb("ingress", "ctl")];
+    snap
+}
+
+#[test]
+fn a_controller_meeting_the_runbook_passes_every_check() {
+    let r = run(&with(good()));
+    for c in r.checks.iter().filter(|c| c.id.starts_with("ingress.")) {
+        assert_eq!(c.status, CheckStatus::Pass, "{} {:?}", c.id, c.detail);
+    }
+}
+
+#[test]
+fn replicas_below_the_minimum_are_an_error() {
+    let r = run(&with(good().replicas(1)));
+    assert_eq!(
+        findings(&r, "ingress.replicas"),
+        vec![("ctl".into(), Severity::Error)]
+    );
+}
+
+#[test]
+fn missing_anti_affinity_and_spread_are_drift() {
+    let d = good()
+        .set("spec.template.spec.affinity", json!(null))
+        .set("spec.template.spec.topologySpreadConstraints", json!(null));
+    let r = run(&with(d));
+    assert_eq!(
+        findings(&r, "ingress.anti-affinity"),
+        vec![("ctl".into(), Severity::Warning)]
+    );
+    assert_eq!(
+        findings(&r, "ingress.topology-spread"),
+        vec![("ctl".into(), Severity::Warning)]
+    );
+    // ScheduleAnyway or a larger skew is not the runbook's spread either.
+    let d = good()
+        .set("spec.template.spec.topologySpreadConstraints", json!(null))
+        .spread(1, "ScheduleAnyway");
+    assert_eq!(findings(&run(&with(d)), "ingress.topology-spread").len(), 1);
+}
+
+#[test]
+fn probes_must_exist_and_be_strict() {
+    let no_readiness = good().container("readinessProbe", json!(null));
+    assert_eq!(
+        findings(&run(&with(no_readiness)), "ingress.probes"),
+        vec![("ctl".into(), Severity::Error)]
+    );
+    let no_liveness = good().container("livenessProbe", json!(null));
+    assert_eq!(
+        findings(&run(&with(no_liveness)), "ingress.probes")[0].1,
+        Severity::Error
+    );
+    let slow = good().readiness("/healthz", 1042, 11, 3);
+    assert_eq!(
+        findings(&run(&with(slow)), "ingress.probes"),
+        vec![("ctl".into(), Severity::Warning)]
+    );
+    let patient = good().readiness("/healthz", 1042, 10, 4);
+    assert_eq!(findings(&run(&with(patient)), "ingress.probes").len(), 1);
+    let edge = good()
+        .readiness("/healthz", 1042, 10, 3)
+        .liveness("/healthz", 1042, 3);
+    assert!(findings(&run(&with(edge)), "ingress.probes").is_empty());
+    let twitchy = good().liveness("/healthz", 1042, 2);
+    assert_eq!(findings(&run(&with(twitchy)), "ingress.probes").len(), 1);
+}
+
+#[test]
+fn a_pdb_must_select_the_pods() {
+    let mut snap = with(good());
+    snap.pod_disruption_budgets = vec![pdb("ingress", "other")];
+    assert_eq!(
+        findings(&run(&snap), "ingress.pdb"),
+        vec![("ctl".into(), Severity::Warning)]
+    );
+    forbid(&mut snap, "poddisruptionbudgets.policy");
+    assert_eq!(status(&run(&snap), "ingress.pdb").0, CheckStatus::Unknown);
+}
+
+#[test]
+fn rollouts_that_surge_deadlock_with_required_anti_affinity() {
+    let default_rolling = good().set("spec.strategy", json!(null));
+    assert_eq!(
+        findings(&run(&with(default_rolling)), "ingress.rollout-strategy").len(),
+        1
+    );
+    let no_unavailable = good().rolling(json!(0), json!(0));
+    assert_eq!(
+        findings(&run(&with(no_unavailable)), "ingress.rollout-strategy").len(),
+        1
+    );
+    let pct = good().rolling(json!("0%"), json!("50%"));
+    assert!(findings(&run(&with(pct)), "ingress.rollout-strategy").is_empty());
+    assert!(findings(&run(&with(good().recreate())), "ingress.rollout-strategy").is_empty());
+}
+
+#[test]
+fn a_daemonset_controller_is_one_per_node_by_construction() {
+    let mut snap = two_nodes();
+    snap.daemon_sets = vec![
+        daemon_set("kube-system", "traefik")
+            .image("rancher/mirrored-library-traefik:2.11")
+            .readiness("/ping", 9000, 10, 1)
+            .liveness("/ping", 9000, 3)
+            .build(),
+    ];
+    snap.pod_disruption_budgets = vec![pdb("kube-system", "traefik")];
+    let r = run(&snap);
+    for c in r.checks.iter().filter(|c| c.id.starts_with("ingress.")) {
+        assert_eq!(c.status, CheckStatus::Pass, "{}", c.id);
+    }
+}
+
+#[test]
+fn other_controllers_are_found_and_none_is_skipped() {
+    let mut snap = two_nodes();
+    assert_eq!(
+        status(&run(&snap), "ingress.replicas").0,
+        CheckStatus::Skipped
+    );
+    assert_eq!(
+        status(&run(&snap), "ingress.controller").0,
+        CheckStatus::Skipped
+    );
+    snap.deployments = vec![
+        deployment("ingress-nginx", "controller")
+            .image("registry.k8s.io/ingress-nginx/controller:v1.11.3")
+            .build(),
+    ];
+    assert_eq!(
+        findings(&run(&snap), "ingress.replicas"),
+        vec![("controller".into(), Severity::Error)]
+    );
+    // The policy names a controller the images do not reveal.
+    snap.deployments = vec![deployment("edge", "proxy").image("example/proxy:1").build()];
+    assert_eq!(
+        status(&run(&snap), "ingress.controller").0,
+        CheckStatus::Skipped
+    );
+    let mut policy = Policy::default();
+    policy.ingress.controller = Some(NamespacedName {
+        namespace: "edge".into(),
+        name: "proxy".into(),
+    });
+    let r = crate::checks::run(&snap, &policy);
+    assert_eq!(
+        findings(&r, "ingress.replicas"),
+        vec![("proxy".into(), Severity::Error)]
+    );
+}
+
+#[test]
+fn unreadable_workloads_make_ingress_unknown() {
+    let mut snap = with(good());
+    forbid(&mut snap, "deployments.apps");
+    let (s, detail) = status(&run(&snap), "ingress.replicas");
+    assert_eq!(s, CheckStatus::Unknown);
+    assert!(detail.contains("forbidden"));
+}

@@ -1,0 +1,338 @@
+//! 2.4 Longhorn: settings in both formats, StorageClass and ConfigMap, and every volume check.
+
+use serde_json::json;
+
+use crate::checks::testkit::*;
+use crate::report::{CheckStatus, Severity};
+use crate::snapshot::{Longhorn, Snapshot};
+
+fn runbook_settings() -> Vec<crate::longhorn::Setting> {
+    vec![
+        setting("default-replica-count", r#"{"v1":"2","v2":"2"}"#),
+        setting("replica-soft-anti-affinity", "false"),
+        setting("replica-auto-balance", "disabled"),
+        setting("replica-replenishment-wait-interval", "600"),
+        setting("concurrent-replica-rebuild-per-node-limit", "1"),
+        setting("node-drain-policy", "block-if-contains-last-replica"),
+    ]
+}
+
+/// One volume `v` with replicas on the given nodes, all RW, plus two Longhorn nodes.
+fn one_volume(count: i64, nodes: &[&str]) -> Longhorn {
+    let replicas: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| replica("v", &format!("v-r-{i}"), n).build())
+        .collect();
+    let names: Vec<String> = (0..nodes.len()).map(|i| format!("v-r-{i}")).collect();
+    let modes: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "RW")).collect();
+    Longhorn {
+        settings: runbook_settings(),
+        volumes: vec![volume("v", count).build()],
+        replicas,
+        engines: vec![engine("v", &modes).build()],
+        nodes: vec![lh_node("p"), lh_node("s")],
+    }
+}
+
+fn lh_mut(snap: &mut Snapshot) -> &mut Longhorn {
+    snap.longhorn.as_mut().expect("longhorn present")
+}
+
+#[test]
+fn a_volume_meeting_the_runbook_passes_every_check() {
+    let r = run(&with_longhorn(one_volume(2, &["p", "s"])));
+    for c in r
+        .checks
+        .iter()
+        .filter(|c| c.id.starts_with("longhorn.") && c.id != "longhorn.storageclass.replicas")
+    {
+        assert_eq!(c.status, CheckStatus::Pass, "{} {:?}", c.id, c.detail);
+    }
+}
+
+#[test]
+fn settings_are_judged_in_both_formats() {
+    let mut snap = with_longhorn(one_volume(2, &["p", "s"]));
+    lh_mut(&mut snap).settings[0] = setting("default-replica-count", r#"{"v1":"3","v2":"2"}"#);
+    lh_mut(&mut snap).settings[1] = setting("replica-soft-anti-affinity", "True");
+    let r = run(&snap);
+    assert_eq!(
+        findings(&r, "longhorn.setting.default-replica-count"),
+        vec![("default-replica-count".into(), Severity::Warning)]
+    );
+    assert!(r.findings.iter().any(|f| {
+        f.remediation
+            .as_deref()
+            .is_some_and(|m| m.contains(r#"{\"v1\":\"2\",\"v2\":\"2\"}"#))
+    }));
+    assert_eq!(
+        findings(&r, "longhorn.setting.replica-soft-anti-affinity").len(),
+        1
+    );
+    lh_mut(&mut snap).settings[0] = setting("default-replica-count", "2");
+    lh_mut(&mut snap).settings[1] = setting("replica-soft-anti-affinity", "FALSE");
+    let r = run(&snap);
+    assert_eq!(
+        status(&r, "longhorn.setting.default-replica-count").0,
+        CheckStatus::Pass
+    );
+    assert_eq!(
+        status(&r, "longhorn.setting.replica-soft-anti-affinity").0,
+        CheckStatus::Pass
+    );
+    lh_mut(&mut snap).settings.remove(2);
+    assert_eq!(
+        status(&run(&snap), "longhorn.setting.replica-auto-balance").0,
+        CheckStatus::Unknown
+    );
+}
+
+#[test]
+fn node_drain_policy_must_protect_the_last_replica() {
+    let mut snap = with_longhorn(one_volume(2, &["p", "s"]));
+    lh_mut(&mut snap).settings[5] = setting("node-drain-policy", "always-allow");
+    assert_eq!(findings(&run(&snap), "longhorn.node-drain-policy").len(), 1);
+    lh_mut(&mut snap).settings[5] = setting(
+        "node-drain-policy",
+        "block-for-eviction-if-contains-last-replica",
+    );
+    assert_eq!(
+        status(&run(&snap), "longhorn.node-drain-policy").0,
+        CheckStatus::Pass
+    );
+}
+
+#[test]
+fn replica_count_must_be_exactly_two() {
+    for (count, ok) in [(1, false), (2, true), (3, false)] {
+        let r = run(&with_longhorn(one_volume(count, &["p", "s"])));
+        let got = findings(&r, "longhorn.volume.replica-count");
+        assert_eq!(got.is_empty(), ok, "{count}: {got:?}");
+        if !ok {
+            assert_eq!(got[0].1, Severity::Error);
+        }
+    }
+}
+
+#[test]
+fn placement_needs_one_healthy_replica_per_node() {
+    let both_on_p = run(&with_longhorn(one_volume(2, &["p", "p"])));
+    assert_eq!(
+        findings(&both_on_p, "longhorn.volume.replica-placement"),
+        vec![("v".into(), Severity::Error)]
+    );
+    let only_p = run(&with_longhorn(one_volume(1, &["p"])));
+    assert_eq!(
+        findings(&only_p, "longhorn.volume.replica-placement").len(),
+        1
+    );
+    // A failed third replica does not count against placement; a failed second one does.
+    let mut lh = one_volume(3, &["p", "s", "p"]);
+    lh.replicas[2] = replica("v", "v-r-2", "p").failed().build();
+    lh.engines = vec![engine("v", &[("v-r-0", "RW"), ("v-r-1", "RW"), ("v-r-2", "ERR")]).build()];
+    assert!(
+        findings(
+            &run(&with_longhorn(lh.clone())),
+            "longhorn.volume.replica-placement"
+        )
+        .is_empty()
+    );
+    lh.replicas[1] = replica("v", "v-r-1", "s").failed().build();
+    assert_eq!(
+        findings(
+            &run(&with_longhorn(lh)),
+            "longhorn.volume.replica-placement"
+        )
+        .len(),
+        1
+    );
+    // A rebuilding (WO) replica is not yet healthy.
+    let mut lh = one_volume(2, &["p", "s"]);
+    lh.engines = vec![engine("v", &[("v-r-0", "RW"), ("v-r-1", "WO")]).build()];
+    assert_eq!(
+        findings(
+            &run(&with_longhorn(lh)),
+            "longhorn.volume.replica-placement"
+        )
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn detached_volumes_are_placed_by_their_replicas() {
+    let mut lh = one_volume(2, &["p", "s"]);
+    lh.volumes = vec![
+        volume("v", 2)
+            .set(
+                "status",
+                json!({"state": "detached", "robustness": "unknown"}),
+            )
+            .build(),
+    ];
+    lh.engines.clear();
+    lh.replicas = vec![
+        replica("v", "v-r-0", "p")
+            .set("status.currentState", json!("stopped"))
+            .build(),
+        replica("v", "v-r-1", "s")
+            .set("status.currentState", json!("stopped"))
+            .build(),
+    ];
+    let r = run(&with_longhorn(lh));
+    assert_eq!(
+        status(&r, "longhorn.volume.replica-placement").0,
+        CheckStatus::Pass
+    );
+    assert_eq!(
+        status(&r, "longhorn.volume.robustness").0,
+        CheckStatus::Pass
+    );
+}
+
+#[test]
+fn degraded_or_faulted_volumes_are_errors() {
+    for (state, bad) in [("healthy", false), ("degraded", true), ("faulted", true)] {
+        let mut lh = one_volume(2, &["p", "s"]);
+        lh.volumes = vec![
+            volume("v", 2)
+                .set("status.robustness", json!(state))
+                .build(),
+        ];
+        let got = findings(&run(&with_longhorn(lh)), "longhorn.volume.robustness");
+        assert_eq!(!got.is_empty(), bad, "{state}");
+    }
+}
+
+#[test]
+fn per_volume_overrides_defeat_the_globals() {
+    let mut lh = one_volume(2, &["p", "s"]);
+    lh.volumes = vec![
+        volume("v", 2)
+            .set("spec.replicaSoftAntiAffinity", json!("enabled"))
+            .set("spec.replicaAutoBalance", json!("least-effort"))
+            .build(),
+    ];
+    assert_eq!(
+        findings(
+            &run(&with_longhorn(lh.clone())),
+            "longhorn.volume.overrides"
+        )
+        .len(),
+        2
+    );
+    lh.volumes = vec![
+        volume("v", 2)
+            .set("spec.replicaSoftAntiAffinity", json!("disabled"))
+            .set("spec.replicaAutoBalance", json!("disabled"))
+            .build(),
+    ];
+    assert!(findings(&run(&with_longhorn(lh)), "longhorn.volume.overrides").is_empty());
+}
+
+#[test]
+fn replica_modes_other_than_rw_are_reported() {
+    let mut lh = one_volume(2, &["p", "s"]);
+    lh.engines = vec![engine("v", &[("v-r-0", "RW"), ("v-r-1", "WO")]).build()];
+    let r = run(&with_longhorn(lh));
+    assert_eq!(
+        findings(&r, "longhorn.volume.replica-modes"),
+        vec![("v".into(), Severity::Warning)]
+    );
+}
+
+#[test]
+fn storage_class_and_its_configmap_both_need_two_replicas() {
+    let sc_yaml =
+        |n: &str| format!("kind: StorageClass\nparameters:\n  numberOfReplicas: \"{n}\"\n");
+    let mut snap = with_longhorn(one_volume(2, &["p", "s"]));
+    snap.storage_classes = vec![storage_class("longhorn", "2").build()];
+    assert_eq!(
+        status(&run(&snap), "longhorn.storageclass.replicas").0,
+        CheckStatus::Pass
+    );
+    snap.storage_classes = vec![
+        storage_class("longhorn", "3")
+            .annotate(
+                "longhorn.io/last-applied-configmap",
+                "longhorn-storageclass",
+            )
+            .build(),
+    ];
+    snap.config_maps = vec![config_map(
+        LH_NS,
+        "longhorn-storageclass",
+        "storageclass.yaml",
+        &sc_yaml("3"),
+    )];
+    let r = run(&snap);
+    assert_eq!(
+        findings(&r, "longhorn.storageclass.replicas"),
+        vec![("longhorn-storageclass".into(), Severity::Warning)]
+    );
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.id == "longhorn.storageclass.replicas")
+        .expect("finding");
+    assert_eq!(
+        f.evidence.len(),
+        2,
+        "evidence for the StorageClass and the ConfigMap"
+    );
+    // The StorageClass already says 2 but Longhorn would render 3 from the ConfigMap again.
+    snap.storage_classes = vec![storage_class("longhorn", "2").build()];
+    assert_eq!(
+        findings(&run(&snap), "longhorn.storageclass.replicas").len(),
+        1
+    );
+    snap.config_maps = vec![config_map(
+        LH_NS,
+        "longhorn-storageclass",
+        "storageclass.yaml",
+        &sc_yaml("2"),
+    )];
+    assert_eq!(
+        status(&run(&snap), "longhorn.storageclass.replicas").0,
+        CheckStatus::Pass
+    );
+}
+
+#[test]
+fn absent_or_unreadable_longhorn() {
+    let mut snap = two_nodes();
+    let r = run(&snap);
+    for c in r.checks.iter().filter(|c| c.id.starts_with("longhorn.")) {
+        assert_eq!(c.status, CheckStatus::Skipped, "{}", c.id);
+        assert_eq!(c.detail.as_deref(), Some("Longhorn is not installed"));
+    }
+    forbid(&mut snap, "volumes.longhorn.io");
+    assert_eq!(
+        status(&run(&snap), "longhorn.volume.replica-count").0,
+        CheckStatus::Unknown
+    );
+    let mut snap = with_longhorn(one_volume(2, &["p", "s"]));
+    forbid(&mut snap, "replicas.longhorn.io");
+    let r = run(&snap);
+    assert_eq!(
+        status(&r, "longhorn.volume.replica-placement").0,
+        CheckStatus::Unknown
+    );
+    assert_eq!(
+        status(&r, "longhorn.volume.replica-count").0,
+        CheckStatus::Pass
+    );
+}
+
+#[test]
+fn three_nodes_need_two_replicas_on_distinct_nodes() {
+    let mut lh = one_volume(2, &["p", "s"]);
+    lh.nodes.push(lh_node("t"));
+    let mut snap = with_longhorn(lh);
+    snap.nodes.push(node("t").agent().build());
+    assert_eq!(
+        status(&run(&snap), "longhorn.volume.replica-placement").0,
+        CheckStatus::Pass
+    );
+}

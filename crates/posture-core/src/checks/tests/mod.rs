@@ -1,0 +1,9 @@
+//! Unit tests of every check on both sides of its threshold, built from `testkit` fixtures.
+
+mod control_plane;
+mod coredns;
+mod ingress;
+mod longhorn;
+mod ownership;
+mod preconditions;
+mod risks;
