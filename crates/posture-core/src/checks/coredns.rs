@@ -1,20 +1,18 @@
 //! 2.3 CoreDNS: two spread replicas with the runbook's resources and health endpoints, the
 //! kube-dns Service on the address the nodes resolve through, and a PodDisruptionBudget.
 
-use k8s_openapi::api::core::v1::{Container, Probe, Service};
+use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::cluster_dns;
 use super::context::Ctx;
 use super::quantity;
 use super::record::{CheckDef, Recorder, Verdict};
 use super::workload::{HOSTNAME_KEY, Workload};
-use crate::object::ObjectRef;
 use crate::ownership::{Owner, owner_of};
 use crate::report::{Evidence, Finding, Section, Severity};
-use crate::topology::node_args;
 
 const S: Section = Section::Coredns;
-const K3S_DEFAULT_CLUSTER_DNS: &str = "10.43.0.10";
 
 type Judge = fn(&Ctx<'_>, &CheckDef, &Workload<'_>) -> Vec<Finding>;
 
@@ -119,7 +117,7 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
         let findings = found.iter().flat_map(|w| judge(ctx, def, w)).collect();
         out.record(def, Verdict::judged(findings, names.join(", ")));
     }
-    let verdict = cluster_dns(ctx, out, &dns_def, &found);
+    let verdict = cluster_dns::check(ctx, out, &dns_def, &found);
     out.record(&dns_def, verdict);
 }
 
@@ -301,143 +299,4 @@ fn addon(_: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {
         .finding(Severity::Info, &w.object, format!("CoreDNS {} is the {}: k3s rewrites it from its packaged manifest, overwriting live patches", w.object, owner.describe()))
         .with_evidence(Evidence::field(&w.object, owner.evidence_field(), serde_json::to_value(w.meta.annotations.as_ref().and_then(|a| a.get("objectset.rio.cattle.io/owner-name"))).unwrap_or_default()))
         .with_remediation("place an empty coredns.yaml.skip in /var/lib/rancher/k3s/server/manifests on the server, or ship the changes as a manifest of your own there, before patching")]
-}
-
-/// The address the nodes hand pods as their resolver, and where that came from.
-fn expected_cluster_dns(ctx: &Ctx<'_>) -> (String, String) {
-    if let Some(dns) = &ctx.policy.coredns.cluster_dns {
-        return (dns.clone(), "coredns.clusterDns in posture.yaml".into());
-    }
-    let all_args: Vec<(String, Vec<String>)> = ctx
-        .snap
-        .nodes
-        .iter()
-        .map(|n| (crate::topology::node_name(n).to_owned(), node_args(n)))
-        .collect();
-    for flag in ["--cluster-dns", "--service-cidr"] {
-        for (node, args) in &all_args {
-            let Some(value) = flag_value(args, flag) else {
-                continue;
-            };
-            let first = value
-                .split(',')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned();
-            if flag == "--cluster-dns" {
-                return (first, format!("{flag} on node {node}"));
-            }
-            if let Some(addr) = tenth_address(&first) {
-                return (
-                    addr,
-                    format!("the 10th address of {flag} {first} on node {node}"),
-                );
-            }
-        }
-    }
-    (K3S_DEFAULT_CLUSTER_DNS.into(), "the k3s default".into())
-}
-
-fn flag_value(args: &[String], flag: &str) -> Option<String> {
-    args.iter().enumerate().find_map(|(i, a)| {
-        if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
-            return Some(v.to_owned());
-        }
-        (a == flag).then(|| args.get(i + 1).cloned()).flatten()
-    })
-}
-
-/// The 10th address of an IPv4 CIDR, as k3s derives the cluster DNS from the service CIDR.
-pub(crate) fn tenth_address(cidr: &str) -> Option<String> {
-    let (addr, _) = cidr.split_once('/')?;
-    let ip: std::net::Ipv4Addr = addr.parse().ok()?;
-    Some(std::net::Ipv4Addr::from(u32::from(ip).checked_add(10)?).to_string())
-}
-
-fn kube_dns_service<'a>(ctx: &Ctx<'a>, found: &[&Workload<'_>]) -> Option<&'a Service> {
-    let by_label = ctx.snap.services.iter().find(|s| {
-        s.metadata.namespace.as_deref() == Some("kube-system")
-            && s.metadata
-                .labels
-                .as_ref()
-                .is_some_and(|l| l.get("k8s-app").is_some_and(|v| v == "kube-dns"))
-    });
-    by_label.or_else(|| {
-        found
-            .iter()
-            .find_map(|w| ctx.services_for(w).into_iter().next())
-    })
-}
-
-fn cluster_dns(
-    ctx: &Ctx<'_>,
-    out: &mut Recorder,
-    def: &CheckDef,
-    found: &[&Workload<'_>],
-) -> Verdict {
-    if let Some(v) = ctx.unreadable(&["services", "nodes"]) {
-        return v;
-    }
-    let (expected, source) = expected_cluster_dns(ctx);
-    out.fact(S, "cluster DNS", format!("{expected} ({source})"));
-    let Some(svc) = kube_dns_service(ctx, found) else {
-        let obj = ObjectRef::new("v1", "Service", Some("kube-system"), "kube-dns");
-        let f = def
-            .finding(
-                Severity::Error,
-                &obj,
-                format!("no Service selects the CoreDNS pods, so {expected} answers nothing"),
-            )
-            .with_evidence(Evidence::with_command(
-                &obj,
-                "spec.clusterIP",
-                serde_json::Value::Null,
-                "kubectl -n kube-system get services -l k8s-app=kube-dns",
-            ))
-            .with_remediation(format!(
-                "restore the kube-dns Service with clusterIP {expected}"
-            ));
-        return Verdict::judged(vec![f], String::new());
-    };
-    let obj = ObjectRef::of(svc);
-    let ip = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.cluster_ip.clone())
-        .unwrap_or_default();
-    if ip == expected {
-        return Verdict::judged(Vec::new(), format!("{obj} clusterIP {ip} matches {source}"));
-    }
-    let f = def
-        .finding(Severity::Error, &obj, format!("{obj} has clusterIP {ip}, but pods are told to resolve via {expected} ({source})"))
-        .with_evidence(Evidence::field(&obj, "spec.clusterIP", ip))
-        .with_remediation(format!("recreate the kube-dns Service with clusterIP {expected}, or align k3s --cluster-dns with it"));
-    Verdict::judged(vec![f], String::new())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cluster_dns_comes_from_the_service_cidr() {
-        assert_eq!(tenth_address("10.43.0.0/16").as_deref(), Some("10.43.0.10"));
-        assert_eq!(tenth_address("10.96.0.0/12").as_deref(), Some("10.96.0.10"));
-        assert_eq!(tenth_address("fd00::/108"), None);
-        let args: Vec<String> = ["server", "--cluster-dns", "10.0.0.53"]
-            .map(String::from)
-            .into();
-        assert_eq!(
-            flag_value(&args, "--cluster-dns").as_deref(),
-            Some("10.0.0.53")
-        );
-        let args: Vec<String> = ["server", "--service-cidr=10.96.0.0/12"]
-            .map(String::from)
-            .into();
-        assert_eq!(
-            flag_value(&args, "--service-cidr").as_deref(),
-            Some("10.96.0.0/12")
-        );
-    }
 }

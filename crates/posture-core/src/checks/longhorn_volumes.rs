@@ -79,6 +79,8 @@ pub(crate) struct VolumeView<'a> {
     /// Replica name to mode (`RW`, `WO`, `ERR`) merged over the volume's engines.
     pub modes: BTreeMap<String, String>,
     pub engine_rebuilding: bool,
+    /// The active engine, for evidence.
+    pub engine: Option<crate::object::ObjectRef>,
     pub label: String,
 }
 
@@ -131,11 +133,17 @@ pub(crate) fn views<'a>(ctx: &Ctx<'a>, lh: &'a Longhorn) -> Vec<VolumeView<'a>> 
                     .values()
                     .any(|r| r.is_rebuilding == Some(true))
             });
+            let engine = engines
+                .iter()
+                .find(|e| e.spec.active != Some(false))
+                .or(engines.first())
+                .map(|e| e.object_ref());
             VolumeView {
                 volume,
                 replicas,
                 modes,
                 engine_rebuilding,
+                engine,
                 label: label(ctx, volume),
             }
         })
@@ -300,21 +308,19 @@ fn placement(ctx: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> 
         .iter()
         .map(|r| serde_json::json!({"replica": r.name(), "node": r.node_id(), "state": r.status.current_state, "mode": v.modes.get(r.name()), "failed": r.is_failed()}))
         .collect();
-    let first = v
-        .replicas
-        .first()
-        .map(|r| r.object_ref())
-        .unwrap_or_else(|| obj.clone());
     vec![def
         .finding(Severity::Error, &obj, format!(
             "{} has healthy replicas per node: {}; the runbook wants exactly one healthy replica on each node, so losing a node keeps a copy",
             v.label, counts.join(", ")
         ))
-        .with_evidence(Evidence::with_command(&first, "spec.nodeID", serde_json::Value::Array(placed), format!(
+        .with_evidence(Evidence::with_command(&obj, "replicas.longhorn.io[].spec.nodeID", serde_json::Value::Array(placed), format!(
             "kubectl -n {} get replicas.longhorn.io -l longhornvolume={} -o custom-columns=NAME:.metadata.name,NODE:.spec.nodeID,STATE:.status.currentState",
             obj.namespace.as_deref().unwrap_or("longhorn-system"), obj.name
         )))
-        .with_remediation("with replica-soft-anti-affinity false, set numberOfReplicas to 2 and delete the surplus replica on the crowded node so Longhorn rebuilds it on the empty one (one volume at a time)")]
+        .with_remediation(format!(
+            "with replica-soft-anti-affinity false, set numberOfReplicas to {} and delete the surplus replica on the crowded node so Longhorn rebuilds it on the empty one (one volume at a time)",
+            ctx.policy.longhorn.replicas_per_volume
+        ))]
 }
 
 fn robustness(_: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> {
@@ -384,12 +390,9 @@ fn modes(_: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> {
                 "ERR" => "has failed (ERR)".to_owned(),
                 other => format!("is in mode {other}"),
             };
-            let engine = v.replicas.iter().find(|r| r.name() == replica).and_then(|r| r.spec.engine_name.clone()).unwrap_or_default();
+            let engine = v.engine.clone().unwrap_or_else(|| obj.clone());
             def.finding(Severity::Warning, &obj, format!("replica {replica} of {} {what}", v.label))
-                .with_evidence(Evidence::with_command(&obj, &format!("status.replicaModeMap.{replica}"), mode.clone(), format!(
-                    "kubectl -n {} get engines.longhorn.io {engine} -o jsonpath='{{.status.replicaModeMap}}'",
-                    obj.namespace.as_deref().unwrap_or("longhorn-system")
-                )))
+                .with_evidence(Evidence::field(&engine, &format!("status.replicaModeMap.{}", replica.replace('.', "\\.")), mode.clone()))
                 .with_remediation(if mode == "WO" {
                     "wait for the rebuild to finish before the next step"
                 } else {

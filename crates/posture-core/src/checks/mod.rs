@@ -7,6 +7,7 @@
 //! [`CheckResult`]: crate::report::CheckResult
 //! [`Finding`]: crate::report::Finding
 
+mod cluster_dns;
 mod context;
 mod control_plane;
 mod coredns;
