@@ -38,7 +38,7 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
             format!("control-plane.{name}"),
             format!("API server {endpoint} passes every check"),
         );
-        let verdict = health(&def, endpoint, report.as_ref());
+        let verdict = health(out, &def, endpoint, report.as_ref());
         out.record(&def, verdict);
     }
     let def = CheckDef::new(
@@ -145,30 +145,75 @@ fn datastore(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {
     Verdict::judged(findings, decision)
 }
 
-fn health(def: &CheckDef, endpoint: &str, report: Option<&HealthReport>) -> Verdict {
+fn health(
+    out: &mut Recorder,
+    def: &CheckDef,
+    endpoint: &str,
+    report: Option<&HealthReport>,
+) -> Verdict {
     let Some(report) = report else {
         return Verdict::Unknown("not in snapshot".into());
     };
-    let failed: Vec<String> = report
-        .checks()
-        .into_iter()
+    let checks = report.checks();
+    let failed: Vec<&str> = checks
+        .iter()
         .filter(|(_, ok)| !ok)
-        .map(|(n, _)| n)
+        .map(|(n, _)| n.as_str())
         .collect();
     let obj = ObjectRef::new("v1", "APIServer", None, endpoint);
+    let command = format!("kubectl get --raw='{endpoint}?verbose'");
     if failed.is_empty() && report.passed() {
-        return Verdict::judged(Vec::new(), format!("{} check(s) ok", report.checks().len()));
+        out.fact(S, endpoint, format!("ok ({} checks)", checks.len()));
+        return Verdict::judged(Vec::new(), format!("{} check(s) ok", checks.len()));
     }
-    let what = if failed.is_empty() {
-        "the server reported failure".to_owned()
+    out.fact(S, endpoint, format!("failing: {}", failed.join(", ")));
+    let remedy = "do not change anything until the API server is healthy; inspect journalctl -u k3s on the server";
+    let findings = if failed.is_empty() {
+        vec![
+            def.finding(
+                Severity::Error,
+                &obj,
+                format!("API server {endpoint} reports failure"),
+            )
+            .with_evidence(Evidence::with_command(
+                &obj,
+                "body",
+                report.body.clone(),
+                command,
+            ))
+            .with_remediation(remedy),
+        ]
     } else {
-        failed.join(", ")
+        failed
+            .iter()
+            .map(|name| {
+                let line = report
+                    .body
+                    .lines()
+                    .find(|l| {
+                        l.trim()
+                            .strip_prefix("[-]")
+                            .is_some_and(|r| r.starts_with(name))
+                    })
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                def.finding(
+                    Severity::Error,
+                    &obj,
+                    format!("API server {endpoint} check {name} fails"),
+                )
+                .with_evidence(Evidence::with_command(
+                    &obj,
+                    &format!("checks.{name}"),
+                    line,
+                    command.clone(),
+                ))
+                .with_remediation(remedy)
+            })
+            .collect()
     };
-    let f = def
-        .finding(Severity::Error, &obj, format!("API server {endpoint} fails: {what}"))
-        .with_evidence(Evidence::with_command(&obj, "body", report.body.clone(), format!("kubectl get --raw='{endpoint}?verbose'")))
-        .with_remediation("do not change anything until the API server is healthy; inspect journalctl -u k3s on the server");
-    Verdict::judged(vec![f], String::new())
+    Verdict::judged(findings, String::new())
 }
 
 fn leases(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {

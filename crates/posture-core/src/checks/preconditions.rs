@@ -20,7 +20,12 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
         "primary",
         topo.primary.clone().unwrap_or_else(|| "unknown".into()),
     );
-    out.fact(S, "secondary", topo.secondaries.join(", "));
+    let secondaries = if topo.secondaries.is_empty() {
+        "none".to_owned()
+    } else {
+        topo.secondaries.join(", ")
+    };
+    out.fact(S, "secondary", secondaries);
     out.fact(S, "topology", topo.reason.clone());
     out.record(&def_topology(), topology(ctx));
     out.record(&def_ready(), secondary_ready(ctx));

@@ -4,6 +4,7 @@ mod control_plane;
 mod coredns;
 mod ingress;
 mod longhorn;
+mod odd;
 mod ownership;
 mod preconditions;
 mod risks;
