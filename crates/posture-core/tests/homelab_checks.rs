@@ -71,6 +71,14 @@ fn homelab_reports_every_deliberate_finding() {
         Warning,
     );
     assert_finding(&r, "ingress.probes", "haproxy-kubernetes-ingress", Error);
+    // Neither can put a replica on the cordoned secondary.
+    assert_finding(
+        &r,
+        "ingress.tolerates-cordon",
+        "haproxy-kubernetes-ingress",
+        Warning,
+    );
+    assert_finding(&r, "coredns.tolerates-cordon", "coredns", Warning);
     // qdrant has no placement guardrail; the pinned apps pass.
     assert_finding(&r, "preconditions.workloads.pinned", "qdrant", Warning);
     let pinned: Vec<_> = r

@@ -6,10 +6,12 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
-use super::record::Verdict;
+use super::record::{CheckDef, Verdict};
 use super::selectors;
 use super::workload::{self, Workload};
+use super::workload::{Kind, UNSCHEDULABLE_TAINT};
 use crate::policy::Policy;
+use crate::report::{Evidence, Finding, Severity};
 use crate::snapshot::Snapshot;
 use crate::topology::{self, Topology};
 
@@ -79,6 +81,53 @@ impl<'a> Ctx<'a> {
                     .and_then(|s| s.selector.as_ref())
                     .is_some_and(|sel| selectors::selects(sel, &labels))
         })
+    }
+
+    /// Secondaries that are cordoned: only pods tolerating the unschedulable taint run there.
+    pub fn cordoned_secondaries(&self) -> Vec<&'a str> {
+        self.snap
+            .nodes
+            .iter()
+            .filter(|n| {
+                self.topology
+                    .secondaries
+                    .iter()
+                    .any(|s| s == crate::topology::node_name(n))
+            })
+            .filter(|n| {
+                n.spec
+                    .as_ref()
+                    .and_then(|s| s.unschedulable)
+                    .unwrap_or(false)
+            })
+            .map(crate::topology::node_name)
+            .collect()
+    }
+
+    /// A finding when a Deployment meant to run on every node cannot reach a cordoned
+    /// secondary. DaemonSet pods tolerate the cordon automatically.
+    pub fn cordon_blocks(&self, def: &CheckDef, w: &Workload<'_>, what: &str) -> Option<Finding> {
+        let cordoned = self.cordoned_secondaries();
+        if w.kind == Kind::DaemonSet || w.tolerates_unschedulable() || cordoned.is_empty() {
+            return None;
+        }
+        let value = serde_json::to_value(w.pod_spec().and_then(|s| s.tolerations.as_ref()))
+            .unwrap_or_default();
+        Some(
+            def.finding(
+                Severity::Warning,
+                &w.object,
+                format!(
+                    "{what} {} does not tolerate the cordon on {}: no replica can run there, so losing the primary takes all of them",
+                    w.object,
+                    cordoned.join(", ")
+                ),
+            )
+            .with_evidence(Evidence::field(&w.object, "spec.template.spec.tolerations", value))
+            .with_remediation(format!(
+                "add the toleration {{key: {UNSCHEDULABLE_TAINT}, operator: Exists, effect: NoSchedule}} so one replica runs on the cordoned secondary while apps stay off it"
+            )),
+        )
     }
 
     /// Services in the workload's namespace whose selector picks its pods.

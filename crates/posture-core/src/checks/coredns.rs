@@ -22,7 +22,7 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
         "coredns.deployment",
         "A CoreDNS Deployment is found in kube-system",
     );
-    let defs: [(CheckDef, Judge); 7] = [
+    let defs: [(CheckDef, Judge); 8] = [
         (
             CheckDef::new(
                 S,
@@ -46,6 +46,14 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
                 "Topology spread on kubernetes.io/hostname",
             ),
             topology_spread,
+        ),
+        (
+            CheckDef::new(
+                S,
+                "coredns.tolerates-cordon",
+                "CoreDNS tolerates the cordon on the secondary",
+            ),
+            tolerates_cordon,
         ),
         (
             CheckDef::new(
@@ -147,6 +155,10 @@ fn anti_affinity(_: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> 
         .finding(Severity::Warning, &w.object, format!("CoreDNS {} has no pod anti-affinity on {HOSTNAME_KEY}: both replicas may run on one node", w.object))
         .with_evidence(Evidence::field(&w.object, "spec.template.spec.affinity.podAntiAffinity", value))
         .with_remediation(format!("add preferredDuringSchedulingIgnoredDuringExecution pod anti-affinity on {HOSTNAME_KEY} selecting k8s-app: kube-dns"))]
+}
+
+fn tolerates_cordon(ctx: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {
+    ctx.cordon_blocks(def, w, "CoreDNS").into_iter().collect()
 }
 
 fn topology_spread(_: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {

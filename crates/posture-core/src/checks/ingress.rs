@@ -12,7 +12,7 @@ const S: Section = Section::Ingress;
 
 pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
     let controller = CheckDef::new(S, "ingress.controller", "An ingress controller is found");
-    let defs: [(CheckDef, Judge); 6] = [
+    let defs: [(CheckDef, Judge); 7] = [
         (
             CheckDef::new(
                 S,
@@ -44,6 +44,14 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
                 "Strict readiness and conservative liveness probes",
             ),
             probes,
+        ),
+        (
+            CheckDef::new(
+                S,
+                "ingress.tolerates-cordon",
+                "A controller Deployment tolerates the cordon on the secondary",
+            ),
+            tolerates_cordon,
         ),
         (
             CheckDef::new(
@@ -123,6 +131,12 @@ fn anti_affinity(_: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> 
         .finding(Severity::Warning, &w.object, format!("ingress controller {} has no required pod anti-affinity on {HOSTNAME_KEY}: two replicas may share a node", w.object))
         .with_evidence(Evidence::field(&w.object, "spec.template.spec.affinity.podAntiAffinity", value))
         .with_remediation(format!("add requiredDuringSchedulingIgnoredDuringExecution pod anti-affinity with topologyKey {HOSTNAME_KEY} selecting the controller's own pods"))]
+}
+
+fn tolerates_cordon(ctx: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {
+    ctx.cordon_blocks(def, w, "ingress controller")
+        .into_iter()
+        .collect()
 }
 
 fn topology_spread(_: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {

@@ -119,7 +119,7 @@ fn setting(ctx: &Ctx<'_>, lh: &Longhorn, def: &CheckDef, name: &str, want: &str)
     let f = def
         .finding(Severity::Warning, &obj, format!("Longhorn setting {name} is {value}; the runbook wants {want}"))
         .with_evidence(Evidence::field(&obj, "value", value.to_raw()))
-        .with_remediation(format!("kubectl -n {} patch settings.longhorn.io {name} --type merge -p '{{\"value\":{}}}' --dry-run=server first (approval required)", obj.namespace.as_deref().unwrap_or("longhorn-system"), serde_json::Value::String(target.to_raw())));
+        .with_remediation(format!("kubectl -n {} patch settings.longhorn.io {name} --type merge -p '{{\"value\":{}}}' (run it with --dry-run=server first; approval required)", obj.namespace.as_deref().unwrap_or("longhorn-system"), serde_json::Value::String(target.to_raw())));
     Verdict::judged(vec![f], String::new())
 }
 

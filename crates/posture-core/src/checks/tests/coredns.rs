@@ -13,6 +13,7 @@ fn good() -> D {
     deployment("kube-system", "dns")
         .image("rancher/mirrored-coredns-coredns:1.11.3")
         .label("k8s-app", "kube-dns")
+        .tolerate_unschedulable()
         .replicas(2)
         .anti_affinity_preferred()
         .spread(1, "ScheduleAnyway")
@@ -168,5 +169,14 @@ fn coredns_is_found_by_image_or_label_not_by_name() {
     assert_eq!(
         status(&run(&snap), "coredns.deployment").0,
         CheckStatus::Skipped
+    );
+}
+
+#[test]
+fn coredns_must_tolerate_the_cordon_to_spread() {
+    let d = good().set("spec.template.spec.tolerations", json!(null));
+    assert_eq!(
+        findings(&run(&with(d)), "coredns.tolerates-cordon"),
+        vec![("dns".into(), Severity::Warning)]
     );
 }

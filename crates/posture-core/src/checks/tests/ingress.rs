@@ -13,6 +13,7 @@ const HAPROXY: &str = "haproxytech/kubernetes-ingress:3.1.4";
 fn good() -> Fx<k8s_openapi::api::apps::v1::Deployment> {
     deployment("ingress", "ctl")
         .image(HAPROXY)
+        .tolerate_unschedulable()
         .replicas(2)
         .anti_affinity_required()
         .spread(1, "DoNotSchedule")
@@ -184,4 +185,17 @@ fn unreadable_workloads_make_ingress_unknown() {
     let (s, detail) = status(&run(&snap), "ingress.replicas");
     assert_eq!(s, CheckStatus::Unknown);
     assert!(detail.contains("forbidden"));
+}
+
+#[test]
+fn a_deployment_must_tolerate_the_cordon_to_reach_the_secondary() {
+    let untolerant = good().set("spec.template.spec.tolerations", json!(null));
+    assert_eq!(
+        findings(&run(&with(untolerant.clone())), "ingress.tolerates-cordon"),
+        vec![("ctl".into(), Severity::Warning)]
+    );
+    // An uncordoned secondary needs no toleration.
+    let mut snap = with(untolerant);
+    snap.nodes[1] = node("s").agent().build();
+    assert!(findings(&run(&snap), "ingress.tolerates-cordon").is_empty());
 }
