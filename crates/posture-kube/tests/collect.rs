@@ -233,3 +233,77 @@ async fn an_unknown_context_is_a_client_error() {
     };
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+/// Where the API serves a list of `object`'s kind, in the lists posture reads.
+fn list_path(object: &Value) -> String {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let plural = if kind.ends_with('s') {
+        format!("{kind}es")
+    } else {
+        format!("{kind}s")
+    };
+    let prefix = if api_version.contains('/') {
+        format!("/apis/{api_version}")
+    } else {
+        format!("/api/{api_version}")
+    };
+    match (kind.as_str(), object["metadata"]["namespace"].as_str()) {
+        ("lease" | "configmap", Some(ns)) => format!("{prefix}/namespaces/{ns}/{plural}"),
+        _ => format!("{prefix}/{plural}"),
+    }
+}
+
+#[tokio::test]
+async fn the_homelab_scenario_collects_as_it_loads() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/homelab.yaml");
+    let text = std::fs::read_to_string(path).expect("scenario");
+    let expected = posture_core::load_snapshot_str("homelab.yaml", &text).expect("scenario loads");
+    let mut lists: HashMap<String, Vec<Value>> = HashMap::new();
+    for document in serde_norway::Deserializer::from_str(&text) {
+        let object: Value = serde::Deserialize::deserialize(document).expect("valid YAML");
+        if object.is_object() {
+            lists.entry(list_path(&object)).or_default().push(object);
+        }
+    }
+    let mut api = FakeApi::default().text("/readyz", "ok");
+    for (path, items) in lists {
+        api = api.list(&path, Value::Array(items));
+    }
+    let server = api.serve().await;
+    let config = kubeconfig(&server);
+    let (client, identity) = client_from(Some(config.path()), None)
+        .await
+        .expect("client");
+    let collected = collect_documents(&client, &identity)
+        .await
+        .expect("collects")
+        .snapshot;
+
+    let counts = |s: &posture_core::Snapshot| {
+        let lh = s.longhorn.as_ref().expect("longhorn installed");
+        [
+            s.nodes.len(),
+            s.namespaces.len(),
+            s.deployments.len(),
+            s.daemon_sets.len(),
+            s.stateful_sets.len(),
+            s.services.len(),
+            s.leases.len(),
+            s.storage_classes.len(),
+            s.persistent_volumes.len(),
+            s.persistent_volume_claims.len(),
+            s.config_maps.len(),
+            lh.settings.len(),
+            lh.volumes.len(),
+            lh.replicas.len(),
+            lh.engines.len(),
+            lh.nodes.len(),
+        ]
+    };
+    assert_eq!(counts(&collected), counts(&expected));
+    assert!(collected.nodes.len() >= 2 && collected.leases.len() == 2);
+}
