@@ -13,6 +13,7 @@ use posture_core::snapshot::{HealthReport, Longhorn, SnapshotInfo};
 use serde_json::Value;
 
 use crate::client::ClusterIdentity;
+use crate::targets::{TARGETS, Target};
 
 /// The collected objects as the API returned them (for saving) and typed (for checking).
 #[derive(Debug, Clone, Default)]
@@ -41,146 +42,6 @@ pub enum CollectError {
     #[error("context {context} could read none of the resources posture needs on {server}")]
     Forbidden { server: String, context: String },
 }
-
-/// One LIST the runbook needs.
-struct Target {
-    /// Resource as kubectl names it; the name recorded when it cannot be read.
-    resource: &'static str,
-    path: &'static str,
-    api_version: &'static str,
-    kind: &'static str,
-    longhorn: bool,
-}
-
-const fn core(
-    resource: &'static str,
-    path: &'static str,
-    api: &'static str,
-    kind: &'static str,
-) -> Target {
-    Target {
-        resource,
-        path,
-        api_version: api,
-        kind,
-        longhorn: false,
-    }
-}
-
-const fn lh(resource: &'static str, path: &'static str, kind: &'static str) -> Target {
-    Target {
-        resource,
-        path,
-        api_version: posture_core::longhorn::API_VERSION,
-        kind,
-        longhorn: true,
-    }
-}
-
-const TARGETS: &[Target] = &[
-    core("nodes", "/api/v1/nodes", "v1", "Node"),
-    core("namespaces", "/api/v1/namespaces", "v1", "Namespace"),
-    core("pods", "/api/v1/pods", "v1", "Pod"),
-    core("services", "/api/v1/services", "v1", "Service"),
-    core(
-        "persistentvolumes",
-        "/api/v1/persistentvolumes",
-        "v1",
-        "PersistentVolume",
-    ),
-    core(
-        "persistentvolumeclaims",
-        "/api/v1/persistentvolumeclaims",
-        "v1",
-        "PersistentVolumeClaim",
-    ),
-    core(
-        "configmaps",
-        "/api/v1/namespaces/longhorn-system/configmaps",
-        "v1",
-        "ConfigMap",
-    ),
-    core("events", "/api/v1/events", "v1", "Event"),
-    core(
-        "deployments",
-        "/apis/apps/v1/deployments",
-        "apps/v1",
-        "Deployment",
-    ),
-    core(
-        "daemonsets",
-        "/apis/apps/v1/daemonsets",
-        "apps/v1",
-        "DaemonSet",
-    ),
-    core(
-        "statefulsets",
-        "/apis/apps/v1/statefulsets",
-        "apps/v1",
-        "StatefulSet",
-    ),
-    core(
-        "replicasets",
-        "/apis/apps/v1/replicasets",
-        "apps/v1",
-        "ReplicaSet",
-    ),
-    core(
-        "poddisruptionbudgets",
-        "/apis/policy/v1/poddisruptionbudgets",
-        "policy/v1",
-        "PodDisruptionBudget",
-    ),
-    core(
-        "endpointslices",
-        "/apis/discovery.k8s.io/v1/endpointslices",
-        "discovery.k8s.io/v1",
-        "EndpointSlice",
-    ),
-    core(
-        "leases",
-        "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases",
-        "coordination.k8s.io/v1",
-        "Lease",
-    ),
-    core(
-        "leases",
-        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
-        "coordination.k8s.io/v1",
-        "Lease",
-    ),
-    core(
-        "storageclasses",
-        "/apis/storage.k8s.io/v1/storageclasses",
-        "storage.k8s.io/v1",
-        "StorageClass",
-    ),
-    lh(
-        "settings.longhorn.io",
-        "/apis/longhorn.io/v1beta2/settings",
-        "Setting",
-    ),
-    lh(
-        "volumes.longhorn.io",
-        "/apis/longhorn.io/v1beta2/volumes",
-        "Volume",
-    ),
-    lh(
-        "replicas.longhorn.io",
-        "/apis/longhorn.io/v1beta2/replicas",
-        "Replica",
-    ),
-    lh(
-        "engines.longhorn.io",
-        "/apis/longhorn.io/v1beta2/engines",
-        "Engine",
-    ),
-    lh(
-        "nodes.longhorn.io",
-        "/apis/longhorn.io/v1beta2/nodes",
-        "Node",
-    ),
-];
 
 /// What one request came back with, classified before anything is done with it.
 enum Outcome<T> {
@@ -214,7 +75,7 @@ pub async fn collect_documents(
         Outcome::Read((report, date)) => (Ok(report), date),
         Outcome::Refused { status, reason } => (Err((status, reason)), None),
     };
-    let lists = join_all(TARGETS.iter().map(|t| list(client, t.path)));
+    let lists = join_all(TARGETS.iter().map(|t| list(client, t.path())));
     let healthz = health(client, "/healthz");
     let (lists, healthz) = futures::join!(lists, healthz);
 
@@ -248,19 +109,19 @@ pub async fn collect_documents(
         match outcome {
             Outcome::Read(items) => {
                 any_read = true;
-                longhorn_absent &= !target.longhorn;
+                longhorn_absent &= !target.is_longhorn();
                 for item in items {
                     add_document(&mut collection, target, item);
                 }
             }
-            Outcome::Refused { status, .. } if target.longhorn && status == 404 => {}
+            Outcome::Refused { status, .. } if target.is_longhorn() && status == 404 => {}
             Outcome::Refused { reason, .. } => {
-                longhorn_absent &= !target.longhorn;
-                if collection.snapshot.unreadable(target.resource).is_none() {
+                longhorn_absent &= !target.is_longhorn();
+                if collection.snapshot.unreadable(&target.resource()).is_none() {
                     collection
                         .snapshot
                         .unreadable
-                        .push(unreadable(target.resource, &reason));
+                        .push(unreadable(&target.resource(), &reason));
                 }
             }
             Outcome::Fatal(source) => return Err(fatal(cluster, source)),
@@ -318,7 +179,7 @@ fn reason_for(code: u16, message: &str) -> String {
     }
 }
 
-async fn list(client: &kube::Client, path: &str) -> Outcome<Vec<Value>> {
+async fn list(client: &kube::Client, path: String) -> Outcome<Vec<Value>> {
     let request = match http::Request::get(path).body(Vec::new()) {
         Ok(request) => request,
         Err(e) => return Outcome::Fatal(kube::Error::HttpError(e)),
@@ -389,16 +250,16 @@ fn add_document(collection: &mut Collection, target: &Target, mut item: Value) {
             metadata.remove("managedFields");
         }
     }
-    match add_object(&mut collection.snapshot, item.clone(), target.resource) {
+    match add_object(&mut collection.snapshot, item.clone(), &target.resource()) {
         Ok(()) => collection.documents.push(item),
         Err(e) => {
-            tracing::warn!(resource = target.resource, error = %e, "skipping an object that does not fit its schema");
-            if collection.snapshot.unreadable(target.resource).is_none() {
+            tracing::warn!(resource = %target.resource(), error = %e, "skipping an object that does not fit its schema");
+            if collection.snapshot.unreadable(&target.resource()).is_none() {
                 let reason = format!("invalid object: {e}");
                 collection
                     .snapshot
                     .unreadable
-                    .push(unreadable(target.resource, &reason));
+                    .push(unreadable(&target.resource(), &reason));
             }
         }
     }

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod collect;
 pub mod save;
+mod targets;
 
 pub use client::{ClientError, ClusterIdentity, client_from};
 pub use collect::{CollectError, Collection, collect, collect_documents};
