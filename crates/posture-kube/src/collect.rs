@@ -70,14 +70,12 @@ pub async fn collect_documents(
 ) -> Result<Collection, CollectError> {
     // The first request alone: it proves the server answers and the credentials are accepted, and
     // its Date header is the cluster's own idea of "now".
-    let (readyz, date) = match health(client, "/readyz").await {
-        Outcome::Fatal(source) => return Err(fatal(cluster, source)),
-        Outcome::Read((report, date)) => (Ok(report), date),
-        Outcome::Refused { status, reason } => (Err((status, reason)), None),
-    };
+    let (readyz, date) = health(client, "/readyz").await;
+    if let Outcome::Fatal(source) = readyz {
+        return Err(fatal(cluster, source));
+    }
     let lists = join_all(TARGETS.iter().map(|t| list(client, t.path())));
-    let healthz = health(client, "/healthz");
-    let (lists, healthz) = futures::join!(lists, healthz);
+    let (lists, (healthz, _)) = futures::join!(lists, health(client, "/healthz"));
 
     let mut collection = Collection {
         snapshot: Snapshot {
@@ -91,16 +89,15 @@ pub async fn collect_documents(
         documents: Vec::new(),
     };
     let snapshot = &mut collection.snapshot;
-    match readyz {
-        Ok(report) => snapshot.readyz = Some(report),
-        Err((_, reason)) => snapshot.unreadable.push(unreadable("/readyz", &reason)),
-    }
-    match healthz {
-        Outcome::Read((report, _)) => snapshot.healthz = Some(report),
-        Outcome::Refused { reason, .. } => {
-            snapshot.unreadable.push(unreadable("/healthz", &reason))
+    for (endpoint, outcome) in [("/readyz", readyz), ("/healthz", healthz)] {
+        match outcome {
+            Outcome::Read(report) if endpoint == "/readyz" => snapshot.readyz = Some(report),
+            Outcome::Read(report) => snapshot.healthz = Some(report),
+            Outcome::Refused { reason, .. } => {
+                snapshot.unreadable.push(unreadable(endpoint, &reason))
+            }
+            Outcome::Fatal(source) => return Err(fatal(cluster, source)),
         }
-        Outcome::Fatal(source) => return Err(fatal(cluster, source)),
     }
 
     let mut longhorn_absent = true;
@@ -145,6 +142,11 @@ pub async fn collect_documents(
 fn fatal(cluster: &ClusterIdentity, source: kube::Error) -> CollectError {
     let (server, context) = (cluster.server.clone(), cluster.context.clone());
     match &source {
+        kube::Error::Auth(_) => CollectError::Unauthorized {
+            server,
+            context,
+            source,
+        },
         kube::Error::Api(status) if status.code == 401 => CollectError::Unauthorized {
             server,
             context,
@@ -158,13 +160,17 @@ fn fatal(cluster: &ClusterIdentity, source: kube::Error) -> CollectError {
     }
 }
 
-/// Classifies a failed request: statuses the server answered with are per-resource, anything
-/// else (connection refused, TLS, 401) concerns the whole cluster.
+/// Classifies a failed request: what the server answered concerns one resource; anything else
+/// (connection refused, TLS, 401, credentials that cannot be obtained) the whole cluster.
 fn classify<T>(error: kube::Error) -> Outcome<T> {
     match error {
         kube::Error::Api(status) if status.code != 401 && status.code != 0 => Outcome::Refused {
             status: status.code,
             reason: reason_for(status.code, &status.message),
+        },
+        kube::Error::SerdeError(e) => Outcome::Refused {
+            status: 200,
+            reason: format!("invalid response: {e}"),
         },
         other => Outcome::Fatal(other),
     }
@@ -193,19 +199,19 @@ async fn list(client: &kube::Client, path: String) -> Outcome<Vec<Value>> {
     }
 }
 
-/// `GET {endpoint}?verbose`, with the response's `Date` header.
+/// `GET {endpoint}?verbose`, and the response's `Date` header whatever the status.
 async fn health(
     client: &kube::Client,
     endpoint: &str,
-) -> Outcome<(HealthReport, Option<jiff::Timestamp>)> {
+) -> (Outcome<HealthReport>, Option<jiff::Timestamp>) {
     let request =
         match http::Request::get(format!("{endpoint}?verbose")).body(kube::client::Body::empty()) {
             Ok(request) => request,
-            Err(e) => return Outcome::Fatal(kube::Error::HttpError(e)),
+            Err(e) => return (Outcome::Fatal(kube::Error::HttpError(e)), None),
         };
     let response = match client.send(request).await {
         Ok(response) => response,
-        Err(e) => return Outcome::Fatal(e),
+        Err(e) => return (Outcome::Fatal(e), None),
     };
     let status = response.status();
     let date = response
@@ -215,24 +221,24 @@ async fn health(
         .and_then(parse_http_date);
     let body = match response.into_body().collect_bytes().await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => return Outcome::Fatal(e),
+        Err(e) => return (Outcome::Fatal(e), date),
     };
-    if status == StatusCode::UNAUTHORIZED {
+    let outcome = if status == StatusCode::UNAUTHORIZED {
         let status = kube::core::Status::failure(body.trim(), "Unauthorized").with_code(401);
-        return Outcome::Fatal(kube::Error::Api(status.boxed()));
-    }
-    // A failing readiness check answers 500 with the same verbose body: that is data, not an error.
-    if status.is_success() || status == StatusCode::INTERNAL_SERVER_ERROR {
-        let report = HealthReport {
+        Outcome::Fatal(kube::Error::Api(status.boxed()))
+    } else if status.is_success() || status == StatusCode::INTERNAL_SERVER_ERROR {
+        // A failing health check answers 500 with the same verbose body: data, not an error.
+        Outcome::Read(HealthReport {
             endpoint: endpoint.to_owned(),
             body,
-        };
-        return Outcome::Read((report, date));
-    }
-    Outcome::Refused {
-        status: status.as_u16(),
-        reason: reason_for(status.as_u16(), body.trim()),
-    }
+        })
+    } else {
+        Outcome::Refused {
+            status: status.as_u16(),
+            reason: reason_for(status.as_u16(), body.trim()),
+        }
+    };
+    (outcome, date)
 }
 
 /// Parses an HTTP `Date` header (`Tue, 24 Nov 2026 16:04:42 GMT`).

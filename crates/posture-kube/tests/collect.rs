@@ -307,3 +307,37 @@ async fn the_homelab_scenario_collects_as_it_loads() {
     assert_eq!(counts(&collected), counts(&expected));
     assert!(collected.nodes.len() >= 2 && collected.leases.len() == 2);
 }
+
+#[tokio::test]
+async fn refused_health_endpoints_still_give_the_cluster_clock() {
+    let server = FakeApi::default()
+        .json("/readyz", StatusCode::FORBIDDEN, forbidden())
+        .text("/api/v1/services", "<html>proxy error</html>")
+        .list("/api/v1/nodes", json!([{"metadata": {"name": "n1"}}]))
+        .serve()
+        .await;
+    let config = kubeconfig(&server);
+    let (client, identity) = client_from(Some(config.path()), None)
+        .await
+        .expect("client");
+    let snapshot = collect_documents(&client, &identity)
+        .await
+        .expect("collects")
+        .snapshot;
+    assert_eq!(snapshot.unreadable("/readyz"), Some("forbidden"));
+    assert_eq!(snapshot.unreadable("/healthz"), Some("not found"));
+    assert!(
+        snapshot
+            .unreadable("services")
+            .is_some_and(|r| r.starts_with("invalid response"))
+    );
+    assert_eq!(
+        snapshot
+            .info
+            .collected_at
+            .expect("collected_at")
+            .to_string(),
+        "2026-11-24T16:04:42Z"
+    );
+    assert_eq!(snapshot.nodes.len(), 1);
+}
