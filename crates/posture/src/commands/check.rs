@@ -14,6 +14,14 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8, CliError>
         Some(path) => load_file(&path.to_string_lossy())?,
         None => super::collect_live(global)?.snapshot,
     };
+    // Checks that needed these say "unknown"; say why once, where it does not disturb stdout.
+    for unreadable in &snapshot.unreadable {
+        anstream::eprintln!(
+            "note: could not read {}: {}",
+            unreadable.resource,
+            unreadable.reason
+        );
+    }
     let report = posture_core::checks::run(&snapshot, &policy);
     let text = match args.output {
         OutputFormat::Human => render::human::render(&report),

@@ -1,5 +1,7 @@
 //! `posture snapshot`: save what `check` reads, so it can be judged later or elsewhere.
 
+use std::path::{Path, PathBuf};
+
 use crate::cli::{GlobalArgs, SnapshotArgs};
 use crate::error::{CliError, exit};
 use crate::render;
@@ -14,7 +16,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &SnapshotArgs) -> Result<u8, CliErr
     if target == "-" {
         render::write_stdout(&yaml)?;
     } else {
-        std::fs::write(&args.output, yaml).map_err(|source| CliError::Write {
+        write_whole(&args.output, &yaml).map_err(|source| CliError::Write {
             path: target.clone().into_owned(),
             source,
         })?;
@@ -34,4 +36,15 @@ pub(crate) fn run(global: &GlobalArgs, args: &SnapshotArgs) -> Result<u8, CliErr
         }
     }
     Ok(exit::OK)
+}
+
+/// Writes beside the target and renames, so an interrupted run never leaves half a snapshot.
+fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, text)?;
+    std::fs::rename(&partial, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&partial);
+    })
 }
