@@ -39,6 +39,8 @@ pub(crate) struct GlobalArgs {
     pub(crate) verbose: u8,
 }
 
+/// The subcommands. A new one is a variant here, a module in `commands/`, and an arm in
+/// `commands::run`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Check the cluster (or a saved snapshot) against the runbook.
