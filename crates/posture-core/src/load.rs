@@ -62,6 +62,12 @@ pub fn load_snapshot_str(file: &str, text: &str) -> Result<Snapshot, LoadError> 
     Ok(snapshot)
 }
 
+/// Adds one object as the API returned it (with `apiVersion` and `kind` set) to `snapshot`, typed
+/// exactly as a saved snapshot's documents are. Errors name `origin` in place of a file.
+pub fn add_object(snapshot: &mut Snapshot, value: Value, origin: &str) -> Result<(), LoadError> {
+    add_value(snapshot, value, origin, 0)
+}
+
 fn syntax_error(file: &str, e: &serde_norway::Error) -> LoadError {
     let (line, column) = e
         .location()

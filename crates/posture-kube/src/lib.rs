@@ -1,1 +1,10 @@
-//! placeholder
+//! The I/O shell of posture: everything that talks to a cluster goes through this crate.
+
+pub mod client;
+pub mod collect;
+pub mod save;
+mod targets;
+
+pub use client::{ClientError, ClusterIdentity, client_from};
+pub use collect::{CollectError, Collection, collect, collect_documents};
+pub use save::snapshot_yaml;

@@ -1,5 +1,59 @@
 //! `posture`: make a two-node k3s + Longhorn cluster survive the loss of one node, safely.
+//!
+//! A thin binary: parse arguments, set up logging, dispatch to a command, and turn its outcome
+//! into the documented exit code. Installed as `kubectl-posture` it is also a kubectl plugin.
 
-fn main() {
-    println!("posture {}", env!("CARGO_PKG_VERSION"));
+mod cli;
+mod commands;
+mod error;
+mod render;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::cli::Cli;
+
+fn main() -> ExitCode {
+    let bin_name = cli::bin_name(std::env::args_os().next().as_deref());
+    let matches = Cli::command().bin_name(bin_name).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    init_tracing(cli.global.verbose);
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let error = anstyle::Style::new()
+                .fg_color(Some(anstyle::AnsiColor::Red.into()))
+                .bold();
+            let hint = anstyle::Style::new().bold();
+            anstream::eprintln!("{error}error:{error:#} {}", err.one_line());
+            anstream::eprintln!("{hint}hint:{hint:#} {}", err.hint());
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// Quiet by default; each `-v` shows more of what posture does. `RUST_LOG` overrides.
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 if std::env::var_os("RUST_LOG").is_none() => return,
+        0 => "off",
+        1 => "warn,posture=info,posture_kube=info,posture_core=info",
+        2 => "info,posture=debug,posture_kube=debug,posture_core=debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let stderr = std::io::stderr();
+    let colour = stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }

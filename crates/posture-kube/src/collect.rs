@@ -1,0 +1,297 @@
+//! Reads a cluster into a [`Snapshot`]: one LIST per resource the runbook inspects, all at once,
+//! plus the API server's verbose health endpoints.
+//!
+//! Guarantees: a resource the credentials may not read is recorded in `Snapshot::unreadable` and
+//! the rest is still collected; Longhorn's absence (404 on its group) leaves `longhorn` as `None`.
+//! Only a cluster that cannot be reached, rejects the credentials, or forbids everything fails.
+
+use futures::future::join_all;
+use http::StatusCode;
+use posture_core::Snapshot;
+use posture_core::load::{add_object, unreadable};
+use posture_core::snapshot::{HealthReport, Longhorn, SnapshotInfo};
+use serde_json::Value;
+
+use crate::client::ClusterIdentity;
+use crate::targets::{TARGETS, Target};
+
+/// The collected objects as the API returned them (for saving) and typed (for checking).
+#[derive(Debug, Clone, Default)]
+pub struct Collection {
+    pub snapshot: Snapshot,
+    /// Every collected object with `apiVersion` and `kind` set and `managedFields` removed.
+    pub documents: Vec<Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("cannot reach the API server {server} (context {context})")]
+    Unreachable {
+        server: String,
+        context: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("the API server {server} rejected the credentials of context {context}")]
+    Unauthorized {
+        server: String,
+        context: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("context {context} could read none of the resources posture needs on {server}")]
+    Forbidden { server: String, context: String },
+}
+
+/// What one request came back with, classified before anything is done with it.
+enum Outcome<T> {
+    Read(T),
+    /// Answered, but not with data: the short reason to record.
+    Refused {
+        status: u16,
+        reason: String,
+    },
+    /// Never answered, or answered that the credentials are invalid.
+    Fatal(kube::Error),
+}
+
+/// Collects the cluster `client` talks to. See [`collect_documents`].
+pub async fn collect(
+    client: &kube::Client,
+    cluster: &ClusterIdentity,
+) -> Result<Snapshot, CollectError> {
+    Ok(collect_documents(client, cluster).await?.snapshot)
+}
+
+/// Collects the cluster and keeps the raw documents next to the typed snapshot.
+pub async fn collect_documents(
+    client: &kube::Client,
+    cluster: &ClusterIdentity,
+) -> Result<Collection, CollectError> {
+    // The first request alone: it proves the server answers and the credentials are accepted, and
+    // its Date header is the cluster's own idea of "now".
+    let (readyz, date) = health(client, "/readyz").await;
+    if let Outcome::Fatal(source) = readyz {
+        return Err(fatal(cluster, source));
+    }
+    let lists = join_all(TARGETS.iter().map(|t| list(client, t.path())));
+    let (lists, (healthz, _)) = futures::join!(lists, health(client, "/healthz"));
+
+    let mut collection = Collection {
+        snapshot: Snapshot {
+            info: SnapshotInfo {
+                source: cluster.server.clone(),
+                context: Some(cluster.context.clone()),
+                collected_at: Some(date.unwrap_or_else(jiff::Timestamp::now)),
+            },
+            ..Snapshot::default()
+        },
+        documents: Vec::new(),
+    };
+    let snapshot = &mut collection.snapshot;
+    for (endpoint, outcome) in [("/readyz", readyz), ("/healthz", healthz)] {
+        match outcome {
+            Outcome::Read(report) if endpoint == "/readyz" => snapshot.readyz = Some(report),
+            Outcome::Read(report) => snapshot.healthz = Some(report),
+            Outcome::Refused { reason, .. } => {
+                snapshot.unreadable.push(unreadable(endpoint, &reason))
+            }
+            Outcome::Fatal(source) => return Err(fatal(cluster, source)),
+        }
+    }
+
+    let mut longhorn_absent = true;
+    let mut any_read = false;
+    for (target, outcome) in TARGETS.iter().zip(lists) {
+        match outcome {
+            Outcome::Read(items) => {
+                any_read = true;
+                longhorn_absent &= !target.is_longhorn();
+                for item in items {
+                    add_document(&mut collection, target, item);
+                }
+            }
+            Outcome::Refused { status, .. } if target.is_longhorn() && status == 404 => {}
+            Outcome::Refused { reason, .. } => {
+                longhorn_absent &= !target.is_longhorn();
+                if collection.snapshot.unreadable(&target.resource()).is_none() {
+                    collection
+                        .snapshot
+                        .unreadable
+                        .push(unreadable(&target.resource(), &reason));
+                }
+            }
+            Outcome::Fatal(source) => return Err(fatal(cluster, source)),
+        }
+    }
+    if !any_read {
+        return Err(CollectError::Forbidden {
+            server: cluster.server.clone(),
+            context: cluster.context.clone(),
+        });
+    }
+    if !longhorn_absent {
+        collection
+            .snapshot
+            .longhorn
+            .get_or_insert_with(Longhorn::default);
+    }
+    Ok(collection)
+}
+
+fn fatal(cluster: &ClusterIdentity, source: kube::Error) -> CollectError {
+    let (server, context) = (cluster.server.clone(), cluster.context.clone());
+    match &source {
+        kube::Error::Auth(_) => CollectError::Unauthorized {
+            server,
+            context,
+            source,
+        },
+        kube::Error::Api(status) if status.code == 401 => CollectError::Unauthorized {
+            server,
+            context,
+            source,
+        },
+        _ => CollectError::Unreachable {
+            server,
+            context,
+            source,
+        },
+    }
+}
+
+/// Classifies a failed request: what the server answered concerns one resource; anything else
+/// (connection refused, TLS, 401, credentials that cannot be obtained) the whole cluster.
+fn classify<T>(error: kube::Error) -> Outcome<T> {
+    match error {
+        kube::Error::Api(status) if status.code != 401 && status.code != 0 => Outcome::Refused {
+            status: status.code,
+            reason: reason_for(status.code, &status.message),
+        },
+        kube::Error::SerdeError(e) => Outcome::Refused {
+            status: 200,
+            reason: format!("invalid response: {e}"),
+        },
+        other => Outcome::Fatal(other),
+    }
+}
+
+fn reason_for(code: u16, message: &str) -> String {
+    match StatusCode::from_u16(code) {
+        Ok(StatusCode::FORBIDDEN) => "forbidden".to_owned(),
+        Ok(StatusCode::NOT_FOUND) => "not found".to_owned(),
+        _ if message.is_empty() => format!("HTTP {code}"),
+        _ => format!("HTTP {code}: {message}"),
+    }
+}
+
+async fn list(client: &kube::Client, path: String) -> Outcome<Vec<Value>> {
+    let request = match http::Request::get(path).body(Vec::new()) {
+        Ok(request) => request,
+        Err(e) => return Outcome::Fatal(kube::Error::HttpError(e)),
+    };
+    match client.request::<Value>(request).await {
+        Ok(mut list) => match list.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => Outcome::Read(items),
+            _ => Outcome::Read(Vec::new()),
+        },
+        Err(e) => classify(e),
+    }
+}
+
+/// `GET {endpoint}?verbose`, and the response's `Date` header whatever the status.
+async fn health(
+    client: &kube::Client,
+    endpoint: &str,
+) -> (Outcome<HealthReport>, Option<jiff::Timestamp>) {
+    let request =
+        match http::Request::get(format!("{endpoint}?verbose")).body(kube::client::Body::empty()) {
+            Ok(request) => request,
+            Err(e) => return (Outcome::Fatal(kube::Error::HttpError(e)), None),
+        };
+    let response = match client.send(request).await {
+        Ok(response) => response,
+        Err(e) => return (Outcome::Fatal(e), None),
+    };
+    let status = response.status();
+    let date = response
+        .headers()
+        .get(http::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date);
+    let body = match response.into_body().collect_bytes().await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => return (Outcome::Fatal(e), date),
+    };
+    let outcome = if status == StatusCode::UNAUTHORIZED {
+        let status = kube::core::Status::failure(body.trim(), "Unauthorized").with_code(401);
+        Outcome::Fatal(kube::Error::Api(status.boxed()))
+    } else if status.is_success() || status == StatusCode::INTERNAL_SERVER_ERROR {
+        // A failing health check answers 500 with the same verbose body: data, not an error.
+        Outcome::Read(HealthReport {
+            endpoint: endpoint.to_owned(),
+            body,
+        })
+    } else {
+        Outcome::Refused {
+            status: status.as_u16(),
+            reason: reason_for(status.as_u16(), body.trim()),
+        }
+    };
+    (outcome, date)
+}
+
+/// Parses an HTTP `Date` header (`Tue, 24 Nov 2026 16:04:42 GMT`).
+fn parse_http_date(text: &str) -> Option<jiff::Timestamp> {
+    jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(text)
+        .ok()
+}
+
+fn add_document(collection: &mut Collection, target: &Target, mut item: Value) {
+    if let Value::Object(map) = &mut item {
+        map.insert("apiVersion".into(), target.api_version.into());
+        map.insert("kind".into(), target.kind.into());
+        if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
+            metadata.remove("managedFields");
+        }
+    }
+    match add_object(&mut collection.snapshot, item.clone(), &target.resource()) {
+        Ok(()) => collection.documents.push(item),
+        Err(e) => {
+            tracing::warn!(resource = %target.resource(), error = %e, "skipping an object that does not fit its schema");
+            if collection.snapshot.unreadable(&target.resource()).is_none() {
+                let reason = format!("invalid object: {e}");
+                collection
+                    .snapshot
+                    .unreadable
+                    .push(unreadable(&target.resource(), &reason));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_parse_as_utc() {
+        let at = parse_http_date("Tue, 24 Nov 2026 16:04:42 GMT").expect("valid date");
+        assert_eq!(at.to_string(), "2026-11-24T16:04:42Z");
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    #[test]
+    fn statuses_the_server_answered_are_per_resource() {
+        let forbidden = kube::core::Status::failure("no", "Forbidden").with_code(403);
+        assert!(
+            matches!(classify::<()>(kube::Error::Api(forbidden.boxed())), Outcome::Refused { status: 403, ref reason } if reason == "forbidden")
+        );
+        let unauthorized = kube::core::Status::failure("no", "Unauthorized").with_code(401);
+        assert!(matches!(
+            classify::<()>(kube::Error::Api(unauthorized.boxed())),
+            Outcome::Fatal(_)
+        ));
+    }
+}

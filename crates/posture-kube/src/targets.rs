@@ -1,0 +1,115 @@
+//! The LISTs that make up a snapshot: every resource the runbook's discovery steps read.
+
+/// One LIST the runbook needs.
+pub(crate) struct Target {
+    /// `group/version`, or `v1` for the core group.
+    pub(crate) api_version: &'static str,
+    pub(crate) plural: &'static str,
+    pub(crate) kind: &'static str,
+    /// Only this namespace, where the runbook reads a single one.
+    pub(crate) namespace: Option<&'static str>,
+}
+
+const fn all(api_version: &'static str, plural: &'static str, kind: &'static str) -> Target {
+    Target {
+        api_version,
+        plural,
+        kind,
+        namespace: None,
+    }
+}
+
+const fn only(
+    ns: &'static str,
+    api_version: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+) -> Target {
+    Target {
+        api_version,
+        plural,
+        kind,
+        namespace: Some(ns),
+    }
+}
+
+const LONGHORN: &str = posture_core::longhorn::API_VERSION;
+const LEASES: &str = "coordination.k8s.io/v1";
+
+pub(crate) const TARGETS: &[Target] = &[
+    all("v1", "nodes", "Node"),
+    all("v1", "namespaces", "Namespace"),
+    all("v1", "pods", "Pod"),
+    all("v1", "services", "Service"),
+    all("v1", "persistentvolumes", "PersistentVolume"),
+    all("v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+    // Kubernetes keeps events for an hour by default: all of them are "recent".
+    all("v1", "events", "Event"),
+    only("longhorn-system", "v1", "configmaps", "ConfigMap"),
+    all("apps/v1", "deployments", "Deployment"),
+    all("apps/v1", "daemonsets", "DaemonSet"),
+    all("apps/v1", "statefulsets", "StatefulSet"),
+    all("apps/v1", "replicasets", "ReplicaSet"),
+    all("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+    all("discovery.k8s.io/v1", "endpointslices", "EndpointSlice"),
+    only("kube-system", LEASES, "leases", "Lease"),
+    only("kube-node-lease", LEASES, "leases", "Lease"),
+    all("storage.k8s.io/v1", "storageclasses", "StorageClass"),
+    all(LONGHORN, "settings", "Setting"),
+    all(LONGHORN, "volumes", "Volume"),
+    all(LONGHORN, "replicas", "Replica"),
+    all(LONGHORN, "engines", "Engine"),
+    all(LONGHORN, "nodes", "Node"),
+];
+
+impl Target {
+    /// Longhorn's resources: a 404 on them means Longhorn is not installed.
+    pub(crate) fn is_longhorn(&self) -> bool {
+        self.api_version == LONGHORN
+    }
+
+    /// The resource as kubectl names it (`pods`, `volumes.longhorn.io`): recorded when unreadable.
+    pub(crate) fn resource(&self) -> String {
+        match self.api_version.split_once('/') {
+            Some((group, _)) if group.contains('.') && !group.ends_with(".k8s.io") => {
+                format!("{}.{group}", self.plural)
+            }
+            _ => self.plural.to_owned(),
+        }
+    }
+
+    pub(crate) fn path(&self) -> String {
+        let prefix = if self.api_version.contains('/') {
+            "/apis"
+        } else {
+            "/api"
+        };
+        match self.namespace {
+            Some(ns) => format!(
+                "{prefix}/{}/namespaces/{ns}/{}",
+                self.api_version, self.plural
+            ),
+            None => format!("{prefix}/{}/{}", self.api_version, self.plural),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_names_follow_the_api() {
+        let lease = only("kube-system", LEASES, "leases", "Lease");
+        assert_eq!(
+            lease.path(),
+            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
+        );
+        assert_eq!(lease.resource(), "leases");
+        let volumes = all(LONGHORN, "volumes", "Volume");
+        assert_eq!(volumes.path(), "/apis/longhorn.io/v1beta2/volumes");
+        assert_eq!(volumes.resource(), "volumes.longhorn.io");
+        assert!(volumes.is_longhorn());
+        assert_eq!(all("v1", "pods", "Pod").path(), "/api/v1/pods");
+    }
+}

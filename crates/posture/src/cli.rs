@@ -1,0 +1,140 @@
+//! Command-line types. Subcommands grow here; each variant's arguments live next to it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use posture_core::Severity;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  nothing reaches --fail-on
+  1  a finding reaches --fail-on
+  2  usage, configuration or input error
+  3  cluster unreachable, or credentials rejected for the whole cluster";
+
+/// Make a two-node k3s + Longhorn cluster survive the loss of one node, safely.
+#[derive(Debug, Parser)]
+#[command(name = "posture", version, about, after_help = AFTER_HELP, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every subcommand accepts, spelled as kubectl spells them.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) context: Option<String>,
+    /// Policy file overriding the runbook's targets.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Log what posture does to stderr (-v, -vv, -vvv for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+/// The subcommands. A new one is a variant here, a module in `commands/`, and an arm in
+/// `commands::run`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check the cluster (or a saved snapshot) against the runbook.
+    #[command(after_help = AFTER_HELP)]
+    Check(CheckArgs),
+    /// Save everything `check` reads as one multi-document YAML file.
+    #[command(after_help = AFTER_HELP)]
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Check a saved snapshot instead of the live cluster (`-` reads stdin).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) snapshot: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    pub(crate) output: OutputFormat,
+    /// Lowest finding severity that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "SEVERITY")]
+    pub(crate) fail_on: FailOn,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SnapshotArgs {
+    /// File to write (`-` for stdout).
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Human,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FailOn {
+    Info,
+    Warning,
+    Error,
+    Never,
+}
+
+impl FailOn {
+    /// Whether a finding of `severity` should fail the run.
+    pub(crate) fn is_reached_by(self, severity: Severity) -> bool {
+        let threshold = match self {
+            Self::Info => Severity::Info,
+            Self::Warning => Severity::Warning,
+            Self::Error => Severity::Error,
+            Self::Never => return false,
+        };
+        severity >= threshold
+    }
+}
+
+/// The name to show in usage lines: `kubectl posture` when installed as a kubectl plugin.
+pub(crate) fn bin_name(argv0: Option<&std::ffi::OsStr>) -> String {
+    let stem = argv0
+        .and_then(|a| std::path::Path::new(a).file_stem())
+        .and_then(|s| s.to_str())
+        .unwrap_or("posture");
+    match stem.strip_prefix("kubectl-") {
+        Some(plugin) => format!("kubectl {plugin}"),
+        None => stem.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn fail_on_thresholds() {
+        assert!(FailOn::Error.is_reached_by(Severity::Error));
+        assert!(!FailOn::Error.is_reached_by(Severity::Warning));
+        assert!(FailOn::Warning.is_reached_by(Severity::Error));
+        assert!(FailOn::Info.is_reached_by(Severity::Info));
+        assert!(!FailOn::Never.is_reached_by(Severity::Error));
+    }
+
+    #[test]
+    fn plugin_installs_show_as_kubectl_subcommands() {
+        let name = |s: &str| bin_name(Some(std::ffi::OsStr::new(s)));
+        assert_eq!(name("/usr/local/bin/kubectl-posture"), "kubectl posture");
+        assert_eq!(name("target/debug/posture"), "posture");
+        assert_eq!(bin_name(None), "posture");
+    }
+}

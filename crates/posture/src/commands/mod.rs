@@ -1,0 +1,47 @@
+//! One module per subcommand; each returns the exit code it decided on, or an error.
+
+mod check;
+mod snapshot;
+
+use posture_core::Policy;
+use posture_kube::Collection;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::error::CliError;
+
+pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
+    match cli.command {
+        Command::Check(args) => check::run(&cli.global, &args),
+        Command::Snapshot(args) => snapshot::run(&cli.global, &args),
+    }
+}
+
+/// The runbook's defaults, overridden by `--config` when given.
+pub(crate) fn load_policy(global: &GlobalArgs) -> Result<Policy, CliError> {
+    let Some(path) = &global.config else {
+        return Ok(Policy::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadConfig {
+        path: path.clone(),
+        source,
+    })?;
+    Policy::from_yaml(&path.display().to_string(), &text).map_err(CliError::Config)
+}
+
+/// Reads the live cluster named by the global options.
+pub(crate) fn collect_live(global: &GlobalArgs) -> Result<Collection, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let (client, cluster) =
+            posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
+                .await
+                .map_err(CliError::Client)?;
+        tracing::info!(server = %cluster.server, context = %cluster.context, "collecting");
+        posture_kube::collect_documents(&client, &cluster)
+            .await
+            .map_err(CliError::Collect)
+    })
+}

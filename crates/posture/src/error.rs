@@ -1,0 +1,129 @@
+//! Every way the CLI can fail, each with the exit code it documents and a hint for the person.
+
+use std::path::PathBuf;
+
+use posture_kube::{ClientError, CollectError};
+
+/// Exit codes, as `docs/exit-codes.md` and `--help` document them.
+pub(crate) mod exit {
+    /// Nothing reaches `--fail-on`.
+    pub(crate) const OK: u8 = 0;
+    /// A finding reaches `--fail-on`.
+    pub(crate) const FINDINGS: u8 = 1;
+    /// Usage, configuration or input error.
+    pub(crate) const USAGE: u8 = 2;
+    /// The cluster cannot be reached, or refuses the credentials as a whole.
+    pub(crate) const CLUSTER: u8 = 3;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    #[error("cannot read config file {path}")]
+    ReadConfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config")]
+    Config(#[source] posture_core::policy::PolicyError),
+    #[error("cannot read snapshot {path}")]
+    ReadSnapshot {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid snapshot")]
+    Snapshot(#[source] posture_core::LoadError),
+    #[error("cannot configure a cluster client")]
+    Client(#[source] ClientError),
+    #[error(transparent)]
+    Collect(CollectError),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot write {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot serialize the {what}")]
+    Serialize {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl CliError {
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::Collect(_) => exit::CLUSTER,
+            _ => exit::USAGE,
+        }
+    }
+
+    /// What the person can do about it.
+    pub(crate) fn hint(&self) -> String {
+        match self {
+            Self::ReadConfig { path, .. } => {
+                format!("check the path given to --config ({})", path.display())
+            }
+            Self::Config(_) => "fix the field named above; `posture.yaml` keys are camelCase and unknown keys are rejected".into(),
+            Self::ReadSnapshot { .. } => "check the path given to --snapshot (`-` reads stdin)".into(),
+            Self::Snapshot(_) => "fix the document at the position named above, or save a fresh one with `posture snapshot -o FILE`".into(),
+            Self::Client(_) => "check --kubeconfig, KUBECONFIG and --context; `kubectl config get-contexts` lists the contexts".into(),
+            Self::Collect(CollectError::Unreachable { .. }) => {
+                "is the API server up and the address right? `kubectl cluster-info` uses the same kubeconfig".into()
+            }
+            Self::Collect(CollectError::Unauthorized { .. }) => {
+                "the credentials are expired or wrong; refresh the kubeconfig and retry".into()
+            }
+            Self::Collect(CollectError::Forbidden { .. }) => {
+                "posture needs get/list on the resources it checks; `kubectl auth can-i list pods -A` shows what is allowed".into()
+            }
+            Self::Runtime(_) => "the system is short of resources; retry".into(),
+            Self::Write { .. } => "check that the directory exists and is writable".into(),
+            Self::Serialize { .. } => "this is a bug in posture; please report it with the input that caused it".into(),
+        }
+    }
+
+    /// The message and its causes on one line, outermost first.
+    pub(crate) fn one_line(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !line.contains(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            source = cause.source();
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_joined_on_one_line() {
+        let err = CliError::ReadSnapshot {
+            path: "x.yaml".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        };
+        assert_eq!(err.one_line(), "cannot read snapshot x.yaml: no such file");
+        assert_eq!(err.exit_code(), exit::USAGE);
+    }
+
+    #[test]
+    fn collection_failures_are_cluster_errors() {
+        let err = CliError::Collect(CollectError::Forbidden {
+            server: "https://k".into(),
+            context: "lab".into(),
+        });
+        assert_eq!(err.exit_code(), exit::CLUSTER);
+        assert!(err.one_line().contains("https://k"));
+    }
+}

@@ -1,0 +1,24 @@
+//! Turns a report into text for people (`human`) or programs (`structured`).
+
+pub(crate) mod human;
+pub(crate) mod structured;
+
+use std::io::Write;
+
+use crate::error::CliError;
+
+/// Writes to stdout, keeping colour only on a terminal and never when `NO_COLOR` is set.
+pub(crate) fn write_stdout(text: &str) -> Result<(), CliError> {
+    let mut out = anstream::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .or_else(|e| match e.kind() {
+            // `posture check | head` closing the pipe early is not a failure.
+            std::io::ErrorKind::BrokenPipe => Ok(()),
+            _ => Err(e),
+        })
+        .map_err(|source| CliError::Write {
+            path: "stdout".into(),
+            source,
+        })
+}

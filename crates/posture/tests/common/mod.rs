@@ -1,0 +1,102 @@
+//! Runs the built binary the way a person would, and a small fake API server for it to read.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// The workspace root: scenario paths in commands and outputs are relative to it.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `posture ARGS` from the workspace root, without colour and without the caller's kubeconfig.
+pub fn posture(args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_posture"));
+    command
+        .args(args)
+        .current_dir(workspace())
+        .env("NO_COLOR", "1")
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+pub async fn run(mut command: tokio::process::Command) -> Output {
+    let output = command.output().await.expect("the binary runs");
+    Output {
+        code: output.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
+    }
+}
+
+/// A kubeconfig whose only context, `lab`, points at `server`.
+pub fn kubeconfig(dir: &Path, server: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: '{server}'}}\n\
+         users:\n- name: me\n  user: {{token: t}}\ncontexts:\n- name: lab\n  context: {{cluster: fake, user: me}}\n\
+         current-context: lab\n"
+    );
+    std::fs::write(&path, text).expect("write kubeconfig");
+    path
+}
+
+/// Answers each path with a fixed status and JSON body, and a fixed `Date`; unknown paths 404.
+#[derive(Default)]
+pub struct FakeApi {
+    routes: HashMap<String, (StatusCode, String)>,
+}
+
+impl FakeApi {
+    pub fn list(mut self, path: &str, items: Value) -> Self {
+        let body = json!({"kind": "List", "apiVersion": "v1", "items": items});
+        self.routes
+            .insert(path.to_owned(), (StatusCode::OK, body.to_string()));
+        self
+    }
+    pub fn respond(mut self, path: &str, status: StatusCode, body: &str) -> Self {
+        self.routes
+            .insert(path.to_owned(), (status, body.to_owned()));
+        self
+    }
+
+    /// Serves on a free loopback port until the test's runtime ends; returns the base URL.
+    pub async fn serve(self) -> String {
+        async fn answer(State(api): State<Arc<FakeApi>>, request: Request) -> Response {
+            let (status, body) = api
+                .routes
+                .get(request.uri().path())
+                .cloned()
+                .unwrap_or((StatusCode::NOT_FOUND, "404 page not found".to_owned()));
+            (
+                status,
+                [(header::DATE, "Tue, 24 Nov 2026 16:04:42 GMT")],
+                body,
+            )
+                .into_response()
+        }
+        let app = Router::new().fallback(answer).with_state(Arc::new(self));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        format!("http://{addr}")
+    }
+}
