@@ -7,6 +7,7 @@ pub mod load;
 pub mod longhorn;
 pub mod object;
 pub mod ownership;
+pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod snapshot;
