@@ -2,6 +2,7 @@
 //! functions over it. Nothing here performs I/O, spawns tasks or reads the clock; callers pass
 //! time in. That keeps every judgement reproducible from a saved snapshot.
 
+pub mod apply;
 pub mod checks;
 pub mod load;
 pub mod longhorn;

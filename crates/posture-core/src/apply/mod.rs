@@ -1,0 +1,27 @@
+//! `posture apply` and `posture rollback` as a pure state machine: [`step`] takes the state and
+//! an event and returns the effects the shell must carry out, in order, and the next state. The
+//! machine never sleeps, reads the clock or touches the network.
+//!
+//! # Guarantees
+//! - Nothing is written before the plan's hash and the cluster's identity check out and the
+//!   lock is held.
+//! - Every write is dry-run first and journaled before (`Intent`) and after (`Applied`).
+//! - A write is never repeated blindly: after a timeout or a 5xx the object is read back and
+//!   the patch's own `test`s decide whether it landed. A re-sent patch that did land fails its
+//!   `test`s rather than applying twice.
+//! - A failed `test` (a stale plan) stops the stage; its applied changes are rolled back newest
+//!   first (unless `no_rollback_on_failure`). A post-condition timeout or a flap always rolls the
+//!   stage back.
+//! - A rollback never clobbers: an inverse whose `test`s fail stops and shows the conflict.
+//!
+//! # Assumptions
+//! The shell carries out effects in order and stops at the first one that fails: a failed
+//! `Journal` effect is reported as [`Event::JournalFailed`] and the writes after it are not made.
+
+pub mod journal;
+mod machine;
+
+pub use machine::{
+    ApiFailure, ApplyOptions, ApplyState, Cursor, Effect, Event, Halt, Mode, Phase, Progress,
+    RollbackProgress, step,
+};
