@@ -47,7 +47,7 @@ impl FakeCluster {
     }
 
     /// Applies an operation to a copy of the store; `Err` for a failed test/precondition.
-    fn attempt(&self, object: &ObjectRef, op: &Operation) -> Result<Option<Value>, String> {
+    pub fn attempt(&self, object: &ObjectRef, op: &Operation) -> Result<Option<Value>, String> {
         match op {
             Operation::Patch { patch } => {
                 let mut doc = self.objects.get(object).cloned().ok_or("not found")?;
@@ -71,7 +71,7 @@ impl FakeCluster {
         }
     }
 
-    fn commit(
+    pub fn commit(
         &mut self,
         object: &ObjectRef,
         result: Option<Value>,
