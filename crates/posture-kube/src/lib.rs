@@ -1,1 +1,3 @@
-//! placeholder
+//! The I/O shell: collect snapshots, apply plans, journal, lock and watch, on kube-rs.
+
+pub mod journal;
