@@ -20,8 +20,12 @@
 
 pub mod journal;
 mod machine;
+mod reconcile;
+mod rollback;
+mod types;
 
-pub use machine::{
+pub use machine::step;
+pub use types::{
     ApiFailure, ApplyOptions, ApplyState, Cursor, Effect, Event, Halt, Mode, Phase, Progress,
-    RollbackProgress, step,
+    RollbackProgress,
 };

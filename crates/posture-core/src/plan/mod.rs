@@ -4,11 +4,15 @@
 //! The planner is a pure function of a snapshot, a policy and [`PlanInputs`]. Running it on a
 //! cluster that already meets the runbook yields a plan without stages.
 
+mod coredns;
 mod file;
+mod ingress;
 mod longhorn;
 mod owned;
 pub mod patch;
 mod render;
+mod storage_class;
+mod volumes;
 mod workloads;
 
 use json_patch::Patch;
@@ -295,15 +299,15 @@ pub fn plan(snapshot: &Snapshot, policy: &Policy, inputs: &PlanInputs) -> Result
                 drafts.extend(workloads::preconditions(&mut cx)?);
             }
             if inputs.options.includes(Section::Ingress) {
-                drafts.extend(workloads::ingress(&mut cx)?);
+                drafts.extend(ingress::ingress(&mut cx)?);
             }
             if inputs.options.includes(Section::Coredns) {
-                drafts.extend(workloads::coredns(&mut cx)?);
+                drafts.extend(coredns::coredns(&mut cx)?);
             }
             if inputs.options.includes(Section::Longhorn) {
                 drafts.extend(longhorn::settings(&mut cx)?);
-                drafts.extend(longhorn::storage_class(&mut cx)?);
-                drafts.extend(longhorn::volumes(&mut cx)?);
+                drafts.extend(storage_class::storage_class(&mut cx)?);
+                drafts.extend(volumes::volumes(&mut cx)?);
             }
             notes.append(&mut cx.notes);
         }

@@ -1,5 +1,5 @@
-//! Workload stages: pin unguarded apps to the primary, spread the ingress controller and CoreDNS
-//! over both nodes.
+//! Workload stages: pin unguarded apps to the primary (preconditions), and the helpers the
+//! ingress and CoreDNS stages share.
 
 use std::collections::BTreeMap;
 
@@ -13,15 +13,18 @@ use crate::object::ObjectRef;
 use crate::ownership::owner_of;
 use crate::report::Section;
 
-const HOSTNAME_KEY: &str = "kubernetes.io/hostname";
+pub(super) const HOSTNAME_KEY: &str = "kubernetes.io/hostname";
 /// The cordon taint. Platform pods that must run on both nodes tolerate it, as DaemonSets do;
 /// apps do not, so the cordon keeps them on the primary as the runbook wants.
 const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
-/// haproxytech's controller serves its health check here.
-const HAPROXYTECH_HEALTH: (&str, i32) = ("/healthz", 1042);
 
 /// True for the HAProxy ingress controller's pod template (by image), or the one the policy names.
-fn is_ingress_controller(cx: &Context, ns: &str, name: &str, spec: Option<&PodSpec>) -> bool {
+pub(super) fn is_ingress_controller(
+    cx: &Context,
+    ns: &str,
+    name: &str,
+    spec: Option<&PodSpec>,
+) -> bool {
     if let Some(named) = &cx.policy.ingress.controller {
         return named.namespace == ns && named.name == name;
     }
@@ -33,7 +36,7 @@ fn is_ingress_controller(cx: &Context, ns: &str, name: &str, spec: Option<&PodSp
     })
 }
 
-fn is_coredns(d: &Deployment) -> bool {
+pub(super) fn is_coredns(d: &Deployment) -> bool {
     let labelled = d
         .metadata
         .labels
@@ -47,11 +50,13 @@ fn is_coredns(d: &Deployment) -> bool {
         })
 }
 
-fn pod_spec(d: &Deployment) -> Option<&PodSpec> {
+pub(super) fn pod_spec(d: &Deployment) -> Option<&PodSpec> {
     d.spec.as_ref()?.template.spec.as_ref()
 }
 
-fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+pub(super) fn namespace_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> &str {
     meta.namespace.as_deref().unwrap_or("default")
 }
 
@@ -67,7 +72,7 @@ fn is_platform_namespace(cx: &Context, ns: &str) -> bool {
     ns.starts_with("kube-") || Some(ns) == longhorn_ns
 }
 
-fn tolerates_cordon(spec: &PodSpec) -> bool {
+pub(super) fn tolerates_cordon(spec: &PodSpec) -> bool {
     spec.tolerations.as_ref().is_some_and(|ts| {
         ts.iter().any(|t| {
             t.key.as_deref() == Some(UNSCHEDULABLE_TAINT)
@@ -179,7 +184,7 @@ pub(crate) fn preconditions(cx: &mut Context) -> Result<Vec<StageDraft>, PlanErr
     }])
 }
 
-fn match_labels(d: &Deployment) -> BTreeMap<String, String> {
+pub(super) fn match_labels(d: &Deployment) -> BTreeMap<String, String> {
     d.spec
         .as_ref()
         .and_then(|s| s.selector.match_labels.clone())
@@ -187,14 +192,14 @@ fn match_labels(d: &Deployment) -> BTreeMap<String, String> {
 }
 
 /// Index of the container to edit: the one whose image matches, else the first.
-fn container_index(spec: &PodSpec, image_hint: &str) -> usize {
+pub(super) fn container_index(spec: &PodSpec, image_hint: &str) -> usize {
     spec.containers
         .iter()
         .position(|c| c.image.as_deref().unwrap_or_default().contains(image_hint))
         .unwrap_or(0)
 }
 
-fn container_path(index: usize, rest: &[&str]) -> Vec<String> {
+pub(super) fn container_path(index: usize, rest: &[&str]) -> Vec<String> {
     let mut p = path(&["spec", "template", "spec", "containers"]);
     p.push(index.to_string());
     p.extend(rest.iter().map(|s| (*s).to_owned()));
@@ -202,7 +207,7 @@ fn container_path(index: usize, rest: &[&str]) -> Vec<String> {
 }
 
 /// Tolerations with the cordon toleration appended, if missing.
-fn tolerations_with_cordon(spec: &PodSpec) -> Option<Value> {
+pub(super) fn tolerations_with_cordon(spec: &PodSpec) -> Option<Value> {
     if tolerates_cordon(spec) {
         return None;
     }
@@ -214,7 +219,7 @@ fn tolerations_with_cordon(spec: &PodSpec) -> Option<Value> {
     Some(Value::Array(list))
 }
 
-fn pdb_change(cx: &Context, d: &Deployment, name: &str) -> Option<ChangeDraft> {
+pub(super) fn pdb_change(cx: &Context, d: &Deployment, name: &str) -> Option<ChangeDraft> {
     let ns = namespace_of(&d.metadata);
     let labels = match_labels(d);
     let covered = cx.snapshot.pod_disruption_budgets.iter().any(|p| {
@@ -249,320 +254,11 @@ fn pdb_change(cx: &Context, d: &Deployment, name: &str) -> Option<ChangeDraft> {
     })
 }
 
-fn spread(labels: &BTreeMap<String, String>, when: &str) -> Value {
+pub(super) fn spread(labels: &BTreeMap<String, String>, when: &str) -> Value {
     json!([{
         "maxSkew": 1,
         "topologyKey": HOSTNAME_KEY,
         "whenUnsatisfiable": when,
         "labelSelector": {"matchLabels": labels},
-    }])
-}
-
-/// Probes for the ingress controller. Readiness needs two passes to join the endpoints and two
-/// failures to leave them, so one slow answer during a drain does not churn endpoints; liveness
-/// is slow to kill.
-fn ingress_probes(http_get: &Value) -> (Value, Value) {
-    let readiness = json!({
-        "httpGet": http_get, "initialDelaySeconds": 5, "periodSeconds": 5,
-        "timeoutSeconds": 2, "successThreshold": 2, "failureThreshold": 2,
-    });
-    let liveness = json!({
-        "httpGet": http_get, "initialDelaySeconds": 30, "periodSeconds": 10,
-        "timeoutSeconds": 3, "successThreshold": 1, "failureThreshold": 3,
-    });
-    (readiness, liveness)
-}
-
-/// 2.2 Ingress: two replicas, one per node (required anti-affinity and a DoNotSchedule spread),
-/// strict probes, a PDB, and a rollout that cannot deadlock: with required anti-affinity and two
-/// nodes a surge pod has nowhere to go, so the rollout takes one old pod down first
-/// (maxSurge 0, maxUnavailable 1).
-pub(crate) fn ingress(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
-    let Some(d) = cx.snapshot.deployments.iter().find(|d| {
-        is_ingress_controller(
-            cx,
-            namespace_of(&d.metadata),
-            d.metadata.name.as_deref().unwrap_or_default(),
-            pod_spec(d),
-        )
-    }) else {
-        cx.notes
-            .push("no HAProxy ingress controller Deployment found; ingress not planned".into());
-        return Ok(Vec::new());
-    };
-    let Some(spec) = pod_spec(d) else {
-        return Ok(Vec::new());
-    };
-    let object = ObjectRef::of(d);
-    let name = d.metadata.name.clone().unwrap_or_default();
-    let labels = match_labels(d);
-    let replicas = (cx.nodes.len() as i32).max(cx.policy.ingress.min_replicas);
-    let index = container_index(spec, "ingress");
-    let container = &spec.containers[index.min(spec.containers.len().saturating_sub(1))];
-    let http_get = container
-        .liveness_probe
-        .as_ref()
-        .and_then(|p| p.http_get.as_ref())
-        .map(|h| serde_json::to_value(h).unwrap_or(Value::Null))
-        .or_else(|| {
-            container
-                .image
-                .as_deref()
-                .is_some_and(|i| i.contains("haproxytech"))
-                .then(|| {
-                    json!({"path": HAPROXYTECH_HEALTH.0, "port": HAPROXYTECH_HEALTH.1, "scheme": "HTTP"})
-                })
-        });
-
-    let mut edits = vec![Edit::Pin(container_path(index, &["name"]))];
-    if !cx.options.ingress_daemonset {
-        edits.push(Edit::Set(path(&["spec", "replicas"]), json!(replicas)));
-        edits.push(Edit::Set(
-            path(&["spec", "strategy"]),
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
-        ));
-        edits.push(Edit::Set(
-            path(&["spec", "template", "spec", "affinity", "podAntiAffinity"]),
-            json!({"requiredDuringSchedulingIgnoredDuringExecution": [{
-                "labelSelector": {"matchLabels": labels},
-                "topologyKey": HOSTNAME_KEY,
-            }]}),
-        ));
-        edits.push(Edit::Set(
-            path(&["spec", "template", "spec", "topologySpreadConstraints"]),
-            spread(&labels, "DoNotSchedule"),
-        ));
-    }
-    edits.push(Edit::Remove(path(&[
-        "spec",
-        "template",
-        "spec",
-        "nodeSelector",
-        HOSTNAME_KEY,
-    ])));
-    if let Some(tolerations) = tolerations_with_cordon(spec) {
-        edits.push(Edit::Set(
-            path(&["spec", "template", "spec", "tolerations"]),
-            tolerations,
-        ));
-    }
-    match &http_get {
-        Some(http_get) => {
-            let (readiness, liveness) = ingress_probes(http_get);
-            edits.push(Edit::Set(
-                container_path(index, &["readinessProbe"]),
-                readiness,
-            ));
-            edits.push(Edit::Set(
-                container_path(index, &["livenessProbe"]),
-                liveness,
-            ));
-        }
-        None => cx.notes.push(format!(
-            "{object}: no liveness endpoint to derive a readiness probe from; probes not planned"
-        )),
-    }
-    let observed = to_json(d);
-    let owner = owner_of(&d.metadata);
-    let mut changes = Vec::new();
-    let built = super::patch_change(&object, &observed, &edits)?;
-    if cx.options.ingress_daemonset {
-        // The DaemonSet takes the Deployment's template as it would be after the edits above.
-        let template_after = built
-            .as_ref()
-            .map(|b| &b.after)
-            .unwrap_or(&observed)
-            .pointer("/spec/template")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let ds_object = ObjectRef::new(
-            "apps/v1",
-            "DaemonSet",
-            object.namespace.as_deref(),
-            name.clone(),
-        );
-        let exists = cx
-            .snapshot
-            .daemon_sets
-            .iter()
-            .any(|ds| ObjectRef::of(ds) == ds_object);
-        if !exists {
-            let (key, value) = super::MANAGED_BY_LABEL;
-            changes.push(ChangeDraft {
-                summary: format!("create {ds_object}: one ingress controller per node"),
-                post_condition: PostCondition::RolloutComplete {
-                    workload: ds_object.clone(),
-                    replicas: cx.nodes.len() as i32,
-                    placement: Placement::OnePerNode {
-                        nodes: cx.nodes.clone(),
-                    },
-                },
-                resource_version: None,
-                owner: None,
-                action: Action::Create {
-                    manifest: json!({
-                        "apiVersion": "apps/v1", "kind": "DaemonSet",
-                        "metadata": {"name": name, "namespace": object.namespace, "labels": {key: value}},
-                        "spec": {
-                            "selector": {"matchLabels": labels},
-                            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-                            "template": template_after,
-                        },
-                    }),
-                },
-                object: ds_object,
-            });
-        }
-        let scale = super::patch_change(
-            &object,
-            &observed,
-            &[Edit::Set(path(&["spec", "replicas"]), json!(0))],
-        )?;
-        if let Some(scale) = scale {
-            changes.push(ChangeDraft {
-                summary: format!("scale {object} to 0: the DaemonSet replaces it"),
-                post_condition: PostCondition::RolloutComplete {
-                    workload: object.clone(),
-                    replicas: 0,
-                    placement: Placement::OnePerNode { nodes: Vec::new() },
-                },
-                object: object.clone(),
-                resource_version: d.metadata.resource_version.clone(),
-                owner: owner.clone(),
-                action: Action::Patch {
-                    forward: scale.forward,
-                    inverse: scale.inverse,
-                },
-            });
-        }
-    } else if let Some(built) = built {
-        changes.push(ChangeDraft {
-            summary: format!(
-                "{object}: {replicas} replicas, one per node; strict probes; rollout maxSurge 0"
-            ),
-            post_condition: PostCondition::RolloutComplete {
-                workload: object.clone(),
-                replicas,
-                placement: Placement::OnePerNode {
-                    nodes: cx.nodes.clone(),
-                },
-            },
-            object: object.clone(),
-            resource_version: d.metadata.resource_version.clone(),
-            owner,
-            action: Action::Patch {
-                forward: built.forward,
-                inverse: built.inverse,
-            },
-        });
-    }
-    changes.extend(pdb_change(cx, d, &name));
-    Ok(vec![StageDraft {
-        id: "ingress".into(),
-        section: Section::Ingress,
-        title: "2.2 Ingress: one controller per node".into(),
-        approval: false,
-        rationale: "Two controller replicas, one per node, keep ingress up through the loss of \
-                    either node. The controller tolerates the cordon like the DaemonSets do; \
-                    apps still cannot schedule on the secondary."
-            .into(),
-        changes,
-    }])
-}
-
-/// 2.3 CoreDNS: two replicas, preferred anti-affinity and a ScheduleAnyway spread (DNS must
-/// come up even when only one node is available), the runbook's resources and health endpoints,
-/// and a PDB.
-pub(crate) fn coredns(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
-    let Some(d) = cx.snapshot.deployments.iter().find(|d| is_coredns(d)) else {
-        cx.notes
-            .push("no CoreDNS Deployment found; CoreDNS not planned".into());
-        return Ok(Vec::new());
-    };
-    let Some(spec) = pod_spec(d) else {
-        return Ok(Vec::new());
-    };
-    let policy = &cx.policy.coredns;
-    let object = ObjectRef::of(d);
-    let labels = match_labels(d);
-    let index = container_index(spec, "coredns");
-    let mut edits = vec![
-        Edit::Pin(container_path(index, &["name"])),
-        Edit::Set(path(&["spec", "replicas"]), json!(policy.replicas)),
-        Edit::Set(
-            path(&["spec", "template", "spec", "affinity", "podAntiAffinity"]),
-            json!({"preferredDuringSchedulingIgnoredDuringExecution": [{
-                "weight": 100,
-                "podAffinityTerm": {"labelSelector": {"matchLabels": labels}, "topologyKey": HOSTNAME_KEY},
-            }]}),
-        ),
-        Edit::Set(
-            path(&["spec", "template", "spec", "topologySpreadConstraints"]),
-            spread(&labels, "ScheduleAnyway"),
-        ),
-        Edit::Set(
-            container_path(index, &["resources"]),
-            json!({
-                "requests": {"cpu": policy.requests.cpu, "memory": policy.requests.memory},
-                "limits": {"cpu": policy.limits.cpu, "memory": policy.limits.memory},
-            }),
-        ),
-        Edit::Set(
-            container_path(index, &["readinessProbe", "httpGet", "path"]),
-            json!(policy.readiness_path),
-        ),
-        Edit::Set(
-            container_path(index, &["readinessProbe", "httpGet", "port"]),
-            json!(policy.readiness_port),
-        ),
-        Edit::Set(
-            container_path(index, &["livenessProbe", "httpGet", "path"]),
-            json!(policy.liveness_path),
-        ),
-        Edit::Set(
-            container_path(index, &["livenessProbe", "httpGet", "port"]),
-            json!(policy.liveness_port),
-        ),
-    ];
-    if let Some(tolerations) = tolerations_with_cordon(spec) {
-        edits.push(Edit::Set(
-            path(&["spec", "template", "spec", "tolerations"]),
-            tolerations,
-        ));
-    }
-    let mut changes = Vec::new();
-    if let Some(built) = super::patch_change(&object, &to_json(d), &edits)? {
-        changes.push(ChangeDraft {
-            summary: format!(
-                "{object}: {} replicas spread over the nodes, runbook resources and probes",
-                policy.replicas
-            ),
-            post_condition: PostCondition::RolloutComplete {
-                workload: object.clone(),
-                replicas: policy.replicas,
-                placement: Placement::OnePerNode {
-                    nodes: cx.nodes.clone(),
-                },
-            },
-            object: object.clone(),
-            resource_version: d.metadata.resource_version.clone(),
-            owner: owner_of(&d.metadata),
-            action: Action::Patch {
-                forward: built.forward,
-                inverse: built.inverse,
-            },
-        });
-    }
-    let name = d.metadata.name.clone().unwrap_or_default();
-    changes.extend(pdb_change(cx, d, &name));
-    Ok(vec![StageDraft {
-        id: "coredns".into(),
-        section: Section::Coredns,
-        title: "2.3 CoreDNS: two replicas spread across nodes".into(),
-        approval: false,
-        rationale: "Cluster DNS must survive the loss of either node. The spread is \
-                    ScheduleAnyway because DNS must still start when only one node can take it."
-            .into(),
-        changes,
     }])
 }
