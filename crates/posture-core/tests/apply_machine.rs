@@ -280,3 +280,94 @@ fn resuming_after_a_crash_mid_write_reads_before_writing() {
         }]
     );
 }
+
+#[test]
+fn a_flap_while_waiting_rolls_the_stage_back() {
+    let (plan, _) = synthetic_plan(&[1], false);
+    let posture_core::plan::Action::Patch { inverse, .. } = &plan.stages[0].changes[0].action
+    else {
+        panic!("patch");
+    };
+    let applied = posture_core::apply::journal::AppliedChange {
+        stage: "s0".into(),
+        change: "s0#1".into(),
+        resource_version: None,
+        inverse: posture_core::apply::journal::Operation::Patch {
+            patch: inverse.clone(),
+        },
+    };
+    let waiting = ApplyState::WaitingPostCondition(posture_core::apply::Progress {
+        at: posture_core::apply::Cursor {
+            stage: 0,
+            change: 0,
+        },
+        applied: vec![applied.clone()],
+        attempt: 0,
+    });
+    let (effects, state) = step(
+        &plan,
+        &ApplyOptions::default(),
+        waiting,
+        Event::FlapDetected("volume robustness oscillates".into()),
+    );
+    assert!(
+        matches!(&effects[0], Effect::Journal(Record::Failed { reason, .. }) if reason.contains("flapping"))
+    );
+    assert_eq!(
+        effects[1],
+        Effect::DryRun {
+            object: support::object("o0-0"),
+            operation: applied.inverse.clone(),
+        }
+    );
+    assert!(matches!(state, ApplyState::RollingBack(_)));
+}
+
+#[test]
+fn a_journal_that_cannot_be_written_stops_everything() {
+    let (plan, _) = synthetic_plan(&[1], false);
+    let (effects, state) = step(
+        &plan,
+        &ApplyOptions::default(),
+        fresh(),
+        Event::JournalFailed("disk full".into()),
+    );
+    assert_eq!(effects, vec![Effect::ReleaseLock]);
+    assert_eq!(
+        state,
+        ApplyState::Halted(Halt::JournalFailed("disk full".into()))
+    );
+}
+
+#[test]
+fn a_failed_stage_left_applied_must_be_rolled_back_before_resuming() {
+    let (plan, mut cluster) = synthetic_plan(&[2], false);
+    cluster
+        .objects
+        .get_mut(&support::object("o0-1"))
+        .expect("object")["spec"]["n"] = json!(7);
+    let opts = ApplyOptions {
+        no_rollback_on_failure: true,
+        ..ApplyOptions::default()
+    };
+    cluster.drive(&plan, &opts, fresh());
+    let header = JournalHeader::for_plan(&plan);
+    let point = resume_point(&plan, &header, &cluster.journal).expect("resumes");
+    assert_eq!(point, ResumePoint::NeedsRollback { stage: "s0".into() });
+    let end = cluster.drive(&plan, &opts, ApplyState::Ready(Mode::Apply(point)));
+    assert_eq!(
+        end,
+        ApplyState::Halted(Halt::NeedsRollback { stage: "s0".into() })
+    );
+}
+
+#[test]
+fn a_journal_for_another_plan_is_refused() {
+    let (plan, _) = synthetic_plan(&[1], false);
+    let (other, _) = synthetic_plan(&[2], false);
+    let header = JournalHeader::for_plan(&other);
+    assert!(matches!(
+        resume_point(&plan, &header, &[]),
+        Err(posture_core::apply::journal::JournalError::PlanMismatch { .. })
+    ));
+}

@@ -85,6 +85,21 @@ impl PlanOptions {
     }
 }
 
+/// The sections `--section` accepts, by the names the runbook's sections go by.
+pub const PLAN_SECTIONS: [Section; 4] = [
+    Section::Preconditions,
+    Section::Ingress,
+    Section::Coredns,
+    Section::Longhorn,
+];
+
+/// Parses one `--section` value (`preconditions`, `ingress`, `coredns`, `longhorn`).
+pub fn parse_section(name: &str) -> Option<Section> {
+    PLAN_SECTIONS
+        .into_iter()
+        .find(|s| s.as_str() == name.trim())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanInputs {
     pub cluster: ClusterIdentity,
