@@ -291,6 +291,7 @@ fn a_flap_while_waiting_rolls_the_stage_back() {
     let applied = posture_core::apply::journal::AppliedChange {
         stage: "s0".into(),
         change: "s0#1".into(),
+        object: support::object("o0-0"),
         resource_version: None,
         inverse: posture_core::apply::journal::Operation::Patch {
             patch: inverse.clone(),
@@ -370,4 +371,37 @@ fn a_journal_for_another_plan_is_refused() {
         resume_point(&plan, &header, &[]),
         Err(posture_core::apply::journal::JournalError::PlanMismatch { .. })
     ));
+}
+
+#[test]
+fn a_resumed_stage_asks_again_then_waits_for_the_change_that_landed_last() {
+    let (plan, mut cluster) = synthetic_plan(&[2], false);
+    assert_eq!(
+        cluster.drive(&plan, &ApplyOptions::default(), fresh()),
+        ApplyState::Done
+    );
+    let cut = cluster
+        .journal
+        .iter()
+        .position(|r| matches!(r, Record::Applied { change, .. } if change == "s0#1"))
+        .expect("applied");
+    let header = JournalHeader::for_plan(&plan);
+    let point = resume_point(&plan, &header, &cluster.journal[..=cut]).expect("resumes");
+    let opts = ApplyOptions::default();
+    let (effects, state) = step(
+        &plan,
+        &opts,
+        ApplyState::Locking(Mode::Apply(point)),
+        Event::LockAcquired,
+    );
+    assert!(matches!(&effects[..], [Effect::AskApproval { stage, .. }] if stage == "s0"));
+    let (effects, state) = step(&plan, &opts, state, Event::Approved);
+    assert_eq!(
+        effects,
+        vec![Effect::WaitFor(
+            plan.stages[0].changes[0].post_condition.clone()
+        )]
+    );
+    let (effects, _) = step(&plan, &opts, state, Event::PostConditionMet);
+    assert!(matches!(&effects[..], [Effect::DryRun { object, .. }] if object.name == "o0-1"));
 }

@@ -178,6 +178,7 @@ pub fn read_journal(path: &Path) -> Result<ParsedJournal, JournalIoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use posture_core::ObjectRef;
     use posture_core::apply::journal::{JOURNAL_SCHEMA, Operation, TornTail};
     use posture_core::plan::ClusterIdentity;
 
@@ -196,6 +197,7 @@ mod tests {
         Record::Intent {
             stage: "s".into(),
             change: change.into(),
+            object: ObjectRef::new("policy/v1", "PodDisruptionBudget", Some("ns"), "pdb"),
             operation: Operation::Delete { uid: None },
             rollback: false,
         }

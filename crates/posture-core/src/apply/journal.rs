@@ -14,6 +14,7 @@ use json_patch::Patch;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::object::ObjectRef;
 use crate::plan::{Action, ClusterIdentity, Plan};
 
 pub const JOURNAL_SCHEMA: &str = "posture.dev/v1/journal";
@@ -74,6 +75,7 @@ pub enum Record {
     Intent {
         stage: String,
         change: String,
+        object: ObjectRef,
         operation: Operation,
         /// True for a rollback's write (the operation is an inverse).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -84,6 +86,7 @@ pub enum Record {
     Applied {
         stage: String,
         change: String,
+        object: ObjectRef,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resource_version: Option<String>,
         inverse: Operation,
@@ -192,6 +195,7 @@ pub fn parse_journal(bytes: &[u8]) -> Result<ParsedJournal, JournalError> {
 pub struct AppliedChange {
     pub stage: String,
     pub change: String,
+    pub object: ObjectRef,
     pub resource_version: Option<String>,
     pub inverse: Operation,
 }
@@ -235,6 +239,7 @@ pub fn replay(records: &[Record]) -> Replay {
             Record::Applied {
                 stage,
                 change,
+                object,
                 resource_version,
                 inverse,
             } => {
@@ -243,6 +248,7 @@ pub fn replay(records: &[Record]) -> Replay {
                 out.applied.push(AppliedChange {
                     stage: stage.clone(),
                     change: change.clone(),
+                    object: object.clone(),
                     resource_version: resource_version.clone(),
                     inverse: inverse.clone(),
                 });

@@ -43,7 +43,7 @@ pub fn step(plan: &Plan, opts: &ApplyOptions, state: ApplyState, event: Event) -
         }
         (ApplyState::Locking(mode), Event::LockAcquired) => start(plan, opts, mode),
         (ApplyState::AwaitingApproval(p), Event::Approved) => {
-            next_change(plan, opts, p, Vec::new())
+            continue_stage(plan, opts, p, Vec::new())
         }
         (ApplyState::AwaitingApproval(p), Event::Declined) => halt(
             Vec::new(),
@@ -145,52 +145,66 @@ fn start(plan: &Plan, opts: &ApplyOptions, mode: Mode) -> Step {
                 applied: applied_in_stage,
                 attempt: 0,
             };
-            // A change that landed before the interruption may not have settled: wait for its
-            // post-condition again (a met condition is met at once).
-            if change > 0
-                && let Some(prev) = change_at(
-                    plan,
-                    Cursor {
-                        stage,
-                        change: change - 1,
-                    },
-                )
-                && prev.is_live()
-            {
-                let progress = Progress {
-                    at: Cursor {
-                        stage,
-                        change: change - 1,
-                    },
-                    ..progress
-                };
-                return (
-                    vec![Effect::WaitFor(prev.post_condition.clone())],
-                    ApplyState::WaitingPostCondition(progress),
-                );
-            }
             begin_stage(plan, opts, progress, Vec::new())
         }
     }
 }
 
-/// Asks for approval of the stage at `progress` unless given up front.
-fn begin_stage(plan: &Plan, opts: &ApplyOptions, progress: Progress, effects: Vec<Effect>) -> Step {
+/// Asks for approval of the stage at `progress` unless given up front. A stage with nothing to
+/// write (every change goes to an owner's source) needs no approval.
+fn begin_stage(
+    plan: &Plan,
+    opts: &ApplyOptions,
+    progress: Progress,
+    mut effects: Vec<Effect>,
+) -> Step {
     let Some(stage) = plan.stages.get(progress.at.stage) else {
-        let mut effects = effects;
         effects.push(Effect::ReleaseLock);
         return (effects, ApplyState::Done);
     };
-    if opts.auto_approve {
-        return next_change(plan, opts, progress, effects);
+    if opts.auto_approve || !stage.changes.iter().any(Change::is_live) {
+        return continue_stage(plan, opts, progress, effects);
     }
-    let mut effects = effects;
     effects.push(Effect::AskApproval {
         stage: stage.id.clone(),
         title: stage.title.clone(),
         runbook_approval_required: stage.runbook_approval_required,
     });
     (effects, ApplyState::AwaitingApproval(progress))
+}
+
+/// Goes on with an approved stage. A fresh stage starts at its first change; a stage resumed
+/// after an interruption first waits again for the post-condition of the change that landed
+/// last, which may not have settled (a condition already met is met at once).
+fn continue_stage(
+    plan: &Plan,
+    opts: &ApplyOptions,
+    progress: Progress,
+    mut effects: Vec<Effect>,
+) -> Step {
+    let at = progress.at;
+    if at.change > 0
+        && let Some(prev) = change_at(
+            plan,
+            Cursor {
+                stage: at.stage,
+                change: at.change - 1,
+            },
+        )
+        && prev.is_live()
+        && progress.applied.iter().any(|a| a.change == prev.id)
+    {
+        effects.push(Effect::WaitFor(prev.post_condition.clone()));
+        let progress = Progress {
+            at: Cursor {
+                stage: at.stage,
+                change: at.change - 1,
+            },
+            ..progress
+        };
+        return (effects, ApplyState::WaitingPostCondition(progress));
+    }
+    next_change(plan, opts, progress, effects)
 }
 
 /// Starts the change at `progress.at` (skipping changes delivered to an owner), or completes
@@ -250,6 +264,7 @@ fn call(plan: &Plan, at: Cursor, phase: Phase) -> Vec<Effect> {
             Effect::Journal(Record::Intent {
                 stage: stage_id(plan, at),
                 change: change.id.clone(),
+                object: object.clone(),
                 operation: operation.clone(),
                 rollback: false,
             }),
@@ -394,6 +409,7 @@ fn landed(
     progress.applied.push(AppliedChange {
         stage: stage.clone(),
         change: change.id.clone(),
+        object: change.object.clone(),
         resource_version: resource_version.clone(),
         inverse: inverse.clone(),
     });
@@ -403,6 +419,7 @@ fn landed(
             Effect::Journal(Record::Applied {
                 stage,
                 change: change.id.clone(),
+                object: change.object.clone(),
                 resource_version,
                 inverse,
             }),

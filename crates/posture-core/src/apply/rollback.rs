@@ -37,7 +37,8 @@ pub(super) fn start_rollback(
 
 fn rollback_call(plan: &Plan, rb: &RollbackProgress) -> Option<Vec<Effect>> {
     let head = rb.queue.first()?;
-    let object = find_change(plan, &head.change)?.object.clone();
+    find_change(plan, &head.change)?;
+    let object = head.object.clone();
     let operation = head.inverse.clone();
     Some(match rb.phase {
         Phase::DryRun => vec![Effect::DryRun { object, operation }],
@@ -45,6 +46,7 @@ fn rollback_call(plan: &Plan, rb: &RollbackProgress) -> Option<Vec<Effect>> {
             Effect::Journal(Record::Intent {
                 stage: head.stage.clone(),
                 change: head.change.clone(),
+                object: object.clone(),
                 operation: operation.clone(),
                 rollback: true,
             }),
