@@ -152,3 +152,23 @@ fn the_pinned_workload_change_tests_the_pod_spec_it_extends() {
         ])
     );
 }
+
+#[test]
+fn an_ingress_pinned_by_node_affinity_is_unpinned() {
+    let text = HOMELAB.replace(
+        "      serviceAccountName: haproxy-kubernetes-ingress\n      nodeSelector: {kubernetes.io/hostname: miniserver}\n",
+        "      serviceAccountName: haproxy-kubernetes-ingress\n      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [miniserver]}]}]\n",
+    );
+    assert_ne!(text, HOMELAB);
+    let snap = load_snapshot_str("affinity.yaml", &text).expect("loads");
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    let Action::Patch { forward, .. } = &p.stage("ingress").expect("ingress").changes[0].action
+    else {
+        panic!("patch");
+    };
+    let text = serde_json::to_string(forward).expect("json");
+    assert!(
+        text.contains(r#"{"op":"remove","path":"/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution"}"#),
+        "{text}"
+    );
+}

@@ -17,6 +17,12 @@
 //! # Assumptions
 //! The shell carries out effects in order and stops at the first one that fails: a failed
 //! `Journal` effect is reported as [`Event::JournalFailed`] and the writes after it are not made.
+//! Each batch of effects ends with at most one call whose answer is the next event.
+//!
+//! # Caveats
+//! An event that does not fit the state is ignored: the state is kept and no effect is asked
+//! for. Rollback needs the plan the journal was written for (to decide whether an uncertain
+//! inverse landed); the journal header's plan hash says which one.
 
 pub mod journal;
 mod machine;

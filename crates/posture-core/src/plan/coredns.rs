@@ -5,7 +5,7 @@ use serde_json::json;
 use super::patch::{Edit, path, to_json};
 use super::workloads::{
     HOSTNAME_KEY, container_index, container_path, is_coredns, match_labels, pdb_change, pod_spec,
-    spread, tolerations_with_cordon,
+    spread, tolerations_with_cordon, unpin_edits,
 };
 use super::{Action, ChangeDraft, Context, Placement, PlanError, PostCondition, StageDraft};
 use crate::object::ObjectRef;
@@ -66,6 +66,7 @@ pub(crate) fn coredns(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
             json!(policy.liveness_port),
         ),
     ];
+    edits.extend(unpin_edits(spec));
     if let Some(tolerations) = tolerations_with_cordon(spec) {
         edits.push(Edit::Set(
             path(&["spec", "template", "spec", "tolerations"]),

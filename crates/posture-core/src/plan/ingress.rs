@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::patch::{Edit, path, to_json};
 use super::workloads::{
     HOSTNAME_KEY, container_index, container_path, is_ingress_controller, match_labels,
-    namespace_of, pdb_change, pod_spec, spread, tolerations_with_cordon,
+    namespace_of, pdb_change, pod_spec, spread, tolerations_with_cordon, unpin_edits,
 };
 use super::{Action, ChangeDraft, Context, Placement, PlanError, PostCondition, StageDraft};
 use crate::object::ObjectRef;
@@ -91,13 +91,7 @@ pub(crate) fn ingress(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
             spread(&labels, "DoNotSchedule"),
         ));
     }
-    edits.push(Edit::Remove(path(&[
-        "spec",
-        "template",
-        "spec",
-        "nodeSelector",
-        HOSTNAME_KEY,
-    ])));
+    edits.extend(unpin_edits(spec));
     if let Some(tolerations) = tolerations_with_cordon(spec) {
         edits.push(Edit::Set(
             path(&["spec", "template", "spec", "tolerations"]),

@@ -5,6 +5,11 @@
 //! JSON Patch has no "test absent". Where a patch adds a path that does not exist, it tests the
 //! nearest ancestor that does exist, whole: if anyone has since added the path (or anything else
 //! under that ancestor) the test fails. That is stricter than needed, which is the safe side.
+//!
+//! # Caveats
+//! A `test` compares values as the snapshot serialized them. Fields the typed model does not know
+//! are missing there, so on an API server newer than the model a test on a whole ancestor can
+//! fail against the live object: the plan is then refused as stale, never misapplied.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{

@@ -81,6 +81,47 @@ pub(super) fn tolerates_cordon(spec: &PodSpec) -> bool {
     })
 }
 
+/// Edits that free a pod template from being pinned to one host: the hostname key of its
+/// nodeSelector, and required node affinity that names hostnames only. A spread workload
+/// must be allowed onto every node.
+pub(super) fn unpin_edits(spec: &PodSpec) -> Vec<Edit> {
+    let mut edits = vec![Edit::Remove(path(&[
+        "spec",
+        "template",
+        "spec",
+        "nodeSelector",
+        HOSTNAME_KEY,
+    ]))];
+    let hostname_only = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .is_some_and(|req| {
+            req.node_selector_terms.iter().all(|term| {
+                term.match_fields.as_ref().is_none_or(Vec::is_empty)
+                    && term
+                        .match_expressions
+                        .as_ref()
+                        .is_some_and(|exprs| exprs.iter().all(|e| e.key == HOSTNAME_KEY))
+            })
+        });
+    if hostname_only {
+        edits.push(Edit::Remove(path(&[
+            "spec",
+            "template",
+            "spec",
+            "affinity",
+            "nodeAffinity",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+        ])));
+    }
+    edits
+}
+
 /// An app lacks guardrails when nothing in its pod template keeps it on one node.
 fn lacks_guardrails(spec: &PodSpec) -> bool {
     let selector = spec
