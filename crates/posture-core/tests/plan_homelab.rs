@@ -421,3 +421,69 @@ fn a_cluster_that_is_already_right_gets_an_empty_plan() {
     );
     assert!(second.notes.is_empty(), "{:?}", second.notes);
 }
+
+/// Every object a plan touches, as JSON, from the snapshot.
+fn objects_of(snap: &Snapshot) -> std::collections::BTreeMap<ObjectRef, serde_json::Value> {
+    let lh = snap.longhorn.as_ref().expect("longhorn");
+    let mut map = std::collections::BTreeMap::new();
+    for d in &snap.deployments {
+        map.insert(ObjectRef::of(d), to_json(d));
+    }
+    for s in &snap.stateful_sets {
+        map.insert(ObjectRef::of(s), to_json(s));
+    }
+    for c in &snap.config_maps {
+        map.insert(ObjectRef::of(c), to_json(c));
+    }
+    for s in &lh.settings {
+        map.insert(s.object_ref(), to_json(s));
+    }
+    for v in &lh.volumes {
+        map.insert(v.object_ref(), to_json(v));
+    }
+    map
+}
+
+#[test]
+fn applying_every_change_then_every_inverse_gives_back_the_cluster() {
+    let snap = homelab();
+    let p = plan(
+        &snap,
+        &Policy::default(),
+        &inputs(PlanOptions {
+            allow_owned: true,
+            ..PlanOptions::default()
+        }),
+    )
+    .expect("plans");
+    let original = objects_of(&snap);
+    let mut objects = original.clone();
+    let patches: Vec<_> = p
+        .stages
+        .iter()
+        .flat_map(|s| &s.changes)
+        .filter_map(|c| match &c.action {
+            Action::Patch { forward, inverse } => Some((c.object.clone(), forward, inverse)),
+            Action::Create { .. } => None,
+        })
+        .collect();
+    for (object, forward, _) in &patches {
+        let doc = objects.get_mut(object).expect("object in snapshot");
+        json_patch::patch(doc, forward).expect("forward applies in plan order");
+    }
+    assert_ne!(objects, original);
+    for (object, _, inverse) in patches.iter().rev() {
+        let doc = objects.get_mut(object).expect("object in snapshot");
+        json_patch::patch(doc, inverse).expect("inverse applies newest first");
+    }
+    assert_eq!(objects, original);
+}
+
+#[test]
+fn homelab_plan_renders_as_a_diff() {
+    let lines: Vec<String> = render_diff(&homelab_plan(PlanOptions::default()))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    insta::assert_snapshot!("homelab_plan_diff", lines.join("\n"));
+}

@@ -77,7 +77,7 @@ pub(crate) fn coredns(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
     if let Some(built) = super::patch_change(&object, &to_json(d), &edits)? {
         changes.push(ChangeDraft {
             summary: format!(
-                "{object}: {} replicas spread over the nodes, runbook resources and probes",
+                "{} replicas spread over the nodes; runbook resources and probes",
                 policy.replicas
             ),
             post_condition: PostCondition::RolloutComplete {

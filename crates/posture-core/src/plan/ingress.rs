@@ -141,7 +141,7 @@ pub(crate) fn ingress(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
         if !exists {
             let (key, value) = super::MANAGED_BY_LABEL;
             changes.push(ChangeDraft {
-                summary: format!("create {ds_object}: one ingress controller per node"),
+                summary: "create: one ingress controller per node".to_owned(),
                 post_condition: PostCondition::RolloutComplete {
                     workload: ds_object.clone(),
                     replicas: cx.nodes.len() as i32,
@@ -172,7 +172,7 @@ pub(crate) fn ingress(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
         )?;
         if let Some(scale) = scale {
             changes.push(ChangeDraft {
-                summary: format!("scale {object} to 0: the DaemonSet replaces it"),
+                summary: "scale to 0: the DaemonSet replaces it".to_owned(),
                 post_condition: PostCondition::RolloutComplete {
                     workload: object.clone(),
                     replicas: 0,
@@ -190,7 +190,7 @@ pub(crate) fn ingress(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
     } else if let Some(built) = built {
         changes.push(ChangeDraft {
             summary: format!(
-                "{object}: {replicas} replicas, one per node; strict probes; rollout maxSurge 0"
+                "{replicas} replicas, one per node; strict probes; rollout maxSurge 0"
             ),
             post_condition: PostCondition::RolloutComplete {
                 workload: object.clone(),

@@ -52,7 +52,7 @@ pub(crate) fn settings(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
         let edits = [Edit::Set(path(&["value"]), json!(wanted))];
         if let Some(built) = super::patch_change(&object, &to_json(setting), &edits)? {
             changes.push(ChangeDraft {
-                summary: format!("{name}: {} -> {wanted}", current.to_raw()),
+                summary: format!("{} -> {wanted}", current.to_raw()),
                 post_condition: PostCondition::SettingApplied {
                     setting: object.clone(),
                     value: wanted,

@@ -175,7 +175,7 @@ fn volume_stage(
             };
             changes.push(ChangeDraft {
                 summary: format!(
-                    "{name}: numberOfReplicas {} -> {raised}: add a replica on {}",
+                    "numberOfReplicas {} -> {raised}: add a replica on {}",
                     view.spec_replicas,
                     missing.join(", ")
                 ),
@@ -204,7 +204,7 @@ fn volume_stage(
             .unwrap_or(Value::Null);
         changes.push(ChangeDraft {
             summary: format!(
-                "{name}: numberOfReplicas {from} -> {target}{}",
+                "numberOfReplicas {from} -> {target}{}",
                 if expected_gone.is_empty() {
                     String::new()
                 } else {

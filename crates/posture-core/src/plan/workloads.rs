@@ -192,7 +192,7 @@ pub(crate) fn preconditions(cx: &mut Context) -> Result<Vec<StageDraft>, PlanErr
         if let Some(built) = super::patch_change(&object, &observed, &edits)? {
             changes.push(ChangeDraft {
                 summary: format!(
-                    "pin {object} to {} with a nodeSelector (it has no placement guardrail)",
+                    "pin to {} with a nodeSelector (it has no placement guardrail)",
                     cx.primary
                 ),
                 post_condition: PostCondition::RolloutComplete {
@@ -277,7 +277,7 @@ pub(super) fn pdb_change(cx: &Context, d: &Deployment, name: &str) -> Option<Cha
     let object = ObjectRef::new("policy/v1", "PodDisruptionBudget", Some(ns), name);
     let (key, value) = super::MANAGED_BY_LABEL;
     Some(ChangeDraft {
-        summary: format!("create {object}: at most one pod down at a time"),
+        summary: "create: at most one pod down at a time".to_owned(),
         post_condition: PostCondition::ObjectExists {
             object: object.clone(),
         },
