@@ -405,3 +405,32 @@ fn a_resumed_stage_asks_again_then_waits_for_the_change_that_landed_last() {
     let (effects, _) = step(&plan, &opts, state, Event::PostConditionMet);
     assert!(matches!(&effects[..], [Effect::DryRun { object, .. }] if object.name == "o0-1"));
 }
+
+#[test]
+fn api_answers_are_classified_by_status() {
+    use posture_core::apply::ApiFailure;
+    assert!(matches!(
+        ApiFailure::from_status(Some(422), "test failed"),
+        ApiFailure::TestFailed(_)
+    ));
+    assert!(matches!(
+        ApiFailure::from_status(Some(409), "conflict"),
+        ApiFailure::TestFailed(_)
+    ));
+    assert_eq!(
+        ApiFailure::from_status(Some(429), ""),
+        ApiFailure::Throttled
+    );
+    assert!(matches!(
+        ApiFailure::from_status(None, "timeout"),
+        ApiFailure::Unavailable(_)
+    ));
+    assert!(matches!(
+        ApiFailure::from_status(Some(503), ""),
+        ApiFailure::Unavailable(_)
+    ));
+    assert!(matches!(
+        ApiFailure::from_status(Some(403), "forbidden"),
+        ApiFailure::Rejected(_)
+    ));
+}

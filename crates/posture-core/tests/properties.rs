@@ -202,3 +202,78 @@ fn corruption_before_the_last_line_is_an_error_with_its_line_number() {
         Err(3)
     );
 }
+
+fn write_fault() -> impl Strategy<Value = Option<support::WriteFault>> {
+    prop_oneof![
+        4 => Just(None),
+        1 => Just(Some(support::WriteFault::LandThenTimeout)),
+        1 => Just(Some(support::WriteFault::TimeoutNoLand)),
+        1 => Just(Some(support::WriteFault::Throttle)),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn under_random_faults_apply_ends_consistent(
+        shape in prop::collection::vec(1usize..3, 1..4),
+        with_create in any::<bool>(),
+        faults in prop::collection::vec(write_fault(), 0..24),
+        posts in prop::collection::vec(prop::bool::weighted(0.85), 0..12),
+    ) {
+        let opts = ApplyOptions::default();
+        let (plan, mut expected) = synthetic_plan(&shape, with_create);
+        let original = contents(&expected);
+        prop_assert_eq!(
+            expected.drive(&plan, &opts, ApplyState::Ready(Mode::Apply(
+                posture_core::apply::journal::ResumePoint::At { stage: 0, change: 0, applied_in_stage: Vec::new() }
+            ))),
+            ApplyState::Done
+        );
+        let (_, mut cluster) = synthetic_plan(&shape, with_create);
+        cluster.write_faults = faults
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.map(|f| (i, f)))
+            .collect();
+        cluster.post_conditions = posts.into_iter().collect();
+        let end = cluster.drive(&plan, &opts, ApplyState::Ready(Mode::Apply(
+            posture_core::apply::journal::ResumePoint::At { stage: 0, change: 0, applied_in_stage: Vec::new() }
+        )));
+        // Every Applied follows its Intent, and no change is applied twice without a rollback
+        // in between.
+        let mut live = std::collections::BTreeSet::new();
+        for (i, record) in cluster.journal.iter().enumerate() {
+            match record {
+                Record::Applied { change, .. } => {
+                    let after_intent = matches!(&cluster.journal[i - 1], Record::Intent { change: c, .. } if c == change);
+                    prop_assert!(after_intent, "applied without intent");
+                    prop_assert!(live.insert(change.clone()), "{} applied twice", change);
+                }
+                Record::RolledBack { change, .. } => {
+                    prop_assert!(live.remove(change));
+                }
+                _ => {}
+            }
+        }
+        match end {
+            ApplyState::Done => prop_assert_eq!(contents(&cluster), contents(&expected)),
+            ApplyState::Halted(posture_core::apply::Halt::StageFailed { stage, rolled_back, .. }) => {
+                // A rolled-back stage leaves none of its changes applied and its objects as they
+                // were; the objects of every later stage are untouched.
+                let state = posture_core::apply::journal::replay(&cluster.journal);
+                if rolled_back {
+                    prop_assert!(state.applied.iter().all(|a| a.stage != stage));
+                }
+                let index = plan.stages.iter().position(|s| s.id == stage).expect("stage");
+                let now = contents(&cluster);
+                let first = if rolled_back { index } else { index + 1 };
+                for later in &plan.stages[first..] {
+                    for change in &later.changes {
+                        prop_assert_eq!(now.get(&change.object), original.get(&change.object));
+                    }
+                }
+            }
+            other => prop_assert!(false, "unexpected end {:?}", other),
+        }
+    }
+}

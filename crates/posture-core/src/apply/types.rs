@@ -132,6 +132,21 @@ pub enum ApiFailure {
     Rejected(String),
 }
 
+impl ApiFailure {
+    /// Classifies an API answer by HTTP status; `None` is a timeout or a broken connection.
+    /// A failed JSON Patch `test` comes back as 422, a failed precondition or an existing
+    /// object as 409.
+    pub fn from_status(status: Option<u16>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        match status {
+            Some(409 | 422) => Self::TestFailed(message),
+            Some(429) => Self::Throttled,
+            None | Some(500..=599) => Self::Unavailable(message),
+            Some(_) => Self::Rejected(message),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Start,
