@@ -434,3 +434,23 @@ fn api_answers_are_classified_by_status() {
         ApiFailure::Rejected(_)
     ));
 }
+
+#[test]
+fn a_write_in_doubt_is_read_back_even_after_the_retry_budget() {
+    // Found by the random-fault property: the last permitted write lands but its answer is lost.
+    let (plan, mut cluster) = synthetic_plan(&[2], false);
+    cluster.write_faults = [
+        (1, WriteFault::Throttle),
+        (2, WriteFault::Throttle),
+        (3, WriteFault::TimeoutNoLand),
+        (4, WriteFault::LandThenTimeout),
+    ]
+    .into();
+    let end = cluster.drive(&plan, &ApplyOptions::default(), fresh());
+    assert_eq!(end, ApplyState::Done);
+    assert_eq!(applied_count(&cluster.journal, "s0#2"), 1);
+    assert_eq!(
+        cluster.objects[&support::object("o0-1")]["spec"]["n"],
+        json!(2)
+    );
+}

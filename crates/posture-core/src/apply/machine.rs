@@ -376,7 +376,10 @@ fn retry(
     why: &str,
 ) -> Step {
     progress.attempt += 1;
-    if progress.attempt >= opts.max_attempts {
+    // A write in doubt is never abandoned: reading it back is harmless, so posture keeps
+    // reading (with capped backoff) until it can tell whether the write landed. Giving up
+    // there would leave a change applied that the rollback does not know about.
+    if progress.attempt >= opts.max_attempts && phase != Phase::Reconcile {
         return fail_stage(
             plan,
             progress,

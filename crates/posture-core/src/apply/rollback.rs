@@ -10,7 +10,7 @@ use super::types::{
     ApiFailure, ApplyOptions, ApplyState, Effect, Event, Halt, Phase, RollbackProgress,
 };
 use crate::plan::patch::{actual_values, expected_values, tests_hold};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Change, Plan};
 
 pub(super) fn start_rollback(
     plan: &Plan,
@@ -90,7 +90,8 @@ fn rollback_next(plan: &Plan, mut rb: RollbackProgress, head: &AppliedChange) ->
 
 fn rollback_retry(opts: &ApplyOptions, mut rb: RollbackProgress, why: &str) -> Step {
     rb.attempt += 1;
-    if rb.attempt >= opts.max_attempts {
+    // As on the way forward, an inverse in doubt is read back until posture can tell.
+    if rb.attempt >= opts.max_attempts && rb.phase != Phase::Reconcile {
         let change = rb
             .queue
             .first()
@@ -145,6 +146,10 @@ pub(super) fn rolling_back(
         }
         (Phase::Write, Event::WriteSucceeded { .. }) => rollback_next(plan, rb, &head),
         (Phase::Reconcile, Event::ObjectRead(read)) if rb.conflict => {
+            // Already back to what the change found (someone undid it by hand): nothing to undo.
+            if is_back(change, read.as_ref()) {
+                return rollback_next(plan, rb, &head);
+            }
             let (expected, actual) = conflict_values(&head.inverse, read.as_ref());
             halt(
                 vec![Effect::ShowConflict {
@@ -160,11 +165,7 @@ pub(super) fn rolling_back(
         (Phase::Reconcile, Event::ObjectRead(read)) => {
             // Did the inverse land? It did when the object is back to what the forward patch
             // expected (or, for a delete, is gone).
-            let back = match (&change.action, read.as_ref()) {
-                (Action::Patch { forward, .. }, Some(obj)) => tests_hold(forward, obj),
-                (Action::Create { .. }, None) => true,
-                _ => false,
-            };
+            let back = is_back(change, read.as_ref());
             let still_applied = match (&head.inverse, read.as_ref()) {
                 (Operation::Patch { patch }, Some(obj)) => tests_hold(patch, obj),
                 (Operation::Delete { uid }, Some(obj)) => {
@@ -232,5 +233,15 @@ fn conflict_values(inverse: &Operation, read: Option<&Value>) -> (Value, Value) 
             obj.and_then(|o| o.get("metadata").cloned())
                 .unwrap_or(Value::Null),
         ),
+    }
+}
+
+/// True when the object is as the change found it: the forward patch's `test`s hold again, or
+/// the created object is gone.
+fn is_back(change: &Change, read: Option<&Value>) -> bool {
+    match (&change.action, read) {
+        (Action::Patch { forward, .. }, Some(obj)) => tests_hold(forward, obj),
+        (Action::Create { .. }, None) => true,
+        _ => false,
     }
 }
