@@ -8,11 +8,13 @@
 //! - Every write is dry-run first and journaled before (`Intent`) and after (`Applied`).
 //! - A write is never repeated blindly: after a timeout or a 5xx the object is read back and
 //!   the patch's own `test`s decide whether it landed. A re-sent patch that did land fails its
-//!   `test`s rather than applying twice.
+//!   `test`s rather than applying twice. A write in doubt is read back until posture can tell;
+//!   only calls known not to have landed count against the retry budget.
 //! - A failed `test` (a stale plan) stops the stage; its applied changes are rolled back newest
 //!   first (unless `no_rollback_on_failure`). A post-condition timeout or a flap always rolls the
 //!   stage back.
-//! - A rollback never clobbers: an inverse whose `test`s fail stops and shows the conflict.
+//! - A rollback never clobbers: an inverse whose `test`s fail stops and shows the conflict
+//!   (unless the object is already back to what the change found: then there is nothing to undo).
 //!
 //! # Assumptions
 //! The shell carries out effects in order and stops at the first one that fails: a failed
