@@ -176,7 +176,7 @@ pub(crate) fn ingress(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
                 post_condition: PostCondition::RolloutComplete {
                     workload: object.clone(),
                     replicas: 0,
-                    placement: Placement::OnePerNode { nodes: Vec::new() },
+                    placement: Placement::Anywhere,
                 },
                 object: object.clone(),
                 resource_version: d.metadata.resource_version.clone(),

@@ -245,6 +245,8 @@ pub enum Placement {
     OnePerNode { nodes: Vec<String> },
     /// Every pod on this node.
     AllOn { node: String },
+    /// No constraint (e.g. a workload scaled to zero).
+    Anywhere,
 }
 
 #[derive(Debug, thiserror::Error)]
