@@ -454,3 +454,26 @@ fn a_write_in_doubt_is_read_back_even_after_the_retry_budget() {
         json!(2)
     );
 }
+
+#[test]
+fn a_written_journal_parses_back_to_the_same_resume_point_and_rollback_queue() {
+    use posture_core::apply::journal::{
+        encode_line, parse_journal, resume_from, rollback_queue_for,
+    };
+    let (plan, mut cluster) = synthetic_plan(&[1, 2], true);
+    assert_eq!(
+        cluster.drive(&plan, &ApplyOptions::default(), fresh()),
+        ApplyState::Done
+    );
+    let header = JournalHeader::for_plan(&plan);
+    let mut text = encode_line(&header);
+    for record in &cluster.journal {
+        text.push_str(&encode_line(record));
+    }
+    let parsed = parse_journal(text.as_bytes()).expect("parses");
+    assert_eq!(parsed.records, cluster.journal);
+    assert_eq!(resume_from(&plan, &parsed), Ok(ResumePoint::Done));
+    let queue = rollback_queue_for(&plan, &parsed).expect("same plan");
+    assert_eq!(queue.len(), 5);
+    assert_eq!(queue[0].change, "s1#3");
+}

@@ -370,3 +370,22 @@ pub fn resume_point(
     }
     Ok(ResumePoint::Done)
 }
+
+/// [`resume_point`] for a parsed journal file.
+pub fn resume_from(plan: &Plan, journal: &ParsedJournal) -> Result<ResumePoint, JournalError> {
+    resume_point(plan, &journal.header, &journal.records)
+}
+
+/// The inverses `posture rollback` runs for a parsed journal of `plan`, newest first.
+pub fn rollback_queue_for(
+    plan: &Plan,
+    journal: &ParsedJournal,
+) -> Result<Vec<AppliedChange>, JournalError> {
+    if journal.header.plan_sha256 != plan.sha256 {
+        return Err(JournalError::PlanMismatch {
+            journal: journal.header.plan_sha256.clone(),
+            plan: plan.sha256.clone(),
+        });
+    }
+    Ok(replay(&journal.records).rollback_queue())
+}
