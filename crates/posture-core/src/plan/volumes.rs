@@ -144,7 +144,7 @@ fn volume_stage(
         ));
         return Ok(None);
     }
-    let nodes: Vec<String> = view.healthy.keys().cloned().collect();
+    let nodes: Vec<String> = cx.nodes.clone();
     let missing = view.missing_nodes();
     let observed = to_json(volume);
     let rv = volume.metadata.resource_version.clone();
