@@ -2,11 +2,13 @@
 //! functions over it. Nothing here performs I/O, spawns tasks or reads the clock; callers pass
 //! time in. That keeps every judgement reproducible from a saved snapshot.
 
+pub mod apply;
 pub mod checks;
 pub mod load;
 pub mod longhorn;
 pub mod object;
 pub mod ownership;
+pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod snapshot;

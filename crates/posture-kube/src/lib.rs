@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod collect;
+pub mod journal;
 pub mod save;
 mod targets;
 

@@ -1,0 +1,174 @@
+//! Planner cases beyond the homelab as it ships: renamed nodes, other value formats, other
+//! replica layouts.
+
+use posture_core::load_snapshot_str;
+use posture_core::plan::{
+    Action, ClusterIdentity, PlanInputs, PlanOptions, PostCondition, parse_section, plan,
+};
+use posture_core::policy::Policy;
+use posture_core::report::Section;
+
+const HOMELAB: &str = include_str!("../../../scenarios/homelab.yaml");
+const GITEA_VOLUME: &str = "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31";
+
+fn inputs() -> PlanInputs {
+    PlanInputs {
+        cluster: ClusterIdentity {
+            server: "https://k3s:6443".into(),
+            kube_system_uid: "uid".into(),
+        },
+        options: PlanOptions::default(),
+    }
+}
+
+#[test]
+fn node_names_do_not_matter() {
+    let renamed = HOMELAB
+        .replace("miniserver", "nas")
+        .replace("worker-1", "pi");
+    let snap = load_snapshot_str("renamed.yaml", &renamed).expect("loads");
+    let original = plan(
+        &load_snapshot_str("homelab.yaml", HOMELAB).expect("loads"),
+        &Policy::default(),
+        &inputs(),
+    )
+    .expect("plans");
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    assert_eq!(p.primary.as_deref(), Some("nas"));
+    assert_eq!(p.secondary.as_deref(), Some("pi"));
+    let shape = |p: &posture_core::plan::Plan| {
+        p.stages
+            .iter()
+            .map(|s| (s.id.clone(), s.changes.len()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&p), shape(&original));
+}
+
+#[test]
+fn a_plain_setting_stays_plain() {
+    let text = HOMELAB.replace(r#"value: '{"v1":"3","v2":"3"}'"#, "value: \"3\"");
+    let snap = load_snapshot_str("plain.yaml", &text).expect("loads");
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    let change = &p.stage("longhorn-settings").expect("settings").changes[0];
+    assert_eq!(change.object.name, "default-replica-count");
+    assert!(matches!(
+        &change.post_condition,
+        PostCondition::SettingApplied { value, .. } if value == "2"
+    ));
+}
+
+#[test]
+fn replicas_all_on_one_node_fill_the_other_node_before_shrinking() {
+    // Move gitea's replica from the secondary to the primary: three replicas on one node.
+    let text = HOMELAB.replace(
+        &format!("labels: {{longhornvolume: {GITEA_VOLUME}, longhornnode: worker-1}}\nspec: {{volumeName: {GITEA_VOLUME}, nodeID: worker-1"),
+        &format!("labels: {{longhornvolume: {GITEA_VOLUME}, longhornnode: miniserver}}\nspec: {{volumeName: {GITEA_VOLUME}, nodeID: miniserver"),
+    );
+    assert_ne!(text, HOMELAB, "the replica was moved");
+    let snap = load_snapshot_str("crowded.yaml", &text).expect("loads");
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    let stage = p
+        .stage(&format!("volume/{GITEA_VOLUME}"))
+        .expect("gitea stage");
+    let counts: Vec<i64> = stage
+        .changes
+        .iter()
+        .map(|c| match &c.post_condition {
+            PostCondition::VolumeReplicas {
+                number_of_replicas, ..
+            }
+            | PostCondition::VolumeHealthy {
+                number_of_replicas, ..
+            } => *number_of_replicas,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![4, 2],
+        "3 healthy + 1 on the empty node, then down to 2"
+    );
+}
+
+#[test]
+fn a_volume_without_a_healthy_replica_is_left_alone_with_a_note() {
+    let text = HOMELAB.replace(
+        "failedAt: '', lastFailedAt: '', rebuildRetryCount: 0, hardNodeAffinity: ''}\nstatus: {currentState: running, ownerID: miniserver, instanceManagerName: instance-manager-miniserver, started: true, currentImage: 'longhornio/longhorn-engine:v1.12.1'}\n---\napiVersion: longhorn.io/v1beta2\nkind: Engine\nmetadata:\n  name: pvc-6a1f0c3e",
+        "failedAt: '2026-11-23T00:00:00Z', lastFailedAt: '', rebuildRetryCount: 0, hardNodeAffinity: ''}\nstatus: {currentState: error, ownerID: miniserver, instanceManagerName: instance-manager-miniserver, started: true, currentImage: 'longhornio/longhorn-engine:v1.12.1'}\n---\napiVersion: longhorn.io/v1beta2\nkind: Engine\nmetadata:\n  name: pvc-6a1f0c3e",
+    );
+    assert_ne!(text, HOMELAB, "the qdrant replica was failed");
+    let snap = load_snapshot_str("faulted.yaml", &text).expect("loads");
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    assert!(
+        p.stage("volume/pvc-6a1f0c3e-7b2d-4e9a-9c41-0d3b5e8f1a20")
+            .is_none()
+    );
+    assert!(p.notes.iter().any(|n| n.contains("no healthy replica")));
+}
+
+#[test]
+fn without_longhorn_only_workload_stages_remain() {
+    let snap = posture_core::Snapshot {
+        longhorn: None,
+        ..load_snapshot_str("homelab.yaml", HOMELAB).expect("loads")
+    };
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    assert!(p.stages.iter().all(|s| s.section != Section::Longhorn));
+    assert!(!p.stages.is_empty());
+}
+
+#[test]
+fn without_a_primary_nothing_is_planned() {
+    let snap = posture_core::Snapshot::default();
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    assert!(p.is_empty());
+    assert!(!p.notes.is_empty());
+}
+
+#[test]
+fn section_names_parse() {
+    assert_eq!(parse_section("longhorn"), Some(Section::Longhorn));
+    assert_eq!(parse_section(" coredns"), Some(Section::Coredns));
+    assert_eq!(parse_section("risks"), None);
+}
+
+#[test]
+fn the_pinned_workload_change_tests_the_pod_spec_it_extends() {
+    let snap = load_snapshot_str("homelab.yaml", HOMELAB).expect("loads");
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    let Action::Patch { forward, inverse } = &p.stages[0].changes[0].action else {
+        panic!("patch");
+    };
+    let forward = serde_json::to_value(forward).expect("json");
+    assert_eq!(forward[0]["op"], "test");
+    assert_eq!(forward[0]["path"], "/spec/template/spec");
+    let inverse = serde_json::to_value(inverse).expect("json");
+    assert_eq!(
+        inverse,
+        serde_json::json!([
+            {"op": "test", "path": "/spec/template/spec/nodeSelector", "value": {"kubernetes.io/hostname": "miniserver"}},
+            {"op": "remove", "path": "/spec/template/spec/nodeSelector"}
+        ])
+    );
+}
+
+#[test]
+fn an_ingress_pinned_by_node_affinity_is_unpinned() {
+    let text = HOMELAB.replace(
+        "      serviceAccountName: haproxy-kubernetes-ingress\n      nodeSelector: {kubernetes.io/hostname: miniserver}\n",
+        "      serviceAccountName: haproxy-kubernetes-ingress\n      affinity:\n        nodeAffinity:\n          requiredDuringSchedulingIgnoredDuringExecution:\n            nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [miniserver]}]}]\n",
+    );
+    assert_ne!(text, HOMELAB);
+    let snap = load_snapshot_str("affinity.yaml", &text).expect("loads");
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    let Action::Patch { forward, .. } = &p.stage("ingress").expect("ingress").changes[0].action
+    else {
+        panic!("patch");
+    };
+    let text = serde_json::to_string(forward).expect("json");
+    assert!(
+        text.contains(r#"{"op":"remove","path":"/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution"}"#),
+        "{text}"
+    );
+}
