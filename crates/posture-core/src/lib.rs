@@ -3,6 +3,7 @@
 //! time in. That keeps every judgement reproducible from a saved snapshot.
 
 pub mod checks;
+pub mod detect;
 pub mod load;
 pub mod longhorn;
 pub mod object;
