@@ -16,6 +16,7 @@ mod rebuilds;
 mod reduce;
 mod replay;
 mod signal;
+mod stable;
 mod window;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub use policy::DetectPolicy;
 pub use reduce::{Change, Reducer, WatchedKind};
 pub use replay::{ReplayError, parse_line, replay};
 pub use signal::{Signal, SignalKind};
+pub use stable::{StabilityVerdict, UntilStable};
 
 use crash::CrashLoopDetector;
 use endpoints::EndpointDetector;

@@ -435,3 +435,27 @@ fn replay_of_recorded_lines_matches_live_detection_and_names_bad_lines() {
             .starts_with("line 2: failed to parse signal")
     );
 }
+
+#[test]
+fn until_stable_waits_for_the_quiet_duration_or_stops_at_the_first_alert() {
+    use crate::detect::{StabilityVerdict, UntilStable};
+    let mut gate = UntilStable::new(&DetectPolicy::default(), SignedDuration::from_secs(30));
+    assert_eq!(gate.observe(&tick(0)), None);
+    assert_eq!(gate.observe(&tick(29)), None);
+    assert_eq!(
+        gate.observe(&tick(30)),
+        Some(StabilityVerdict::Stable {
+            since: t(0),
+            at: t(30)
+        })
+    );
+    let mut gate = UntilStable::new(&DetectPolicy::default(), SignedDuration::from_secs(30));
+    let verdicts: Vec<_> = [tick(0), restart(1, 1), restart(2, 2), restart(3, 3)]
+        .iter()
+        .filter_map(|s| gate.observe(s))
+        .collect();
+    assert!(
+        matches!(&verdicts[..], [StabilityVerdict::Alerted(a)] if a.id() == RESTART_ID),
+        "{verdicts:?}"
+    );
+}
