@@ -5,6 +5,7 @@
 //! For a stream of N signals (default 500k, about 70 MB) and one four times as long, it measures, in chunks so
 //! the stream never has to fit in memory:
 //! - baseline: parsing each line into `serde_json::Value`, what a naive tool does first;
+//! - typed parse only: parsing each line into a `Signal`, for the split of the cost;
 //! - parse+detect: parsing each line into a typed `Signal` and running every detector;
 //! - detect-only: running the detectors over already parsed signals;
 //! - the peak live state (subjects tracked plus window entries), sampled at chunk boundaries,
@@ -27,6 +28,7 @@ struct Run {
     signals: usize,
     bytes: usize,
     baseline: Duration,
+    parse_only: Duration,
     parse_detect: Duration,
     detect_only: Duration,
     peak_live: usize,
@@ -58,6 +60,12 @@ fn run(total: usize, mut record: Option<&mut dyn Write>) -> Run {
             black_box(serde_json::from_str::<serde_json::Value>(line).expect("valid JSON"));
         }
         out.baseline += started.elapsed();
+
+        let started = Instant::now();
+        for line in text.lines() {
+            black_box(parse_line(line).expect("valid signal"));
+        }
+        out.parse_only += started.elapsed();
 
         let started = Instant::now();
         for line in text.lines() {
@@ -111,6 +119,10 @@ fn report(label: &str, r: &Run) {
         rate(r.signals, r.baseline)
     );
     println!(
+        "  typed Signal parse only           {}",
+        rate(r.signals, r.parse_only)
+    );
+    println!(
         "  parse + detect                    {}",
         rate(r.signals, r.parse_detect)
     );
@@ -122,6 +134,10 @@ fn report(label: &str, r: &Run) {
         "  peak live state                   {:>10} entries",
         r.peak_live
     );
+    println!(
+        "  process peak RSS so far           {:>10}",
+        peak_rss().unwrap_or_else(|| "n/a".to_owned())
+    );
     let raised: usize = r.raised.values().sum();
     println!(
         "  alerts                            {raised:>10} raised, {} cleared",
@@ -130,6 +146,13 @@ fn report(label: &str, r: &Run) {
     for (detector, n) in &r.raised {
         println!("    {detector:<30}  {n:>8}");
     }
+}
+
+/// The process's high-water mark of resident memory (Linux), including the chunk buffers.
+fn peak_rss() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.trim_start_matches("VmHWM:").trim().to_owned())
 }
 
 fn main() {

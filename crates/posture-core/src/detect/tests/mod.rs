@@ -4,6 +4,7 @@ mod detectors;
 mod longhorn;
 mod props;
 mod reducer;
+mod streams;
 
 use jiff::{SignedDuration, Timestamp};
 
