@@ -11,15 +11,19 @@
 //! - the peak live state (subjects tracked plus window entries), sampled at chunk boundaries,
 //!   which must stay flat when the stream gets longer.
 //!
-//! Generation and serialization are never timed.
+//! Then the same for watch events of whole objects (`--events N`, default 200k) through the
+//! reducer. Generation and serialization are never timed.
 
+mod objects;
 mod stream;
 
 use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use posture_core::detect::{DetectPolicy, Detectors, Signal, parse_line};
+use posture_core::detect::{
+    Change, DetectPolicy, Detectors, Reducer, Signal, WatchedKind, parse_line,
+};
 
 const CHUNK: usize = 32_768;
 
@@ -100,9 +104,13 @@ fn run(total: usize, mut record: Option<&mut dyn Write>) -> Run {
 }
 
 fn rate(signals: usize, took: Duration) -> String {
-    let per_second = signals as f64 / took.as_secs_f64();
+    rate_of(signals, "signals", took)
+}
+
+fn rate_of(count: usize, unit: &str, took: Duration) -> String {
+    let per_second = count as f64 / took.as_secs_f64();
     format!(
-        "{:>10.0} signals/s  ({:>7.3} s)",
+        "{:>10.0} {unit}/s  ({:>7.3} s)",
         per_second,
         took.as_secs_f64()
     )
@@ -155,10 +163,97 @@ fn peak_rss() -> Option<String> {
     Some(line.trim_start_matches("VmHWM:").trim().to_owned())
 }
 
+/// One watch event as the API server streams it.
+#[derive(serde::Deserialize)]
+struct WatchEvent {
+    #[serde(rename = "type")]
+    change: String,
+    object: serde_json::Value,
+}
+
+/// Whole-object watch events through the reducer and the detectors: what `posture watch`
+/// does per event when it records nothing but objects.
+fn run_objects(events: usize) {
+    let lines = objects::lines(
+        events,
+        stream::PODS,
+        stream::NODES,
+        stream::SERVICES,
+        stream::VOLUMES,
+    );
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let policy = DetectPolicy::default();
+    let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(&policy));
+    let base: jiff::Timestamp = "2026-11-24T00:00:00Z".parse().expect("timestamp");
+    let mut signals = 0usize;
+    let reduce =
+        |reducer: &mut Reducer, detectors: &mut Detectors, i: usize, event: &WatchEvent| {
+            let api_version = event.object["apiVersion"].as_str().unwrap_or_default();
+            let kind = event.object["kind"].as_str().unwrap_or_default();
+            let Some(resource) = WatchedKind::of(api_version, kind) else {
+                return 0;
+            };
+            let change = match event.change.as_str() {
+                "ADDED" => Change::Added,
+                "DELETED" => Change::Deleted,
+                _ => Change::Modified,
+            };
+            let at = base + jiff::SignedDuration::from_millis(i as i64 * 25);
+            let mut n = 0;
+            for signal in reducer.reduce(at, resource, change, &event.object) {
+                n += 1;
+                black_box(detectors.observe(&signal));
+            }
+            n
+        };
+    let started = Instant::now();
+    for line in &lines {
+        black_box(serde_json::from_str::<serde_json::Value>(line).expect("valid JSON"));
+    }
+    let baseline = started.elapsed();
+    let started = Instant::now();
+    for (i, line) in lines.iter().enumerate() {
+        let event: WatchEvent = serde_json::from_str(line).expect("valid event");
+        signals += reduce(&mut reducer, &mut detectors, i, &event);
+    }
+    let full = started.elapsed();
+    let parsed: Vec<WatchEvent> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("valid event"))
+        .collect();
+    let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(&policy));
+    let started = Instant::now();
+    for (i, event) in parsed.iter().enumerate() {
+        reduce(&mut reducer, &mut detectors, i, event);
+    }
+    let reduce_only = started.elapsed();
+    println!(
+        "objects: {events} watch events of whole objects, {:.1} MB, {signals} signals",
+        bytes as f64 / 1e6
+    );
+    println!(
+        "  baseline serde_json::Value parse  {}",
+        rate_of(events, "events", baseline)
+    );
+    println!(
+        "  parse + reduce + detect           {}",
+        rate_of(events, "events", full)
+    );
+    println!(
+        "  reduce + detect (parsed objects)  {}",
+        rate_of(events, "events", reduce_only)
+    );
+    println!(
+        "  reducer live objects              {:>10}",
+        reducer.live_objects()
+    );
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut signals = 500_000usize;
     let mut write: Option<String> = None;
+    let mut events = 200_000usize;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--signals" => {
@@ -168,6 +263,12 @@ fn main() {
                     .expect("--signals takes a number");
             }
             "--write" => write = args.next(),
+            "--events" => {
+                events = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--events takes a number");
+            }
             // `cargo bench` passes --bench; other harness flags are ignored too.
             _ => {}
         }
@@ -190,4 +291,5 @@ fn main() {
         "live state 4x/1x: {:.2} (bounded by objects when close to 1)",
         four.peak_live as f64 / one.peak_live.max(1) as f64
     );
+    run_objects(events);
 }
