@@ -3,8 +3,29 @@
 //! hysteresis. Nothing here reads the clock; time comes with each signal, and `Tick` signals let
 //! time pass without events.
 //!
-//! Memory follows live objects: windows hold at most the raise threshold's worth of
-//! timestamps, and quiet subjects are pruned on Tick.
+//! The shell's part is thin: for each watch event, `Reducer::reduce(now, kind, change, &object)`,
+//! feed the signals to `Detectors::observe` (or [`UntilStable`]), send a `Tick` about once a
+//! second, and optionally append every signal's `to_line()` to a recording that [`replay`]
+//! reproduces exactly.
+//!
+//! # Guarantees
+//! - Alerts for one id strictly alternate Raised, Cleared, Raised… (property-tested): raise and
+//!   clear thresholds differ, and clearing empties the subject's window.
+//! - Memory follows live objects, not events: a window holds at most its raise count of
+//!   timestamps; quiet, unraised subjects are pruned on Tick; the reducer forgets deleted objects.
+//! - Same signals, same alerts: detection is a pure function of the signal sequence.
+//!
+//! # Assumptions
+//! - Signals arrive roughly in time order (the watcher's clock); Ticks arrive at least as often
+//!   as the shortest grace period (10 s by default), ideally every second.
+//! - The initial list of each resource is passed as `Added`; the first sight of an object is its
+//!   baseline, never a change.
+//!
+//! # Caveats
+//! - Time-based clears and raises (quiet periods, renew gaps, zero-ready grace) happen on Tick,
+//!   so they are as late as the Tick interval.
+//! - A lease raises a renew gap only once it has been seen renewing, so a stale lease left by an
+//!   uninstalled component never alerts; a holder that stops before its second renewal is missed.
 
 mod alert;
 mod crash;
