@@ -1,5 +1,6 @@
 //! Detector and reducer behaviour: thresholds, hysteresis, windows, replay, and property tests.
 
+mod cluster;
 mod detectors;
 mod longhorn;
 mod props;
