@@ -6,7 +6,8 @@
 //! The shell's part is thin: for each watch event, `Reducer::reduce(now, kind, change, &object)`,
 //! feed the signals to `Detectors::observe` (or [`UntilStable`]), send a `Tick` about once a
 //! second, and optionally append every signal's `to_line()` to a recording that [`replay`]
-//! reproduces exactly.
+//! reproduces exactly. When a watch restarts and relists, `Reducer::relist` turns objects that
+//! vanished meanwhile into deletions.
 //!
 //! # Guarantees
 //! - Alerts for one id strictly alternate Raised, Cleared, Raised… (property-tested): raise and

@@ -21,6 +21,7 @@ pub(super) struct VolumeMemo {
 
 #[derive(Debug)]
 pub(super) struct EngineMemo {
+    volume: String,
     /// Replica name and mode, as last seen.
     modes: Vec<(String, String)>,
 }
@@ -77,8 +78,10 @@ impl Reducer {
 
     pub(super) fn engine(&mut self, change: Change, object: &Value, out: &mut Out) {
         let engine = name(object).to_owned();
+        let old = self.engines.remove(&engine);
         let volume = str_at(object, &["spec", "volumeName"])
             .or_else(|| label(object, "longhornvolume"))
+            .or(old.as_ref().map(|m| m.volume.as_str()))
             .unwrap_or_default()
             .to_owned();
         let modes: Vec<(String, String)> = if change == Change::Deleted {
@@ -96,11 +99,7 @@ impl Reducer {
                 })
                 .collect()
         };
-        let old = self
-            .engines
-            .remove(&engine)
-            .map(|m| m.modes)
-            .unwrap_or_default();
+        let old = old.map(|m| m.modes).unwrap_or_default();
         let old_mode = |replica: &str| {
             old.iter()
                 .find(|(r, _)| r == replica)
@@ -140,7 +139,7 @@ impl Reducer {
             }
         }
         if change != Change::Deleted {
-            self.engines.insert(engine, EngineMemo { modes });
+            self.engines.insert(engine, EngineMemo { volume, modes });
         }
     }
 

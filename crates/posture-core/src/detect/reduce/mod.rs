@@ -8,6 +8,7 @@
 mod longhorn;
 mod network;
 mod pods;
+mod relist;
 
 use std::collections::HashMap;
 

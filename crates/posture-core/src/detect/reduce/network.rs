@@ -30,6 +30,8 @@ pub(super) struct LeaseMemo {
 #[derive(Debug)]
 pub(super) struct AttachmentMemo {
     attached: bool,
+    volume: String,
+    node: String,
 }
 
 impl Reducer {
@@ -179,22 +181,37 @@ impl Reducer {
 
     pub(super) fn attachment(&mut self, change: Change, object: &Value, out: &mut Out) {
         let attachment = name(object).to_owned();
+        if change == Change::Deleted {
+            // A deleted attachment is detached; the memo knows what it attached.
+            if let Some(memo) = self.attachments.remove(&attachment)
+                && memo.attached
+            {
+                out.push(SignalKind::VolumeAttachmentChanged {
+                    attachment,
+                    volume: memo.volume,
+                    node: memo.node,
+                    attached: false,
+                });
+            }
+            return;
+        }
         let volume = str_at(object, &["spec", "source", "persistentVolumeName"])
             .unwrap_or(&attachment)
             .to_owned();
         let node = str_at(object, &["spec", "nodeName"])
             .unwrap_or_default()
             .to_owned();
-        let attached = change != Change::Deleted
-            && at_path(object, &["status", "attached"]).and_then(Value::as_bool) == Some(true);
-        let was = if change == Change::Deleted {
-            self.attachments.remove(&attachment).map(|m| m.attached)
-        } else {
-            self.attachments
-                .insert(attachment.clone(), AttachmentMemo { attached })
-                .map(|m| m.attached)
-        };
-        if was.is_some_and(|was| was != attached) {
+        let attached =
+            at_path(object, &["status", "attached"]).and_then(Value::as_bool) == Some(true);
+        let was = self.attachments.insert(
+            attachment.clone(),
+            AttachmentMemo {
+                attached,
+                volume: volume.clone(),
+                node: node.clone(),
+            },
+        );
+        if was.is_some_and(|was| was.attached != attached) {
             out.push(SignalKind::VolumeAttachmentChanged {
                 attachment,
                 volume,

@@ -385,3 +385,51 @@ fn watched_kinds_are_recognised_from_api_version_and_kind() {
     );
     assert_eq!(WatchedKind::of("apps/v1", "Deployment"), None);
 }
+
+#[test]
+fn a_relist_forgets_objects_deleted_while_the_watch_was_down() {
+    let mut r = Reducer::new();
+    let longhorn = fixture(LONGHORN);
+    let mut va = longhorn["volumeAttachment"].clone();
+    let pod = fixture(POD);
+    kinds(&mut r, WatchedKind::Pod, Change::Added, &pod);
+    kinds(&mut r, WatchedKind::VolumeAttachment, Change::Added, &va);
+    let mut engine = longhorn["engine"].clone();
+    engine["status"]["replicaModeMap"]["pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31-r-c27f3c2"] =
+        json!("WO");
+    kinds(&mut r, WatchedKind::LonghornEngine, Change::Added, &engine);
+    assert_eq!(r.live_objects(), 3);
+
+    let signals: Vec<SignalKind> = r
+        .relist(t(60), WatchedKind::Pod, &[])
+        .into_iter()
+        .map(|s| s.kind)
+        .collect();
+    assert!(
+        matches!(&signals[..], [SignalKind::PodDeleted { pod, workload, .. }]
+        if pod == "kube-system/coredns-6799fbcd5-x7k2p" && workload == "kube-system/coredns")
+    );
+
+    // The attachment is still listed but detached: compared, not recreated.
+    set(&mut va, "/status/attached", json!(false));
+    let signals = r.relist(
+        t(60),
+        WatchedKind::VolumeAttachment,
+        std::slice::from_ref(&va),
+    );
+    assert!(
+        matches!(&signals[..], [s] if matches!(&s.kind, SignalKind::VolumeAttachmentChanged { attached: false, .. }))
+    );
+
+    // A vanished engine fails its running rebuild, still naming the volume.
+    let signals: Vec<SignalKind> = r
+        .relist(t(60), WatchedKind::LonghornEngine, &[])
+        .into_iter()
+        .map(|s| s.kind)
+        .collect();
+    assert!(
+        matches!(&signals[..], [SignalKind::ReplicaRebuildFailed { volume, .. }]
+        if volume == "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31")
+    );
+    assert_eq!(r.live_objects(), 1, "only the listed attachment remains");
+}
