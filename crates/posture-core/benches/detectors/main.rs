@@ -22,7 +22,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use posture_core::detect::{
-    Change, DetectPolicy, Detectors, Reducer, Signal, WatchedKind, parse_line,
+    Change, DetectPolicy, Detectors, Reducer, Signal, WatchedKind, header_line, parse_line,
 };
 
 const CHUNK: usize = 32_768;
@@ -281,7 +281,10 @@ fn main() {
         stream::SERVICES
     );
     let mut file = write.map(|path| {
-        std::io::BufWriter::new(std::fs::File::create(&path).expect("create recording file"))
+        let mut file =
+            std::io::BufWriter::new(std::fs::File::create(&path).expect("create recording file"));
+        writeln!(file, "{}", header_line()).expect("write recording header");
+        file
     });
     let one = run(signals, file.as_mut().map(|f| f as &mut dyn Write));
     report("1x", &one);

@@ -1,17 +1,49 @@
 //! Replays a recorded JSON-lines stream of signals through fresh detectors, so a recording of
 //! `posture watch` reproduces exactly the alerts seen live.
+//!
+//! A recording may open with a header line naming its schema (`{"schema":"posture.dev/v1/signals"}`),
+//! so a future format change is refused instead of misread; recordings without one are read as
+//! the current schema.
+
+use serde::Deserialize;
 
 use super::Detectors;
 use super::alert::Alert;
 use super::policy::DetectPolicy;
 use super::signal::Signal;
 
+pub const SIGNALS_SCHEMA: &str = "posture.dev/v1/signals";
+
+/// The first line of a recording.
+pub fn header_line() -> String {
+    format!(r#"{{"schema":"{SIGNALS_SCHEMA}"}}"#)
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("line {line}: failed to parse signal")]
-pub struct ReplayError {
-    pub line: usize,
-    #[source]
-    pub source: serde_json::Error,
+pub enum ReplayError {
+    #[error("line {line}: failed to parse signal")]
+    Parse {
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("line {line}: recording schema {found} is not {SIGNALS_SCHEMA}")]
+    Schema { line: usize, found: String },
+}
+
+impl ReplayError {
+    /// The 1-based line at fault.
+    pub fn line(&self) -> usize {
+        match self {
+            Self::Parse { line, .. } | Self::Schema { line, .. } => *line,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    schema: String,
 }
 
 /// Parses one recorded line. Blank lines (and surrounding whitespace) yield `None`.
@@ -32,8 +64,23 @@ pub fn replay<'a>(
     let mut detectors = Detectors::new(policy);
     let mut alerts = Vec::new();
     for (index, line) in lines.into_iter().enumerate() {
-        let signal = parse_line(line).map_err(|source| ReplayError {
-            line: index + 1,
+        let number = index + 1;
+        if index == 0 && line.trim_start().starts_with(r#"{"schema""#) {
+            let header: Header =
+                serde_json::from_str(line.trim()).map_err(|source| ReplayError::Parse {
+                    line: number,
+                    source,
+                })?;
+            if header.schema != SIGNALS_SCHEMA {
+                return Err(ReplayError::Schema {
+                    line: number,
+                    found: header.schema,
+                });
+            }
+            continue;
+        }
+        let signal = parse_line(line).map_err(|source| ReplayError::Parse {
+            line: number,
             source,
         })?;
         if let Some(signal) = signal {

@@ -166,14 +166,16 @@ fn replay_of_recorded_lines_matches_live_detection_and_names_bad_lines() {
     let mut d = defaults();
     let live = run(&mut d, signals.clone());
     let lines: Vec<String> = signals.iter().map(Signal::to_line).collect();
-    let mut text = lines.join("\n");
+    let mut text = crate::detect::header_line();
+    text.push('\n');
+    text.push_str(&lines.join("\n"));
     text.push_str("\n\n");
     let replayed = crate::detect::replay(text.lines(), &DetectPolicy::default()).expect("replays");
     assert_eq!(replayed, live);
     assert_eq!(live.len(), 2);
     let err = crate::detect::replay([lines[0].as_str(), "{\"t\":1}"], &DetectPolicy::default())
         .expect_err("bad line");
-    assert_eq!(err.line, 2);
+    assert_eq!(err.line(), 2);
     assert!(
         err.to_string()
             .starts_with("line 2: failed to parse signal")
