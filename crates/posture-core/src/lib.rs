@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod checks;
+pub mod detect;
 pub mod load;
 pub mod longhorn;
 pub mod object;

@@ -1,0 +1,152 @@
+//! Reduces watch events of whole objects to [`Signal`]s by comparing each object with the little
+//! the reducer remembers of it (restart counts, ready endpoint counts, lease holders, volume
+//! states, replica modes). Memory is bounded by live objects: a deleted object's memo goes.
+//!
+//! The first sight of an object (an `Added` from the initial list or a later create) sets its
+//! baseline: history such as an old restartCount is not reported as a change.
+
+mod longhorn;
+mod network;
+mod pods;
+mod relist;
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::signal::{Signal, SignalKind};
+
+/// The resources `posture watch` watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WatchedKind {
+    Pod,
+    EndpointSlice,
+    /// Leases in kube-system (control plane) and kube-node-lease (kubelet heartbeats).
+    Lease,
+    Node,
+    /// core/v1 Events.
+    Event,
+    LonghornVolume,
+    LonghornReplica,
+    LonghornEngine,
+    LonghornSetting,
+    VolumeAttachment,
+}
+
+impl WatchedKind {
+    /// Recognises a watched resource from an object's `apiVersion` and `kind`.
+    pub fn of(api_version: &str, kind: &str) -> Option<Self> {
+        Some(match (api_version, kind) {
+            ("v1", "Pod") => Self::Pod,
+            ("discovery.k8s.io/v1", "EndpointSlice") => Self::EndpointSlice,
+            ("coordination.k8s.io/v1", "Lease") => Self::Lease,
+            ("v1", "Node") => Self::Node,
+            ("v1", "Event") => Self::Event,
+            ("storage.k8s.io/v1", "VolumeAttachment") => Self::VolumeAttachment,
+            (group, kind) if group.starts_with("longhorn.io/") => match kind {
+                "Volume" => Self::LonghornVolume,
+                "Replica" => Self::LonghornReplica,
+                "Engine" => Self::LonghornEngine,
+                "Setting" => Self::LonghornSetting,
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// Remembers per live object only what the next comparison needs.
+#[derive(Debug, Default)]
+pub struct Reducer {
+    pods: HashMap<String, pods::PodMemo>,
+    slices: HashMap<String, network::SliceMemo>,
+    services: HashMap<String, network::ServiceMemo>,
+    leases: HashMap<String, network::LeaseMemo>,
+    nodes: HashMap<String, bool>,
+    attachments: HashMap<String, network::AttachmentMemo>,
+    volumes: HashMap<String, longhorn::VolumeMemo>,
+    replica_nodes: HashMap<String, String>,
+    engines: HashMap<String, longhorn::EngineMemo>,
+    rebuild_limit: Option<u32>,
+}
+
+impl Reducer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The signals one watch event amounts to, stamped `at` (when the watcher saw it).
+    pub fn reduce(
+        &mut self,
+        at: Timestamp,
+        resource: WatchedKind,
+        change: Change,
+        object: &Value,
+    ) -> Vec<Signal> {
+        let mut out = Vec::new();
+        match resource {
+            WatchedKind::Pod => self.pod(change, object, &mut out),
+            WatchedKind::Event => self.event(object, &mut out),
+            WatchedKind::EndpointSlice => self.endpoint_slice(change, object, &mut out),
+            WatchedKind::Lease => self.lease(change, object, &mut out),
+            WatchedKind::Node => self.node(change, object, &mut out),
+            WatchedKind::VolumeAttachment => self.attachment(change, object, &mut out),
+            WatchedKind::LonghornVolume => self.volume(change, object, &mut out),
+            WatchedKind::LonghornReplica => self.replica(change, object),
+            WatchedKind::LonghornEngine => self.engine(change, object, &mut out),
+            WatchedKind::LonghornSetting => self.setting(change, object, &mut out),
+        }
+        out.into_iter().map(|kind| Signal::new(at, kind)).collect()
+    }
+
+    /// Objects remembered: the reducer's whole state.
+    pub fn live_objects(&self) -> usize {
+        self.pods.len()
+            + self.slices.len()
+            + self.services.len()
+            + self.leases.len()
+            + self.nodes.len()
+            + self.attachments.len()
+            + self.volumes.len()
+            + self.replica_nodes.len()
+            + self.engines.len()
+    }
+}
+
+/// `out` collects signal kinds; `reduce` stamps them.
+type Out = Vec<SignalKind>;
+
+fn at_path<'a>(object: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(object, |v, key| v.get(key))
+}
+
+fn str_at<'a>(object: &'a Value, path: &[&str]) -> Option<&'a str> {
+    at_path(object, path).and_then(Value::as_str)
+}
+
+fn name(object: &Value) -> &str {
+    str_at(object, &["metadata", "name"]).unwrap_or_default()
+}
+
+/// `namespace/name`, or the name alone for cluster-scoped objects.
+fn key(object: &Value) -> String {
+    match str_at(object, &["metadata", "namespace"]) {
+        Some(ns) if !ns.is_empty() => format!("{ns}/{}", name(object)),
+        _ => name(object).to_owned(),
+    }
+}
+
+fn label<'a>(object: &'a Value, label: &str) -> Option<&'a str> {
+    at_path(object, &["metadata", "labels", label]).and_then(Value::as_str)
+}

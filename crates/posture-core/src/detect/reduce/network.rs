@@ -1,0 +1,223 @@
+//! EndpointSlices, Leases, Nodes and VolumeAttachments.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::{Out, Reducer, at_path, key, label, name, str_at};
+use crate::detect::reduce::Change;
+use crate::detect::signal::SignalKind;
+
+#[derive(Debug)]
+pub(super) struct SliceMemo {
+    service: String,
+    ready: u32,
+    important: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct ServiceMemo {
+    ready: u32,
+    slices: u32,
+    important: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct LeaseMemo {
+    holder: String,
+    renew_time: Option<String>,
+}
+
+#[derive(Debug)]
+pub(super) struct AttachmentMemo {
+    attached: bool,
+    volume: String,
+    node: String,
+}
+
+impl Reducer {
+    pub(super) fn endpoint_slice(&mut self, change: Change, object: &Value, out: &mut Out) {
+        let slice = key(object);
+        let old = self.slices.remove(&slice);
+        let new = (change != Change::Deleted)
+            .then(|| self.slice_memo(object))
+            .flatten();
+        let service = match (&old, &new) {
+            (_, Some(n)) => n.service.clone(),
+            (Some(o), None) => o.service.clone(),
+            (None, None) => return,
+        };
+        let first_sight = !self.services.contains_key(&service);
+        let memo = self.services.entry(service.clone()).or_insert(ServiceMemo {
+            ready: 0,
+            slices: 0,
+            important: false,
+        });
+        let before = memo.ready;
+        if let Some(o) = &old {
+            memo.ready = memo.ready.saturating_sub(o.ready);
+            memo.slices = memo.slices.saturating_sub(1);
+        }
+        if let Some(n) = &new {
+            memo.ready = memo.ready.saturating_add(n.ready);
+            memo.slices += 1;
+            memo.important |= n.important;
+        }
+        let (ready, important) = (memo.ready, memo.important);
+        if memo.slices == 0 {
+            self.services.remove(&service);
+        }
+        if let Some(n) = new {
+            self.slices.insert(slice, n);
+        }
+        if first_sight || ready != before {
+            out.push(SignalKind::EndpointsChanged {
+                service,
+                ready,
+                important,
+            });
+        }
+    }
+
+    fn slice_memo(&self, object: &Value) -> Option<SliceMemo> {
+        let service_name = label(object, "kubernetes.io/service-name")?;
+        let namespace = str_at(object, &["metadata", "namespace"]).unwrap_or_default();
+        let endpoints = at_path(object, &["endpoints"])
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        // A missing `ready` condition means ready, as the API documents.
+        let ready = endpoints
+            .iter()
+            .filter(|e| {
+                at_path(e, &["conditions", "ready"]).and_then(Value::as_bool) != Some(false)
+            })
+            .count();
+        // The EndpointSlice controller copies the Service's labels onto its slices.
+        let important = label(object, "k8s-app") == Some("kube-dns")
+            || endpoints.iter().any(|e| {
+                str_at(e, &["targetRef", "kind"]) == Some("Pod")
+                    && str_at(e, &["targetRef", "name"]).is_some_and(|pod| {
+                        let ns = str_at(e, &["targetRef", "namespace"]).unwrap_or(namespace);
+                        self.pod_is_ingress(&format!("{ns}/{pod}"))
+                    })
+            });
+        Some(SliceMemo {
+            service: format!("{namespace}/{service_name}"),
+            ready: u32::try_from(ready).unwrap_or(u32::MAX),
+            important,
+        })
+    }
+
+    pub(super) fn lease(&mut self, change: Change, object: &Value, out: &mut Out) {
+        let lease = key(object);
+        if change == Change::Deleted {
+            if self.leases.remove(&lease).is_some() {
+                out.push(SignalKind::LeaseDeleted { lease });
+            }
+            return;
+        }
+        let holder = str_at(object, &["spec", "holderIdentity"]).unwrap_or_default();
+        let renew_raw = str_at(object, &["spec", "renewTime"]);
+        let duration_seconds = at_path(object, &["spec", "leaseDurationSeconds"])
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let renewed = |lease: String| SignalKind::LeaseRenewed {
+            lease,
+            holder: holder.to_owned(),
+            renew_time: renew_raw.and_then(|r| r.parse::<Timestamp>().ok()),
+            duration_seconds,
+        };
+        let Some(memo) = self.leases.get_mut(&lease) else {
+            self.leases.insert(
+                lease.clone(),
+                LeaseMemo {
+                    holder: holder.to_owned(),
+                    renew_time: renew_raw.map(str::to_owned),
+                },
+            );
+            if renew_raw.is_some() {
+                out.push(renewed(lease));
+            }
+            return;
+        };
+        if memo.holder != holder {
+            out.push(SignalKind::LeaseHolderChanged {
+                lease: lease.clone(),
+                from: std::mem::replace(&mut memo.holder, holder.to_owned()),
+                to: holder.to_owned(),
+            });
+        }
+        if memo.renew_time.as_deref() != renew_raw {
+            memo.renew_time = renew_raw.map(str::to_owned);
+            out.push(renewed(lease));
+        }
+    }
+
+    pub(super) fn node(&mut self, change: Change, object: &Value, out: &mut Out) {
+        let node = name(object);
+        if change == Change::Deleted {
+            self.nodes.remove(node);
+            return;
+        }
+        let ready = at_path(object, &["status", "conditions"])
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| str_at(c, &["type"]) == Some("Ready")))
+            .and_then(|c| str_at(c, &["status"]))
+            == Some("True");
+        match self.nodes.get_mut(node) {
+            None => {
+                self.nodes.insert(node.to_owned(), ready);
+            }
+            Some(known) if *known != ready => {
+                *known = ready;
+                out.push(SignalKind::NodeReadyChanged {
+                    node: node.to_owned(),
+                    ready,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+
+    pub(super) fn attachment(&mut self, change: Change, object: &Value, out: &mut Out) {
+        let attachment = name(object).to_owned();
+        if change == Change::Deleted {
+            // A deleted attachment is detached; the memo knows what it attached.
+            if let Some(memo) = self.attachments.remove(&attachment)
+                && memo.attached
+            {
+                out.push(SignalKind::VolumeAttachmentChanged {
+                    attachment,
+                    volume: memo.volume,
+                    node: memo.node,
+                    attached: false,
+                });
+            }
+            return;
+        }
+        let volume = str_at(object, &["spec", "source", "persistentVolumeName"])
+            .unwrap_or(&attachment)
+            .to_owned();
+        let node = str_at(object, &["spec", "nodeName"])
+            .unwrap_or_default()
+            .to_owned();
+        let attached =
+            at_path(object, &["status", "attached"]).and_then(Value::as_bool) == Some(true);
+        let was = self.attachments.insert(
+            attachment.clone(),
+            AttachmentMemo {
+                attached,
+                volume: volume.clone(),
+                node: node.clone(),
+            },
+        );
+        if was.is_some_and(|was| was.attached != attached) {
+            out.push(SignalKind::VolumeAttachmentChanged {
+                attachment,
+                volume,
+                node,
+                attached,
+            });
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! The reducer, from objects shaped like the real API.
+
+use serde_json::{Value, json};
+
+use super::t;
+use crate::detect::{Change, Reducer, SignalKind, WatchedKind};
+
+fn fixture(text: &str) -> Value {
+    serde_json::from_str(text).expect("fixture is JSON")
+}
+
+fn kinds(
+    reducer: &mut Reducer,
+    kind: WatchedKind,
+    change: Change,
+    object: &Value,
+) -> Vec<SignalKind> {
+    reducer
+        .reduce(t(0), kind, change, object)
+        .into_iter()
+        .map(|s| s.kind)
+        .collect()
+}
+
+fn set(object: &mut Value, pointer: &str, value: Value) {
+    *object.pointer_mut(pointer).expect("pointer exists") = value;
+}
+
+const POD: &str = include_str!("fixtures/pod-coredns.json");
+const SLICE: &str = include_str!("fixtures/endpointslice-kube-dns.json");
+const LEASE: &str = include_str!("fixtures/lease-kube-scheduler.json");
+const NODE: &str = include_str!("fixtures/node-worker.json");
+const LONGHORN: &str = include_str!("fixtures/longhorn-gitea.json");
+const EVENT: &str = include_str!("fixtures/event-evicted.json");
+
+#[test]
+fn a_restart_count_rising_from_two_to_three_is_one_restart() {
+    let mut r = Reducer::new();
+    let mut pod = fixture(POD);
+    // First sight: restarts from before the watch began are history, not news.
+    assert_eq!(
+        kinds(&mut r, WatchedKind::Pod, Change::Added, &pod),
+        vec![SignalKind::PodCreated {
+            pod: "kube-system/coredns-6799fbcd5-x7k2p".into(),
+            workload: "kube-system/coredns".into()
+        }]
+    );
+    assert!(kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod).is_empty());
+    set(
+        &mut pod,
+        "/status/containerStatuses/0/restartCount",
+        json!(3),
+    );
+    assert_eq!(
+        kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod),
+        vec![SignalKind::ContainerRestarted {
+            pod: "kube-system/coredns-6799fbcd5-x7k2p".into(),
+            workload: "kube-system/coredns".into(),
+            container: "coredns".into(),
+            restart_count: 3
+        }]
+    );
+    set(
+        &mut pod,
+        "/status/containerStatuses/0/state",
+        json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}}),
+    );
+    let signals = kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod);
+    assert!(
+        matches!(
+            &signals[..],
+            [SignalKind::CrashLoopBackOff { active: true, .. }]
+        ),
+        "{signals:?}"
+    );
+    let signals = kinds(&mut r, WatchedKind::Pod, Change::Deleted, &pod);
+    assert!(
+        matches!(
+            &signals[..],
+            [
+                SignalKind::CrashLoopBackOff { active: false, .. },
+                SignalKind::PodDeleted { critical: true, .. }
+            ]
+        ),
+        "{signals:?}"
+    );
+    assert_eq!(r.live_objects(), 0);
+}
+
+#[test]
+fn an_eviction_is_reported_once_whether_seen_as_event_or_status() {
+    let mut r = Reducer::new();
+    let mut pod = fixture(POD);
+    kinds(&mut r, WatchedKind::Pod, Change::Added, &pod);
+    let evicted = kinds(&mut r, WatchedKind::Event, Change::Added, &fixture(EVENT));
+    assert!(
+        matches!(&evicted[..], [SignalKind::PodEvicted { reason, critical: true, .. }] if reason == "Evicted")
+    );
+    pod["status"]["reason"] = json!("Evicted");
+    set(&mut pod, "/status/phase", json!("Failed"));
+    assert!(kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod).is_empty());
+    assert!(kinds(&mut r, WatchedKind::Pod, Change::Deleted, &pod).is_empty());
+
+    // An API eviction (drain) marks the pod with a DisruptionTarget condition.
+    let mut pod = fixture(POD);
+    kinds(&mut r, WatchedKind::Pod, Change::Added, &pod);
+    set(
+        &mut pod,
+        "/status/conditions",
+        json!([{"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}]),
+    );
+    let evicted = kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod);
+    assert!(
+        matches!(&evicted[..], [SignalKind::PodEvicted { reason, .. }] if reason == "EvictionByEvictionAPI")
+    );
+}
+
+#[test]
+fn endpoint_slice_ready_counts_are_summed_per_service_and_kube_dns_is_important() {
+    let mut r = Reducer::new();
+    let mut slice = fixture(SLICE);
+    let changed = |ready| SignalKind::EndpointsChanged {
+        service: "kube-system/kube-dns".into(),
+        ready,
+        important: true,
+    };
+    assert_eq!(
+        kinds(&mut r, WatchedKind::EndpointSlice, Change::Added, &slice),
+        vec![changed(2)]
+    );
+    set(&mut slice, "/endpoints/1/conditions/ready", json!(false));
+    assert_eq!(
+        kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice),
+        vec![changed(1)]
+    );
+    assert!(kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice).is_empty());
+    // A missing ready condition means ready.
+    set(&mut slice, "/endpoints/1/conditions", json!({}));
+    assert_eq!(
+        kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice),
+        vec![changed(2)]
+    );
+    assert_eq!(
+        kinds(&mut r, WatchedKind::EndpointSlice, Change::Deleted, &slice),
+        vec![changed(0)]
+    );
+    assert_eq!(r.live_objects(), 0);
+}
+
+#[test]
+fn services_in_front_of_an_ingress_controller_are_important() {
+    let mut r = Reducer::new();
+    let pod = json!({
+        "metadata": {"name": "haproxy-7d9f-abcde", "namespace": "haproxy-controller", "labels": {"run": "haproxy-ingress"}},
+        "spec": {"containers": [{"name": "haproxy-ingress", "image": "haproxytech/kubernetes-ingress:3.1.4"}]},
+        "status": {"containerStatuses": [{"name": "haproxy-ingress", "restartCount": 0, "state": {"running": {}}}]}
+    });
+    kinds(&mut r, WatchedKind::Pod, Change::Added, &pod);
+    let slice = json!({
+        "metadata": {"name": "haproxy-x1", "namespace": "haproxy-controller", "labels": {"kubernetes.io/service-name": "haproxy-kubernetes-ingress"}},
+        "endpoints": [{"addresses": ["10.42.0.9"], "conditions": {"ready": true}, "targetRef": {"kind": "Pod", "namespace": "haproxy-controller", "name": "haproxy-7d9f-abcde"}}]
+    });
+    let signals = kinds(&mut r, WatchedKind::EndpointSlice, Change::Added, &slice);
+    assert!(
+        matches!(
+            &signals[..],
+            [SignalKind::EndpointsChanged {
+                ready: 1,
+                important: true,
+                ..
+            }]
+        ),
+        "{signals:?}"
+    );
+}
+
+#[test]
+fn lease_renewals_and_holder_changes() {
+    let mut r = Reducer::new();
+    let mut lease = fixture(LEASE);
+    let first = kinds(&mut r, WatchedKind::Lease, Change::Added, &lease);
+    assert!(matches!(
+        &first[..],
+        [SignalKind::LeaseRenewed {
+            duration_seconds: 15,
+            renew_time: Some(_),
+            ..
+        }]
+    ));
+    assert!(kinds(&mut r, WatchedKind::Lease, Change::Modified, &lease).is_empty());
+    set(
+        &mut lease,
+        "/spec/renewTime",
+        json!("2026-11-24T10:00:02.000000Z"),
+    );
+    assert!(matches!(
+        &kinds(&mut r, WatchedKind::Lease, Change::Modified, &lease)[..],
+        [SignalKind::LeaseRenewed { .. }]
+    ));
+    set(&mut lease, "/spec/holderIdentity", json!("worker-1_0e2f"));
+    set(
+        &mut lease,
+        "/spec/renewTime",
+        json!("2026-11-24T10:00:20.000000Z"),
+    );
+    let signals = kinds(&mut r, WatchedKind::Lease, Change::Modified, &lease);
+    assert_eq!(
+        signals[0],
+        SignalKind::LeaseHolderChanged {
+            lease: "kube-system/kube-scheduler".into(),
+            from: "miniserver_5c1e0a52-2f4e-4d0a-9d0b-0c7a1f3f9a11".into(),
+            to: "worker-1_0e2f".into()
+        }
+    );
+    assert!(
+        matches!(&signals[1], SignalKind::LeaseRenewed { holder, .. } if holder == "worker-1_0e2f")
+    );
+    assert_eq!(
+        kinds(&mut r, WatchedKind::Lease, Change::Deleted, &lease),
+        vec![SignalKind::LeaseDeleted {
+            lease: "kube-system/kube-scheduler".into()
+        }]
+    );
+}
+
+#[test]
+fn node_heartbeats_are_silent_and_ready_changes_are_not() {
+    let mut r = Reducer::new();
+    let mut node = fixture(NODE);
+    assert!(kinds(&mut r, WatchedKind::Node, Change::Added, &node).is_empty());
+    set(
+        &mut node,
+        "/status/conditions/1/lastHeartbeatTime",
+        json!("2026-11-24T10:00:10Z"),
+    );
+    assert!(kinds(&mut r, WatchedKind::Node, Change::Modified, &node).is_empty());
+    set(&mut node, "/status/conditions/1/status", json!("Unknown"));
+    assert_eq!(
+        kinds(&mut r, WatchedKind::Node, Change::Modified, &node),
+        vec![SignalKind::NodeReadyChanged {
+            node: "worker-1".into(),
+            ready: false
+        }]
+    );
+}
+
+#[test]
+fn engine_replica_modes_rw_wo_rw_are_a_rebuild_on_the_replicas_node() {
+    let mut r = Reducer::new();
+    let longhorn = fixture(LONGHORN);
+    for replica in longhorn["replicas"].as_array().expect("replicas") {
+        assert!(kinds(&mut r, WatchedKind::LonghornReplica, Change::Added, replica).is_empty());
+    }
+    let mut engine = longhorn["engine"].clone();
+    assert!(kinds(&mut r, WatchedKind::LonghornEngine, Change::Added, &engine).is_empty());
+    let mode = "/status/replicaModeMap/pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31-r-c27f3c2";
+    let (volume, replica) = (
+        "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31".to_owned(),
+        "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31-r-c27f3c2".to_owned(),
+    );
+    set(&mut engine, mode, json!("WO"));
+    assert_eq!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornEngine,
+            Change::Modified,
+            &engine
+        ),
+        vec![SignalKind::ReplicaRebuildStarted {
+            volume: volume.clone(),
+            replica: replica.clone(),
+            node: "worker-1".into()
+        }]
+    );
+    set(&mut engine, mode, json!("RW"));
+    assert_eq!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornEngine,
+            Change::Modified,
+            &engine
+        ),
+        vec![SignalKind::ReplicaRebuildFinished {
+            volume: volume.clone(),
+            replica: replica.clone(),
+            node: "worker-1".into()
+        }]
+    );
+    set(&mut engine, mode, json!("WO"));
+    kinds(
+        &mut r,
+        WatchedKind::LonghornEngine,
+        Change::Modified,
+        &engine,
+    );
+    engine["status"]["replicaModeMap"]
+        .as_object_mut()
+        .expect("map")
+        .remove(&replica);
+    assert_eq!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornEngine,
+            Change::Modified,
+            &engine
+        ),
+        vec![SignalKind::ReplicaRebuildFailed {
+            volume,
+            replica,
+            node: "worker-1".into()
+        }]
+    );
+}
+
+#[test]
+fn volume_state_robustness_attachments_and_the_rebuild_limit() {
+    let mut r = Reducer::new();
+    let longhorn = fixture(LONGHORN);
+    let mut volume = longhorn["volume"].clone();
+    assert!(kinds(&mut r, WatchedKind::LonghornVolume, Change::Added, &volume).is_empty());
+    set(&mut volume, "/status/state", json!("detached"));
+    set(&mut volume, "/status/robustness", json!("unknown"));
+    let name = "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31".to_owned();
+    assert_eq!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornVolume,
+            Change::Modified,
+            &volume
+        ),
+        vec![
+            SignalKind::VolumeStateChanged {
+                volume: name.clone(),
+                state: "detached".into()
+            },
+            SignalKind::VolumeRobustnessChanged {
+                volume: name.clone(),
+                robustness: "unknown".into()
+            },
+        ]
+    );
+
+    let mut va = longhorn["volumeAttachment"].clone();
+    assert!(kinds(&mut r, WatchedKind::VolumeAttachment, Change::Added, &va).is_empty());
+    set(&mut va, "/status/attached", json!(false));
+    let signals = kinds(&mut r, WatchedKind::VolumeAttachment, Change::Modified, &va);
+    assert!(
+        matches!(&signals[..], [SignalKind::VolumeAttachmentChanged { volume, node, attached: false, .. }] if *volume == name && node == "miniserver")
+    );
+    assert!(
+        kinds(&mut r, WatchedKind::VolumeAttachment, Change::Deleted, &va).is_empty(),
+        "already detached"
+    );
+
+    let setting = longhorn["setting"].clone();
+    assert_eq!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornSetting,
+            Change::Added,
+            &setting
+        ),
+        vec![SignalKind::RebuildLimitChanged { limit: 1 }]
+    );
+    assert!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornSetting,
+            Change::Modified,
+            &setting
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn watched_kinds_are_recognised_from_api_version_and_kind() {
+    assert_eq!(
+        WatchedKind::of("longhorn.io/v1beta2", "Engine"),
+        Some(WatchedKind::LonghornEngine)
+    );
+    assert_eq!(
+        WatchedKind::of("discovery.k8s.io/v1", "EndpointSlice"),
+        Some(WatchedKind::EndpointSlice)
+    );
+    assert_eq!(WatchedKind::of("apps/v1", "Deployment"), None);
+}
+
+#[test]
+fn a_relist_forgets_objects_deleted_while_the_watch_was_down() {
+    let mut r = Reducer::new();
+    let longhorn = fixture(LONGHORN);
+    let mut va = longhorn["volumeAttachment"].clone();
+    let pod = fixture(POD);
+    kinds(&mut r, WatchedKind::Pod, Change::Added, &pod);
+    kinds(&mut r, WatchedKind::VolumeAttachment, Change::Added, &va);
+    let mut engine = longhorn["engine"].clone();
+    engine["status"]["replicaModeMap"]["pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31-r-c27f3c2"] =
+        json!("WO");
+    kinds(&mut r, WatchedKind::LonghornEngine, Change::Added, &engine);
+    assert_eq!(r.live_objects(), 3);
+
+    let signals: Vec<SignalKind> = r
+        .relist(t(60), WatchedKind::Pod, &[])
+        .into_iter()
+        .map(|s| s.kind)
+        .collect();
+    assert!(
+        matches!(&signals[..], [SignalKind::PodDeleted { pod, workload, .. }]
+        if pod == "kube-system/coredns-6799fbcd5-x7k2p" && workload == "kube-system/coredns")
+    );
+
+    // The attachment is still listed but detached: compared, not recreated.
+    set(&mut va, "/status/attached", json!(false));
+    let signals = r.relist(
+        t(60),
+        WatchedKind::VolumeAttachment,
+        std::slice::from_ref(&va),
+    );
+    assert!(
+        matches!(&signals[..], [s] if matches!(&s.kind, SignalKind::VolumeAttachmentChanged { attached: false, .. }))
+    );
+
+    // A vanished engine fails its running rebuild, still naming the volume.
+    let signals: Vec<SignalKind> = r
+        .relist(t(60), WatchedKind::LonghornEngine, &[])
+        .into_iter()
+        .map(|s| s.kind)
+        .collect();
+    assert!(
+        matches!(&signals[..], [SignalKind::ReplicaRebuildFailed { volume, .. }]
+        if volume == "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31")
+    );
+    assert_eq!(r.live_objects(), 1, "only the listed attachment remains");
+}
