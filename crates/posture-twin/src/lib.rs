@@ -101,7 +101,9 @@ impl Twin {
                     source,
                 })?;
         }
-        self.settle();
+        self.sim.bootstrap(&mut self.store, now);
+        // A freshly loaded cluster has no history to resume watches from.
+        self.store.compact();
         Ok(())
     }
 

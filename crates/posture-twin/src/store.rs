@@ -314,6 +314,26 @@ impl Store {
         self.update(key, next, false).is_ok()
     }
 
+    /// Sets `metadata.deletionTimestamp` (graceful deletion: the object stays until whoever is
+    /// responsible finishes it). Returns false when the object does not exist or is already
+    /// terminating.
+    pub fn mark_for_deletion(&mut self, key: &ObjectKey, now: Timestamp) -> bool {
+        let Some(current) = self.objects.get(key) else {
+            return false;
+        };
+        if current.pointer("/metadata/deletionTimestamp").is_some() {
+            return false;
+        }
+        let mut next = current.clone();
+        let rv = self.resource_version + 1;
+        let meta = ensure_metadata(&mut next);
+        meta.insert("deletionTimestamp".into(), json!(rfc3339(now)));
+        meta.insert("deletionGracePeriodSeconds".into(), json!(30));
+        meta.insert("resourceVersion".into(), json!(rv.to_string()));
+        self.commit(ChangeType::Modified, key.clone(), next);
+        true
+    }
+
     /// Deletes an object, returning it as it was with the deletion's resourceVersion.
     pub fn delete(&mut self, key: &ObjectKey, dry_run: bool) -> Result<Value, StoreError> {
         let rt = key.resource();

@@ -1,0 +1,128 @@
+//! The simulated control plane, kubelets and Longhorn manager.
+//!
+//! Every controller is a function of the store, the virtual time and the [`Simulation`]'s own
+//! memory (timers, faults). They iterate in sorted order and use no randomness, so two twins fed
+//! the same inputs end with identical stores.
+
+mod events;
+mod faults;
+mod kubelet;
+mod leases;
+mod longhorn;
+mod nodes;
+mod pods;
+pub mod scale;
+mod scheduler;
+mod services;
+mod util;
+mod workloads;
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::fault::Fault;
+use crate::store::Store;
+
+pub use scale::{ScaleParams, generate_scenario};
+
+/// Tunables of the simulated cluster. Defaults follow upstream Kubernetes and Longhorn.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Longhorn rebuild throughput (bytes per virtual second).
+    pub rebuild_bytes_per_second: u64,
+    /// Time from a pod's binding until its containers run.
+    pub container_start: SignedDuration,
+    /// How often kubelets post node status and renew their node lease.
+    pub heartbeat_interval: SignedDuration,
+    /// Silence after which the node controller marks a node NotReady (Unknown).
+    pub node_monitor_grace: SignedDuration,
+    /// How often leader-election leases are renewed.
+    pub leader_renew_interval: SignedDuration,
+    /// Time until Longhorn declares replicas on a lost node failed.
+    pub replica_failure_delay: SignedDuration,
+    /// How long a container runs before a crash-looping pod crashes again.
+    pub crash_after: SignedDuration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            rebuild_bytes_per_second: 1 << 30,
+            container_start: SignedDuration::from_secs(2),
+            heartbeat_interval: SignedDuration::from_secs(10),
+            node_monitor_grace: SignedDuration::from_secs(40),
+            leader_renew_interval: SignedDuration::from_secs(2),
+            replica_failure_delay: SignedDuration::from_secs(5),
+            crash_after: SignedDuration::from_secs(5),
+        }
+    }
+}
+
+/// Everything the simulation remembers between steps that is not in the store.
+#[derive(Debug, Default)]
+pub struct Simulation {
+    pub config: SimConfig,
+    /// While true, new pods start Running and Ready at once (the scenario's steady state).
+    bootstrapping: bool,
+    faults: faults::Faults,
+    kubelet: kubelet::KubeletMemory,
+    nodes: nodes::NodeMemory,
+    leases: BTreeMap<(String, String), Timestamp>,
+    events: events::EventMemory,
+    scheduling_messages: BTreeMap<(String, String), String>,
+    longhorn: longhorn::LonghornMemory,
+    workloads: workloads::WorkloadMemory,
+}
+
+/// How many controller passes one reconcile may take before leaving the rest to the next one.
+const MAX_PASSES: usize = 12;
+
+impl Simulation {
+    pub fn with_config(config: SimConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// Brings a freshly loaded scenario to the steady state its objects describe: workloads'
+    /// pods exist and are Running and Ready, statuses and endpoints match, node leases exist.
+    pub fn bootstrap(&mut self, store: &mut Store, now: Timestamp) {
+        self.bootstrapping = true;
+        self.reconcile(store, now);
+        self.bootstrapping = false;
+    }
+
+    /// Runs every controller at `now` until nothing changes, without time passing.
+    pub fn reconcile(&mut self, store: &mut Store, now: Timestamp) {
+        for _ in 0..MAX_PASSES {
+            let before = store.resource_version();
+            self.pass(store, now);
+            if store.resource_version() == before {
+                break;
+            }
+        }
+    }
+
+    fn pass(&mut self, store: &mut Store, now: Timestamp) {
+        nodes::reconcile(self, store, now);
+        leases::reconcile(self, store, now);
+        workloads::collect_garbage(store, now);
+        workloads::deployments(self, store, now);
+        workloads::replica_sets(self, store, now);
+        workloads::stateful_sets(self, store, now);
+        workloads::daemon_sets(self, store, now);
+        scheduler::schedule(self, store, now);
+        kubelet::reconcile(self, store, now);
+        workloads::statuses(store, now);
+        services::endpoint_slices(store, now);
+        services::disruption_budgets(store, now);
+        longhorn::reconcile(self, store, now);
+    }
+
+    /// Applies a cluster-side fault. API-side faults are the server's business.
+    pub fn inject(&mut self, store: &mut Store, fault: &Fault, now: Timestamp) {
+        faults::inject(self, store, fault, now);
+    }
+}
