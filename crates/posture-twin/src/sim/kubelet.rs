@@ -88,7 +88,12 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
             continue;
         }
         if is_terminating(pod) {
-            to_delete.push(key.clone());
+            let since: Option<Timestamp> = text(pod, "/metadata/deletionTimestamp").parse().ok();
+            if sim.bootstrapping
+                || since.is_none_or(|s| now.duration_since(s) >= sim.config.pod_termination)
+            {
+                to_delete.push(key.clone());
+            }
             continue;
         }
         let faulty = !sim.faults.crash_loops.is_empty() || !sim.faults.flapping.is_empty();

@@ -43,6 +43,8 @@ pub struct SimConfig {
     pub replica_failure_delay: SignedDuration,
     /// How long a container runs before a crash-looping pod crashes again.
     pub crash_after: SignedDuration,
+    /// How long a terminating pod's containers take to stop once its kubelet sees it.
+    pub pod_termination: SignedDuration,
 }
 
 impl Default for SimConfig {
@@ -55,6 +57,7 @@ impl Default for SimConfig {
             leader_renew_interval: SignedDuration::from_secs(2),
             replica_failure_delay: SignedDuration::from_secs(5),
             crash_after: SignedDuration::from_secs(5),
+            pod_termination: SignedDuration::from_secs(1),
         }
     }
 }

@@ -21,6 +21,8 @@ struct OwnedSet {
     revision: i64,
     available: i64,
     pods: i64,
+    /// Including terminating ones: Recreate waits for these to be gone.
+    all_pods: i64,
 }
 
 pub(in crate::sim) fn deployments(sim: &mut Simulation, store: &mut Store, now: Timestamp) {
@@ -53,6 +55,7 @@ pub(in crate::sim) fn deployments(sim: &mut Simulation, store: &mut Store, now: 
                     .filter(|p| p.ready && !p.terminating)
                     .count() as i64,
                 pods: owned_pods.iter().filter(|p| !p.terminating).count() as i64,
+                all_pods: owned_pods.len() as i64,
             });
     }
     for deployment in deployments {
@@ -79,6 +82,7 @@ pub(in crate::sim) fn deployments(sim: &mut Simulation, store: &mut Store, now: 
                     revision,
                     available: 0,
                     pods: 0,
+                    all_pods: 0,
                 });
                 sets.len() - 1
             }
@@ -104,7 +108,7 @@ pub(in crate::sim) fn deployments(sim: &mut Simulation, store: &mut Store, now: 
         let old_empty: Vec<&OwnedSet> = sets
             .iter()
             .enumerate()
-            .filter(|(i, s)| *i != new_index && s.replicas == 0 && s.pods == 0)
+            .filter(|(i, s)| *i != new_index && s.replicas == 0 && s.all_pods == 0)
             .map(|(_, s)| s)
             .collect();
         for set in old_empty.iter().take(old_empty.len().saturating_sub(limit)) {
@@ -118,7 +122,7 @@ fn recreate(sets: &[OwnedSet], new_index: usize, desired: i64) -> Vec<i64> {
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != new_index)
-        .map(|(_, s)| s.pods.max(s.replicas))
+        .map(|(_, s)| s.all_pods.max(s.replicas))
         .sum();
     sets.iter()
         .enumerate()

@@ -263,7 +263,7 @@ pub(in crate::sim) fn statuses(store: &mut Store) {
         let sample = daemon_pod_template(set);
         let desired = nodes
             .iter()
-            .filter(|(l, t)| node_eligible(&sample, l, t, true))
+            .filter(|(l, t)| node_eligible(&sample, l, t, false))
             .count();
         let revision = template_hash(set.pointer("/spec/template").unwrap_or(&Value::Null));
         let ready = owned.iter().filter(|p| p.ready).count();
