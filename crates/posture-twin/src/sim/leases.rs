@@ -5,7 +5,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use super::Simulation;
-use super::util::{fnv_str, int, name, namespace, rt, text};
+use super::util::{fnv_str, int, name, rt, text};
 use crate::clock::rfc3339_micros;
 use crate::store::{ObjectKey, Store, short_suffix};
 
@@ -68,6 +68,5 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
                 }
             });
         }
-        let _ = namespace;
     }
 }

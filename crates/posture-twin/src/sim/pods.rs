@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::util::{name, namespace, owner_reference};
+use super::util::{namespace, owner_reference};
 
 pub(crate) struct NewPod<'a> {
     pub owner: &'a Value,
@@ -54,7 +54,6 @@ pub(crate) fn build(new: NewPod<'_>) -> Value {
     if let Some(node) = new.daemon_node {
         spec["nodeName"] = json!(node);
     }
-    let _ = name;
     json!({
         "apiVersion": "v1",
         "kind": "Pod",

@@ -229,7 +229,6 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
         .unwrap_or_default();
     let cordon = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
     let ns = namespace(pod);
-    let pod_labels = labels(pod);
     let (cpu, mem) = requests(pod);
     let anti: Vec<&Value> = pod
         .pointer("/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution")
@@ -289,7 +288,6 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
             }
         }
     }
-    let _ = pod_labels;
     match best {
         Some((_, i)) => Ok(i),
         None => {

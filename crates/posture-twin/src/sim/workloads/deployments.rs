@@ -20,7 +20,6 @@ struct OwnedSet {
     replicas: i64,
     revision: i64,
     available: i64,
-    pods: i64,
     /// Including terminating ones: Recreate waits for these to be gone.
     all_pods: i64,
 }
@@ -54,7 +53,6 @@ pub(in crate::sim) fn deployments(sim: &mut Simulation, store: &mut Store, now: 
                     .iter()
                     .filter(|p| p.ready && !p.terminating)
                     .count() as i64,
-                pods: owned_pods.iter().filter(|p| !p.terminating).count() as i64,
                 all_pods: owned_pods.len() as i64,
             });
     }
@@ -81,7 +79,6 @@ pub(in crate::sim) fn deployments(sim: &mut Simulation, store: &mut Store, now: 
                     replicas: 0,
                     revision,
                     available: 0,
-                    pods: 0,
                     all_pods: 0,
                 });
                 sets.len() - 1
