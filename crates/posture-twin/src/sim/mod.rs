@@ -4,6 +4,7 @@
 //! memory (timers, faults). They iterate in sorted order and use no randomness, so two twins fed
 //! the same inputs end with identical stores.
 
+mod dirty;
 mod events;
 mod faults;
 mod kubelet;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 
+use self::dirty::Gate;
 use crate::fault::Fault;
 use crate::store::Store;
 
@@ -76,6 +78,7 @@ pub struct Simulation {
     scheduling_messages: BTreeMap<(String, String), String>,
     longhorn: longhorn::LonghornMemory,
     workloads: workloads::WorkloadMemory,
+    dirty: dirty::Dirty,
 }
 
 /// How many controller passes one reconcile may take before leaving the rest to the next one.
@@ -108,19 +111,35 @@ impl Simulation {
         }
     }
 
+    /// One round of every controller. Store-driven ones are skipped when none of their inputs
+    /// changed since they last ran; clock-driven ones (nodes, leases, kubelets, Longhorn) always
+    /// run.
     fn pass(&mut self, store: &mut Store, now: Timestamp) {
         nodes::reconcile(self, store, now);
         leases::reconcile(self, store, now);
-        workloads::collect_garbage(store, now);
-        workloads::deployments(self, store, now);
-        workloads::replica_sets(self, store, now);
-        workloads::stateful_sets(self, store, now);
-        workloads::daemon_sets(self, store, now);
-        scheduler::schedule(self, store, now);
+        self.dirty.observe(store);
+        if self.dirty.take(Gate::Workloads) {
+            workloads::collect_garbage(store, now);
+            workloads::deployments(self, store, now);
+            workloads::replica_sets(self, store, now);
+            workloads::stateful_sets(self, store, now);
+            workloads::daemon_sets(self, store, now);
+        }
+        self.dirty.observe(store);
+        if self.dirty.take(Gate::Scheduler) {
+            scheduler::schedule(self, store, now);
+        }
         kubelet::reconcile(self, store, now);
-        workloads::statuses(store, now);
-        services::endpoint_slices(store, now);
-        services::disruption_budgets(store, now);
+        self.dirty.observe(store);
+        if self.dirty.take(Gate::Statuses) {
+            workloads::statuses(store, now);
+        }
+        if self.dirty.take(Gate::Endpoints) {
+            services::endpoint_slices(store, now);
+        }
+        if self.dirty.take(Gate::Budgets) {
+            services::disruption_budgets(store, now);
+        }
         longhorn::reconcile(self, store, now);
     }
 

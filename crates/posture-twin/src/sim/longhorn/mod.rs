@@ -131,7 +131,7 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
         };
         rebuild::reconcile_volume(sim, store, &ctx, owned, &mut rebuilding_per_node, now);
         if let Some(engine) = &engine {
-            prune_engine(store, engine, &volume_name);
+            prune_engine(store, engine);
             robustness(sim, store, &volume_key, engine, now);
         }
     }
@@ -171,30 +171,32 @@ fn node_conditions(store: &mut Store, usable: &BTreeSet<String>) {
 }
 
 /// Drops engine map entries for replicas that no longer exist.
-fn prune_engine(store: &mut Store, engine: &ObjectKey, volume: &str) {
-    let existing: BTreeSet<String> = store
-        .list(rt("longhorn.io", "replicas"), Some(&engine.namespace))
-        .filter(|(_, r)| text(r, "/spec/volumeName") == volume)
-        .map(|(_, r)| name(r).to_owned())
-        .collect();
+fn prune_engine(store: &mut Store, engine: &ObjectKey) {
+    let replicas_rt = rt("longhorn.io", "replicas");
     let Some(current) = store.get(engine) else {
         return;
+    };
+    let exists = |replica: &str| {
+        store
+            .get(&ObjectKey::new(replicas_rt, &engine.namespace, replica))
+            .is_some()
     };
     let stale = |pointer: &str| {
         current
             .pointer(pointer)
             .and_then(Value::as_object)
-            .is_some_and(|m| m.keys().any(|k| !existing.contains(k)))
+            .is_some_and(|m| m.keys().any(|k| !exists(k)))
     };
-    if stale("/status/replicaModeMap") || stale("/spec/replicaAddressMap") {
-        store.modify(engine, |e| {
-            for pointer in ["/status/replicaModeMap", "/spec/replicaAddressMap"] {
-                if let Some(m) = e.pointer_mut(pointer).and_then(Value::as_object_mut) {
-                    m.retain(|k, _| existing.contains(k));
-                }
-            }
-        });
+    if !stale("/status/replicaModeMap") && !stale("/spec/replicaAddressMap") {
+        return;
     }
+    let mut next = current.clone();
+    for pointer in ["/status/replicaModeMap", "/spec/replicaAddressMap"] {
+        if let Some(m) = next.pointer_mut(pointer).and_then(Value::as_object_mut) {
+            m.retain(|k, _| exists(k));
+        }
+    }
+    store.modify(engine, |e| *e = next);
 }
 
 fn robustness(
