@@ -26,8 +26,8 @@ pub fn generate_scenario(params: ScaleParams) -> String {
             out,
             "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{kubernetes.io/hostname: {name}, kubernetes.io/os: linux}}\n\
 spec: {{podCIDR: 10.{}.{}.0/24}}\n\
-status:\n  conditions:\n  - {{type: Ready, status: \"True\", reason: KubeletReady}}\n\
-  addresses:\n  - {{type: InternalIP, address: 192.168.{}.{}}}\n\
+status:\n  conditions:\n  - {{type: Ready, status: \"True\", reason: KubeletReady}}\n  \
+  addresses:\n  - {{type: InternalIP, address: 192.168.{}.{}}}\n  \
   capacity: {{cpu: \"64\", memory: 256Gi, pods: \"250\"}}\n  allocatable: {{cpu: \"64\", memory: 256Gi, pods: \"250\"}}\n",
             42 + n / 250,
             n % 250,
@@ -62,8 +62,8 @@ status:\n  conditions:\n  - {{type: Ready, status: \"True\"}}\n  diskStatus:\n  
         let _ = write!(
             out,
             "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app-{d:05}, namespace: bench}}\n\
-spec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: app-{d:05}}}}}\n\
-  template:\n    metadata: {{labels: {{app: app-{d:05}}}}}\n\
+spec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: app-{d:05}}}}}\n  \
+  template:\n    metadata: {{labels: {{app: app-{d:05}}}}}\n    \
     spec: {{containers: [{{name: app, image: \"example/app:1\", resources: {{requests: {{cpu: 10m, memory: 16Mi}}}}}}]}}\n"
         );
         if d % 10 == 0 {
