@@ -305,3 +305,49 @@ fn storage_class_follows_its_config_map() {
         "longhorn-storageclass"
     );
 }
+
+#[test]
+fn best_effort_auto_balance_moves_a_doubled_up_replica_after_the_delay() {
+    let mut twin = homelab();
+    let nodes = |twin: &Twin| {
+        let mut n: Vec<String> = replicas(twin, HA)
+            .iter()
+            .map(|r| r["spec"]["nodeID"].as_str().unwrap_or("").to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    twin.advance(secs(299));
+    assert_eq!(nodes(&twin), vec!["miniserver", "miniserver"]);
+    twin.advance(secs(1));
+    assert_eq!(nodes(&twin), vec!["miniserver", "miniserver", "worker-1"]);
+    assert_eq!(
+        volume(&twin, HA)["status"]["robustness"],
+        "healthy",
+        "no healthy replica goes early"
+    );
+    twin.advance(secs(3));
+    assert_eq!(nodes(&twin), vec!["miniserver", "worker-1"]);
+    assert_eq!(volume(&twin, HA)["status"]["robustness"], "healthy");
+    assert_eq!(
+        replicas(&twin, HA)
+            .iter()
+            .filter(|r| r["metadata"]["name"] == json!(format!("{HA}-r-a07f3c2")))
+            .count(),
+        1,
+        "the older one stays"
+    );
+    assert_consistent(&twin, HA);
+}
+
+#[test]
+fn disabled_auto_balance_leaves_replicas_where_they_are() {
+    let mut twin = homelab();
+    set_setting(&mut twin, "replica-auto-balance", "disabled");
+    twin.advance(secs(400));
+    assert!(
+        replicas(&twin, HA)
+            .iter()
+            .all(|r| r["spec"]["nodeID"] == "miniserver")
+    );
+}

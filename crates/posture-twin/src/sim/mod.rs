@@ -47,6 +47,9 @@ pub struct SimConfig {
     pub crash_after: SignedDuration,
     /// How long a terminating pod's containers take to stop once its kubelet sees it.
     pub pod_termination: SignedDuration,
+    /// How long an imbalance of a volume's replicas stands before Longhorn's replica
+    /// auto-balance acts, so a freshly loaded scenario keeps its picture for a while.
+    pub auto_balance_delay: SignedDuration,
 }
 
 impl Default for SimConfig {
@@ -60,6 +63,7 @@ impl Default for SimConfig {
             replica_failure_delay: SignedDuration::from_secs(5),
             crash_after: SignedDuration::from_secs(5),
             pod_termination: SignedDuration::from_secs(1),
+            auto_balance_delay: SignedDuration::from_secs(300),
         }
     }
 }

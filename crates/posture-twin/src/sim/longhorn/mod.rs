@@ -8,6 +8,7 @@
 mod placement;
 mod rebuild;
 mod storageclass;
+mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +33,10 @@ pub(crate) struct LonghornMemory {
     robustness: BTreeMap<String, String>,
     storage_class_source: Option<String>,
     names: u64,
+    /// When each volume was first seen unbalanced (for replica auto-balance).
+    balance_since: BTreeMap<String, Timestamp>,
+    /// Replicas added by auto-balance, protected from removal while they rebuild.
+    balancing: BTreeSet<String>,
 }
 
 /// One replica as the manager sees it.
@@ -47,6 +52,7 @@ pub(crate) struct Settings {
     soft_anti_affinity: String,
     replenishment_wait: i64,
     rebuild_limit: usize,
+    auto_balance: String,
 }
 
 fn settings(store: &Store) -> Settings {
@@ -63,6 +69,7 @@ fn settings(store: &Store) -> Settings {
         rebuild_limit: get("concurrent-replica-rebuild-per-node-limit")
             .parse()
             .unwrap_or(5),
+        auto_balance: get("replica-auto-balance"),
     }
 }
 

@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::placement::{self, Candidate};
+use super::placement;
+use super::writes::{create_replica, fail, revive, set_scheduled, start};
 use super::{ReplicaView, Settings};
 use crate::clock::rfc3339;
 use crate::sim::Simulation;
-use crate::sim::util::{fnv_str, int, name, rt, text, uid};
+use crate::sim::util::{fnv_str, int, name, text, uid};
 use crate::store::{ObjectKey, Store};
 
 /// Backoff before a failed rebuild is retried.
@@ -201,15 +202,21 @@ pub(crate) fn reconcile_volume(
         memory.deficit_since.remove(&volume_name);
         set_scheduled(store, ctx.volume, true);
     }
+    if created.is_empty()
+        && let Some(replica) = balance(sim, store, ctx, &owned, wanted, size, now)
+    {
+        created.push(replica);
+    }
     // Remove extras: failed first, then doubled-up nodes, then the newest.
     let mut current = views(store, &owned);
     current.extend(views(store, &created));
-    remove_extras(sim, store, current, wanted, per_node);
+    remove_extras(sim, store, ctx.engine, current, wanted, per_node);
 }
 
 fn remove_extras(
     sim: &mut Simulation,
     store: &mut Store,
+    engine: Option<&ObjectKey>,
     mut current: Vec<ReplicaView>,
     wanted: usize,
     per_node: &mut BTreeMap<String, usize>,
@@ -221,30 +228,44 @@ fn remove_extras(
             *per.entry(r.node.as_str()).or_default() += 1;
         }
         let retrying = |r: &ReplicaView| memory.retry_at.contains_key(&r.key.name);
-        let victim = current
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, r)| {
-                (
-                    r.failed && !retrying(r),
-                    per.get(r.node.as_str()).copied().unwrap_or(0) > 1,
-                    r.uid.clone(),
-                )
-            })
-            .map(|(i, r)| (i, r.failed && !retrying(r)));
-        let Some((index, failed)) = victim else {
-            break;
+        let healthy = |r: &ReplicaView| {
+            !r.failed && mode(store, engine, &r.key.name).as_deref() == Some("RW")
         };
         let active = current.iter().filter(|r| !r.failed || retrying(r)).count();
-        if !failed && active <= wanted {
+        let rw = current.iter().filter(|r| healthy(r)).count();
+        let mut ranked: Vec<(usize, (bool, bool, bool, String))> = current
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let rank = (
+                    r.failed && !retrying(r),
+                    per.get(r.node.as_str()).copied().unwrap_or(0) > 1,
+                    !healthy(r),
+                    r.uid.clone(),
+                );
+                (i, rank)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1));
+        // A failed replica always goes; a rebuilding one while enough others stay active; a
+        // healthy one only while enough healthy ones remain.
+        let removable = ranked.iter().find(|(i, _)| {
+            let r = &current[*i];
+            let balancing = memory.balancing.contains(&r.key.name) && !healthy(r);
+            (r.failed && !retrying(r))
+                || (!balancing && !healthy(r) && active > wanted)
+                || (healthy(r) && rw > wanted && active > wanted)
+        });
+        let Some((index, _)) = removable else {
             break;
-        }
-        let r = current.remove(index);
+        };
+        let r = current.remove(*index);
         if let Some(rebuild) = memory.rebuilds.remove(&r.key.name) {
             decrement(per_node, &rebuild.node);
         }
         memory.retry_at.remove(&r.key.name);
         memory.failed_by_node_loss.remove(&r.key.name);
+        memory.balancing.remove(&r.key.name);
         let _ = store.delete(&r.key, false);
     }
 }
@@ -290,6 +311,7 @@ fn progress(
             fail(store, Some(engine), &r.key, now, true);
         } else if rebuild.done >= rebuild.size {
             sim.longhorn.rebuilds.remove(&r.key.name);
+            sim.longhorn.balancing.remove(&r.key.name);
             decrement(per_node, &rebuild.node);
             let stamp = rfc3339(now);
             store.modify(&r.key, |replica| {
@@ -315,169 +337,63 @@ fn progress(
     }
 }
 
-fn fail(
+/// Replica auto-balance (`best-effort`: spread over as many nodes as possible; `least-effort`:
+/// only when every replica shares one node). Once an imbalance has stood for the configured
+/// delay, one extra replica goes to an empty node; when it is healthy the extras removal drops
+/// one from the crowded node.
+fn balance(
+    sim: &mut Simulation,
     store: &mut Store,
-    engine: Option<&ObjectKey>,
-    key: &ObjectKey,
+    ctx: &VolumeContext<'_>,
+    owned: &[ReplicaView],
+    wanted: usize,
+    size: i64,
     now: Timestamp,
-    retry: bool,
-) {
-    let stamp = rfc3339(now);
-    store.modify(key, |r| {
-        r["spec"]["failedAt"] = json!(stamp);
-        r["spec"]["lastFailedAt"] = json!(stamp);
-        r["spec"]["desireState"] = json!("stopped");
-        if retry {
-            let count = int(r, "/spec/rebuildRetryCount").unwrap_or(0);
-            r["spec"]["rebuildRetryCount"] = json!(count + 1);
-        }
-        r["status"]["currentState"] = json!("error");
-        r["status"]["started"] = json!(false);
-    });
-    if let Some(engine) = engine {
-        let replica = key.name.clone();
-        store.modify(engine, |e| {
-            e["status"]["replicaModeMap"][&replica] = json!("ERR");
-            let address = e
-                .pointer(&format!("/spec/replicaAddressMap/{replica}"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            if let Some(m) = e
-                .pointer_mut("/spec/replicaAddressMap")
-                .and_then(Value::as_object_mut)
-            {
-                m.remove(&replica);
-            }
-            if let (Some(address), Some(m)) = (
-                address,
-                e.pointer_mut("/status/rebuildStatus")
-                    .and_then(Value::as_object_mut),
-            ) {
-                m.remove(&format!("tcp://{address}"));
-            }
-        });
+) -> Option<ReplicaView> {
+    let volume_name = name(ctx.volume).to_owned();
+    let policy = match text(ctx.volume, "/spec/replicaAutoBalance") {
+        "" | "ignored" => ctx.settings.auto_balance.as_str(),
+        own => own,
+    };
+    let current = views(store, owned);
+    let settled = current.len() == wanted
+        && current
+            .iter()
+            .all(|r| !r.failed && mode(store, ctx.engine, &r.key.name).as_deref() == Some("RW"));
+    let mut holding: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &current {
+        *holding.entry(r.node.clone()).or_default() += 1;
     }
-}
-
-/// A failed replica is queued again (out of the engine until a rebuild slot frees).
-fn revive(store: &mut Store, engine: Option<&ObjectKey>, key: &ObjectKey) {
-    store.modify(key, |r| {
-        r["spec"]["failedAt"] = json!("");
-        r["spec"]["desireState"] = json!("running");
-        r["status"]["currentState"] = json!("stopped");
-        r["status"]["started"] = json!(false);
-    });
-    if let Some(engine) = engine {
-        store.modify(engine, |e| {
-            if let Some(m) = e
-                .pointer_mut("/status/replicaModeMap")
-                .and_then(Value::as_object_mut)
-            {
-                m.remove(&key.name);
-            }
-        });
+    let nodes: Vec<&Value> = ctx.longhorn_nodes.iter().collect();
+    let candidates = placement::candidates(&nodes, ctx.usable, size);
+    let reachable = wanted.min(candidates.len());
+    let unbalanced = match policy {
+        "best-effort" => holding.len() < reachable,
+        "least-effort" => holding.len() == 1 && reachable > 1,
+        _ => false,
+    };
+    if !settled || !unbalanced {
+        sim.longhorn.balance_since.remove(&volume_name);
+        return None;
     }
-}
-
-fn start(store: &mut Store, engine: &ObjectKey, replica: &str, address: &str) {
-    let source = store.get(engine).and_then(|e| {
-        let modes = e.pointer("/status/replicaModeMap")?.as_object()?;
-        let rw = modes.iter().find(|(_, m)| m.as_str() == Some("RW"))?.0;
-        e.pointer(&format!("/spec/replicaAddressMap/{rw}"))?
-            .as_str()
-            .map(str::to_owned)
-    });
-    store.modify(engine, |e| {
-        e["status"]["replicaModeMap"][replica] = json!("WO");
-        e["spec"]["replicaAddressMap"][replica] = json!(address);
-        e["status"]["rebuildStatus"][format!("tcp://{address}")] = json!({
-            "isRebuilding": true, "progress": 0, "state": "in_progress", "error": "",
-            "fromReplicaAddress": source.map(|s| format!("tcp://{s}")).unwrap_or_default(),
-        });
-    });
-    let key = ObjectKey::new(rt("longhorn.io", "replicas"), &engine.namespace, replica);
-    store.modify(&key, |r| {
-        r["status"]["currentState"] = json!("running");
-        r["status"]["started"] = json!(true);
-    });
-}
-
-fn create_replica(
-    store: &mut Store,
-    volume: &Value,
-    engine: &ObjectKey,
-    at: &Candidate,
-    counter: u64,
-    now: Timestamp,
-) -> ObjectKey {
-    let volume_name = name(volume);
-    let replica_name = format!(
-        "{volume_name}-r-{:08x}",
-        fnv_str(&format!("{volume_name}/{counter}")) as u32
-    );
-    let image = store
-        .get(engine)
-        .map(|e| text(e, "/spec/image").to_owned())
-        .unwrap_or_default();
-    let replica = json!({
-        "metadata": {
-            "name": replica_name,
-            "namespace": engine.namespace,
-            "labels": {"longhornvolume": volume_name, "longhornnode": at.node},
-        },
-        "spec": {
-            "volumeName": volume_name, "nodeID": at.node, "diskID": at.disk_id,
-            "diskPath": at.disk_path,
-            "dataDirectoryName": format!("{volume_name}-{:08x}", fnv_str(&replica_name) as u32),
-            "engineName": engine.name, "active": true, "desireState": "running", "image": image,
-            "dataEngine": text(volume, "/spec/dataEngine"), "volumeSize": text(volume, "/spec/size"),
-            "healthyAt": "", "failedAt": "", "lastFailedAt": "", "rebuildRetryCount": 0,
-            "hardNodeAffinity": "",
-        },
-        "status": {
-            "currentState": "stopped", "ownerID": at.node,
-            "instanceManagerName": format!("instance-manager-{}", at.node), "started": false,
-            "currentImage": image,
-        },
-    });
-    let rt = rt("longhorn.io", "replicas");
-    let _ = store.create(rt, replica, now, false);
-    ObjectKey::new(rt, &engine.namespace, &replica_name)
-}
-
-/// The volume's Scheduled condition.
-fn set_scheduled(store: &mut Store, volume: &Value, scheduled: bool) {
-    let current = volume
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| text(c, "/type") == "Scheduled"))
-        .map(|c| text(c, "/status") == "True");
-    if current.is_none_or(|c| c == scheduled) {
-        return;
+    let since = *sim
+        .longhorn
+        .balance_since
+        .entry(volume_name.clone())
+        .or_insert(now);
+    if now.duration_since(since) < sim.config.auto_balance_delay {
+        return None;
     }
-    let key = ObjectKey::new(
-        rt("longhorn.io", "volumes"),
-        text(volume, "/metadata/namespace"),
-        name(volume),
-    );
-    store.modify(&key, |v| {
-        if let Some(cs) = v
-            .pointer_mut("/status/conditions")
-            .and_then(Value::as_array_mut)
-        {
-            for c in cs.iter_mut().filter(|c| text(c, "/type") == "Scheduled") {
-                c["status"] = json!(if scheduled { "True" } else { "False" });
-                c["reason"] = json!(if scheduled {
-                    ""
-                } else {
-                    "ReplicaSchedulingFailure"
-                });
-                c["message"] = json!(if scheduled {
-                    ""
-                } else {
-                    "insufficient nodes or disks to schedule replicas with hard anti-affinity"
-                });
-            }
-        }
-    });
+    let engine = ctx.engine?;
+    let target = placement::pick(&candidates, &holding, false)?;
+    sim.longhorn.balance_since.remove(&volume_name);
+    sim.longhorn.names += 1;
+    let key = create_replica(store, ctx.volume, engine, &target, sim.longhorn.names, now);
+    sim.longhorn.balancing.insert(key.name.clone());
+    Some(ReplicaView {
+        key,
+        node: target.node,
+        failed: false,
+        uid: String::new(),
+    })
 }
