@@ -116,6 +116,21 @@ impl Store {
         }
     }
 
+    pub fn history_limit(&self) -> usize {
+        self.history_limit
+    }
+
+    /// Changes how many changes the history keeps, dropping the oldest beyond it. Loading a big
+    /// scenario runs with a tiny history so its bulk writes do not pile up.
+    pub fn set_history_limit(&mut self, limit: usize) {
+        self.history_limit = limit.max(1);
+        while self.history.len() > self.history_limit {
+            if let Some(dropped) = self.history.pop_front() {
+                self.oldest_resumable = dropped.resource_version + 1;
+            }
+        }
+    }
+
     pub fn resource_version(&self) -> u64 {
         self.resource_version
     }

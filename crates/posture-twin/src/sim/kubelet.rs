@@ -369,15 +369,18 @@ fn pod_status(
             })
         })
         .collect();
-    json!({
+    let mut status = json!({
         "phase": if started { "Running" } else { "Pending" },
         "conditions": conditions,
         "containerStatuses": statuses,
         "hostIP": life.host_ip,
         "hostIPs": [{"ip": life.host_ip}],
-        "podIP": if started { json!(life.pod_ip) } else { Value::Null },
-        "podIPs": if started { json!([{"ip": life.pod_ip}]) } else { json!([]) },
         "startTime": rfc3339(life.bound_at),
         "qosClass": text(pod, "/status/qosClass"),
-    })
+    });
+    if started {
+        status["podIP"] = json!(life.pod_ip);
+        status["podIPs"] = json!([{"ip": life.pod_ip}]);
+    }
+    status
 }

@@ -43,6 +43,11 @@ pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) 
         })
         .map(|(k, _)| k.clone())
         .collect();
+    sim.scheduling_messages.retain(|(ns, name), _| {
+        pending
+            .iter()
+            .any(|k| k.namespace == *ns && k.name == *name)
+    });
     if pending.is_empty() {
         return;
     }

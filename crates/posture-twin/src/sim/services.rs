@@ -1,5 +1,7 @@
 //! EndpointSlices for Services (from ready pods) and PodDisruptionBudget status.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -16,13 +18,42 @@ pub(super) fn endpoint_slices(store: &mut Store, now: Timestamp) {
     let slices_rt = rt("discovery.k8s.io", "endpointslices");
     let pods_rt = rt("", "pods");
     let mut writes: Vec<(ObjectKey, Value)> = Vec::new();
+    // Pods by (namespace, label key, label value) for the keys selectors lead with, so each
+    // Service looks only at plausible pods.
+    let lead_keys: BTreeSet<&str> = store
+        .list(rt("", "services"), None)
+        .filter_map(|(_, s)| s.pointer("/spec/selector")?.as_object()?.keys().next())
+        .map(String::as_str)
+        .collect();
+    let mut by_label: BTreeMap<(&str, &str, &str), Vec<&Value>> = BTreeMap::new();
+    for (_, pod) in store.list(pods_rt, None) {
+        let Some(pod_labels) = labels(pod) else {
+            continue;
+        };
+        for key in &lead_keys {
+            if let Some(value) = pod_labels.get(*key).and_then(Value::as_str) {
+                by_label
+                    .entry((namespace(pod), key, value))
+                    .or_default()
+                    .push(pod);
+            }
+        }
+    }
     for (_, service) in store.list(rt("", "services"), None) {
         let Some(selector) = service.pointer("/spec/selector").and_then(Value::as_object) else {
             continue;
         };
+        let Some((lead_key, lead_value)) = selector.iter().next() else {
+            continue;
+        };
         let ns = namespace(service);
         let mut endpoints = Vec::new();
-        for (_, pod) in store.list(pods_rt, Some(ns)) {
+        let candidates = by_label
+            .get(&(ns, lead_key.as_str(), lead_value.as_str().unwrap_or("")))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for pod in candidates {
+            let pod = *pod;
             let ip = text(pod, "/status/podIP");
             if ip.is_empty() || !map_selects(selector, labels(pod)) {
                 continue;

@@ -355,7 +355,16 @@ fn balance(
         "" | "ignored" => ctx.settings.auto_balance.as_str(),
         own => own,
     };
+    if !matches!(policy, "best-effort" | "least-effort") {
+        sim.longhorn.balance_since.remove(&volume_name);
+        return None;
+    }
     let current = views(store, owned);
+    let spread: BTreeSet<&str> = current.iter().map(|r| r.node.as_str()).collect();
+    if spread.len() >= wanted {
+        sim.longhorn.balance_since.remove(&volume_name);
+        return None;
+    }
     let settled = current.len() == wanted
         && current
             .iter()
