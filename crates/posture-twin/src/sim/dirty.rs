@@ -16,14 +16,17 @@ pub(crate) enum Gate {
     Statuses,
     Endpoints,
     Budgets,
+    /// The Longhorn manager also runs whenever it has timers or rebuilds going.
+    Longhorn,
 }
 
-const ALL: [Gate; 5] = [
+const ALL: [Gate; 6] = [
     Gate::Workloads,
     Gate::Scheduler,
     Gate::Statuses,
     Gate::Endpoints,
     Gate::Budgets,
+    Gate::Longhorn,
 ];
 
 impl Gate {
@@ -50,6 +53,15 @@ impl Gate {
             ],
             Gate::Endpoints => &["pods", "services", "endpointslices"],
             Gate::Budgets => &["pods", "poddisruptionbudgets"],
+            Gate::Longhorn => &[
+                "volumes",
+                "replicas",
+                "engines",
+                "settings",
+                "nodes",
+                "configmaps",
+                "storageclasses",
+            ],
         }
     }
 }

@@ -43,7 +43,7 @@ struct Crash {
 }
 
 pub(crate) fn pod_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
+    super::util::at(pod, "/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|cs| {
             cs.iter()
@@ -73,11 +73,13 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
     let mut to_delete = Vec::new();
     let mut to_start = Vec::new();
     let mut to_update = Vec::new();
-    let mut live = std::collections::BTreeSet::new();
+    let mut remembered = 0;
     for (key, pod) in store.list(pods_rt, None) {
         let node = text(pod, "/spec/nodeName");
         let pod_uid = uid(pod);
-        live.insert(pod_uid.to_owned());
+        if sim.kubelet.pods.contains_key(pod_uid) {
+            remembered += 1;
+        }
         if node.is_empty() {
             if is_terminating(pod) {
                 to_delete.push(key.clone());
@@ -103,7 +105,11 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
             Some(_) => to_update.push(key.clone()),
         }
     }
-    sim.kubelet.pods.retain(|u, _| live.contains(u));
+    if sim.kubelet.pods.len() > remembered {
+        let live: std::collections::BTreeSet<&str> =
+            store.list(pods_rt, None).map(|(_, p)| uid(p)).collect();
+        sim.kubelet.pods.retain(|u, _| live.contains(u.as_str()));
+    }
     for key in to_delete {
         let Ok(pod) = store.delete(&key, false) else {
             continue;

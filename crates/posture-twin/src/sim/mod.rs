@@ -144,7 +144,11 @@ impl Simulation {
         if self.dirty.take(Gate::Budgets) {
             services::disruption_budgets(store, now);
         }
-        longhorn::reconcile(self, store, now);
+        self.dirty.observe(store);
+        let longhorn_inputs_changed = self.dirty.take(Gate::Longhorn);
+        if longhorn_inputs_changed || longhorn::busy(self) {
+            longhorn::reconcile(self, store, now);
+        }
     }
 
     /// Applies a cluster-side fault. API-side faults are the server's business.

@@ -29,7 +29,7 @@ pub(crate) fn node_ready(node: &Value) -> bool {
 }
 
 fn condition_status<'a>(node: &'a Value, kind: &str) -> Option<&'a str> {
-    node.pointer("/status/conditions")?
+    super::util::at(node, "/status/conditions")?
         .as_array()?
         .iter()
         .find(|c| text(c, "/type") == kind)

@@ -73,6 +73,18 @@ fn settings(store: &Store) -> Settings {
     }
 }
 
+/// Whether the manager has something time-driven going on: rebuilds, retries, waits, or nodes
+/// that stopped reporting.
+pub(super) fn busy(sim: &Simulation) -> bool {
+    let memory = &sim.longhorn;
+    !memory.rebuilds.is_empty()
+        || !memory.retry_at.is_empty()
+        || !memory.deficit_since.is_empty()
+        || !memory.balance_since.is_empty()
+        || !memory.failed_by_node_loss.is_empty()
+        || !sim.nodes.silenced_at.is_empty()
+}
+
 pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp) {
     storageclass::reconcile(&mut sim.longhorn, store, now);
     let volumes_rt = rt("longhorn.io", "volumes");
