@@ -343,3 +343,38 @@ fn lease_thrash_changes_holders() {
     assert!(holders.windows(2).all(|w| w[0] != w[1]), "{holders:?}");
     assert_eq!(lease(&twin)["spec"]["leaseTransitions"], 3 + 5);
 }
+
+#[test]
+fn cordon_flag_and_taint_stay_in_step() {
+    let mut twin = homelab();
+    edit(&mut twin, "", "nodes", "", "worker-1", |n| {
+        n["spec"]["unschedulable"] = Value::Bool(false)
+    });
+    assert!(taint_keys(&twin, "worker-1").is_empty());
+    edit(&mut twin, "", "nodes", "", "miniserver", |n| {
+        n["spec"]["unschedulable"] = Value::Bool(true)
+    });
+    assert_eq!(
+        taint_keys(&twin, "miniserver"),
+        vec!["node.kubernetes.io/unschedulable:NoSchedule".to_owned()]
+    );
+}
+
+#[test]
+fn pods_of_a_deleted_node_are_collected_and_replaced() {
+    let mut twin = homelab();
+    uncordon(&mut twin, "worker-1");
+    twin.store
+        .delete(&key("", "nodes", "", "miniserver"), false)
+        .expect("deleted");
+    twin.settle();
+    twin.advance(secs(5));
+    assert!(
+        list(&twin, "", "pods", None)
+            .iter()
+            .all(|p| node_of(p) != "miniserver")
+    );
+    let coredns = pods(&twin, "kube-system", "coredns-");
+    assert_eq!(node_of(&coredns[0]), "worker-1");
+    assert!(is_ready(&coredns[0]));
+}

@@ -74,9 +74,18 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
     let mut to_start = Vec::new();
     let mut to_update = Vec::new();
     let mut remembered = 0;
+    let nodes: std::collections::BTreeSet<&str> = store
+        .list(rt("", "nodes"), None)
+        .map(|(_, n)| name(n))
+        .collect();
     for (key, pod) in store.list(pods_rt, None) {
         let node = text(pod, "/spec/nodeName");
         let pod_uid = uid(pod);
+        if !node.is_empty() && !nodes.contains(node) {
+            // Pod garbage collection: the node is gone, so is the pod.
+            to_delete.push(key.clone());
+            continue;
+        }
         if sim.kubelet.pods.contains_key(pod_uid) {
             remembered += 1;
         }

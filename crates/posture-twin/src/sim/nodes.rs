@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::Simulation;
 use super::events::{self, EventSpec};
-use super::util::{is_terminating, name, namespace, rt, text};
+use super::util::{at, is_terminating, name, namespace, rt, text};
 use crate::clock::{rfc3339, rfc3339_micros};
 use crate::store::{ObjectKey, Store};
 
@@ -60,7 +60,45 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
             heartbeat(sim, store, &key, ready, now);
         }
     }
+    sync_cordon_taints(store, now);
     evict_from_tainted_nodes(sim, store, now);
+}
+
+const CORDON: &str = "node.kubernetes.io/unschedulable";
+
+/// Like the node lifecycle controller: a cordoned node (`spec.unschedulable`) carries the
+/// unschedulable NoSchedule taint, an uncordoned one does not.
+fn sync_cordon_taints(store: &mut Store, now: Timestamp) {
+    let nodes_rt = rt("", "nodes");
+    let mismatched: Vec<(ObjectKey, bool)> = store
+        .list(nodes_rt, None)
+        .filter_map(|(key, n)| {
+            let cordoned = at(n, "/spec/unschedulable").and_then(Value::as_bool) == Some(true);
+            let tainted = at(n, "/spec/taints")
+                .and_then(Value::as_array)
+                .is_some_and(|ts| ts.iter().any(|t| text(t, "/key") == CORDON));
+            (cordoned != tainted).then(|| (key.clone(), cordoned))
+        })
+        .collect();
+    let stamp = rfc3339(now);
+    for (key, cordoned) in mismatched {
+        store.modify(&key, |node| {
+            if !node.get("spec").is_some_and(Value::is_object) {
+                node["spec"] = json!({});
+            }
+            let spec = node["spec"].as_object_mut().expect("made an object above");
+            let taints = spec.entry("taints").or_insert_with(|| json!([]));
+            if let Some(list) = taints.as_array_mut() {
+                list.retain(|t| text(t, "/key") != CORDON);
+                if cordoned {
+                    list.push(json!({"key": CORDON, "effect": "NoSchedule", "timeAdded": stamp}));
+                }
+                if list.is_empty() {
+                    spec.remove("taints");
+                }
+            }
+        });
+    }
 }
 
 fn heartbeat(
