@@ -140,3 +140,20 @@ fn node_fingerprint(node: &Value) -> u64 {
         ready,
     ]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_do_not_count_as_node_changes() {
+        let node = json!({"metadata": {"labels": {"a": "b"}}, "spec": {},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": "t1"}]}});
+        let mut beat = node.clone();
+        beat["status"]["conditions"][0]["lastHeartbeatTime"] = json!("t2");
+        assert_eq!(node_fingerprint(&node), node_fingerprint(&beat));
+        let mut cordoned = node.clone();
+        cordoned["spec"]["unschedulable"] = json!(true);
+        assert_ne!(node_fingerprint(&node), node_fingerprint(&cordoned));
+    }
+}

@@ -3,6 +3,20 @@
 //! Every controller is a function of the store, the virtual time and the [`Simulation`]'s own
 //! memory (timers, faults). They iterate in sorted order and use no randomness, so two twins fed
 //! the same inputs end with identical stores.
+//!
+//! Timings follow upstream defaults so runbook waits mean what they mean on a real cluster:
+//! containers run 2 s after binding and turn Ready after their readiness probe's
+//! `initialDelaySeconds + periodSeconds`; kubelets post status and renew node leases every 10 s;
+//! a silent node goes NotReady (Unknown) 40 s after its last heartbeat and its pods are evicted
+//! when their toleration of the unreachable taint (300 s by default, forever for DaemonSet pods)
+//! runs out; leader leases are renewed every 2 s. Longhorn rebuilds at 1 GiB per virtual second,
+//! fails replicas 5 s after their node goes silent, and replaces failed replicas only after
+//! `replica-replenishment-wait-interval`, counted from when the twin first sees the shortfall
+//! (never from timestamps in a loaded scenario). See [`SimConfig`].
+//!
+//! A loaded scenario is brought to steady state by [`Simulation::bootstrap`]: pods of every
+//! workload exist, Running and Ready, with statuses, EndpointSlices and node leases in place,
+//! while the Longhorn objects keep exactly the picture the file gives.
 
 mod dirty;
 mod events;

@@ -339,3 +339,54 @@ pub(in crate::sim) fn statuses(store: &mut Store, now: Timestamp) {
         store.modify(&key, |d| d["status"] = status);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(name: &str, replicas: i64, available: i64, revision: i64) -> OwnedSet {
+        OwnedSet {
+            key: ObjectKey::new(rt("apps", "replicasets"), "n", name),
+            hash: name.to_owned(),
+            replicas,
+            revision,
+            available,
+            all_pods: replicas,
+        }
+    }
+
+    fn strategy(surge: i64, unavailable: i64) -> Value {
+        json!({"spec": {"strategy": {"type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}}})
+    }
+
+    #[test]
+    fn surge_first_then_wait_for_availability() {
+        let sets = [set("old", 2, 2, 1), set("new", 0, 0, 2)];
+        assert_eq!(rolling(&strategy(1, 0), &sets, 1, 2), vec![2, 1]);
+        let sets = [set("old", 2, 2, 1), set("new", 1, 0, 2)];
+        assert_eq!(
+            rolling(&strategy(1, 0), &sets, 1, 2),
+            vec![2, 1],
+            "no scale-down while the surge pod is unavailable"
+        );
+        let sets = [set("old", 2, 2, 1), set("new", 1, 1, 2)];
+        assert_eq!(rolling(&strategy(1, 0), &sets, 1, 2), vec![1, 1]);
+    }
+
+    #[test]
+    fn unavailable_budget_scales_down_first() {
+        let sets = [set("old", 2, 2, 1), set("new", 0, 0, 2)];
+        assert_eq!(rolling(&strategy(0, 1), &sets, 1, 2), vec![1, 0]);
+        let sets = [set("old", 1, 1, 1), set("new", 0, 0, 2)];
+        assert_eq!(rolling(&strategy(0, 1), &sets, 1, 2), vec![1, 1]);
+    }
+
+    #[test]
+    fn recreate_waits_for_old_pods() {
+        let sets = [set("old", 1, 1, 1), set("new", 0, 0, 2)];
+        assert_eq!(recreate(&sets, 1, 1), vec![0, 0]);
+        let sets = [set("old", 0, 0, 1), set("new", 0, 0, 2)];
+        assert_eq!(recreate(&sets, 1, 1), vec![0, 1]);
+    }
+}
