@@ -225,7 +225,10 @@ fn readiness_delay(pod: &Value) -> SignedDuration {
         .find_map(|c| c.get("readinessProbe"));
     match probe {
         Some(p) => SignedDuration::from_secs(
-            int(p, "/initialDelaySeconds").unwrap_or(0) + int(p, "/periodSeconds").unwrap_or(10),
+            int(p, "/initialDelaySeconds")
+                .unwrap_or(0)
+                .clamp(0, 86_400)
+                .saturating_add(int(p, "/periodSeconds").unwrap_or(10).clamp(0, 86_400)),
         ),
         None => SignedDuration::ZERO,
     }

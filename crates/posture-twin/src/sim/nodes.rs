@@ -357,6 +357,6 @@ fn eviction_deadline(taint: &Taint, tolerations: Option<&Vec<Value>>) -> Option<
         Some(t) => t
             .get("tolerationSeconds")
             .and_then(Value::as_i64)
-            .map(|s| added + SignedDuration::from_secs(s.max(0))),
+            .and_then(|s| added.checked_add(SignedDuration::from_secs(s.max(0))).ok()),
     }
 }

@@ -128,12 +128,16 @@ pub(crate) fn requests(pod: &Value) -> (i64, i64) {
         .fold((0, 0), |(cpu, mem), c| {
             let r = c.pointer("/resources/requests");
             (
-                cpu + r
-                    .and_then(|r| r.get("cpu"))
-                    .map_or(0, super::util::cpu_millis),
-                mem + r
-                    .and_then(|r| r.get("memory"))
-                    .map_or(0, super::util::bytes),
+                cpu.saturating_add(
+                    r.and_then(|r| r.get("cpu"))
+                        .map_or(0, super::util::cpu_millis)
+                        .clamp(0, i64::MAX / 1024),
+                ),
+                mem.saturating_add(
+                    r.and_then(|r| r.get("memory"))
+                        .map_or(0, super::util::bytes)
+                        .clamp(0, i64::MAX / 1024),
+                ),
             )
         })
 }

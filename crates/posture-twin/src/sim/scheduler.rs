@@ -60,8 +60,8 @@ pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) 
             Ok(index) => {
                 let node = &mut nodes[index];
                 let (cpu, mem) = requests(&pod);
-                node.used_cpu += cpu;
-                node.used_memory += mem;
+                node.used_cpu = node.used_cpu.saturating_add(cpu);
+                node.used_memory = node.used_memory.saturating_add(mem);
                 node.used_pods += 1;
                 node.placed.push((
                     namespace(&pod).to_owned(),
@@ -166,8 +166,8 @@ fn node_infos(store: &Store) -> Vec<NodeInfo> {
         }
         let (cpu, mem) = requests(pod);
         let node = &mut nodes[i];
-        node.used_cpu += cpu;
-        node.used_memory += mem;
+        node.used_cpu = node.used_cpu.saturating_add(cpu);
+        node.used_memory = node.used_memory.saturating_add(mem);
         node.used_pods += 1;
         node.placed.push((
             namespace(pod).to_owned(),
@@ -272,11 +272,11 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
             .any(|c| spread_violated(c, pod, ns, node, nodes))
         {
             Some("node(s) didn't match pod topology spread constraints".to_owned())
-        } else if node.used_pods + 1 > node.pods {
+        } else if node.used_pods.saturating_add(1) > node.pods {
             Some("Too many pods".to_owned())
-        } else if node.used_cpu + cpu > node.cpu {
+        } else if node.used_cpu.saturating_add(cpu) > node.cpu {
             Some("Insufficient cpu".to_owned())
-        } else if node.used_memory + mem > node.memory {
+        } else if node.used_memory.saturating_add(mem) > node.memory {
             Some("Insufficient memory".to_owned())
         } else {
             None
@@ -284,9 +284,9 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
         match failure {
             Some(reason) => *reasons.entry(reason).or_default() += 1,
             None => {
-                let score = node.used_cpu.saturating_mul(1000) / node.cpu.max(1)
-                    + node.used_memory.saturating_mul(1000) / node.memory.max(1)
-                    + node.used_pods * 1000 / node.pods.max(1);
+                let score = (node.used_cpu.saturating_mul(1000) / node.cpu.max(1))
+                    .saturating_add(node.used_memory.saturating_mul(1000) / node.memory.max(1))
+                    .saturating_add(node.used_pods.saturating_mul(1000) / node.pods.max(1));
                 if best.is_none_or(|(s, _)| score < s) {
                     best = Some((score, i));
                 }

@@ -187,8 +187,8 @@ pub(crate) fn scaled(v: Option<&Value>, total: i64, round_up: bool, default: i64
     match v {
         Some(Value::Number(n)) => n.as_i64().unwrap_or(default),
         Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) {
-            Some(pct) if round_up => (pct * total + 99) / 100,
-            Some(pct) => pct * total / 100,
+            Some(pct) if round_up => pct.saturating_mul(total).saturating_add(99) / 100,
+            Some(pct) => pct.saturating_mul(total) / 100,
             None => s.parse().unwrap_or(default),
         },
         _ => default,

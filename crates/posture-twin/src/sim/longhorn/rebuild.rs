@@ -296,7 +296,9 @@ fn progress(
             .saturating_add(rate.saturating_mul(elapsed_ms) / 1000)
             .min(rebuild.size);
         rebuild.last = now;
-        let percent = (rebuild.done * 100)
+        let percent = rebuild
+            .done
+            .saturating_mul(100)
             .checked_div(rebuild.size)
             .unwrap_or(100);
         let Some(engine) = ctx.engine else {
