@@ -2,6 +2,7 @@
 //! probe's delay), crash loops and readiness flaps play out, terminating pods are removed.
 //! A silent node's kubelet reports nothing.
 
+use crate::sim::util::slot;
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
@@ -61,8 +62,8 @@ pub(crate) fn set_ready(pod: &mut Value, ready: bool, stamp: &str) {
         for c in conditions.iter_mut() {
             let kind = text(c, "/type");
             if (kind == "Ready" || kind == "ContainersReady") && text(c, "/status") != status {
-                c["status"] = json!(status);
-                c["lastTransitionTime"] = json!(stamp);
+                *slot(c, &["status"]) = json!(status);
+                *slot(c, &["lastTransitionTime"]) = json!(stamp);
             }
         }
     }
@@ -305,7 +306,7 @@ fn update(sim: &mut Simulation, store: &mut Store, key: &ObjectKey, now: Timesta
     let status = pod_status(pod, &life, running, ready, container_since, now);
     let pod_for_events = pod.clone();
     sim.kubelet.pods.insert(uid(pod).to_owned(), life);
-    store.modify(key, |p| p["status"] = status);
+    store.modify(key, |p| *slot(p, &["status"]) = status);
     if !sim.bootstrapping {
         for (reason, message, warning) in new_events {
             events::record(
@@ -397,8 +398,8 @@ fn pod_status(
         "qosClass": text(pod, "/status/qosClass"),
     });
     if started {
-        status["podIP"] = json!(life.pod_ip);
-        status["podIPs"] = json!([{"ip": life.pod_ip}]);
+        *slot(&mut status, &["podIP"]) = json!(life.pod_ip);
+        *slot(&mut status, &["podIPs"]) = json!([{"ip": life.pod_ip}]);
     }
     status
 }

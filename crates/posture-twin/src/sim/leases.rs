@@ -1,6 +1,7 @@
 //! Leader-election leases in kube-system: the holder renews them while its node reports; a
 //! thrash fault hands them to another node every period.
 
+use crate::sim::util::slot;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -43,10 +44,10 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
                 let stamp = rfc3339_micros(now);
                 store.modify(&key, |lease| {
                     let transitions = int(lease, "/spec/leaseTransitions").unwrap_or(0);
-                    lease["spec"]["holderIdentity"] = json!(identity);
-                    lease["spec"]["leaseTransitions"] = json!(transitions + 1);
-                    lease["spec"]["acquireTime"] = json!(stamp);
-                    lease["spec"]["renewTime"] = json!(stamp);
+                    *slot(lease, &["spec", "holderIdentity"]) = json!(identity);
+                    *slot(lease, &["spec", "leaseTransitions"]) = json!(transitions + 1);
+                    *slot(lease, &["spec", "acquireTime"]) = json!(stamp);
+                    *slot(lease, &["spec", "renewTime"]) = json!(stamp);
                 });
                 sim.leases.insert(id, now);
                 continue;
@@ -64,7 +65,7 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
             let stamp = rfc3339_micros(now);
             store.modify(&key, |lease| {
                 if lease.get("spec").is_some_and(Value::is_object) {
-                    lease["spec"]["renewTime"] = json!(stamp);
+                    *slot(lease, &["spec", "renewTime"]) = json!(stamp);
                 }
             });
         }

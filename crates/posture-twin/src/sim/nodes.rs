@@ -2,6 +2,7 @@
 //! silent nodes go NotReady (Unknown) after the grace period, get the unreachable taints, and
 //! their pods are evicted once their toleration runs out.
 
+use crate::sim::util::slot;
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
@@ -84,7 +85,7 @@ fn sync_cordon_taints(store: &mut Store, now: Timestamp) {
     for (key, cordoned) in mismatched {
         store.modify(&key, |node| {
             if !node.get("spec").is_some_and(Value::is_object) {
-                node["spec"] = json!({});
+                *slot(node, &["spec"]) = json!({});
             }
             let spec = node["spec"].as_object_mut().expect("made an object above");
             let taints = spec.entry("taints").or_insert_with(|| json!([]));
@@ -117,13 +118,13 @@ fn heartbeat(
         {
             for c in conditions.iter_mut() {
                 let kind = text(c, "/type").to_owned();
-                c["lastHeartbeatTime"] = json!(stamp);
+                *slot(c, &["lastHeartbeatTime"]) = json!(stamp);
                 if !was_ready {
                     let (status, reason, message) = healthy_condition(&kind);
-                    c["status"] = json!(status);
-                    c["reason"] = json!(reason);
-                    c["message"] = json!(message);
-                    c["lastTransitionTime"] = json!(stamp);
+                    *slot(c, &["status"]) = json!(status);
+                    *slot(c, &["reason"]) = json!(reason);
+                    *slot(c, &["message"]) = json!(message);
+                    *slot(c, &["lastTransitionTime"]) = json!(stamp);
                 }
             }
         }
@@ -190,7 +191,9 @@ fn renew_node_lease(store: &mut Store, node_key: &ObjectKey, now: Timestamp) {
     let key = ObjectKey::new(leases, NODE_LEASE_NAMESPACE, &node_key.name);
     let renew = rfc3339_micros(now);
     if store.get(&key).is_some() {
-        store.modify(&key, |lease| lease["spec"]["renewTime"] = json!(renew));
+        store.modify(&key, |lease| {
+            *slot(lease, &["spec", "renewTime"]) = json!(renew)
+        });
         return;
     }
     let Some(node) = store.get(node_key) else {
@@ -216,10 +219,10 @@ fn mark_unknown(sim: &mut Simulation, store: &mut Store, key: &ObjectKey, now: T
             .and_then(Value::as_array_mut)
         {
             for c in conditions.iter_mut() {
-                c["status"] = json!("Unknown");
-                c["reason"] = json!("NodeStatusUnknown");
-                c["message"] = json!("Kubelet stopped posting node status.");
-                c["lastTransitionTime"] = json!(stamp);
+                *slot(c, &["status"]) = json!("Unknown");
+                *slot(c, &["reason"]) = json!("NodeStatusUnknown");
+                *slot(c, &["message"]) = json!("Kubelet stopped posting node status.");
+                *slot(c, &["lastTransitionTime"]) = json!(stamp);
             }
         }
         let spec = &mut node["spec"];

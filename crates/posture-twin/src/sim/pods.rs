@@ -1,5 +1,6 @@
 //! Building pods from controller templates the way the API server's admission would leave them.
 
+use crate::sim::util::slot;
 use serde_json::{Map, Value, json};
 
 use super::util::{namespace, owner_reference};
@@ -52,7 +53,7 @@ pub(crate) fn build(new: NewPod<'_>) -> Value {
             .or_insert(default);
     }
     if let Some(node) = new.daemon_node {
-        spec["nodeName"] = json!(node);
+        *slot(&mut spec, &["nodeName"]) = json!(node);
     }
     json!({
         "apiVersion": "v1",
@@ -97,7 +98,7 @@ fn add_default_tolerations(spec: &mut Value, daemon: bool) {
         }
         let mut toleration = json!({"key": key, "operator": "Exists", "effect": effect});
         if !daemon {
-            toleration["tolerationSeconds"] = json!(300);
+            *slot(&mut toleration, &["tolerationSeconds"]) = json!(300);
         }
         list.push(toleration);
     }

@@ -2,6 +2,7 @@
 //! anti-affinity, topology spread (DoNotSchedule) and resources, then picks the least
 //! allocated node. Unschedulable pods stay Pending with a FailedScheduling event.
 
+use crate::sim::util::slot;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
@@ -72,8 +73,8 @@ pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) 
                     .remove(&(key.namespace.clone(), key.name.clone()));
                 let stamp = rfc3339(now);
                 store.modify(&key, |p| {
-                    p["spec"]["nodeName"] = json!(node_name);
-                    p["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True",
+                    *slot(p, &["spec", "nodeName"]) = json!(node_name);
+                    *slot(p, &["status", "conditions"]) = json!([{"type": "PodScheduled", "status": "True",
                         "lastProbeTime": null, "lastTransitionTime": stamp}]);
                 });
                 if !sim.bootstrapping {
@@ -104,8 +105,8 @@ pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) 
                 let stamp = rfc3339(now);
                 let condition_message = message.clone();
                 store.modify(&key, |p| {
-                    p["status"]["phase"] = json!("Pending");
-                    p["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "False",
+                    *slot(p, &["status", "phase"]) = json!("Pending");
+                    *slot(p, &["status", "conditions"]) = json!([{"type": "PodScheduled", "status": "False",
                         "reason": "Unschedulable", "message": condition_message,
                         "lastProbeTime": null, "lastTransitionTime": stamp}]);
                 });

@@ -1,5 +1,6 @@
 //! EndpointSlices for Services (from ready pods) and PodDisruptionBudget status.
 
+use crate::sim::util::slot;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
@@ -103,8 +104,8 @@ pub(super) fn endpoint_slices(store: &mut Store, now: Timestamp) {
                     || current.get("ports") != slice.get("ports") =>
             {
                 store.modify(&key, |s| {
-                    s["endpoints"] = slice["endpoints"].clone();
-                    s["ports"] = slice["ports"].clone();
+                    *slot(s, &["endpoints"]) = slice["endpoints"].clone();
+                    *slot(s, &["ports"]) = slice["ports"].clone();
                 });
             }
             Some(_) => {}
@@ -155,7 +156,7 @@ pub(super) fn disruption_budgets(store: &mut Store, now: Timestamp) {
         let transition = previous
             .filter(|c| text(c, "/reason") == reason)
             .map(|c| c["lastTransitionTime"].clone());
-        status["conditions"] = json!([{"type": "DisruptionAllowed",
+        *slot(&mut status, &["conditions"]) = json!([{"type": "DisruptionAllowed",
             "status": if allowed > 0 { "True" } else { "False" }, "reason": reason, "message": "",
             "observedGeneration": generation,
             "lastTransitionTime": transition.unwrap_or_else(|| json!(crate::clock::rfc3339(now)))}]);
@@ -174,6 +175,6 @@ pub(super) fn disruption_budgets(store: &mut Store, now: Timestamp) {
         }
     }
     for (key, status) in writes {
-        store.modify(&key, |p| p["status"] = status);
+        store.modify(&key, |p| *slot(p, &["status"]) = status);
     }
 }

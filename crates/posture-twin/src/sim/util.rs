@@ -26,6 +26,23 @@ pub(crate) fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
     Some(current)
 }
 
+/// The value at `path`, creating (or replacing non-object) parents as objects: writes through
+/// it never panic, whatever shape a client gave the object.
+pub(crate) fn slot<'a>(v: &'a mut Value, path: &[&str]) -> &'a mut Value {
+    let mut current = v;
+    for key in path {
+        if !current.is_object() {
+            *current = Value::Object(Map::new());
+        }
+        current = current
+            .as_object_mut()
+            .expect("made an object above")
+            .entry(*key)
+            .or_insert(Value::Null);
+    }
+    current
+}
+
 pub(crate) fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
     at(v, pointer).and_then(Value::as_str).unwrap_or("")
 }

@@ -10,6 +10,7 @@ mod rebuild;
 mod storageclass;
 mod writes;
 
+use crate::sim::util::slot;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
@@ -181,8 +182,9 @@ fn node_conditions(store: &mut Store, usable: &BTreeSet<String>) {
                 .and_then(Value::as_array_mut)
             {
                 for c in cs.iter_mut().filter(|c| text(c, "/type") == "Ready") {
-                    c["status"] = json!(if ready { "True" } else { "False" });
-                    c["reason"] = json!(if ready { "" } else { "KubernetesNodeNotReady" });
+                    *slot(c, &["status"]) = json!(if ready { "True" } else { "False" });
+                    *slot(c, &["reason"]) =
+                        json!(if ready { "" } else { "KubernetesNodeNotReady" });
                 }
             }
         });
@@ -260,10 +262,10 @@ fn robustness(
     let became_degraded = state == "degraded" && previous.is_some_and(|p| p != "degraded");
     let stamp = rfc3339(now);
     store.modify(volume, |v| {
-        v["status"]["robustness"] = json!(state);
+        *slot(v, &["status", "robustness"]) = json!(state);
         if became_degraded || (state == "degraded" && text(v, "/status/lastDegradedAt").is_empty())
         {
-            v["status"]["lastDegradedAt"] = json!(stamp);
+            *slot(v, &["status", "lastDegradedAt"]) = json!(stamp);
         }
     });
 }

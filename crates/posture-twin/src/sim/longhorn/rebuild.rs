@@ -2,6 +2,7 @@
 //! returns, replenishing after the wait interval, rebuilding (WO → RW) under the per-node
 //! limit, retrying failed rebuilds, and removing extra replicas.
 
+use crate::sim::util::slot;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
@@ -317,11 +318,11 @@ fn progress(
             decrement(per_node, &rebuild.node);
             let stamp = rfc3339(now);
             store.modify(&r.key, |replica| {
-                replica["spec"]["healthyAt"] = json!(stamp);
-                replica["status"]["currentState"] = json!("running");
+                *slot(replica, &["spec", "healthyAt"]) = json!(stamp);
+                *slot(replica, &["status", "currentState"]) = json!("running");
             });
             store.modify(engine, |e| {
-                e["status"]["replicaModeMap"][&r.key.name] = json!("RW");
+                *slot(e, &["status", "replicaModeMap", &r.key.name]) = json!("RW");
                 if let Some(m) = e
                     .pointer_mut("/status/rebuildStatus")
                     .and_then(Value::as_object_mut)
@@ -332,7 +333,7 @@ fn progress(
         } else {
             let address = format!("tcp://{}", rebuild.address);
             store.modify(engine, |e| {
-                e["status"]["rebuildStatus"][&address]["progress"] = json!(percent);
+                *slot(e, &["status", "rebuildStatus", &address, "progress"]) = json!(percent);
             });
             sim.longhorn.rebuilds.insert(r.key.name.clone(), rebuild);
         }

@@ -1,6 +1,7 @@
 //! The Longhorn manager keeps the `longhorn` StorageClass in line with the YAML embedded in its
 //! ConfigMap; StorageClass parameters are immutable, so a change means delete and recreate.
 
+use crate::sim::util::slot;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -45,7 +46,7 @@ pub(super) fn reconcile(memory: &mut LonghornMemory, store: &mut Store, now: Tim
     if !desired.is_object() || name(&desired).is_empty() {
         return;
     }
-    desired["metadata"]["annotations"][LAST_APPLIED] = json!(CONFIG_MAP);
+    *slot(&mut desired, &["metadata", "annotations", LAST_APPLIED]) = json!(CONFIG_MAP);
     let sc_rt = rt("storage.k8s.io", "storageclasses");
     let key = ObjectKey::new(sc_rt, "", name(&desired));
     if let Some(current) = store.get(&key) {

@@ -1,6 +1,7 @@
 //! The Longhorn manager's writes to Replica, Engine and Volume objects: failing, reviving and
 //! starting replicas, creating new ones, and the volume's Scheduled condition.
 
+use crate::sim::util::slot;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -18,20 +19,20 @@ pub(super) fn fail(
 ) {
     let stamp = rfc3339(now);
     store.modify(key, |r| {
-        r["spec"]["failedAt"] = json!(stamp);
-        r["spec"]["lastFailedAt"] = json!(stamp);
-        r["spec"]["desireState"] = json!("stopped");
+        *slot(r, &["spec", "failedAt"]) = json!(stamp);
+        *slot(r, &["spec", "lastFailedAt"]) = json!(stamp);
+        *slot(r, &["spec", "desireState"]) = json!("stopped");
         if retry {
             let count = int(r, "/spec/rebuildRetryCount").unwrap_or(0);
-            r["spec"]["rebuildRetryCount"] = json!(count + 1);
+            *slot(r, &["spec", "rebuildRetryCount"]) = json!(count + 1);
         }
-        r["status"]["currentState"] = json!("error");
-        r["status"]["started"] = json!(false);
+        *slot(r, &["status", "currentState"]) = json!("error");
+        *slot(r, &["status", "started"]) = json!(false);
     });
     if let Some(engine) = engine {
         let replica = key.name.clone();
         store.modify(engine, |e| {
-            e["status"]["replicaModeMap"][&replica] = json!("ERR");
+            *slot(e, &["status", "replicaModeMap", &replica]) = json!("ERR");
             let address = e
                 .pointer(&format!("/spec/replicaAddressMap/{replica}"))
                 .and_then(Value::as_str)
@@ -56,10 +57,10 @@ pub(super) fn fail(
 /// A failed replica is queued again (out of the engine until a rebuild slot frees).
 pub(super) fn revive(store: &mut Store, engine: Option<&ObjectKey>, key: &ObjectKey) {
     store.modify(key, |r| {
-        r["spec"]["failedAt"] = json!("");
-        r["spec"]["desireState"] = json!("running");
-        r["status"]["currentState"] = json!("stopped");
-        r["status"]["started"] = json!(false);
+        *slot(r, &["spec", "failedAt"]) = json!("");
+        *slot(r, &["spec", "desireState"]) = json!("running");
+        *slot(r, &["status", "currentState"]) = json!("stopped");
+        *slot(r, &["status", "started"]) = json!(false);
     });
     if let Some(engine) = engine {
         store.modify(engine, |e| {
@@ -82,17 +83,17 @@ pub(super) fn start(store: &mut Store, engine: &ObjectKey, replica: &str, addres
             .map(str::to_owned)
     });
     store.modify(engine, |e| {
-        e["status"]["replicaModeMap"][replica] = json!("WO");
-        e["spec"]["replicaAddressMap"][replica] = json!(address);
-        e["status"]["rebuildStatus"][format!("tcp://{address}")] = json!({
+        *slot(e, &["status", "replicaModeMap", replica]) = json!("WO");
+        *slot(e, &["spec", "replicaAddressMap", replica]) = json!(address);
+        *slot(e, &["status", "rebuildStatus", &format!("tcp://{address}")]) = json!({
             "isRebuilding": true, "progress": 0, "state": "in_progress", "error": "",
             "fromReplicaAddress": source.map(|s| format!("tcp://{s}")).unwrap_or_default(),
         });
     });
     let key = ObjectKey::new(rt("longhorn.io", "replicas"), &engine.namespace, replica);
     store.modify(&key, |r| {
-        r["status"]["currentState"] = json!("running");
-        r["status"]["started"] = json!(true);
+        *slot(r, &["status", "currentState"]) = json!("running");
+        *slot(r, &["status", "started"]) = json!(true);
     });
 }
 
@@ -160,13 +161,13 @@ pub(super) fn set_scheduled(store: &mut Store, volume: &Value, scheduled: bool) 
             .and_then(Value::as_array_mut)
         {
             for c in cs.iter_mut().filter(|c| text(c, "/type") == "Scheduled") {
-                c["status"] = json!(if scheduled { "True" } else { "False" });
-                c["reason"] = json!(if scheduled {
+                *slot(c, &["status"]) = json!(if scheduled { "True" } else { "False" });
+                *slot(c, &["reason"]) = json!(if scheduled {
                     ""
                 } else {
                     "ReplicaSchedulingFailure"
                 });
-                c["message"] = json!(if scheduled {
+                *slot(c, &["message"]) = json!(if scheduled {
                     ""
                 } else {
                     "insufficient nodes or disks to schedule replicas with hard anti-affinity"

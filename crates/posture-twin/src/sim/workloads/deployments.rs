@@ -1,5 +1,6 @@
 //! Deployments (rolling update with maxSurge/maxUnavailable, Recreate) and ReplicaSets.
 
+use crate::sim::util::slot;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -96,7 +97,9 @@ pub(in crate::sim) fn deployments(sim: &mut Simulation, store: &mut Store, now: 
         };
         for (set, replicas) in sets.iter().zip(plan) {
             if set.replicas != replicas {
-                store.modify(&set.key, |rs| rs["spec"]["replicas"] = json!(replicas));
+                store.modify(&set.key, |rs| {
+                    *slot(rs, &["spec", "replicas"]) = json!(replicas)
+                });
             }
         }
         let limit = int(&deployment, "/spec/revisionHistoryLimit")
@@ -196,14 +199,14 @@ fn create_replica_set(
     let rs_rt = rt("apps", "replicasets");
     let rs_name = format!("{}-{hash}", name(deployment));
     let mut template = template.clone();
-    template["metadata"]["labels"][HASH_LABEL] = json!(hash);
+    *slot(&mut template, &["metadata", "labels", HASH_LABEL]) = json!(hash);
     let mut selector = deployment
         .pointer("/spec/selector")
         .cloned()
         .unwrap_or(json!({}));
-    selector["matchLabels"][HASH_LABEL] = json!(hash);
+    *slot(&mut selector, &["matchLabels", HASH_LABEL]) = json!(hash);
     let mut labels = template["metadata"]["labels"].clone();
-    labels[HASH_LABEL] = json!(hash);
+    *slot(&mut labels, &[HASH_LABEL]) = json!(hash);
     let rs = json!({
         "metadata": {
             "name": rs_name,
@@ -291,7 +294,7 @@ pub(in crate::sim) fn statuses(store: &mut Store, now: Timestamp) {
         }
     }
     for (key, status) in updates {
-        store.modify(&key, |rs| rs["status"] = status);
+        store.modify(&key, |rs| *slot(rs, &["status"]) = status);
     }
     let mut updates = Vec::new();
     for (key, deployment) in store.list(rt("apps", "deployments"), None) {
@@ -336,7 +339,7 @@ pub(in crate::sim) fn statuses(store: &mut Store, now: Timestamp) {
         }
     }
     for (key, status) in updates {
-        store.modify(&key, |d| d["status"] = status);
+        store.modify(&key, |d| *slot(d, &["status"]) = status);
     }
 }
 

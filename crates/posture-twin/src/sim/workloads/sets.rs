@@ -1,5 +1,6 @@
 //! StatefulSets (ordered `name-N` pods) and DaemonSets (one pod per eligible node).
 
+use crate::sim::util::slot;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
@@ -68,9 +69,9 @@ pub(in crate::sim) fn stateful_sets(sim: &mut Simulation, store: &mut Store, now
                 ],
                 daemon_node: None,
             });
-            pod["spec"]["hostname"] = json!(format!("{}-{ordinal}", name(&set)));
+            *slot(&mut pod, &["spec", "hostname"]) = json!(format!("{}-{ordinal}", name(&set)));
             if let Some(service) = set.pointer("/spec/serviceName") {
-                pod["spec"]["subdomain"] = service.clone();
+                *slot(&mut pod, &["spec", "subdomain"]) = service.clone();
             }
             let _ = store.create(rt("", "pods"), pod, now, false);
             created = true;
@@ -282,6 +283,6 @@ pub(in crate::sim) fn statuses(store: &mut Store) {
         }
     }
     for (key, status) in updates {
-        store.modify(&key, |s| s["status"] = status);
+        store.modify(&key, |s| *slot(s, &["status"]) = status);
     }
 }
