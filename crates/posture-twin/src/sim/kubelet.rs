@@ -22,6 +22,15 @@ pub(crate) struct KubeletMemory {
     next_ip: BTreeMap<String, u32>,
 }
 
+impl KubeletMemory {
+    /// Makes the kubelet look at the pod again (its status was changed by someone else).
+    pub(crate) fn unsettle(&mut self, pod_uid: &str) {
+        if let Some(life) = self.pods.get_mut(pod_uid) {
+            life.settled = false;
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct PodLife {
     bound_at: Timestamp,
@@ -87,7 +96,8 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
             to_delete.push(key.clone());
             continue;
         }
-        if sim.kubelet.pods.contains_key(pod_uid) {
+        let life = sim.kubelet.pods.get(pod_uid);
+        if life.is_some() {
             remembered += 1;
         }
         if node.is_empty() {
@@ -109,9 +119,11 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
             continue;
         }
         let faulty = !sim.faults.crash_loops.is_empty() || !sim.faults.flapping.is_empty();
-        match sim.kubelet.pods.get(pod_uid) {
+        match life {
             None => to_start.push(key.clone()),
-            Some(life) if life.settled && !faulty && pod_ready(pod) => {}
+            // Settled pods only change when the node controller marks them NotReady, which
+            // unsettles them; reading their conditions every step would dominate big clusters.
+            Some(life) if life.settled && !faulty => {}
             Some(_) => to_update.push(key.clone()),
         }
     }

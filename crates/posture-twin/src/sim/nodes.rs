@@ -299,7 +299,7 @@ fn evict_from_tainted_nodes(sim: &mut Simulation, store: &mut Store, now: Timest
             continue;
         };
         if !ready && super::kubelet::pod_ready(pod) {
-            not_ready.push(key.clone());
+            not_ready.push((key.clone(), super::util::uid(pod).to_owned()));
         }
         if is_terminating(pod) {
             continue;
@@ -315,7 +315,8 @@ fn evict_from_tainted_nodes(sim: &mut Simulation, store: &mut Store, now: Timest
             evict.push(key.clone());
         }
     }
-    for key in not_ready {
+    for (key, pod_uid) in not_ready {
+        sim.kubelet.unsettle(&pod_uid);
         let stamp = rfc3339(now);
         store.modify(&key, |pod| super::kubelet::set_ready(pod, false, &stamp));
     }
