@@ -18,9 +18,12 @@ pub(crate) enum Gate {
     Budgets,
     /// The Longhorn manager also runs whenever it has timers or rebuilds going.
     Longhorn,
+    /// Kubelets also run while any pod is starting, terminating or faulty.
+    Kubelets,
 }
 
-const ALL: [Gate; 6] = [
+const ALL: [Gate; 7] = [
+    Gate::Kubelets,
     Gate::Workloads,
     Gate::Scheduler,
     Gate::Statuses,
@@ -53,6 +56,7 @@ impl Gate {
             ],
             Gate::Endpoints => &["pods", "services", "endpointslices"],
             Gate::Budgets => &["pods", "poddisruptionbudgets"],
+            Gate::Kubelets => &["pods", "nodes"],
             Gate::Longhorn => &[
                 "volumes",
                 "replicas",

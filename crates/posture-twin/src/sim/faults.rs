@@ -34,6 +34,11 @@ impl Faults {
         self.stopped.contains(node) || self.partitioned.contains(node)
     }
 
+    /// Whether any pod-level fault is active (kubelets must look at pods every step).
+    pub fn pod_faults(&self) -> bool {
+        !self.crash_loops.is_empty() || !self.flapping.is_empty()
+    }
+
     pub fn rebuilds_fail(&self, volume: &str) -> bool {
         match &self.fail_rebuilds {
             Some(None) => true,

@@ -20,9 +20,15 @@ pub(crate) struct KubeletMemory {
     /// By pod uid.
     pods: BTreeMap<String, PodLife>,
     next_ip: BTreeMap<String, u32>,
+    /// Some pod is starting, terminating or otherwise not settled: run again next step.
+    busy: bool,
 }
 
 impl KubeletMemory {
+    pub(crate) fn busy(&self) -> bool {
+        self.busy
+    }
+
     /// Makes the kubelet look at the pod again (its status was changed by someone else).
     pub(crate) fn unsettle(&mut self, pod_uid: &str) {
         if let Some(life) = self.pods.get_mut(pod_uid) {
@@ -84,6 +90,7 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
     let mut to_start = Vec::new();
     let mut to_update = Vec::new();
     let mut remembered = 0;
+    let mut waiting = false;
     let nodes: std::collections::BTreeSet<&str> = store
         .list(rt("", "nodes"), None)
         .map(|(_, n)| name(n))
@@ -107,6 +114,8 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
             continue;
         }
         if sim.faults.silent(node) {
+            // Frozen until the node reports again; keep looking so its return is noticed.
+            waiting = true;
             continue;
         }
         if is_terminating(pod) {
@@ -115,10 +124,12 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
                 || since.is_none_or(|s| now.duration_since(s) >= sim.config.pod_termination)
             {
                 to_delete.push(key.clone());
+            } else {
+                waiting = true;
             }
             continue;
         }
-        let faulty = !sim.faults.crash_loops.is_empty() || !sim.faults.flapping.is_empty();
+        let faulty = sim.faults.pod_faults();
         match life {
             None => to_start.push(key.clone()),
             // Settled pods only change when the node controller marks them NotReady, which
@@ -160,7 +171,13 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
     }
     for key in to_update {
         update(sim, store, &key, now);
+        let settled = store
+            .get(&key)
+            .and_then(|p| sim.kubelet.pods.get(uid(p)))
+            .is_none_or(|life| life.settled);
+        waiting |= !settled;
     }
+    sim.kubelet.busy = waiting;
 }
 
 fn containers(pod: &Value) -> Vec<&Value> {

@@ -147,7 +147,11 @@ impl Simulation {
         if self.dirty.take(Gate::Scheduler) {
             scheduler::schedule(self, store, now);
         }
-        kubelet::reconcile(self, store, now);
+        self.dirty.observe(store);
+        let pods_changed = self.dirty.take(Gate::Kubelets);
+        if pods_changed || self.bootstrapping || self.kubelet.busy() || self.faults.pod_faults() {
+            kubelet::reconcile(self, store, now);
+        }
         self.dirty.observe(store);
         if self.dirty.take(Gate::Statuses) {
             workloads::statuses(store, now);
