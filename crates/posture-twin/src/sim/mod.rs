@@ -165,7 +165,12 @@ impl Simulation {
         self.dirty.observe(store);
         let longhorn_inputs_changed = self.dirty.take(Gate::Longhorn);
         if longhorn_inputs_changed || longhorn::busy(self) {
-            longhorn::reconcile(self, store, now);
+            longhorn::reconcile(
+                self,
+                store,
+                now,
+                longhorn_inputs_changed || self.bootstrapping,
+            );
         }
     }
 

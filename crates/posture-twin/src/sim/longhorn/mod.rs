@@ -86,7 +86,32 @@ pub(super) fn busy(sim: &Simulation) -> bool {
         || !sim.nodes.silenced_at.is_empty()
 }
 
-pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp) {
+/// Nothing can happen to this volume without a store change: no timers, rebuilds, retries or
+/// lost nodes involve it.
+fn quiet(
+    memory: &LonghornMemory,
+    volume: &str,
+    owned: &[ReplicaView],
+    lost_since: &BTreeMap<String, Timestamp>,
+) -> bool {
+    !memory.deficit_since.contains_key(volume)
+        && !memory.balance_since.contains_key(volume)
+        && owned.iter().all(|r| {
+            !memory.rebuilds.contains_key(&r.key.name)
+                && !memory.retry_at.contains_key(&r.key.name)
+                && !memory.failed_by_node_loss.contains(&r.key.name)
+                && !lost_since.contains_key(&r.node)
+        })
+}
+
+/// Runs the manager; with `inputs_changed` false (no Longhorn object, setting or node changed
+/// since the last run) only volumes with something time-driven going on are looked at.
+pub(super) fn reconcile(
+    sim: &mut Simulation,
+    store: &mut Store,
+    now: Timestamp,
+    inputs_changed: bool,
+) {
     storageclass::reconcile(&mut sim.longhorn, store, now);
     let volumes_rt = rt("longhorn.io", "volumes");
     if store.list(volumes_rt, None).next().is_none() {
@@ -129,17 +154,23 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
             .or_insert_with(|| key.clone());
     }
     let mut rebuilding_per_node = rebuild::rebuilding_per_node(sim, &replicas);
-    let volumes: Vec<(ObjectKey, Value)> = store
+    let volumes: Vec<ObjectKey> = store
         .list(volumes_rt, None)
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, _)| k.clone())
         .collect();
     let longhorn_nodes: Vec<Value> = store
         .list(rt("longhorn.io", "nodes"), None)
         .map(|(_, n)| n.clone())
         .collect();
-    for (volume_key, volume) in volumes {
+    for volume_key in volumes {
         let volume_name = volume_key.name.clone();
         let owned = replicas.remove(&volume_name).unwrap_or_default();
+        if !inputs_changed && quiet(&sim.longhorn, &volume_name, &owned, &lost_since) {
+            continue;
+        }
+        let Some(volume) = store.get(&volume_key).cloned() else {
+            continue;
+        };
         let engine = engines.get(&volume_name).cloned();
         let ctx = rebuild::VolumeContext {
             volume: &volume,
