@@ -378,3 +378,34 @@ fn pods_of_a_deleted_node_are_collected_and_replaced() {
     assert_eq!(node_of(&coredns[0]), "worker-1");
     assert!(is_ready(&coredns[0]));
 }
+
+#[test]
+fn a_short_stop_freezes_starting_pods_until_the_node_returns() {
+    let mut twin = homelab();
+    twin.inject(&Fault::StopNode {
+        node: "miniserver".into(),
+    });
+    edit(
+        &mut twin,
+        "apps",
+        "deployments",
+        "kube-system",
+        "coredns",
+        |d| d["spec"]["replicas"] = Value::from(2),
+    );
+    twin.advance(secs(10));
+    let starting: Vec<_> = pods(&twin, "kube-system", "coredns-")
+        .into_iter()
+        .filter(|p| !is_ready(p))
+        .collect();
+    assert_eq!(starting.len(), 1);
+    assert_eq!(
+        starting[0]["status"]["phase"], "Pending",
+        "a stopped kubelet starts nothing"
+    );
+    twin.inject(&Fault::StartNode {
+        node: "miniserver".into(),
+    });
+    twin.advance(secs(5));
+    assert!(pods(&twin, "kube-system", "coredns-").iter().all(is_ready));
+}

@@ -61,6 +61,12 @@ pub(crate) fn pod_fault_key(pod: &Value) -> String {
 }
 
 pub(super) fn inject(sim: &mut Simulation, store: &mut Store, fault: &Fault, now: Timestamp) {
+    if matches!(
+        fault,
+        Fault::StartNode { .. } | Fault::HealNode { .. } | Fault::ClearAll
+    ) {
+        sim.kubelet.wake();
+    }
     let faults = &mut sim.faults;
     let pod_key = |namespace: &str, pod: &str| {
         store

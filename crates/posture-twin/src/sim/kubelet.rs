@@ -29,6 +29,11 @@ impl KubeletMemory {
         self.busy
     }
 
+    /// Makes the kubelets look at every pod on the next pass (a node came back).
+    pub(crate) fn wake(&mut self) {
+        self.busy = true;
+    }
+
     /// Makes the kubelet look at the pod again (its status was changed by someone else).
     pub(crate) fn unsettle(&mut self, pod_uid: &str) {
         if let Some(life) = self.pods.get_mut(pod_uid) {
@@ -114,8 +119,7 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
             continue;
         }
         if sim.faults.silent(node) {
-            // Frozen until the node reports again; keep looking so its return is noticed.
-            waiting = true;
+            // Frozen until the node reports again (the fault's end wakes the kubelets).
             continue;
         }
         if is_terminating(pod) {
