@@ -67,8 +67,23 @@ impl Twin {
         twin
     }
 
-    /// Creates every object of a multi-document YAML scenario (status included), then settles.
+    /// Creates every object of a multi-document YAML scenario (status included), then brings
+    /// the cluster to the steady state the objects describe (see [`Simulation::bootstrap`]).
+    /// A freshly loaded cluster has no change history: watches start from its resourceVersion.
     pub fn load_scenario(&mut self, file: &str, text: &str) -> Result<(), ScenarioError> {
+        let history_limit = self.store.history_limit();
+        self.store.set_history_limit(1);
+        let loaded = self.create_scenario_objects(file, text);
+        if loaded.is_ok() {
+            let now = self.clock.now();
+            self.sim.bootstrap(&mut self.store, now);
+        }
+        self.store.set_history_limit(history_limit);
+        self.store.compact();
+        loaded
+    }
+
+    fn create_scenario_objects(&mut self, file: &str, text: &str) -> Result<(), ScenarioError> {
         let now = self.clock.now();
         for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
             let value = Value::deserialize(document).map_err(|e| ScenarioError::Yaml {
@@ -101,7 +116,6 @@ impl Twin {
                     source,
                 })?;
         }
-        self.settle();
         Ok(())
     }
 

@@ -116,6 +116,21 @@ impl Store {
         }
     }
 
+    pub fn history_limit(&self) -> usize {
+        self.history_limit
+    }
+
+    /// Changes how many changes the history keeps, dropping the oldest beyond it. Loading a big
+    /// scenario runs with a tiny history so its bulk writes do not pile up.
+    pub fn set_history_limit(&mut self, limit: usize) {
+        self.history_limit = limit.max(1);
+        while self.history.len() > self.history_limit {
+            if let Some(dropped) = self.history.pop_front() {
+                self.oldest_resumable = dropped.resource_version + 1;
+            }
+        }
+    }
+
     pub fn resource_version(&self) -> u64 {
         self.resource_version
     }
@@ -312,6 +327,26 @@ impl Store {
             meta.remove("resourceVersion");
         }
         self.update(key, next, false).is_ok()
+    }
+
+    /// Sets `metadata.deletionTimestamp` (graceful deletion: the object stays until whoever is
+    /// responsible finishes it). Returns false when the object does not exist or is already
+    /// terminating.
+    pub fn mark_for_deletion(&mut self, key: &ObjectKey, now: Timestamp) -> bool {
+        let Some(current) = self.objects.get(key) else {
+            return false;
+        };
+        if current.pointer("/metadata/deletionTimestamp").is_some() {
+            return false;
+        }
+        let mut next = current.clone();
+        let rv = self.resource_version + 1;
+        let meta = ensure_metadata(&mut next);
+        meta.insert("deletionTimestamp".into(), json!(rfc3339(now)));
+        meta.insert("deletionGracePeriodSeconds".into(), json!(30));
+        meta.insert("resourceVersion".into(), json!(rv.to_string()));
+        self.commit(ChangeType::Modified, key.clone(), next);
+        true
     }
 
     /// Deletes an object, returning it as it was with the deletion's resourceVersion.

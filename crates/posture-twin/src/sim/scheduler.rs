@@ -1,0 +1,366 @@
+//! The scheduler: filters nodes by selector, required node affinity, taints, required pod
+//! anti-affinity, topology spread (DoNotSchedule) and resources, then picks the least
+//! allocated node. Unschedulable pods stay Pending with a FailedScheduling event.
+
+use crate::sim::util::slot;
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::Simulation;
+use super::events::{self, EventSpec};
+use super::pods::requests;
+use super::util::{
+    bytes, cpu_millis, expression_matches, int, is_terminating, labels, name, namespace, rt,
+    selector_matches, text,
+};
+use crate::clock::rfc3339;
+use crate::store::{ObjectKey, Store};
+
+struct NodeInfo {
+    name: String,
+    labels: Map<String, Value>,
+    taints: Vec<Value>,
+    unschedulable: bool,
+    cpu: i64,
+    memory: i64,
+    pods: i64,
+    used_cpu: i64,
+    used_memory: i64,
+    used_pods: i64,
+    /// (namespace, labels) of the pods placed here.
+    placed: Vec<(String, Map<String, Value>)>,
+}
+
+pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) {
+    let pods_rt = rt("", "pods");
+    let pending: Vec<ObjectKey> = store
+        .list(pods_rt, None)
+        .filter(|(_, p)| {
+            text(p, "/spec/nodeName").is_empty()
+                && !is_terminating(p)
+                && matches!(text(p, "/spec/schedulerName"), "" | "default-scheduler")
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    sim.scheduling_messages.retain(|(ns, name), _| {
+        pending
+            .iter()
+            .any(|k| k.namespace == *ns && k.name == *name)
+    });
+    if pending.is_empty() {
+        return;
+    }
+    let mut nodes = node_infos(store);
+    for key in pending {
+        let Some(pod) = store.get(&key).cloned() else {
+            continue;
+        };
+        match place(&pod, &nodes) {
+            Ok(index) => {
+                let node = &mut nodes[index];
+                let (cpu, mem) = requests(&pod);
+                node.used_cpu = node.used_cpu.saturating_add(cpu);
+                node.used_memory = node.used_memory.saturating_add(mem);
+                node.used_pods += 1;
+                node.placed.push((
+                    namespace(&pod).to_owned(),
+                    labels(&pod).cloned().unwrap_or_default(),
+                ));
+                let node_name = node.name.clone();
+                sim.scheduling_messages
+                    .remove(&(key.namespace.clone(), key.name.clone()));
+                let stamp = rfc3339(now);
+                store.modify(&key, |p| {
+                    *slot(p, &["spec", "nodeName"]) = json!(node_name);
+                    *slot(p, &["status", "conditions"]) = json!([{"type": "PodScheduled", "status": "True",
+                        "lastProbeTime": null, "lastTransitionTime": stamp}]);
+                });
+                if !sim.bootstrapping {
+                    events::record(
+                        &mut sim.events,
+                        store,
+                        &pod,
+                        EventSpec {
+                            reason: "Scheduled",
+                            message: format!(
+                                "Successfully assigned {}/{} to {node_name}",
+                                key.namespace, key.name
+                            ),
+                            warning: false,
+                            component: "default-scheduler",
+                            host: None,
+                        },
+                        now,
+                    );
+                }
+            }
+            Err(message) => {
+                let id = (key.namespace.clone(), key.name.clone());
+                if sim.scheduling_messages.get(&id) == Some(&message) {
+                    continue;
+                }
+                sim.scheduling_messages.insert(id, message.clone());
+                let stamp = rfc3339(now);
+                let condition_message = message.clone();
+                store.modify(&key, |p| {
+                    *slot(p, &["status", "phase"]) = json!("Pending");
+                    *slot(p, &["status", "conditions"]) = json!([{"type": "PodScheduled", "status": "False",
+                        "reason": "Unschedulable", "message": condition_message,
+                        "lastProbeTime": null, "lastTransitionTime": stamp}]);
+                });
+                events::record(
+                    &mut sim.events,
+                    store,
+                    &pod,
+                    EventSpec {
+                        reason: "FailedScheduling",
+                        message,
+                        warning: true,
+                        component: "default-scheduler",
+                        host: None,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+}
+
+fn node_infos(store: &Store) -> Vec<NodeInfo> {
+    let mut nodes: Vec<NodeInfo> = store
+        .list(rt("", "nodes"), None)
+        .map(|(_, n)| {
+            let alloc = |field: &str| n.pointer(&format!("/status/allocatable/{field}"));
+            NodeInfo {
+                name: name(n).to_owned(),
+                labels: labels(n).cloned().unwrap_or_default(),
+                taints: n
+                    .pointer("/spec/taints")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                unschedulable: n.pointer("/spec/unschedulable").and_then(Value::as_bool)
+                    == Some(true),
+                cpu: alloc("cpu").map_or(i64::MAX, cpu_millis),
+                memory: alloc("memory").map_or(i64::MAX, bytes),
+                pods: alloc("pods").map_or(110, |p| int(p, "").unwrap_or(110)),
+                used_cpu: 0,
+                used_memory: 0,
+                used_pods: 0,
+                placed: Vec::new(),
+            }
+        })
+        .collect();
+    let index: BTreeMap<String, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.clone(), i))
+        .collect();
+    for (_, pod) in store.list(rt("", "pods"), None) {
+        let Some(&i) = index.get(text(pod, "/spec/nodeName")) else {
+            continue;
+        };
+        if matches!(text(pod, "/status/phase"), "Succeeded" | "Failed") {
+            continue;
+        }
+        let (cpu, mem) = requests(pod);
+        let node = &mut nodes[i];
+        node.used_cpu = node.used_cpu.saturating_add(cpu);
+        node.used_memory = node.used_memory.saturating_add(mem);
+        node.used_pods += 1;
+        node.placed.push((
+            namespace(pod).to_owned(),
+            labels(pod).cloned().unwrap_or_default(),
+        ));
+    }
+    nodes
+}
+
+/// Whether a pod's tolerations cover a taint.
+pub(crate) fn tolerated(tolerations: &[Value], taint: &Value) -> bool {
+    tolerations.iter().any(|t| {
+        let key = text(t, "/key");
+        let effect = text(t, "/effect");
+        let exists = text(t, "/operator") == "Exists";
+        (effect.is_empty() || effect == text(taint, "/effect"))
+            && (key.is_empty() && exists
+                || key == text(taint, "/key")
+                    && (exists || text(t, "/value") == text(taint, "/value")))
+    })
+}
+
+/// Node selector and required node affinity.
+pub(crate) fn node_matches(pod: &Value, node_labels: &Map<String, Value>) -> bool {
+    let selector_ok = pod
+        .pointer("/spec/nodeSelector")
+        .and_then(Value::as_object)
+        .is_none_or(|sel| sel.iter().all(|(k, v)| node_labels.get(k) == Some(v)));
+    let terms = pod
+        .pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
+        .and_then(Value::as_array);
+    let affinity_ok = terms.is_none_or(|terms| {
+        terms.iter().any(|term| {
+            term.get("matchExpressions")
+                .and_then(Value::as_array)
+                .is_none_or(|exprs| {
+                    exprs.iter().all(|e| {
+                        expression_matches(
+                            e,
+                            node_labels.get(text(e, "/key")).and_then(Value::as_str),
+                        )
+                    })
+                })
+        })
+    });
+    selector_ok && affinity_ok
+}
+
+/// NoSchedule/NoExecute taints the pod does not tolerate, ignoring the cordon taint
+/// (reported as "unschedulable" instead).
+fn untolerated_taint<'a>(tolerations: &[Value], taints: &'a [Value]) -> Option<&'a Value> {
+    taints.iter().find(|t| {
+        matches!(text(t, "/effect"), "NoSchedule" | "NoExecute")
+            && text(t, "/key") != "node.kubernetes.io/unschedulable"
+            && !tolerated(tolerations, t)
+    })
+}
+
+fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
+    let tolerations = pod
+        .pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let cordon = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
+    let ns = namespace(pod);
+    let (cpu, mem) = requests(pod);
+    let anti: Vec<&Value> = pod
+        .pointer("/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let spread: Vec<&Value> = pod
+        .pointer("/spec/topologySpreadConstraints")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|c| text(c, "/whenUnsatisfiable") != "ScheduleAnyway")
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut best: Option<(i64, usize)> = None;
+    for (i, node) in nodes.iter().enumerate() {
+        let failure = if node.unschedulable && !tolerated(&tolerations, &cordon) {
+            Some("node(s) were unschedulable".to_owned())
+        } else if let Some(t) = untolerated_taint(&tolerations, &node.taints) {
+            Some(format!(
+                "node(s) had untolerated taint {{{}: {}}}",
+                text(t, "/key"),
+                text(t, "/value")
+            ))
+        } else if !node_matches(pod, &node.labels) {
+            Some("node(s) didn't match Pod's node affinity/selector".to_owned())
+        } else if anti
+            .iter()
+            .any(|term| anti_affinity_violated(term, ns, node, nodes))
+        {
+            Some("node(s) didn't match pod anti-affinity rules".to_owned())
+        } else if spread
+            .iter()
+            .any(|c| spread_violated(c, pod, ns, node, nodes))
+        {
+            Some("node(s) didn't match pod topology spread constraints".to_owned())
+        } else if node.used_pods.saturating_add(1) > node.pods {
+            Some("Too many pods".to_owned())
+        } else if node.used_cpu.saturating_add(cpu) > node.cpu {
+            Some("Insufficient cpu".to_owned())
+        } else if node.used_memory.saturating_add(mem) > node.memory {
+            Some("Insufficient memory".to_owned())
+        } else {
+            None
+        };
+        match failure {
+            Some(reason) => *reasons.entry(reason).or_default() += 1,
+            None => {
+                let score = (node.used_cpu.saturating_mul(1000) / node.cpu.max(1))
+                    .saturating_add(node.used_memory.saturating_mul(1000) / node.memory.max(1))
+                    .saturating_add(node.used_pods.saturating_mul(1000) / node.pods.max(1));
+                if best.is_none_or(|(s, _)| score < s) {
+                    best = Some((score, i));
+                }
+            }
+        }
+    }
+    match best {
+        Some((_, i)) => Ok(i),
+        None => {
+            let parts: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+            Err(format!(
+                "0/{} nodes are available: {}. preemption: 0/{} nodes are available: {} Preemption is not helpful for scheduling.",
+                nodes.len(),
+                parts.join(", "),
+                nodes.len(),
+                nodes.len()
+            ))
+        }
+    }
+}
+
+fn term_namespaces<'a>(term: &'a Value, own: &'a str) -> Vec<&'a str> {
+    match term.get("namespaces").and_then(Value::as_array) {
+        Some(list) if !list.is_empty() => list.iter().filter_map(Value::as_str).collect(),
+        _ => vec![own],
+    }
+}
+
+/// Required anti-affinity: no matching pod in the node's topology domain.
+fn anti_affinity_violated(term: &Value, ns: &str, node: &NodeInfo, nodes: &[NodeInfo]) -> bool {
+    let key = text(term, "/topologyKey");
+    let Some(domain) = node.labels.get(key) else {
+        return false;
+    };
+    let namespaces = term_namespaces(term, ns);
+    nodes
+        .iter()
+        .filter(|n| n.labels.get(key) == Some(domain))
+        .flat_map(|n| &n.placed)
+        .any(|(pns, plabels)| {
+            namespaces.contains(&pns.as_str())
+                && selector_matches(term.get("labelSelector"), Some(plabels))
+        })
+}
+
+/// DoNotSchedule topology spread: placing here must keep skew within maxSkew.
+fn spread_violated(
+    constraint: &Value,
+    pod: &Value,
+    ns: &str,
+    node: &NodeInfo,
+    nodes: &[NodeInfo],
+) -> bool {
+    let key = text(constraint, "/topologyKey");
+    let max_skew = int(constraint, "/maxSkew").unwrap_or(1);
+    let Some(domain) = node.labels.get(key) else {
+        return true;
+    };
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for n in nodes.iter().filter(|n| node_matches(pod, &n.labels)) {
+        let Some(d) = n.labels.get(key) else {
+            continue;
+        };
+        let matching = n
+            .placed
+            .iter()
+            .filter(|(pns, pl)| {
+                pns == ns && selector_matches(constraint.get("labelSelector"), Some(pl))
+            })
+            .count() as i64;
+        *counts.entry(d.to_string()).or_default() += matching;
+    }
+    let min = counts.values().copied().min().unwrap_or(0);
+    let here = counts.get(&domain.to_string()).copied().unwrap_or(0);
+    here + 1 - min > max_skew
+}
