@@ -106,15 +106,26 @@ fn apply(
         PatchKind::Json => {
             let operations: json_patch::Patch = serde_json::from_value(body.clone())
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+            let original = document.clone();
             json_patch::patch(&mut document, &operations).map_err(|error| {
+                let path = error.path.to_string();
                 let reason = match error.kind {
-                    json_patch::PatchErrorKind::TestFailed => format!(
-                        "test operation {} failed: the value at {} did not match",
-                        error.operation, error.path
-                    ),
+                    json_patch::PatchErrorKind::TestFailed => {
+                        let expected = body
+                            .get(error.operation)
+                            .and_then(|op| op.get("value"))
+                            .map_or_else(|| "null".to_owned(), Value::to_string);
+                        let found = original
+                            .pointer(&path)
+                            .map_or_else(|| "nothing".to_owned(), Value::to_string);
+                        format!(
+                            "{path}: json patch test operation {} failed: expected {expected}, found {found}",
+                            error.operation
+                        )
+                    }
                     _ => format!(
-                        "operation {} at {}: {}",
-                        error.operation, error.path, error.kind
+                        "{path}: json patch operation {} failed: {}",
+                        error.operation, error.kind
                     ),
                 };
                 ApiError::invalid(rt, name, reason)

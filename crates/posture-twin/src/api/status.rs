@@ -60,13 +60,25 @@ impl ApiError {
         )
     }
 
+    /// 422 with one cause, as kubectl prints invalid objects: `The Kind "name" is invalid: ...`.
+    /// `field: message` when the reason names a field, as validation errors do.
     pub fn invalid(rt: &ResourceType, name: &str, reason: impl std::fmt::Display) -> Self {
+        let reason = reason.to_string();
+        let (field, message) = reason.split_once(": ").unwrap_or(("", reason.as_str()));
+        let mut details = json!({
+            "name": name,
+            "kind": rt.kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}],
+        });
+        if !rt.group.is_empty() {
+            details["group"] = json!(rt.group);
+        }
         Self::new(
             422,
             "Invalid",
             format!("{} \"{name}\" is invalid: {reason}", qualified_kind(rt)),
         )
-        .with_details(name_details(rt, name))
+        .with_details(details)
     }
 
     pub fn from_store(rt: &ResourceType, error: StoreError) -> Self {

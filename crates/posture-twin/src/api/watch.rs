@@ -128,7 +128,10 @@ async fn stream_changes(
         if gone || *shutdown.borrow() {
             return;
         }
+        // Biased: a restart that raced with a change must end the stream, so the client
+        // resumes from history rather than seeing the change on a stream that should be gone.
         tokio::select! {
+            biased;
             _ = shutdown.changed() => return,
             _ = restarts.changed() => return,
             changed = changes.changed() => if changed.is_err() { return },

@@ -71,13 +71,16 @@ impl Served {
         result.stdout
     }
 
+    /// A kube-rs client without its default retries, so tests see each answer as sent
+    /// (kube retries 429, which eviction answers when a disruption budget forbids it).
     pub async fn client(&self) -> kube::Client {
-        let config = kube::Config::from_custom_kubeconfig(
+        let mut config = kube::Config::from_custom_kubeconfig(
             kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig reads"),
             &kube::config::KubeConfigOptions::default(),
         )
         .await
         .expect("kubeconfig is valid");
+        config.default_retry = false;
         kube::Client::try_from(config).expect("client builds")
     }
 }
