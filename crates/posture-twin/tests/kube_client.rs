@@ -361,3 +361,68 @@ async fn control_endpoint_advances_virtual_time_reported_in_date_headers() {
         .expect("a Date header");
     assert_eq!(date, "Mon, 23 Nov 2026 12:01:30 GMT");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_timeouts_hold_requests_until_cleared() {
+    let served = common::serve_homelab().await;
+    let nodes: Api<Node> = Api::all(served.client().await);
+    served.twin.inject(&Fault::ApiTimeouts { rate: 1.0 });
+    let held = tokio::spawn({
+        let nodes = nodes.clone();
+        async move { nodes.get("worker-1").await }
+    });
+    tokio::time::timeout(GUARD, async {
+        while served.twin.held_requests() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the request is held");
+    assert!(!held.is_finished());
+    served.twin.inject(&Fault::ClearAll);
+    let answer = tokio::time::timeout(GUARD, held)
+        .await
+        .expect("released when cleared")
+        .expect("task");
+    assert_eq!(api_status(answer.expect_err("timed out")).0, 504);
+    assert_eq!(served.twin.held_requests(), 0);
+    nodes.get("worker-1").await.expect("answered again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_main_resource_each_change_only_their_part() {
+    let served = common::serve_homelab().await;
+    let client = served.client().await;
+    let all: Api<Deployment> = Api::all(client.clone());
+    let first = all
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .remove(0);
+    let namespace = first.metadata.namespace.clone().expect("namespaced");
+    let name = first.metadata.name.clone().expect("named");
+    let api: Api<Deployment> = Api::namespaced(client, &namespace);
+    let replicas = first.spec.as_ref().and_then(|s| s.replicas);
+
+    let main = api
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"observedGeneration": 42}})),
+        )
+        .await
+        .expect("main resource patch");
+    assert_ne!(main.status.and_then(|s| s.observed_generation), Some(42));
+
+    let status = api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 9}, "status": {"observedGeneration": 42}})),
+        )
+        .await
+        .expect("status patch");
+    assert_eq!(status.status.and_then(|s| s.observed_generation), Some(42));
+    assert_eq!(status.spec.and_then(|s| s.replicas), replicas);
+}

@@ -290,3 +290,33 @@ async fn api_resources_lists_core_apps_and_longhorn() {
         assert!(out.contains(expected), "{out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_watch_prints_rows_as_objects_change() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let served = serve_homelab().await;
+    let mut child = served.kubectl_spawn(&["get", "nodes", "-w"]);
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let guard = std::time::Duration::from_secs(20);
+    let mut next_line = async || {
+        tokio::time::timeout(guard, lines.next_line())
+            .await
+            .expect("kubectl prints in time")
+            .expect("stdout reads")
+            .expect("kubectl is still running")
+    };
+    assert!(next_line().await.starts_with("NAME"));
+    let first_rows = [next_line().await, next_line().await];
+    assert!(first_rows.iter().any(|l| l.contains("SchedulingDisabled")));
+    let nodes = resources::by_plural("", "nodes").expect("registered");
+    let key = ObjectKey::new(nodes, "", "worker-1");
+    served.twin.with_twin(|twin| {
+        twin.store.modify(&key, |node| {
+            node["spec"]["unschedulable"] = Value::Null;
+        })
+    });
+    let changed = next_line().await;
+    assert!(changed.starts_with("worker-1"), "{changed}");
+    assert!(!changed.contains("SchedulingDisabled"), "{changed}");
+}

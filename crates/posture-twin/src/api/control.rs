@@ -2,6 +2,7 @@
 //! ticker that runs virtual time at a multiple of real time.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::response::Response;
@@ -50,7 +51,8 @@ pub(crate) fn route(shared: &Shared, request: &Request) -> Option<Response> {
             }),
         (&Method::GET, "faults") => {
             let faults = shared.faults().clone();
-            Ok(json!({"errors": faults.errors, "timeouts": faults.timeouts}))
+            let held = shared.held_requests.load(Ordering::SeqCst);
+            Ok(json!({"errors": faults.errors, "timeouts": faults.timeouts, "held": held}))
         }
         (_, "now" | "advance" | "faults") => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found_path()),
@@ -150,7 +152,24 @@ fn injected_error(code: u16) -> Response {
     response
 }
 
+/// Counts a held request for as long as it is held, even when the client gives up first.
+struct HeldRequest<'a>(&'a Shared);
+
+impl<'a> HeldRequest<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.held_requests.fetch_add(1, Ordering::SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for HeldRequest<'_> {
+    fn drop(&mut self) {
+        self.0.held_requests.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn hold_until_cleared(shared: &Shared) {
+    let _held = HeldRequest::new(shared);
     let mut fault_changes = shared.fault_changes.subscribe();
     let mut shutdown = shared.shutdown.subscribe();
     while shared.faults().timeouts.is_some() && !*shutdown.borrow() {
@@ -183,7 +202,8 @@ pub(crate) async fn run_clock(shared: Arc<Shared>, speed: f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::picked;
+    use super::*;
+    use crate::Twin;
 
     #[test]
     fn picks_exactly_the_requested_share() {
@@ -191,5 +211,16 @@ mod tests {
             let count = (0..1000).filter(|&n| picked(n, rate)).count();
             assert_eq!(count, (1000.0 * rate) as usize, "rate {rate}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_clock_runs_at_the_requested_speed() {
+        let start: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().expect("valid");
+        let shared = Arc::new(Shared::new(Twin::new(start)));
+        let ticker = tokio::spawn(run_clock(Arc::clone(&shared), 60.0));
+        tokio::time::sleep(Duration::from_millis(2050)).await;
+        ticker.abort();
+        let elapsed = shared.twin().now().duration_since(start);
+        assert_eq!(elapsed, SignedDuration::from_secs(120));
     }
 }

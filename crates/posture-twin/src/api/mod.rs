@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     fault_changes: channel::Sender<u64>,
     /// Counts requests subject to API faults; faults pick requests deterministically from it.
     request_counter: AtomicU64,
+    /// Requests currently held by an injected timeout.
+    held_requests: AtomicU64,
     /// Real time between watch bookmarks.
     bookmark_interval: Duration,
 }
@@ -102,6 +104,7 @@ impl Shared {
             faults: Mutex::new(ApiFaults::default()),
             fault_changes: channel::Sender::new(0),
             request_counter: AtomicU64::new(0),
+            held_requests: AtomicU64::new(0),
             bookmark_interval: Duration::from_secs(5),
         }
     }
@@ -212,6 +215,11 @@ impl RunningTwin {
     /// Injects a fault: API faults into the server, cluster faults into the simulation.
     pub fn inject(&self, fault: &Fault) {
         control::inject(&self.shared, fault);
+    }
+
+    /// How many requests an injected timeout is holding right now.
+    pub fn held_requests(&self) -> u64 {
+        self.shared.held_requests.load(Ordering::SeqCst)
     }
 
     /// Reads or changes the twin directly; open watches are woken afterwards.

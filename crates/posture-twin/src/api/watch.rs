@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -22,7 +23,7 @@ use tokio::time::Instant;
 use super::objects::Target;
 use super::selectors::Filter;
 use super::status::ApiError;
-use super::{Request, Shared};
+use super::{Request, Shared, table};
 use crate::store::StoreError;
 
 struct WatchRequest {
@@ -30,6 +31,18 @@ struct WatchRequest {
     filter: Filter,
     bookmarks: bool,
     timeout: Option<Duration>,
+    /// `kubectl get -w` asks for each object as a one-row Table.
+    as_table: bool,
+}
+
+impl WatchRequest {
+    fn object_event(&self, kind: &str, object: &Value, now: Timestamp, rv: u64) -> Bytes {
+        if self.as_table {
+            event(kind, &table::table(self.target.rt, &[object], now, rv))
+        } else {
+            event(kind, object)
+        }
+    }
 }
 
 pub(crate) fn serve(shared: Arc<Shared>, target: Target, request: &Request) -> Response {
@@ -57,6 +70,7 @@ pub(crate) fn serve(shared: Arc<Shared>, target: Target, request: &Request) -> R
             .get("timeoutSeconds")
             .and_then(|s| s.parse::<u64>().ok())
             .map(Duration::from_secs),
+        as_table: request.accept().contains("as=Table"),
     };
     // Subscribe before reading the store so no change between the two is missed.
     let changes = shared.changes.subscribe();
@@ -73,7 +87,7 @@ pub(crate) fn serve(shared: Arc<Shared>, target: Target, request: &Request) -> R
                     .store
                     .list(watch.target.rt, watch.target.namespace.as_deref())
                     .filter(|(_, object)| watch.filter.matches(object))
-                    .map(|(_, object)| event("ADDED", object))
+                    .map(|(_, object)| watch.object_event("ADDED", object, twin.now(), store_rv))
                     .collect();
                 if query.flag("sendInitialEvents") {
                     lines.push(bookmark(&watch.target, store_rv, true));
@@ -161,6 +175,7 @@ fn collect(shared: &Shared, watch: &WatchRequest, last_rv: &mut u64) -> (Vec<Byt
         Err(error) => return (vec![error_event(&error)], true),
     };
     let target = &watch.target;
+    let (now, rv) = (twin.now(), twin.store.resource_version());
     let lines = changes
         .into_iter()
         .filter(|c| c.key.group == target.rt.group && c.key.plural == target.rt.plural)
@@ -171,9 +186,9 @@ fn collect(shared: &Shared, watch: &WatchRequest, last_rv: &mut u64) -> (Vec<Byt
                 .is_none_or(|ns| c.key.namespace == ns)
         })
         .filter(|c| watch.filter.matches(&c.object))
-        .map(|c| event(c.change.as_str(), &c.object))
+        .map(|c| watch.object_event(c.change.as_str(), &c.object, now, rv))
         .collect();
-    *last_rv = twin.store.resource_version();
+    *last_rv = rv;
     (lines, false)
 }
 

@@ -61,6 +61,21 @@ impl Served {
         }
     }
 
+    /// Starts a long-running kubectl (such as `get -w`) with its stdout piped; killed on drop.
+    pub fn kubectl_spawn(&self, args: &[&str]) -> tokio::process::Child {
+        tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .env("HOME", self.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kubectl starts")
+    }
+
     pub async fn kubectl_ok(&self, args: &[&str]) -> String {
         let result = self.kubectl(args).await;
         assert!(
