@@ -320,3 +320,30 @@ async fn get_watch_prints_rows_as_objects_change() {
     assert!(changed.starts_with("worker-1"), "{changed}");
     assert!(!changed.contains("SchedulingDisabled"), "{changed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_apply_and_delete_from_files() {
+    let served = serve_homelab().await;
+    let file = served.dir.path().join("objects.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: apps}\ndata: {mode: a}\n\
+         ---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: gitea, namespace: apps}\n\
+         spec: {minAvailable: 1, selector: {matchLabels: {app: gitea}}}\n",
+    )
+    .expect("file written");
+    let path = file.to_str().expect("utf-8 path");
+    let out = served.kubectl_ok(&["create", "-f", path]).await;
+    assert!(out.contains("configmap/settings created"), "{out}");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: apps}\ndata: {mode: b}\n",
+    )
+    .expect("file written");
+    served.kubectl_ok(&["apply", "-f", path]).await;
+    let configmaps = resources::by_plural("", "configmaps").expect("registered");
+    let key = ObjectKey::new(configmaps, "apps", "settings");
+    assert_eq!(stored(&served, &key)["data"]["mode"], "b");
+    served.kubectl_ok(&["delete", "-f", path]).await;
+    assert!(served.twin.with_twin(|twin| twin.store.get(&key).is_none()));
+}

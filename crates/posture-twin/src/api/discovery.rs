@@ -3,11 +3,11 @@
 //! Only the legacy (unaggregated) discovery documents are served, always as
 //! `application/json`: clients that ask for aggregated discovery first fall back to them.
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::Method;
 use serde_json::{Value, json};
 
-use super::status::{ApiError, json_response, text_response};
+use super::status::{json_response, text_response};
 use super::{Request, Shared};
 use crate::resources::{self, RESOURCES, ResourceType};
 
@@ -40,7 +40,14 @@ pub(crate) fn route(_shared: &Shared, request: &Request) -> Option<Response> {
         "/apis" => group_list(),
         "/api/v1" => resource_list(""),
         "/readyz" | "/livez" | "/healthz" => return Some(health(request)),
-        "/openapi/v2" | "/openapi/v3" => return Some(ApiError::not_found_path().into_response()),
+        "/openapi/v3" => openapi_v3_root(),
+        "/openapi/v2" => json!({
+            "swagger": "2.0",
+            "info": {"title": "Kubernetes", "version": GIT_VERSION},
+            "paths": {},
+            "definitions": {},
+        }),
+        _ if path.starts_with("/openapi/v3/") => openapi_v3_group_version(path)?,
         _ => {
             let rest = path.strip_prefix("/apis/")?;
             let parts: Vec<&str> = rest.split('/').collect();
@@ -57,6 +64,80 @@ pub(crate) fn route(_shared: &Shared, request: &Request) -> Option<Response> {
         }
     };
     Some(json_response(200, &body))
+}
+
+/// An OpenAPI v3 index naming every served group version, each with an empty document:
+/// enough for kubectl to find a document and skip client-side schema validation.
+fn openapi_v3_root() -> Value {
+    let mut paths = serde_json::Map::new();
+    for group in resources::groups() {
+        if let Some(rt) = RESOURCES.iter().find(|r| r.group == group) {
+            let path = if group.is_empty() {
+                format!("api/{}", rt.version)
+            } else {
+                format!("apis/{group}/{}", rt.version)
+            };
+            let url = format!("/openapi/v3/{path}?hash=0");
+            paths.insert(path, json!({"serverRelativeURL": url}));
+        }
+    }
+    json!({"paths": paths})
+}
+
+/// One group version's OpenAPI v3 document: a schema per kind that accepts any fields, so
+/// kubectl's client-side validation finds every kind and passes.
+fn openapi_v3_group_version(path: &str) -> Option<Value> {
+    let gv = path.strip_prefix("/openapi/v3/")?;
+    let group = match gv.split('/').collect::<Vec<_>>().as_slice() {
+        ["api", _] => "",
+        ["apis", group, _] => group,
+        _ => return None,
+    };
+    let mut schemas = serde_json::Map::new();
+    let mut paths = serde_json::Map::new();
+    for rt in RESOURCES.iter().filter(|r| r.group == group) {
+        // Advertising `fieldValidation` on PATCH makes kubectl validate on the server (which
+        // accepts anything) instead of fetching the protobuf-only OpenAPI v2 document.
+        let gvk = json!({"group": group, "version": rt.version, "kind": rt.kind});
+        let operation = json!({
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": gvk,
+            "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "OK"}},
+        });
+        let prefix = if group.is_empty() {
+            format!("/api/{}", rt.version)
+        } else {
+            format!("/apis/{group}/{}", rt.version)
+        };
+        let item = if rt.namespaced {
+            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", rt.plural)
+        } else {
+            format!("{prefix}/{}/{{name}}", rt.plural)
+        };
+        paths.insert(item, json!({"patch": operation}));
+        let reversed_group = if group.is_empty() {
+            "core".to_owned()
+        } else {
+            group.split('.').rev().collect::<Vec<_>>().join(".")
+        };
+        schemas.insert(
+            format!("io.k8s.api.{reversed_group}.{}.{}", rt.version, rt.kind),
+            json!({
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": true,
+                "x-kubernetes-group-version-kind": [
+                    {"group": group, "version": rt.version, "kind": rt.kind}
+                ],
+            }),
+        );
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": GIT_VERSION},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }))
 }
 
 fn version() -> Value {

@@ -20,7 +20,9 @@ mod selectors;
 mod status;
 mod strategic;
 mod table;
+mod table_cells;
 mod table_columns;
+mod target;
 mod watch;
 
 use std::net::SocketAddr;
