@@ -346,6 +346,11 @@ impl Store {
         Ok(self.history.range(start..).collect())
     }
 
+    /// Every change still in history, oldest first.
+    pub fn history(&self) -> impl Iterator<Item = &Change> {
+        self.history.iter()
+    }
+
     /// Forgets all history: every resumed watch must re-list (used to simulate compaction).
     pub fn compact(&mut self) {
         self.history.clear();

@@ -426,3 +426,35 @@ async fn status_and_main_resource_each_change_only_their_part() {
     assert_eq!(status.status.and_then(|s| s.observed_generation), Some(42));
     assert_eq!(status.spec.and_then(|s| s.replicas), replicas);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selected_watch_sees_objects_leave_its_selection() {
+    let served = common::serve_homelab().await;
+    let api: Api<ConfigMap> = Api::namespaced(served.client().await, "apps");
+    let mut stream = watcher(api.clone(), watcher::Config::default().labels("tier=a")).boxed();
+    let mut labelled = config_map("probe", "1");
+    labelled.metadata.labels = Some([("tier".to_owned(), "a".to_owned())].into());
+    api.create(&PostParams::default(), &labelled)
+        .await
+        .expect("created");
+    await_value(&mut stream, "1").await;
+    api.patch(
+        "probe",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"tier": "b"}}})),
+    )
+    .await
+    .expect("relabelled");
+    let deleted = tokio::time::timeout(GUARD, async {
+        loop {
+            match stream.next().await {
+                Some(Ok(watcher::Event::Delete(cm))) => return cm,
+                Some(_) => {}
+                None => panic!("the watcher ended"),
+            }
+        }
+    })
+    .await
+    .expect("a delete event");
+    assert_eq!(deleted.metadata.name.as_deref(), Some("probe"));
+}

@@ -5,10 +5,14 @@
 //!   once; an older one gets one `ERROR` event with a 410 `Expired` Status, then the stream ends.
 //! - Bookmarks (when allowed) carry a resourceVersion up to which every change was delivered.
 //!
+//! - With a selector, an object that starts matching is reported as `ADDED` and one that stops
+//!   matching as `DELETED`, as the real API server does.
+//!
 //! # Caveats
-//! - A label or field selector is applied to each change's new object only: an object that
-//!   stops matching is not reported as deleted.
+//! - A watch resumed from a resourceVersion works out what the client saw at that version from
+//!   history; an object whose earlier state has left history counts as its first later state.
 
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +28,7 @@ use super::objects::Target;
 use super::selectors::Filter;
 use super::status::ApiError;
 use super::{Request, Shared, table};
-use crate::store::StoreError;
+use crate::store::{Change, ChangeType, ObjectKey, Store, StoreError};
 
 struct WatchRequest {
     target: Target,
@@ -33,6 +37,8 @@ struct WatchRequest {
     timeout: Option<Duration>,
     /// `kubectl get -w` asks for each object as a one-row Table.
     as_table: bool,
+    /// Objects the client has been told about and that still match the selectors.
+    selected: HashSet<ObjectKey>,
 }
 
 impl WatchRequest {
@@ -62,7 +68,7 @@ pub(crate) fn serve(shared: Arc<Shared>, target: Target, request: &Request) -> R
         },
     };
     let send_initial = query.flag("sendInitialEvents") || resume_from.is_none();
-    let watch = WatchRequest {
+    let mut watch = WatchRequest {
         target,
         filter,
         bookmarks: query.flag("allowWatchBookmarks"),
@@ -71,12 +77,14 @@ pub(crate) fn serve(shared: Arc<Shared>, target: Target, request: &Request) -> R
             .and_then(|s| s.parse::<u64>().ok())
             .map(Duration::from_secs),
         as_table: request.accept().contains("as=Table"),
+        selected: HashSet::new(),
     };
     // Subscribe before reading the store so no change between the two is missed.
     let changes = shared.changes.subscribe();
     let (initial, last_rv, ended) = {
         let twin = shared.twin();
         let store_rv = twin.store.resource_version();
+        watch.selected = selection_at(&twin.store, &watch, resume_from.unwrap_or(store_rv));
         match resume_from {
             Some(rv) if !send_initial => match twin.store.changes_since(rv) {
                 Ok(_) => (Vec::new(), rv, false),
@@ -122,7 +130,7 @@ pub(crate) fn serve(shared: Arc<Shared>, target: Target, request: &Request) -> R
 
 async fn stream_changes(
     shared: Arc<Shared>,
-    watch: WatchRequest,
+    mut watch: WatchRequest,
     mut last_rv: u64,
     mut changes: tokio::sync::watch::Receiver<u64>,
     sender: mpsc::Sender<Bytes>,
@@ -133,7 +141,7 @@ async fn stream_changes(
     let interval = shared.bookmark_interval;
     let mut bookmark_timer = tokio::time::interval_at(Instant::now() + interval, interval);
     loop {
-        let (lines, gone) = collect(&shared, &watch, &mut last_rv);
+        let (lines, gone) = collect(&shared, &mut watch, &mut last_rv);
         for line in lines {
             if sender.send(line).await.is_err() {
                 return;
@@ -168,28 +176,94 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Events for changes after `last_rv` that the watch selects; true when history is gone.
-fn collect(shared: &Shared, watch: &WatchRequest, last_rv: &mut u64) -> (Vec<Bytes>, bool) {
+fn collect(shared: &Shared, watch: &mut WatchRequest, last_rv: &mut u64) -> (Vec<Bytes>, bool) {
     let twin = shared.twin();
     let changes = match twin.store.changes_since(*last_rv) {
         Ok(changes) => changes,
         Err(error) => return (vec![error_event(&error)], true),
     };
-    let target = &watch.target;
     let (now, rv) = (twin.now(), twin.store.resource_version());
-    let lines = changes
-        .into_iter()
-        .filter(|c| c.key.group == target.rt.group && c.key.plural == target.rt.plural)
-        .filter(|c| {
-            target
-                .namespace
-                .as_deref()
-                .is_none_or(|ns| c.key.namespace == ns)
-        })
-        .filter(|c| watch.filter.matches(&c.object))
-        .map(|c| watch.object_event(c.change.as_str(), &c.object, now, rv))
-        .collect();
+    let mut lines = Vec::new();
+    for change in changes {
+        let target = &watch.target;
+        let same_resource =
+            change.key.group == target.rt.group && change.key.plural == target.rt.plural;
+        let in_namespace = target
+            .namespace
+            .as_deref()
+            .is_none_or(|ns| change.key.namespace == ns);
+        if !same_resource || !in_namespace {
+            continue;
+        }
+        let matches = watch.filter.matches(&change.object);
+        let was_selected = watch.selected.contains(&change.key);
+        let Some(kind) = classify(change.change, matches, was_selected) else {
+            continue;
+        };
+        if kind == "DELETED" {
+            watch.selected.remove(&change.key);
+        } else {
+            watch.selected.insert(change.key.clone());
+        }
+        lines.push(watch.object_event(kind, &change.object, now, rv));
+    }
     *last_rv = rv;
     (lines, false)
+}
+
+/// The objects of the watched resource that matched the selectors at `rv`: what a client
+/// resuming from `rv` knows. History gives each object's state at `rv`; an object changed
+/// since but no longer in history counts as its first later state says.
+fn selection_at(store: &Store, watch: &WatchRequest, rv: u64) -> HashSet<ObjectKey> {
+    let target = &watch.target;
+    let watched = |key: &ObjectKey| {
+        key.group == target.rt.group
+            && key.plural == target.rt.plural
+            && target
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| key.namespace == ns)
+    };
+    let mut before: HashMap<&ObjectKey, Option<&Value>> = HashMap::new();
+    let mut first_after: HashMap<&ObjectKey, &Change> = HashMap::new();
+    for change in store.history().filter(|c| watched(&c.key)) {
+        if change.resource_version <= rv {
+            let state = (change.change != ChangeType::Deleted).then_some(&change.object);
+            before.insert(&change.key, state);
+        } else {
+            first_after.entry(&change.key).or_insert(change);
+        }
+    }
+    let mut selected: HashSet<ObjectKey> = store
+        .list(target.rt, target.namespace.as_deref())
+        .filter(|(key, object)| !first_after.contains_key(key) && watch.filter.matches(object))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for (key, change) in first_after {
+        let was_selected = match before.get(key) {
+            Some(state) => state.is_some_and(|object| watch.filter.matches(object)),
+            None => change.change != ChangeType::Added && watch.filter.matches(&change.object),
+        };
+        if was_selected {
+            selected.insert(key.clone());
+        }
+    }
+    selected
+}
+
+/// The event a client watching with selectors sees for one change.
+fn classify(change: ChangeType, matches: bool, was_selected: bool) -> Option<&'static str> {
+    match (change, matches, was_selected) {
+        (ChangeType::Added, true, _) => Some("ADDED"),
+        (ChangeType::Added, false, _) => None,
+        (ChangeType::Deleted, matches, was_selected) => {
+            (matches || was_selected).then_some("DELETED")
+        }
+        (ChangeType::Modified, true, true) => Some("MODIFIED"),
+        (ChangeType::Modified, true, false) => Some("ADDED"),
+        (ChangeType::Modified, false, true) => Some("DELETED"),
+        (ChangeType::Modified, false, false) => None,
+    }
 }
 
 fn event(kind: &str, object: &Value) -> Bytes {
@@ -212,4 +286,20 @@ fn bookmark(target: &Target, rv: u64, initial_events_end: bool) -> Bytes {
         "BOOKMARK",
         &json!({"kind": target.rt.kind, "apiVersion": target.rt.api_version(), "metadata": metadata}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_entering_and_leaving_a_selection_are_added_and_deleted() {
+        assert_eq!(classify(ChangeType::Modified, true, false), Some("ADDED"));
+        assert_eq!(classify(ChangeType::Modified, false, true), Some("DELETED"));
+        assert_eq!(classify(ChangeType::Modified, true, true), Some("MODIFIED"));
+        assert_eq!(classify(ChangeType::Modified, false, false), None);
+        assert_eq!(classify(ChangeType::Deleted, false, true), Some("DELETED"));
+        assert_eq!(classify(ChangeType::Deleted, false, false), None);
+        assert_eq!(classify(ChangeType::Added, false, false), None);
+    }
 }
