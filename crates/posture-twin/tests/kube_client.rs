@@ -458,3 +458,27 @@ async fn a_selected_watch_sees_objects_leave_its_selection() {
     .expect("a delete event");
     assert_eq!(deleted.metadata.name.as_deref(), Some("probe"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finalizers_hold_a_delete_until_they_are_removed() {
+    let served = common::serve_homelab().await;
+    let api: Api<ConfigMap> = Api::namespaced(served.client().await, "apps");
+    let mut held = config_map("held", "1");
+    held.metadata.finalizers = Some(vec!["example.com/keep".to_owned()]);
+    api.create(&PostParams::default(), &held)
+        .await
+        .expect("created");
+    api.delete("held", &DeleteParams::default())
+        .await
+        .expect("deletion requested");
+    let deleting = api.get("held").await.expect("still there");
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("finalizer removed");
+    assert_eq!(api_status(api.get("held").await.expect_err("gone")).0, 404);
+}

@@ -317,8 +317,9 @@ fn delete(shared: &Shared, target: &Target, request: &Request) -> Result<Respons
             .get(&key)
             .ok_or_else(|| ApiError::not_found(target.rt, target.name()))?;
         check_preconditions(target, current, &options)?;
+        let now = twin.now();
         twin.store
-            .delete(&key, dry_run)
+            .request_deletion(&key, now, dry_run)
             .map_err(|e| ApiError::from_store(target.rt, e))
     })?;
     Ok(json_response(200, &deleted))
