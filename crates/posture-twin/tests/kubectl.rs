@@ -347,3 +347,37 @@ async fn create_apply_and_delete_from_files() {
     served.kubectl_ok(&["delete", "-f", path]).await;
     assert!(served.twin.with_twin(|twin| twin.store.get(&key).is_none()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_evicts_pods_on_the_node() {
+    let served = serve_homelab().await;
+    let pods = resources::by_plural("", "pods").expect("registered");
+    served.twin.with_twin(|twin| {
+        let now = twin.now();
+        twin.store
+            .create(
+                pods,
+                json!({
+                    "metadata": {"name": "stray", "namespace": "apps"},
+                    "spec": {"nodeName": "worker-1", "containers": [{"name": "c", "image": "busybox"}]},
+                    "status": {"phase": "Running"},
+                }),
+                now,
+                false,
+            )
+            .expect("pod created");
+    });
+    let out = served
+        .kubectl_ok(&[
+            "drain",
+            "worker-1",
+            "--ignore-daemonsets",
+            "--delete-emptydir-data",
+            "--force",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.contains("evicting pod apps/stray"), "{out}");
+    let key = ObjectKey::new(pods, "apps", "stray");
+    assert!(served.twin.with_twin(|twin| twin.store.get(&key).is_none()));
+}

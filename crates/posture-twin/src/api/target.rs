@@ -106,3 +106,46 @@ pub(crate) fn parse_target(path: &str) -> Result<Target, ApiError> {
         sub: sub.map(str::to_owned),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_collections_objects_and_subresources() {
+        let pods = parse_target("/api/v1/namespaces/apps/pods/web/eviction").expect("valid");
+        assert_eq!(pods.rt.plural, "pods");
+        assert_eq!(pods.namespace.as_deref(), Some("apps"));
+        assert_eq!(pods.name.as_deref(), Some("web"));
+        assert_eq!(pods.sub.as_deref(), Some("eviction"));
+
+        let all = parse_target("/apis/apps/v1/deployments").expect("valid");
+        assert_eq!((all.namespace, all.name), (None, None));
+
+        let namespace = parse_target("/api/v1/namespaces/apps").expect("valid");
+        assert_eq!(namespace.rt.plural, "namespaces");
+        assert_eq!(namespace.name.as_deref(), Some("apps"));
+
+        let node_status = parse_target("/api/v1/nodes/worker/status").expect("valid");
+        assert_eq!(node_status.sub.as_deref(), Some("status"));
+
+        let volume = parse_target("/apis/longhorn.io/v1beta2/namespaces/longhorn-system/volumes/v")
+            .expect("valid");
+        assert_eq!(volume.rt.group, "longhorn.io");
+    }
+
+    #[test]
+    fn unknown_paths_are_not_found() {
+        for path in [
+            "/api/v2/pods",
+            "/apis/apps/v2/deployments",
+            "/api/v1/widgets",
+            "/api/v1/namespaces/apps/pods/web/exec",
+            "/api/v1/pods/web",
+            "/api/v1/namespaces/apps/nodes/n",
+        ] {
+            let error = parse_target(path).expect_err(path);
+            assert_eq!(error.code, 404, "{path}");
+        }
+    }
+}
