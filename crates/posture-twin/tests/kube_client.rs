@@ -233,6 +233,37 @@ async fn eviction_is_refused_while_the_budget_allows_no_disruption() {
     assert_eq!(api_status(refused), (429, "TooManyRequests".to_owned()));
     assert!(pods.get("guarded").await.is_ok());
 
+    let allowing = pdbs
+        .patch_status(
+            "guard",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"disruptionsAllowed": 1}})),
+        )
+        .await
+        .expect("status patched");
+    let allowed_at: u64 = allowing
+        .metadata
+        .resource_version
+        .expect("versioned")
+        .parse()
+        .expect("numeric");
+    pods.evict("guarded", &EvictParams::default())
+        .await
+        .expect("the budget allows one disruption");
+    let spent = served.twin.with_twin(|twin| {
+        twin.store.history().any(|change| {
+            change.key.plural == "poddisruptionbudgets"
+                && change.object["status"]["disruptionsAllowed"] == 0
+                && change.object["metadata"]["name"] == "guard"
+                && change.resource_version > allowed_at
+        })
+    });
+    assert!(spent, "the eviction spent the budget's disruption");
+    assert_eq!(
+        api_status(pods.get("guarded").await.expect_err("evicted")).0,
+        404
+    );
+
     pods.evict("free", &EvictParams::default())
         .await
         .expect("no budget covers it");
