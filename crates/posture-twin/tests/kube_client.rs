@@ -513,3 +513,32 @@ async fn finalizers_hold_a_delete_until_they_are_removed() {
     .expect("finalizer removed");
     assert_eq!(api_status(api.get("held").await.expect_err("gone")).0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_collection_removes_only_selected_objects() {
+    let served = common::serve_homelab().await;
+    let api: Api<ConfigMap> = Api::namespaced(served.client().await, "apps");
+    for (name, tier) in [("one", "a"), ("two", "a"), ("three", "b")] {
+        let mut cm = config_map(name, "1");
+        cm.metadata.labels = Some([("tier".to_owned(), tier.to_owned())].into());
+        api.create(&PostParams::default(), &cm)
+            .await
+            .expect("created");
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("tier=a"),
+    )
+    .await
+    .expect("collection deleted");
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|cm| cm.metadata.name)
+        .collect();
+    assert!(left.contains(&"three".to_owned()), "{left:?}");
+    assert!(!left.contains(&"one".to_owned()) && !left.contains(&"two".to_owned()));
+}

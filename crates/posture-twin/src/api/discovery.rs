@@ -228,7 +228,7 @@ fn resource_entry(rt: &ResourceType) -> Value {
         "singularName": rt.singular,
         "namespaced": rt.namespaced,
         "kind": rt.kind,
-        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
     });
     if !rt.short_names.is_empty() {
         entry["shortNames"] = json!(rt.short_names);

@@ -34,6 +34,7 @@ pub(crate) async fn route(shared: &Arc<Shared>, request: Request) -> Response {
         (&Method::PUT, true, _) => update(shared, &target, &request),
         (&Method::PATCH, true, _) => patch::patch(shared, &target, &request),
         (&Method::DELETE, true, None) => delete(shared, &target, &request),
+        (&Method::DELETE, false, None) => delete_collection(shared, &target, &request),
         _ => Err(ApiError::method_not_allowed()),
     };
     result.unwrap_or_else(IntoResponse::into_response)
@@ -323,6 +324,41 @@ fn delete(shared: &Shared, target: &Target, request: &Request) -> Result<Respons
             .map_err(|e| ApiError::from_store(target.rt, e))
     })?;
     Ok(json_response(200, &deleted))
+}
+
+/// Deletes every selected object of a collection; answers with the list of them.
+fn delete_collection(
+    shared: &Shared,
+    target: &Target,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let filter = selectors::Filter::from_query(&request.query)?;
+    let dry_run = request.query.dry_run();
+    let (deleted, rv) = write(shared, dry_run, |twin| {
+        let keys: Vec<_> = twin
+            .store
+            .list(target.rt, target.namespace.as_deref())
+            .filter(|(_, object)| filter.matches(object))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let now = twin.now();
+        let mut deleted = Vec::new();
+        for key in keys {
+            let object = twin
+                .store
+                .request_deletion(&key, now, dry_run)
+                .map_err(|e| ApiError::from_store(target.rt, e))?;
+            deleted.push(object);
+        }
+        Ok((deleted, twin.store.resource_version()))
+    })?;
+    let list = json!({
+        "kind": format!("{}List", target.rt.kind),
+        "apiVersion": target.rt.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": deleted,
+    });
+    Ok(json_response(200, &list))
 }
 
 /// DeleteOptions preconditions on uid and resourceVersion: 409 when they no longer hold.
