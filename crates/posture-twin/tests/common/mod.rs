@@ -99,3 +99,28 @@ impl Served {
         kube::Client::try_from(config).expect("client builds")
     }
 }
+
+/// Failure guard for awaited events; never a synchronisation delay.
+pub const GUARD: std::time::Duration = std::time::Duration::from_secs(20);
+
+pub fn api_status(error: kube::Error) -> (u16, String) {
+    match error {
+        kube::Error::Api(status) => (status.code, status.reason),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+pub fn config_map(name: &str, value: &str) -> k8s_openapi::api::core::v1::ConfigMap {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "apps"},
+        "data": {"value": value},
+    }))
+    .expect("valid config map")
+}
+
+pub fn value_of(cm: &k8s_openapi::api::core::v1::ConfigMap) -> Option<&str> {
+    cm.data
+        .as_ref()
+        .and_then(|d| d.get("value"))
+        .map(String::as_str)
+}
