@@ -3,6 +3,7 @@
 //! State changes only through API writes, injected faults, and explicit advances of the
 //! [`clock::Clock`], so every test is deterministic.
 
+pub mod api;
 pub mod clock;
 pub mod fault;
 pub mod resources;

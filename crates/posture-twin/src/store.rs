@@ -307,6 +307,43 @@ impl Store {
         if &object == self.objects.get(key).expect("checked above") {
             return Ok(object);
         }
+        if is_deleting(&object) && !has_finalizers(&object) {
+            self.objects.remove(key);
+            self.commit(ChangeType::Deleted, key.clone(), object.clone());
+            return Ok(object);
+        }
+        self.commit(ChangeType::Modified, key.clone(), object.clone());
+        Ok(object)
+    }
+
+    /// Deletes an object as a client's DELETE does: at once without finalizers; with them, it
+    /// only gains a deletionTimestamp and goes when an update removes the last finalizer.
+    pub fn request_deletion(
+        &mut self,
+        key: &ObjectKey,
+        now: Timestamp,
+        dry_run: bool,
+    ) -> Result<Value, StoreError> {
+        let rt = key.resource();
+        let current = self
+            .objects
+            .get(key)
+            .ok_or_else(|| not_found(rt, &key.name))?;
+        if !has_finalizers(current) {
+            return self.delete(key, dry_run);
+        }
+        if is_deleting(current) {
+            return Ok(current.clone());
+        }
+        let mut object = current.clone();
+        let meta = ensure_metadata(&mut object);
+        meta.insert("deletionTimestamp".into(), json!(rfc3339(now)));
+        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+        if dry_run {
+            return Ok(object);
+        }
+        let rv = self.resource_version + 1;
+        ensure_metadata(&mut object).insert("resourceVersion".into(), json!(rv.to_string()));
         self.commit(ChangeType::Modified, key.clone(), object.clone());
         Ok(object)
     }
@@ -381,6 +418,11 @@ impl Store {
         Ok(self.history.range(start..).collect())
     }
 
+    /// Every change still in history, oldest first.
+    pub fn history(&self) -> impl Iterator<Item = &Change> {
+        self.history.iter()
+    }
+
     /// Forgets all history: every resumed watch must re-list (used to simulate compaction).
     pub fn compact(&mut self) {
         self.history.clear();
@@ -420,6 +462,19 @@ fn not_found(rt: &ResourceType, name: &str) -> StoreError {
         kind,
         name: name.to_owned(),
     }
+}
+
+fn is_deleting(object: &Value) -> bool {
+    object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+}
+
+fn has_finalizers(object: &Value) -> bool {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty())
 }
 
 fn meta_str(object: &Value, field: &str) -> Option<String> {
@@ -568,6 +623,35 @@ mod tests {
                 .expect("current")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn finalizers_hold_a_deletion_until_removed() {
+        let mut store = Store::default();
+        let rt = deployments();
+        store
+            .create(
+                rt,
+                json!({"metadata": {"name": "a", "namespace": "n", "finalizers": ["x/y"]}}),
+                now(),
+                false,
+            )
+            .expect("created");
+        let key = ObjectKey::new(rt, "n", "a");
+        let marked = store
+            .request_deletion(&key, now(), false)
+            .expect("deletion requested");
+        assert_eq!(
+            marked["metadata"]["deletionTimestamp"],
+            "2026-11-23T12:00:00Z"
+        );
+        assert!(store.get(&key).is_some());
+        store.modify(&key, |object| {
+            object["metadata"]["finalizers"] = json!([]);
+        });
+        assert!(store.get(&key).is_none());
+        let last = store.changes_since(0).expect("history");
+        assert_eq!(last.last().map(|c| c.change), Some(ChangeType::Deleted));
     }
 
     #[test]

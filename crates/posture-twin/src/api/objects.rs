@@ -1,0 +1,393 @@
+//! Object requests: get, list, create, update and delete with the real API server's rules
+//! for status subresources, dry runs and preconditions.
+
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use http::Method;
+use serde_json::{Value, json};
+
+use super::status::{ApiError, json_response, text_response};
+pub(crate) use super::target::{Query, Target, parse_target};
+use super::{Request, Shared, eviction, patch, selectors, table, watch};
+use crate::Twin;
+use crate::resources::{self, ResourceType};
+
+pub(crate) async fn route(shared: &Arc<Shared>, request: Request) -> Response {
+    let target = match parse_target(&request.path) {
+        Ok(target) => target,
+        Err(error) => return error.into_response(),
+    };
+    let result = match (
+        &request.method,
+        target.name.is_some(),
+        target.sub.as_deref(),
+    ) {
+        (&Method::GET, false, _) if request.query.flag("watch") => {
+            return watch::serve(Arc::clone(shared), target, &request);
+        }
+        (&Method::GET, false, _) => list(shared, &target, &request),
+        (&Method::GET, true, Some("log")) => Ok(text_response(200, String::new())),
+        (&Method::GET, true, _) => get(shared, &target, &request),
+        (&Method::POST, false, None) => create(shared, &target, &request),
+        (&Method::POST, true, Some("eviction")) => eviction::evict(shared, &target, &request),
+        (&Method::PUT, true, _) => update(shared, &target, &request),
+        (&Method::PATCH, true, _) => patch::patch(shared, &target, &request),
+        (&Method::DELETE, true, None) => delete(shared, &target, &request),
+        (&Method::DELETE, false, None) => delete_collection(shared, &target, &request),
+        _ => Err(ApiError::method_not_allowed()),
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn wants_table(request: &Request) -> bool {
+    request.accept().contains("as=Table")
+}
+
+fn get(shared: &Shared, target: &Target, request: &Request) -> Result<Response, ApiError> {
+    let twin = shared.twin();
+    let object = twin
+        .store
+        .get(&target.key())
+        .ok_or_else(|| ApiError::not_found(target.rt, target.name()))?;
+    if target.sub.as_deref() == Some("scale") {
+        return Ok(json_response(200, &scale_of(object)));
+    }
+    if wants_table(request) {
+        let rv = twin.store.resource_version();
+        return Ok(json_response(
+            200,
+            &table::table(target.rt, &[object], twin.now(), rv),
+        ));
+    }
+    Ok(json_response(200, object))
+}
+
+fn list(shared: &Shared, target: &Target, request: &Request) -> Result<Response, ApiError> {
+    let filter = selectors::Filter::from_query(&request.query)?;
+    let twin = shared.twin();
+    let items: Vec<&Value> = twin
+        .store
+        .list(target.rt, target.namespace.as_deref())
+        .map(|(_, object)| object)
+        .filter(|object| filter.matches(object))
+        .collect();
+    let rv = twin.store.resource_version();
+    if wants_table(request) {
+        return Ok(json_response(
+            200,
+            &table::table(target.rt, &items, twin.now(), rv),
+        ));
+    }
+    let list = json!({
+        "kind": format!("{}List", target.rt.kind),
+        "apiVersion": target.rt.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": items,
+    });
+    Ok(json_response(200, &list))
+}
+
+pub(crate) fn parse_body(request: &Request) -> Result<Value, ApiError> {
+    serde_json::from_slice(&request.body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as JSON: {e}"
+        ))
+    })
+}
+
+/// Runs a write under the twin's lock; a real write is followed by a settle and wakes watches.
+pub(crate) fn write<R>(
+    shared: &Shared,
+    dry_run: bool,
+    op: impl FnOnce(&mut Twin) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    if dry_run {
+        let mut twin = shared.twin();
+        return op(&mut twin);
+    }
+    shared.mutate(|twin| {
+        let result = op(twin)?;
+        twin.settle();
+        Ok(result)
+    })
+}
+
+fn create(shared: &Shared, target: &Target, request: &Request) -> Result<Response, ApiError> {
+    let rt = target.rt;
+    let mut object = parse_body(request)?;
+    if !object.is_object() {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    check_type(rt, &object)?;
+    if let Some(namespace) = &target.namespace {
+        let declared = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !declared.is_empty() && declared != namespace {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("namespace".into(), json!(namespace));
+        } else {
+            object["metadata"] = json!({"namespace": namespace});
+        }
+    } else if rt.namespaced {
+        return Err(ApiError::method_not_allowed());
+    }
+    if has_status(rt)
+        && let Some(fields) = object.as_object_mut()
+    {
+        fields.remove("status");
+    }
+    let dry_run = request.query.dry_run();
+    let created = write(shared, dry_run, |twin| {
+        let now = twin.now();
+        twin.store
+            .create(rt, object, now, dry_run)
+            .map_err(|e| ApiError::from_store(rt, e))
+    })?;
+    Ok(json_response(201, &created))
+}
+
+/// Rejects a body whose `apiVersion`/`kind` name another resource than the URL.
+pub(crate) fn check_type(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if kind.is_empty() || api_version.is_empty() {
+        return Ok(());
+    }
+    match resources::by_kind(api_version, kind) {
+        Some(found) if std::ptr::eq(found, rt) => Ok(()),
+        _ => Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({}) \
+             or the kind ({kind}) is not {}",
+            rt.api_version(),
+            rt.kind
+        ))),
+    }
+}
+
+pub(crate) fn has_status(rt: &ResourceType) -> bool {
+    rt.subresources.contains(&"status")
+}
+
+fn update(shared: &Shared, target: &Target, request: &Request) -> Result<Response, ApiError> {
+    let incoming = parse_body(request)?;
+    let body_name = incoming
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let is_scale = target.sub.as_deref() == Some("scale");
+    if !is_scale {
+        check_type(target.rt, &incoming)?;
+    }
+    if !body_name.is_empty() && body_name != target.name() {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({})",
+            target.name()
+        )));
+    }
+    let dry_run = request.query.dry_run();
+    let key = target.key();
+    let updated = write(shared, dry_run, |twin| {
+        let current = twin
+            .store
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(target.rt, target.name()))?;
+        let next = prepare_update(target, &current, incoming);
+        twin.store
+            .update(&key, next, dry_run)
+            .map_err(|e| ApiError::from_store(target.rt, e))
+    })?;
+    Ok(json_response(200, &respond_as(target, updated)))
+}
+
+/// The object to store when `incoming` is written to `target`: status and main resource each
+/// change only their own part, as on the real API server.
+pub(crate) fn prepare_update(target: &Target, current: &Value, incoming: Value) -> Value {
+    let rt = target.rt;
+    let incoming_rv = incoming.pointer("/metadata/resourceVersion").cloned();
+    match target.sub.as_deref() {
+        Some("status") => {
+            let mut next = current.clone();
+            set_field(&mut next, "status", incoming.get("status").cloned());
+            set_resource_version(&mut next, incoming_rv);
+            next
+        }
+        Some("scale") => {
+            let mut next = current.clone();
+            if let Some(replicas) = incoming.pointer("/spec/replicas") {
+                next["spec"]["replicas"] = replicas.clone();
+            }
+            set_resource_version(&mut next, incoming_rv);
+            next
+        }
+        _ => {
+            let mut next = incoming;
+            if has_status(rt) {
+                set_field(&mut next, "status", current.get("status").cloned());
+            }
+            next
+        }
+    }
+}
+
+fn set_field(object: &mut Value, field: &str, value: Option<Value>) {
+    if let Some(fields) = object.as_object_mut() {
+        match value {
+            Some(value) => {
+                fields.insert(field.into(), value);
+            }
+            None => {
+                fields.remove(field);
+            }
+        }
+    }
+}
+
+fn set_resource_version(object: &mut Value, rv: Option<Value>) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        match rv {
+            Some(rv) => meta.insert("resourceVersion".into(), rv),
+            None => meta.remove("resourceVersion"),
+        };
+    }
+}
+
+/// What a write answers: the object, or the `Scale` view for the scale subresource.
+pub(crate) fn respond_as(target: &Target, object: Value) -> Value {
+    if target.sub.as_deref() == Some("scale") {
+        scale_of(&object)
+    } else {
+        object
+    }
+}
+
+/// The `autoscaling/v1 Scale` view of a workload.
+pub(crate) fn scale_of(object: &Value) -> Value {
+    let meta = &object["metadata"];
+    let selector = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": object.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "status": {
+            "replicas": object.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector,
+        },
+    })
+}
+
+fn delete(shared: &Shared, target: &Target, request: &Request) -> Result<Response, ApiError> {
+    let options: Value = if request.body.is_empty() {
+        json!({})
+    } else {
+        parse_body(request)?
+    };
+    let dry_run = request.query.dry_run()
+        || options
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|modes| modes.iter().any(|m| m == "All"));
+    let key = target.key();
+    let deleted = write(shared, dry_run, |twin| {
+        let current = twin
+            .store
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found(target.rt, target.name()))?;
+        check_preconditions(target, current, &options)?;
+        let now = twin.now();
+        twin.store
+            .request_deletion(&key, now, dry_run)
+            .map_err(|e| ApiError::from_store(target.rt, e))
+    })?;
+    Ok(json_response(200, &deleted))
+}
+
+/// Deletes every selected object of a collection; answers with the list of them.
+fn delete_collection(
+    shared: &Shared,
+    target: &Target,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let filter = selectors::Filter::from_query(&request.query)?;
+    let dry_run = request.query.dry_run();
+    let (deleted, rv) = write(shared, dry_run, |twin| {
+        let keys: Vec<_> = twin
+            .store
+            .list(target.rt, target.namespace.as_deref())
+            .filter(|(_, object)| filter.matches(object))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let now = twin.now();
+        let mut deleted = Vec::new();
+        for key in keys {
+            let object = twin
+                .store
+                .request_deletion(&key, now, dry_run)
+                .map_err(|e| ApiError::from_store(target.rt, e))?;
+            deleted.push(object);
+        }
+        Ok((deleted, twin.store.resource_version()))
+    })?;
+    let list = json!({
+        "kind": format!("{}List", target.rt.kind),
+        "apiVersion": target.rt.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": deleted,
+    });
+    Ok(json_response(200, &list))
+}
+
+/// DeleteOptions preconditions on uid and resourceVersion: 409 when they no longer hold.
+pub(crate) fn check_preconditions(
+    target: &Target,
+    current: &Value,
+    options: &Value,
+) -> Result<(), ApiError> {
+    for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+        let Some(expected) = options
+            .pointer(&format!("/preconditions/{field}"))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let actual = current
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if expected != actual {
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Precondition failed: {label} in precondition: {expected}, {label} in object meta: {actual}"
+                ),
+            )
+            .with_details(json!({"name": target.name(), "kind": target.rt.plural})));
+        }
+    }
+    Ok(())
+}
