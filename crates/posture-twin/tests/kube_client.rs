@@ -3,6 +3,7 @@
 
 mod common;
 
+use jiff::SignedDuration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -70,6 +71,8 @@ async fn eviction_is_refused_while_the_budget_allows_no_disruption() {
             .await
             .expect("pod created");
     }
+    // The simulated kubelet starts the pods; the disruption controller computes budgets.
+    served.twin.advance(SignedDuration::from_secs(10));
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client, "apps");
     let pdb: PodDisruptionBudget = serde_json::from_value(json!({
         "metadata": {"name": "guard"},
@@ -79,16 +82,9 @@ async fn eviction_is_refused_while_the_budget_allows_no_disruption() {
     pdbs.create(&PostParams::default(), &pdb)
         .await
         .expect("pdb created");
-    pdbs.patch_status(
-        "guard",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {
-            "disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1,
-            "expectedPods": 1, "observedGeneration": 1,
-        }})),
-    )
-    .await
-    .expect("status patched");
+    let computed = pdbs.get_status("guard").await.expect("pdb read");
+    let status = computed.status.expect("status computed");
+    assert_eq!((status.current_healthy, status.disruptions_allowed), (1, 0));
 
     let refused = pods
         .evict("guarded", &EvictParams::default())
@@ -97,14 +93,20 @@ async fn eviction_is_refused_while_the_budget_allows_no_disruption() {
     assert_eq!(api_status(refused), (429, "TooManyRequests".to_owned()));
     assert!(pods.get("guarded").await.is_ok());
 
-    let allowing = pdbs
-        .patch_status(
-            "guard",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"disruptionsAllowed": 1}})),
-        )
-        .await
-        .expect("status patched");
+    pdbs.patch(
+        "guard",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"minAvailable": 0}})),
+    )
+    .await
+    .expect("budget relaxed");
+    // The controller reacts to the write; the status it computed is read back.
+    let allowing = pdbs.get_status("guard").await.expect("pdb read");
+    assert_eq!(
+        allowing.status.as_ref().map(|s| s.disruptions_allowed),
+        Some(1),
+        "the relaxed budget allows one disruption"
+    );
     let allowed_at: u64 = allowing
         .metadata
         .resource_version
