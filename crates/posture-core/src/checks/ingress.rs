@@ -121,12 +121,7 @@ fn anti_affinity(_: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> 
     if w.kind == Kind::DaemonSet || w.required_anti_affinity_on(HOSTNAME_KEY) {
         return Vec::new();
     }
-    let value = serde_json::to_value(
-        w.pod_spec()
-            .and_then(|s| s.affinity.as_ref())
-            .and_then(|a| a.pod_anti_affinity.as_ref()),
-    )
-    .unwrap_or_default();
+    let value = serde_json::to_value(w.pod_anti_affinity()).unwrap_or_default();
     vec![def
         .finding(Severity::Warning, &w.object, format!("ingress controller {} has no required pod anti-affinity on {HOSTNAME_KEY}: two replicas may share a node", w.object))
         .with_evidence(Evidence::field(&w.object, "spec.template.spec.affinity.podAntiAffinity", value))

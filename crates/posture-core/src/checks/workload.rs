@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec, TopologySpreadConstraint};
+use k8s_openapi::api::core::v1::{
+    Container, PodAntiAffinity, PodSpec, PodTemplateSpec, TopologySpreadConstraint,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::object::ObjectRef;
@@ -198,11 +200,16 @@ impl<'a> Workload<'a> {
             })
     }
 
-    /// Required pod anti-affinity terms spreading over `key`.
-    pub fn required_anti_affinity_on(&self, key: &str) -> bool {
+    /// The pod template's anti-affinity, as the checks read it and as evidence shows it.
+    pub fn pod_anti_affinity(&self) -> Option<&'a PodAntiAffinity> {
         self.pod_spec()
             .and_then(|s| s.affinity.as_ref())
             .and_then(|a| a.pod_anti_affinity.as_ref())
+    }
+
+    /// Required pod anti-affinity terms spreading over `key`.
+    pub fn required_anti_affinity_on(&self, key: &str) -> bool {
+        self.pod_anti_affinity()
             .and_then(|p| {
                 p.required_during_scheduling_ignored_during_execution
                     .as_ref()
@@ -213,9 +220,7 @@ impl<'a> Workload<'a> {
     /// Preferred (or required, which is stronger) pod anti-affinity over `key`.
     pub fn any_anti_affinity_on(&self, key: &str) -> bool {
         let preferred = self
-            .pod_spec()
-            .and_then(|s| s.affinity.as_ref())
-            .and_then(|a| a.pod_anti_affinity.as_ref())
+            .pod_anti_affinity()
             .and_then(|p| {
                 p.preferred_during_scheduling_ignored_during_execution
                     .as_ref()
