@@ -48,7 +48,7 @@ impl Output {
         self.line(format!(
             "{HEADING}posture demo{HEADING:#}: the runbook on a simulated two-node k3s cluster."
         ));
-        self.line(format!(
+        self.explain(format!(
             "The cluster is the runbook's homelab, served by this process at {url}; {clock}."
         ));
     }
