@@ -44,7 +44,10 @@ async fn a_served_twin_takes_faults_and_time_from_other_commands() {
         "--kubeconfig-out",
         kubeconfig,
     ]);
-    serve.stdout(Stdio::piped()).stderr(Stdio::piped());
+    serve
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let mut server = serve.spawn().expect("serve starts");
     let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
     let mut printed = Vec::new();
@@ -68,6 +71,25 @@ async fn a_served_twin_takes_faults_and_time_from_other_commands() {
     assert_eq!(
         status_of(&kubectl_nodes(kubeconfig).await, "worker-1"),
         "Ready,SchedulingDisabled"
+    );
+    // The scenario leaves out the namespaces every k3s cluster has; plans need kube-system's uid.
+    let system = tokio::process::Command::new("kubectl")
+        .args([
+            "--kubeconfig",
+            kubeconfig,
+            "get",
+            "namespace",
+            "kube-system",
+            "-o",
+            "name",
+        ])
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(
+        system.status.success(),
+        "{}",
+        String::from_utf8_lossy(&system.stderr)
     );
     let stop = run(posture(&[
         "--kubeconfig",
