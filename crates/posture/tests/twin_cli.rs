@@ -266,4 +266,23 @@ async fn generated_scenarios_have_the_size_asked_for() {
         3,
         "10 + 10 + 5 pods"
     );
+
+    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    let mut serve = posture(&[
+        "twin",
+        "serve",
+        "--speed",
+        "0",
+        "--scenario",
+        file.to_str().expect("utf-8"),
+        "--kubeconfig-out",
+        kubeconfig,
+    ]);
+    serve.stdout(Stdio::piped()).kill_on_drop(true);
+    let mut server = serve.spawn().expect("serve starts");
+    let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
+    let first = lines.next_line().await.expect("read").expect("a line");
+    assert!(first.starts_with("twin serving at "), "{first}");
+    assert_eq!(kubectl_nodes(kubeconfig).await.lines().count(), 3);
 }
