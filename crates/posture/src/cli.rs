@@ -49,6 +49,11 @@ pub(crate) enum Command {
     /// Save everything `check` reads as one multi-document YAML file.
     #[command(after_help = AFTER_HELP)]
     Snapshot(SnapshotArgs),
+    /// Serve, fault and generate simulated clusters (the twin) to try posture without a cluster.
+    Twin(crate::commands::twin::TwinArgs),
+    /// Walk through the whole runbook on a simulated cluster, in about ten seconds.
+    #[command(long_about = crate::commands::demo::LONG_ABOUT)]
+    Demo(crate::commands::demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]

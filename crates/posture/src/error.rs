@@ -46,6 +46,8 @@ pub(crate) enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Twin(crate::commands::twin::TwinError),
     #[error("cannot serialize the {what}")]
     Serialize {
         what: &'static str,
@@ -58,6 +60,7 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Self::Collect(_) => exit::CLUSTER,
+            Self::Twin(e) => e.exit_code(),
             _ => exit::USAGE,
         }
     }
@@ -83,6 +86,7 @@ impl CliError {
             }
             Self::Runtime(_) => "the system is short of resources; retry".into(),
             Self::Write { .. } => "check that the directory exists and is writable".into(),
+            Self::Twin(e) => e.hint(),
             Self::Serialize { .. } => "this is a bug in posture; please report it with the input that caused it".into(),
         }
     }

@@ -1,7 +1,9 @@
 //! One module per subcommand; each returns the exit code it decided on, or an error.
 
 mod check;
+pub(crate) mod demo;
 mod snapshot;
+pub(crate) mod twin;
 
 use posture_core::Policy;
 use posture_kube::Collection;
@@ -13,6 +15,8 @@ pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Check(args) => check::run(&cli.global, &args),
         Command::Snapshot(args) => snapshot::run(&cli.global, &args),
+        Command::Twin(args) => twin::run(&cli.global, &args),
+        Command::Demo(args) => demo::run(&cli.global, &args),
     }
 }
 

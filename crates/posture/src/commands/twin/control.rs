@@ -1,0 +1,224 @@
+//! `posture twin fault` and `posture twin advance`: requests to a served twin's control
+//! endpoint, found from the kubeconfig like every other command finds its cluster.
+
+use clap::Subcommand;
+use posture_twin::fault::Fault;
+
+use super::TwinError;
+use crate::cli::GlobalArgs;
+use crate::error::{CliError, exit};
+
+/// The fault vocabulary of [`Fault`], spelled for the command line.
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum FaultCommand {
+    /// Stop the node's kubelet: NotReady after the grace period, pods evicted after tolerations.
+    StopNode { node: String },
+    /// Start a stopped node again.
+    StartNode { node: String },
+    /// Cut the node off from the control plane; its workloads keep running.
+    PartitionNode { node: String },
+    /// End a partition.
+    HealNode { node: String },
+    /// Make a pod's containers exit repeatedly (NAMESPACE/POD).
+    CrashLoop {
+        #[arg(value_parser = namespaced, value_name = "NS/POD")]
+        pod: (String, String),
+    },
+    /// Make a pod's readiness alternate (NAMESPACE/POD).
+    FlapReadiness {
+        #[arg(value_parser = namespaced, value_name = "NS/POD")]
+        pod: (String, String),
+        /// Seconds between changes.
+        #[arg(long, default_value_t = 30)]
+        period: u32,
+    },
+    /// Make a lease change holder repeatedly (NAMESPACE/NAME).
+    LeaseThrash {
+        #[arg(value_parser = namespaced, value_name = "NS/NAME")]
+        lease: (String, String),
+        /// Seconds between changes.
+        #[arg(long, default_value_t = 10)]
+        period: u32,
+    },
+    /// Make Longhorn rebuilds fail (of one volume, or of every volume).
+    FailRebuilds { volume: Option<String> },
+    /// Make Longhorn rebuilds take FACTOR times as long.
+    SlowRebuilds { factor: u32 },
+    /// Answer a share (0.0 to 1.0) of API requests with an error.
+    ApiErrors {
+        #[arg(value_parser = rate)]
+        rate: f64,
+        /// Status code of the injected errors.
+        #[arg(long, default_value_t = 500, value_parser = error_status)]
+        status: u16,
+    },
+    /// Hold a share (0.0 to 1.0) of API requests until the faults are cleared.
+    ApiTimeouts {
+        #[arg(value_parser = rate)]
+        rate: f64,
+    },
+    /// Restart the API server: every open watch ends.
+    RestartApi,
+    /// Remove every fault.
+    Clear,
+}
+
+impl FaultCommand {
+    pub(crate) fn to_fault(&self) -> Fault {
+        match self.clone() {
+            Self::StopNode { node } => Fault::StopNode { node },
+            Self::StartNode { node } => Fault::StartNode { node },
+            Self::PartitionNode { node } => Fault::PartitionNode { node },
+            Self::HealNode { node } => Fault::HealNode { node },
+            Self::CrashLoop {
+                pod: (namespace, pod),
+            } => Fault::CrashLoop { namespace, pod },
+            Self::FlapReadiness {
+                pod: (namespace, pod),
+                period,
+            } => Fault::FlapReadiness {
+                namespace,
+                pod,
+                period_seconds: period,
+            },
+            Self::LeaseThrash {
+                lease: (namespace, name),
+                period,
+            } => Fault::LeaseThrash {
+                namespace,
+                name,
+                period_seconds: period,
+            },
+            Self::FailRebuilds { volume } => Fault::FailRebuilds { volume },
+            Self::SlowRebuilds { factor } => Fault::SlowRebuilds { factor },
+            Self::ApiErrors { rate, status } => Fault::ApiErrors { rate, status },
+            Self::ApiTimeouts { rate } => Fault::ApiTimeouts { rate },
+            Self::RestartApi => Fault::RestartApi,
+            Self::Clear => Fault::ClearAll,
+        }
+    }
+}
+
+fn namespaced(value: &str) -> Result<(String, String), String> {
+    match value.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("expected NAMESPACE/NAME, got {value:?}")),
+    }
+}
+
+fn error_status(value: &str) -> Result<u16, String> {
+    match value {
+        "500" => Ok(500),
+        "429" => Ok(429),
+        _ => Err(format!("expected 500 or 429, got {value:?}")),
+    }
+}
+
+fn rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "expected a share between 0.0 and 1.0, got {value:?}"
+        )),
+    }
+}
+
+pub(super) fn fault(global: &GlobalArgs, command: &FaultCommand) -> Result<u8, CliError> {
+    let fault = command.to_fault();
+    let body = serde_json::to_vec(&fault).map_err(|e| CliError::Serialize {
+        what: "fault",
+        source: Box::new(e),
+    })?;
+    let answer = post(global, "/twin/v1/faults", body)?;
+    println!("injected {}", describe(&fault));
+    tracing::debug!(%answer, "twin answered");
+    Ok(exit::OK)
+}
+
+pub(super) fn advance(global: &GlobalArgs, seconds: f64) -> Result<u8, CliError> {
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return Err(TwinError::Value(format!(
+            "seconds must be a non-negative number, got {seconds}"
+        ))
+        .into());
+    }
+    let body = serde_json::json!({ "seconds": seconds })
+        .to_string()
+        .into_bytes();
+    let answer = post(global, "/twin/v1/advance", body)?;
+    let now = serde_json::from_str::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| v.get("now").and_then(|n| n.as_str()).map(str::to_owned))
+        .unwrap_or(answer);
+    println!("twin time is now {now}");
+    Ok(exit::OK)
+}
+
+/// The fault as the person typed it, e.g. `stop-node worker-1`.
+fn describe(fault: &Fault) -> String {
+    let json = serde_json::to_value(fault).unwrap_or_default();
+    let mut words = Vec::new();
+    if let Some(map) = json.as_object() {
+        if let Some(kind) = map.get("type").and_then(|t| t.as_str()) {
+            words.push(kind.to_owned());
+        }
+        for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "type") {
+            match value {
+                serde_json::Value::String(s) => words.push(s.clone()),
+                serde_json::Value::Null => {}
+                other => words.push(format!("{key}={other}")),
+            }
+        }
+    }
+    words.join(" ")
+}
+
+/// POSTs JSON to the twin named by the kubeconfig and returns its answer.
+fn post(global: &GlobalArgs, path: &str, body: Vec<u8>) -> Result<String, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let (client, cluster) =
+            posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
+                .await
+                .map_err(CliError::Client)?;
+        let request = http::Request::post(path)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .map_err(|e| TwinError::Value(e.to_string()))?;
+        client.request_text(request).await.map_err(|source| {
+            CliError::from(TwinError::Control {
+                server: cluster.server,
+                source,
+            })
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaced_names_need_both_halves() {
+        assert_eq!(namespaced("db/pg-0"), Ok(("db".into(), "pg-0".into())));
+        assert!(namespaced("pg-0").is_err());
+        assert!(namespaced("/pg-0").is_err());
+        assert!(namespaced("a/b/c").is_err());
+    }
+
+    #[test]
+    fn faults_are_described_as_typed() {
+        let fault = FaultCommand::FlapReadiness {
+            pod: ("db".into(), "pg-0".into()),
+            period: 15,
+        }
+        .to_fault();
+        assert_eq!(describe(&fault), "flap-readiness db period_seconds=15 pg-0");
+        assert_eq!(describe(&Fault::ClearAll), "clear-all");
+    }
+}

@@ -1,0 +1,99 @@
+//! `posture twin serve`: a simulated cluster on loopback for kubectl and posture to talk to.
+
+use std::path::{Path, PathBuf};
+
+use posture_twin::Twin;
+use posture_twin::api::{RunningTwin, ServeOptions};
+
+use super::{ServeArgs, TwinError};
+use crate::error::{CliError, exit};
+
+pub(super) fn run(args: &ServeArgs) -> Result<u8, CliError> {
+    let twin = load(args.scenario.as_deref())?;
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let options = ServeOptions {
+            addr: args.addr,
+            speed: args.speed,
+        };
+        let running = posture_twin::api::serve(twin, options)
+            .await
+            .map_err(TwinError::Serve)?;
+        let (kubeconfig, chosen) = match &args.kubeconfig_out {
+            Some(path) => (path.clone(), true),
+            None => (default_kubeconfig(&running), false),
+        };
+        running
+            .write_kubeconfig(&kubeconfig)
+            .map_err(|source| CliError::Write {
+                path: kubeconfig.display().to_string(),
+                source,
+            })?;
+        announce(&running, &kubeconfig, args);
+        let stopped = wait_for_stop().await;
+        running.shutdown().await;
+        if !chosen {
+            let _ = std::fs::remove_file(&kubeconfig);
+        }
+        anstream::eprintln!("twin stopped");
+        stopped.map(|()| exit::OK).map_err(CliError::from)
+    })
+}
+
+/// The embedded homelab cluster, or the scenario file given.
+fn load(scenario: Option<&Path>) -> Result<Twin, TwinError> {
+    let start = super::start_time();
+    let Some(path) = scenario else {
+        let mut twin = Twin::homelab(start);
+        super::add_system_namespaces(&mut twin);
+        return Ok(twin);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| TwinError::ReadScenario {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut twin = Twin::new(start);
+    twin.load_scenario(&path.display().to_string(), &text)
+        .map_err(TwinError::Scenario)?;
+    super::add_system_namespaces(&mut twin);
+    Ok(twin)
+}
+
+fn default_kubeconfig(running: &RunningTwin) -> PathBuf {
+    std::env::temp_dir().join(format!("posture-twin-{}.kubeconfig", running.addr().port()))
+}
+
+/// Tells the person where the twin is and what to try; scripts can read the first line.
+fn announce(running: &RunningTwin, kubeconfig: &Path, args: &ServeArgs) {
+    let speed = if args.speed > 0.0 {
+        format!("virtual time runs at {}x real time", args.speed)
+    } else {
+        "virtual time moves only with `posture twin advance SECONDS`".to_owned()
+    };
+    println!("twin serving at {}", running.url());
+    println!("{speed}; Ctrl-C stops it.");
+    println!();
+    println!("export KUBECONFIG={}", kubeconfig.display());
+    println!("kubectl get nodes -o wide");
+    println!("kubectl get pods -A -o wide");
+    println!("kubectl -n longhorn-system get volumes.longhorn.io");
+    println!("posture check");
+    println!("posture twin fault stop-node NODE   # then: kubectl get nodes -w");
+}
+
+/// Resolves on Ctrl-C, or SIGTERM where there is one.
+async fn wait_for_stop() -> Result<(), TwinError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(TwinError::Signal)?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted.map_err(TwinError::Signal),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map_err(TwinError::Signal)
+    }
+}

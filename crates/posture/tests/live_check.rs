@@ -1,0 +1,120 @@
+//! The same findings come from a live API as from the saved file: the real binary checks the
+//! homelab twin over HTTP and the homelab scenario file, and their findings agree wherever the
+//! file holds the data they need.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{posture, run, workspace};
+use posture_twin::Twin;
+use posture_twin::api::{ServeOptions, serve};
+use serde_json::Value;
+
+/// Sections whose checks read only what the scenario file holds (no pods, health endpoints or
+/// EndpointSlices), so file and live must agree finding for finding.
+const COMPARABLE: [&str; 5] = [
+    "preconditions.workloads.",
+    "ingress.",
+    "coredns.",
+    "longhorn.",
+    "ownership.",
+];
+
+fn findings(report: &Value) -> BTreeSet<(String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().expect("id").to_owned(),
+                f["object"].to_string(),
+            )
+        })
+        .filter(|(id, _)| COMPARABLE.iter().any(|prefix| id.starts_with(prefix)))
+        .collect()
+}
+
+fn check_status(report: &Value, id: &str) -> String {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == id)
+        .map(|c| c["status"].as_str().expect("status").to_owned())
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_check_of_the_twin_finds_what_the_file_check_finds() {
+    let start = "2026-11-24T12:00:00Z".parse().expect("valid time");
+    let twin = serve(Twin::homelab(start), ServeOptions::default())
+        .await
+        .expect("twin serves");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig)
+        .expect("write kubeconfig");
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+
+    let nodes = tokio::process::Command::new("kubectl")
+        .args(["--kubeconfig", kubeconfig, "get", "nodes", "-o", "name"])
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(
+        nodes.status.success(),
+        "{}",
+        String::from_utf8_lossy(&nodes.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&nodes.stdout).lines().count(),
+        2,
+        "kubectl sees the twin's two nodes"
+    );
+
+    let live = run(posture(&[
+        "check",
+        "-o",
+        "json",
+        "--kubeconfig",
+        kubeconfig,
+    ]))
+    .await;
+    let file = run(posture(&[
+        "check",
+        "--snapshot",
+        "scenarios/homelab.yaml",
+        "-o",
+        "json",
+    ]))
+    .await;
+    assert_eq!(live.code, 1, "{}", live.stderr);
+    assert_eq!(file.code, 1, "{}", file.stderr);
+    assert!(workspace().join("scenarios/homelab.yaml").exists());
+    let live: Value = serde_json::from_str(&live.stdout).expect("live JSON report");
+    let file: Value = serde_json::from_str(&file.stdout).expect("file JSON report");
+
+    let (live_findings, file_findings) = (findings(&live), findings(&file));
+    assert!(!file_findings.is_empty());
+    let only_live: Vec<_> = live_findings.difference(&file_findings).collect();
+    let only_file: Vec<_> = file_findings.difference(&live_findings).collect();
+    assert!(
+        only_live.is_empty() && only_file.is_empty(),
+        "only live: {only_live:#?}\nonly in the file: {only_file:#?}"
+    );
+
+    // What the file cannot tell, the live API can: the secondary's pods are all DaemonSet pods,
+    // and the API server's health endpoints answer.
+    assert_eq!(
+        check_status(&file, "preconditions.secondary.daemonsets-only"),
+        "unknown"
+    );
+    assert_eq!(
+        check_status(&live, "preconditions.secondary.daemonsets-only"),
+        "pass"
+    );
+    assert_eq!(live["summary"]["checks_unknown"], 0, "{:#}", live["checks"]);
+    twin.shutdown().await;
+}
