@@ -76,12 +76,33 @@ impl Twin {
         self.store.set_history_limit(1);
         let loaded = self.create_scenario_objects(file, text);
         if loaded.is_ok() {
+            self.create_system_namespaces();
             let now = self.clock.now();
             self.sim.bootstrap(&mut self.store, now);
         }
         self.store.set_history_limit(history_limit);
         self.store.compact();
         loaded
+    }
+
+    /// Every Kubernetes cluster has these namespaces; scenario files usually leave them out.
+    /// Clients rely on them: posture identifies a cluster by the kube-system Namespace's uid.
+    fn create_system_namespaces(&mut self) {
+        let namespaces = resources::by_plural("", "namespaces").expect("namespaces are served");
+        let now = self.clock.now();
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let key = store::ObjectKey::new(namespaces, "", name);
+            if self.store.get(&key).is_none() {
+                let namespace = serde_json::json!({
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": name},
+                    "status": {"phase": "Active"},
+                });
+                // The namespace was just found missing, so creating it cannot conflict.
+                let _ = self.store.create(namespaces, namespace, now, false);
+            }
+        }
     }
 
     fn create_scenario_objects(&mut self, file: &str, text: &str) -> Result<(), ScenarioError> {
@@ -160,6 +181,16 @@ mod tests {
         assert_eq!(twin.store.list(nodes, None).count(), 2);
         let volumes = resources::by_plural("longhorn.io", "volumes").expect("registered");
         assert_eq!(twin.store.list(volumes, Some("longhorn-system")).count(), 5);
+        let namespaces = resources::by_plural("", "namespaces").expect("registered");
+        let kube_system = store::ObjectKey::new(namespaces, "", "kube-system");
+        let uid = twin
+            .store
+            .get(&kube_system)
+            .and_then(|ns| ns.pointer("/metadata/uid").cloned());
+        assert!(
+            uid.is_some(),
+            "kube-system exists with a uid, as in every cluster"
+        );
     }
 
     #[test]

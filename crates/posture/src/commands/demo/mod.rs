@@ -120,8 +120,7 @@ fn start(global: &GlobalArgs, args: &DemoArgs) -> Result<DemoContext, CliError> 
         speed: if jump_clock { 0.0 } else { args.speed },
         ..ServeOptions::default()
     };
-    let mut twin = Twin::homelab(crate::commands::twin::start_time());
-    crate::commands::twin::add_system_namespaces(&mut twin);
+    let twin = Twin::homelab(crate::commands::twin::start_time());
     let twin = runtime
         .block_on(posture_twin::api::serve(twin, options))
         .map_err(TwinError::Serve)?;

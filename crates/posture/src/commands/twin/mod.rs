@@ -147,25 +147,3 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .build()
         .map_err(CliError::Runtime)
 }
-
-/// Namespaces every k3s cluster has. Scenario files often leave them out, but `posture plan`
-/// identifies a cluster by the kube-system Namespace's uid, so the twin serves them.
-pub(crate) fn add_system_namespaces(twin: &mut posture_twin::Twin) {
-    let Some(namespaces) = posture_twin::resources::by_plural("", "namespaces") else {
-        return;
-    };
-    let now = twin.now();
-    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        let key = posture_twin::store::ObjectKey::new(namespaces, "", name);
-        if twin.store.get(&key).is_none() {
-            let namespace = serde_json::json!({
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": name},
-                "status": {"phase": "Active"},
-            });
-            // Only an existing object makes this fail, and that was ruled out just above.
-            let _ = twin.store.create(namespaces, namespace, now, false);
-        }
-    }
-}

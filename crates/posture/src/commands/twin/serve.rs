@@ -44,9 +44,7 @@ pub(super) fn run(args: &ServeArgs) -> Result<u8, CliError> {
 fn load(scenario: Option<&Path>) -> Result<Twin, TwinError> {
     let start = super::start_time();
     let Some(path) = scenario else {
-        let mut twin = Twin::homelab(start);
-        super::add_system_namespaces(&mut twin);
-        return Ok(twin);
+        return Ok(Twin::homelab(start));
     };
     let text = std::fs::read_to_string(path).map_err(|source| TwinError::ReadScenario {
         path: path.to_owned(),
@@ -55,7 +53,6 @@ fn load(scenario: Option<&Path>) -> Result<Twin, TwinError> {
     let mut twin = Twin::new(start);
     twin.load_scenario(&path.display().to_string(), &text)
         .map_err(TwinError::Scenario)?;
-    super::add_system_namespaces(&mut twin);
     Ok(twin)
 }
 
