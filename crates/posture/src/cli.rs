@@ -49,6 +49,42 @@ pub(crate) enum Command {
     /// Save everything `check` reads as one multi-document YAML file.
     #[command(after_help = AFTER_HELP)]
     Snapshot(SnapshotArgs),
+    /// Watch the cluster for the runbook's flapping risks and report alerts as they rise and clear.
+    #[command(after_help = WATCH_AFTER_HELP)]
+    Watch(WatchArgs),
+}
+
+const WATCH_AFTER_HELP: &str = "\
+Exit codes:
+  0  stopped, or --until-stable: no alert for the whole duration
+  1  --until-stable: an alert was raised first
+  2  usage, configuration or input error
+  3  cluster unreachable";
+
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// Exit 0 once the cluster has been free of alerts this long (cluster time, e.g. 5m), or 1
+    /// if an alert is raised first.
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::watch::parse_duration)]
+    pub(crate) until_stable: Option<jiff::SignedDuration>,
+    /// Output format: log lines for people, or one JSON alert per line.
+    #[arg(short, long, value_enum, default_value_t = WatchOutput::Human)]
+    pub(crate) output: WatchOutput,
+    /// Append every signal to FILE, for `--replay`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) record: Option<PathBuf>,
+    /// Run the detectors over a recording instead of a cluster.
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
+    pub(crate) replay: Option<PathBuf>,
+    /// Milliseconds between ticks (each reads the cluster's time).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub(crate) tick_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WatchOutput {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -46,6 +46,20 @@ pub(crate) enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot watch the cluster")]
+    Watch(#[source] posture_kube::watch::WatchError),
+    #[error("cannot read recording {path}")]
+    ReadRecording {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid recording {path}")]
+    Recording {
+        path: String,
+        #[source]
+        source: posture_core::detect::ReplayError,
+    },
     #[error("cannot serialize the {what}")]
     Serialize {
         what: &'static str,
@@ -57,7 +71,7 @@ pub(crate) enum CliError {
 impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::Collect(_) => exit::CLUSTER,
+            Self::Collect(_) | Self::Watch(_) => exit::CLUSTER,
             _ => exit::USAGE,
         }
     }
@@ -81,6 +95,9 @@ impl CliError {
             Self::Collect(CollectError::Forbidden { .. }) => {
                 "posture needs get/list on the resources it checks; `kubectl auth can-i list pods -A` shows what is allowed".into()
             }
+            Self::Watch(_) => "is the API server up and the address right? `kubectl get --raw /readyz` uses the same kubeconfig".into(),
+            Self::ReadRecording { .. } => "check the path given to --replay".into(),
+            Self::Recording { .. } => "the file is not a `posture watch --record` recording, or it was cut at the line named above".into(),
             Self::Runtime(_) => "the system is short of resources; retry".into(),
             Self::Write { .. } => "check that the directory exists and is writable".into(),
             Self::Serialize { .. } => "this is a bug in posture; please report it with the input that caused it".into(),

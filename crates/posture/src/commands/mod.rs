@@ -2,6 +2,7 @@
 
 mod check;
 mod snapshot;
+pub(crate) mod watch;
 
 use posture_core::Policy;
 use posture_kube::Collection;
@@ -13,6 +14,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Check(args) => check::run(&cli.global, &args),
         Command::Snapshot(args) => snapshot::run(&cli.global, &args),
+        Command::Watch(args) => watch::run(&cli.global, &args),
     }
 }
 

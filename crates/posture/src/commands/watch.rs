@@ -1,0 +1,234 @@
+//! `posture watch`: the runbook's anti-flap appendix as live detectors. Alerts go out as log
+//! lines (`<time> RAISED restart-loop apps/web ...`) or JSON lines; `--until-stable` turns the
+//! watch into a gate (exit 0 stable, 1 alerted); `--record` and `--replay` keep and reproduce
+//! the signal stream.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use posture_core::detect::{
+    Alert, DetectPolicy, Detectors, ReplayError, SIGNALS_SCHEMA, Signal, StabilityVerdict,
+    UntilStable, header_line, parse_line,
+};
+use posture_kube::watch::{Update, WatchOptions};
+
+use crate::cli::{GlobalArgs, WatchArgs, WatchOutput};
+use crate::error::{CliError, exit};
+
+pub(crate) fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError> {
+    let policy = DetectPolicy::default();
+    let mut session = Session::new(args, &policy)?;
+    if let Some(path) = &args.replay {
+        return session.replay(path);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(session.live(global, args))
+}
+
+/// Detectors, the optional gate and the outputs: the same for a live watch and a replay.
+struct Session {
+    detectors: Detectors,
+    gate: Option<UntilStable>,
+    output: WatchOutput,
+    record: Option<std::io::BufWriter<std::fs::File>>,
+    record_path: String,
+}
+
+impl Session {
+    fn new(args: &WatchArgs, policy: &DetectPolicy) -> Result<Self, CliError> {
+        let record_path = args
+            .record
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let record = match &args.record {
+            Some(path) => {
+                let file = std::fs::File::create(path).map_err(|source| CliError::Write {
+                    path: record_path.clone(),
+                    source,
+                })?;
+                let mut writer = std::io::BufWriter::new(file);
+                writeln!(writer, "{}", header_line()).map_err(|source| CliError::Write {
+                    path: record_path.clone(),
+                    source,
+                })?;
+                Some(writer)
+            }
+            None => None,
+        };
+        Ok(Self {
+            detectors: Detectors::new(policy),
+            gate: args.until_stable.map(|d| UntilStable::new(policy, d)),
+            output: args.output,
+            record,
+            record_path,
+        })
+    }
+
+    /// Feeds one signal everywhere; returns the exit code once the gate has a verdict.
+    fn signal(&mut self, signal: &Signal) -> Result<Option<u8>, CliError> {
+        if let Some(record) = &mut self.record {
+            writeln!(record, "{}", signal.to_line())
+                .and_then(|()| record.flush())
+                .map_err(|source| CliError::Write {
+                    path: self.record_path.clone(),
+                    source,
+                })?;
+        }
+        for alert in self.detectors.observe(signal) {
+            self.print(&alert)?;
+        }
+        let Some(gate) = &mut self.gate else {
+            return Ok(None);
+        };
+        Ok(gate.observe(signal).map(|verdict| match verdict {
+            StabilityVerdict::Stable { since, at } => {
+                anstream::eprintln!("stable: no alert from {since} to {at}");
+                exit::OK
+            }
+            StabilityVerdict::Alerted(alert) => {
+                anstream::eprintln!("unstable: {}", alert_line(&alert));
+                exit::FINDINGS
+            }
+        }))
+    }
+
+    fn print(&self, alert: &Alert) -> Result<(), CliError> {
+        let line = match self.output {
+            WatchOutput::Human => alert_line(alert),
+            WatchOutput::Json => {
+                serde_json::to_string(alert).map_err(|source| CliError::Serialize {
+                    what: "alert",
+                    source: Box::new(source),
+                })?
+            }
+        };
+        crate::render::write_stdout(&format!("{line}\n"))
+    }
+
+    fn replay(&mut self, path: &Path) -> Result<u8, CliError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadRecording {
+            path: path.display().to_string(),
+            source,
+        })?;
+        for (index, line) in text.lines().enumerate() {
+            if index == 0 && line.trim_start().starts_with(r#"{"schema""#) {
+                let schema = serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|header| header["schema"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if schema != SIGNALS_SCHEMA {
+                    return Err(CliError::Recording {
+                        path: path.display().to_string(),
+                        source: ReplayError::Schema {
+                            line: 1,
+                            found: schema,
+                        },
+                    });
+                }
+                continue;
+            }
+            let signal = parse_line(line).map_err(|source| CliError::Recording {
+                path: path.display().to_string(),
+                source: ReplayError::Parse {
+                    line: index + 1,
+                    source,
+                },
+            })?;
+            if let Some(signal) = signal
+                && let Some(code) = self.signal(&signal)?
+            {
+                return Ok(code);
+            }
+        }
+        Ok(match self.gate {
+            // The recording ended before a verdict: not proven stable.
+            Some(_) => exit::FINDINGS,
+            None => exit::OK,
+        })
+    }
+
+    async fn live(&mut self, global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError> {
+        let (client, cluster) =
+            posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
+                .await
+                .map_err(CliError::Client)?;
+        tracing::info!(server = %cluster.server, context = %cluster.context, "watching");
+        let options = WatchOptions {
+            tick_every: Duration::from_millis(args.tick_ms.max(10)),
+        };
+        let mut watch = posture_kube::watch::start(&client, options)
+            .await
+            .map_err(CliError::Watch)?;
+        loop {
+            let update = tokio::select! {
+                update = watch.next() => update.map_err(CliError::Watch)?,
+                _ = tokio::signal::ctrl_c() => return Ok(exit::OK),
+            };
+            match update {
+                Update::Signals(signals) => {
+                    for signal in &signals {
+                        if let Some(code) = self.signal(signal)? {
+                            return Ok(code);
+                        }
+                    }
+                }
+                Update::Note(note) => anstream::eprintln!("note: {note}"),
+                Update::Object { .. } => {}
+            }
+        }
+    }
+}
+
+/// `<time> RAISED restart-loop apps/web-1/web restartCount 4 ...`: one grep-able line per alert.
+pub(crate) fn alert_line(alert: &Alert) -> String {
+    match alert {
+        Alert::Raised {
+            detector,
+            subject,
+            severity,
+            at,
+            message,
+            ..
+        } => format!(
+            "{at} RAISED {detector} {subject} [{}] {message}",
+            severity.as_str()
+        ),
+        Alert::Cleared {
+            detector,
+            subject,
+            at,
+            message,
+            ..
+        } => format!("{at} CLEARED {detector} {subject} {message}"),
+    }
+}
+
+/// Parses `--until-stable` (`5m`, `90s`, `1h30m`, or ISO 8601).
+pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
+    let duration: SignedDuration = text
+        .parse()
+        .map_err(|e| format!("not a duration like 5m or 90s: {e}"))?;
+    if duration.is_negative() || duration.is_zero() {
+        return Err("must be positive".into());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("5m"), Ok(SignedDuration::from_mins(5)));
+        assert_eq!(parse_duration("90s"), Ok(SignedDuration::from_secs(90)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}
