@@ -120,6 +120,22 @@ impl Harness {
         }
     }
 
+    /// Advances until no alert is active; fails after `limit` virtual time.
+    async fn run_until_quiet(&mut self, limit: SignedDuration) {
+        let step = SignedDuration::from_secs(10);
+        let mut done = SignedDuration::ZERO;
+        while self.detectors.active().next().is_some() {
+            assert!(
+                done < limit,
+                "still active after {limit}: {:?}",
+                self.active()
+            );
+            self.twin.advance(step);
+            done += step;
+            self.catch_up().await;
+        }
+    }
+
     fn active(&self) -> Vec<String> {
         self.detectors.active().map(|a| a.id().to_owned()).collect()
     }
@@ -333,4 +349,75 @@ async fn until_stable_fails_when_an_alert_fires_first() {
             if matches!(alert.detector(), DetectorKind::RestartLoop | DetectorKind::CrashLoop)),
         "{verdict:?}"
     );
+}
+
+#[tokio::test]
+async fn a_stopped_node_drops_endpoints_and_all_clears_once_it_starts() {
+    let mut h = Harness::start().await;
+    // The node the ingress controller is pinned to.
+    let node = "miniserver";
+    h.twin.inject(&Fault::StopNode { node: node.into() });
+    h.run_until(15 * MINUTE, |a| {
+        raised(a, DetectorKind::NoReadyEndpoints) > 0
+    })
+    .await;
+    assert!(
+        h.active().contains(
+            &"no-ready-endpoints/haproxy-controller/haproxy-kubernetes-ingress".to_owned()
+        ),
+        "{:?}",
+        h.active()
+    );
+    h.twin.inject(&Fault::StartNode { node: node.into() });
+    h.run_until_quiet(60 * MINUTE).await;
+    assert_eq!(
+        h.alerts.iter().filter(|a| a.is_raised()).count(),
+        h.alerts.iter().filter(|a| !a.is_raised()).count(),
+        "every raised alert cleared: {:#?}",
+        h.alerts
+    );
+}
+
+#[tokio::test]
+async fn failing_rebuilds_after_a_replica_increase_raise_a_rebuild_storm_that_clears() {
+    let mut h = Harness::start().await;
+    let resource = kube::api::ApiResource {
+        group: "longhorn.io".into(),
+        version: "v1beta2".into(),
+        api_version: "longhorn.io/v1beta2".into(),
+        kind: "Volume".into(),
+        plural: "volumes".into(),
+    };
+    let volumes: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(h.client.clone(), "longhorn-system", &resource);
+    let list = volumes.list(&ListParams::default()).await.expect("volumes");
+    let volume = list
+        .items
+        .iter()
+        .find(|v| v.data["spec"]["numberOfReplicas"] == 1)
+        .and_then(|v| v.metadata.name.clone())
+        .expect("a single-replica volume");
+    h.twin.inject(&Fault::FailRebuilds { volume: None });
+    volumes
+        .patch(
+            &volume,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"numberOfReplicas": 2}})),
+        )
+        .await
+        .expect("replicas raised");
+    h.run_until(30 * MINUTE, |a| {
+        raised(a, DetectorKind::RebuildRepeated) > 0
+    })
+    .await;
+    assert!(
+        h.active().contains(&format!("rebuild-repeated/{volume}")),
+        "{:?}",
+        h.active()
+    );
+    h.twin.inject(&Fault::ClearAll);
+    h.run_until(2 * 60 * MINUTE, |a| {
+        cleared(a, DetectorKind::RebuildRepeated) == raised(a, DetectorKind::RebuildRepeated)
+    })
+    .await;
 }
