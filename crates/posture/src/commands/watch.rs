@@ -3,7 +3,7 @@
 //! watch into a gate (exit 0 stable, 1 alerted); `--record` and `--replay` keep and reproduce
 //! the signal stream.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,9 +12,10 @@ use posture_core::detect::{
     Alert, DetectPolicy, Detectors, ReplayError, SIGNALS_SCHEMA, Signal, StabilityVerdict,
     UntilStable, header_line, parse_line,
 };
-use posture_kube::watch::{Update, WatchOptions};
+use posture_kube::watch::{SignalWatch, Update, WatchOptions};
 
 use crate::cli::{GlobalArgs, WatchArgs, WatchOutput};
+use crate::dashboard::{Model, render};
 use crate::error::{CliError, exit};
 
 pub(crate) fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError> {
@@ -37,6 +38,8 @@ struct Session {
     output: WatchOutput,
     record: Option<std::io::BufWriter<std::fs::File>>,
     record_path: String,
+    /// The dashboard's model when drawing on a terminal; alerts go there instead of stdout.
+    dashboard: Option<Model>,
 }
 
 impl Session {
@@ -67,6 +70,7 @@ impl Session {
             output: args.output,
             record,
             record_path,
+            dashboard: None,
         })
     }
 
@@ -79,6 +83,11 @@ impl Session {
                     path: self.record_path.clone(),
                     source,
                 })?;
+        }
+        if let Some(model) = &mut self.dashboard
+            && matches!(signal.kind, posture_core::detect::SignalKind::Tick)
+        {
+            model.tick(signal.at);
         }
         for alert in self.detectors.observe(signal) {
             self.print(&alert)?;
@@ -98,7 +107,11 @@ impl Session {
         }))
     }
 
-    fn print(&self, alert: &Alert) -> Result<(), CliError> {
+    fn print(&mut self, alert: &Alert) -> Result<(), CliError> {
+        if let Some(model) = &mut self.dashboard {
+            model.alert(alert);
+            return Ok(());
+        }
         let line = match self.output {
             WatchOutput::Human => alert_line(alert),
             WatchOutput::Json => {
@@ -165,6 +178,13 @@ impl Session {
         let mut watch = posture_kube::watch::start(&client, options)
             .await
             .map_err(CliError::Watch)?;
+        let on_terminal = std::io::stdout().is_terminal()
+            && args.output == WatchOutput::Human
+            && args.until_stable.is_none();
+        if on_terminal {
+            self.dashboard = Some(Model::new(cluster.server.clone()));
+            return self.draw(&mut watch).await;
+        }
         loop {
             let update = tokio::select! {
                 update = watch.next() => update.map_err(CliError::Watch)?,
@@ -180,6 +200,84 @@ impl Session {
                 }
                 Update::Note(note) => anstream::eprintln!("note: {note}"),
                 Update::Object { .. } => {}
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Runs the dashboard until `q` or Ctrl-C; the terminal is restored however it ends.
+    async fn draw(&mut self, watch: &mut SignalWatch) -> Result<u8, CliError> {
+        let mut terminal = ratatui::init();
+        let (quit_sender, mut quit) = tokio::sync::mpsc::channel::<()>(1);
+        // Raw mode turns Ctrl-C into a key, so keys are read on a thread of their own.
+        std::thread::spawn(move || {
+            use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
+            loop {
+                if quit_sender.is_closed() {
+                    return;
+                }
+                if !event::poll(Duration::from_millis(100)).unwrap_or(false) {
+                    continue;
+                }
+                if let Ok(Event::Key(key)) = event::read() {
+                    let ctrl_c = key.code == KeyCode::Char('c')
+                        && key.modifiers.contains(KeyModifiers::CONTROL);
+                    if key.code == KeyCode::Char('q') || ctrl_c {
+                        let _ = quit_sender.blocking_send(());
+                        return;
+                    }
+                }
+            }
+        });
+        let result = self.draw_until_quit(watch, &mut terminal, &mut quit).await;
+        ratatui::restore();
+        result
+    }
+
+    async fn draw_until_quit(
+        &mut self,
+        watch: &mut SignalWatch,
+        terminal: &mut ratatui::DefaultTerminal,
+        quit: &mut tokio::sync::mpsc::Receiver<()>,
+    ) -> Result<u8, CliError> {
+        let mut drawn = std::time::Instant::now() - Duration::from_secs(1);
+        loop {
+            let update = tokio::select! {
+                update = watch.next() => update.map_err(CliError::Watch)?,
+                _ = quit.recv() => return Ok(exit::OK),
+            };
+            match update {
+                Update::Signals(signals) => {
+                    for signal in &signals {
+                        self.signal(signal)?;
+                    }
+                }
+                Update::Note(note) => {
+                    if let Some(model) = &mut self.dashboard {
+                        model.note(&note);
+                    }
+                }
+                Update::Object {
+                    kind,
+                    change,
+                    object,
+                } => {
+                    if let Some(model) = &mut self.dashboard {
+                        model.object(kind, change, &object);
+                    }
+                }
+            }
+            if drawn.elapsed() >= Duration::from_millis(100)
+                && let Some(model) = &self.dashboard
+            {
+                terminal
+                    .draw(|frame| render(model, frame))
+                    .map_err(|source| CliError::Write {
+                        path: "terminal".into(),
+                        source,
+                    })?;
+                drawn = std::time::Instant::now();
             }
         }
     }
