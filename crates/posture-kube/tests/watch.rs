@@ -23,6 +23,8 @@ struct Harness {
     watch: SignalWatch,
     detectors: Detectors,
     alerts: Vec<Alert>,
+    /// When each alert came out of the detectors, in real time.
+    seen: Vec<std::time::Instant>,
     _dir: tempfile::TempDir,
 }
 
@@ -57,6 +59,7 @@ impl Harness {
             watch,
             detectors: Detectors::new(&DetectPolicy::default()),
             alerts: Vec::new(),
+            seen: Vec::new(),
             _dir: dir,
         };
         harness.catch_up().await;
@@ -76,7 +79,10 @@ impl Harness {
                 match self.watch.next().await.expect("the watch runs") {
                     Update::Signals(signals) => {
                         for signal in &signals {
-                            self.alerts.extend(self.detectors.observe(signal));
+                            for alert in self.detectors.observe(signal) {
+                                self.alerts.push(alert);
+                                self.seen.push(std::time::Instant::now());
+                            }
                             if matches!(signal.kind, SignalKind::Tick) && signal.at >= target {
                                 seen += 1;
                             }
@@ -420,4 +426,107 @@ async fn failing_rebuilds_after_a_replica_increase_raise_a_rebuild_storm_that_cl
         cleared(a, DetectorKind::RebuildRepeated) == raised(a, DetectorKind::RebuildRepeated)
     })
     .await;
+}
+
+/// Alert latency on the twin, for BENCHMARKS.md: from the moment the fault crosses the
+/// detector's threshold (read from the twin's own objects) to the alert, in virtual and real
+/// time. Run with `cargo test -p posture-kube --test watch -- --ignored --nocapture latency`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn alert_latency_on_the_twin() {
+    let step = SignedDuration::from_secs(1);
+    for round in 0..3 {
+        // Lease thrash: the third holder change within the window is the crossing.
+        let mut h = Harness::start().await;
+        h.twin.inject(&Fault::LeaseThrash {
+            namespace: "kube-system".into(),
+            name: "kube-scheduler".into(),
+            period_seconds: 30,
+        });
+        let before = h.twin.now();
+        let mut changes: Vec<Timestamp> = Vec::new();
+        let (virtual_latency, real) = h
+            .measure(step, DetectorKind::LeaseThrash, move |twin| {
+                let leases = posture_twin::resources::by_plural("coordination.k8s.io", "leases")
+                    .expect("registered");
+                let acquired: Option<Timestamp> = twin
+                    .store
+                    .list(leases, Some("kube-system"))
+                    .find(|(k, _)| k.name == "kube-scheduler")
+                    .and_then(|(_, l)| l["spec"]["acquireTime"].as_str()?.parse().ok());
+                if let Some(at) = acquired
+                    && at >= before
+                    && !changes.contains(&at)
+                {
+                    changes.push(at);
+                }
+                // The default policy raises on the third holder change.
+                changes.get(2).copied()
+            })
+            .await;
+        println!("round {round} lease-thrash: virtual {virtual_latency}, real {real:?}");
+
+        // No ready endpoints: the crossing is the grace period after the ingress Service's
+        // slices first show zero ready endpoints.
+        let mut h = Harness::start().await;
+        h.twin.inject(&Fault::StopNode {
+            node: "miniserver".into(),
+        });
+        let mut zero_since: Option<Timestamp> = None;
+        let (virtual_latency, real) = h
+            .measure(step, DetectorKind::NoReadyEndpoints, move |twin| {
+                let slices =
+                    posture_twin::resources::by_plural("discovery.k8s.io", "endpointslices")
+                        .expect("registered");
+                let ready: usize = twin
+                    .store
+                    .list(slices, Some("haproxy-controller"))
+                    .flat_map(|(_, s)| s["endpoints"].as_array().cloned().unwrap_or_default())
+                    .filter(|e| e["conditions"]["ready"] == true)
+                    .count();
+                if ready == 0 {
+                    zero_since.get_or_insert(twin.now());
+                } else {
+                    zero_since = None;
+                }
+                zero_since.map(|t| t + SignedDuration::from_secs(10))
+            })
+            .await;
+        println!("round {round} no-ready-endpoints: virtual {virtual_latency}, real {real:?}");
+    }
+}
+
+impl Harness {
+    /// Steps until `detector` raises; `crossing` reads, after each step, when the threshold was
+    /// crossed according to the twin's objects. Returns (virtual, real) latency.
+    async fn measure(
+        &mut self,
+        step: SignedDuration,
+        detector: DetectorKind,
+        mut crossing: impl FnMut(&Twin) -> Option<Timestamp>,
+    ) -> (SignedDuration, Duration) {
+        let mut crossed: Option<(Timestamp, std::time::Instant)> = None;
+        for _ in 0..3600 {
+            let stepped = std::time::Instant::now();
+            self.twin.advance(step);
+            let now = self.twin.now();
+            if crossed.is_none()
+                && let Some(at) = self.twin.with_twin(|t| crossing(t))
+                && at <= now
+            {
+                crossed = Some((at, stepped));
+            }
+            self.catch_up().await;
+            if let Some((alert, seen)) = self
+                .alerts
+                .iter()
+                .zip(&self.seen)
+                .find(|(a, _)| a.is_raised() && a.detector() == detector)
+            {
+                let (at, wall) = crossed.expect("the threshold was crossed before the alert");
+                return (alert.at().duration_since(at), seen.duration_since(wall));
+            }
+        }
+        panic!("no {detector} alert within a virtual hour");
+    }
 }
