@@ -10,6 +10,7 @@
 //! header, which the twin fills from its virtual clock. Events are stamped with the latest
 //! cluster time seen, so their resolution is the tick interval (one second by default).
 
+pub mod act;
 mod clock;
 mod sources;
 

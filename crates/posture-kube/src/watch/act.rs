@@ -1,0 +1,256 @@
+//! The runbook's "Act" for Longhorn storms: settings changes built as pinned JSON patches (leading
+//! `test`s, an inverse), dry-run first, and journaled in the apply journal's record format so
+//! `posture rollback --journal` undoes them.
+
+use std::path::{Path, PathBuf};
+
+use json_patch::Patch;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch as KubePatch, PatchParams};
+use posture_core::ObjectRef;
+use posture_core::apply::journal::{JOURNAL_SCHEMA, JournalHeader, Operation, Record};
+use posture_core::plan::ClusterIdentity;
+use posture_core::plan::patch::{Edit, build, path};
+use serde_json::{Value, json};
+
+use crate::journal::{JournalFile, JournalIoError};
+
+/// An action a person may approve while watching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// `concurrent-replica-rebuild-per-node-limit` to 0: no new rebuilds start.
+    StopRebuilds,
+    /// `replica-auto-balance` to `disabled`: Longhorn stops moving replicas around.
+    DisableAutoBalance,
+}
+
+impl Act {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::StopRebuilds => "stop-rebuilds",
+            Self::DisableAutoBalance => "disable-auto-balance",
+        }
+    }
+
+    fn setting(self) -> (&'static str, &'static str) {
+        match self {
+            Self::StopRebuilds => ("concurrent-replica-rebuild-per-node-limit", "0"),
+            Self::DisableAutoBalance => ("replica-auto-balance", "disabled"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    #[error("the Longhorn setting {0} does not exist on this cluster")]
+    NoSetting(String),
+    #[error("the API server refused {what}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot build the patch")]
+    Build(#[source] posture_core::plan::PatchBuildError),
+    #[error("cannot encode the patch: {0}")]
+    Wire(String),
+    #[error("cannot journal the change")]
+    Journal(#[source] JournalIoError),
+}
+
+/// What an action did (or, unapproved, would do).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActOutcome {
+    pub object: ObjectRef,
+    /// `None` when the object already looks the way the action wants.
+    pub forward: Option<Patch>,
+    pub inverse: Option<Patch>,
+    /// True once the change landed (and was journaled).
+    pub applied: bool,
+    pub journal: Option<PathBuf>,
+}
+
+fn settings() -> ApiResource {
+    ApiResource {
+        group: "longhorn.io".into(),
+        version: "v1beta2".into(),
+        api_version: "longhorn.io/v1beta2".into(),
+        kind: "Setting".into(),
+        plural: "settings".into(),
+    }
+}
+
+/// The pinned patch setting a Longhorn Setting's value; `None` when it already holds it.
+pub fn setting_patch(
+    observed: &Value,
+    value: &str,
+) -> Result<Option<posture_core::plan::PinnedPatch>, ActError> {
+    build(observed, &[Edit::Set(path(&["value"]), json!(value))]).map_err(ActError::Build)
+}
+
+/// Dry-runs the action; with `journal` (the person approved), applies it and journals it.
+pub async fn act(
+    client: &kube::Client,
+    cluster: &crate::ClusterIdentity,
+    action: Act,
+    journal: Option<&Path>,
+) -> Result<ActOutcome, ActError> {
+    let (name, value) = action.setting();
+    let all: Api<DynamicObject> = Api::all_with(client.clone(), &settings());
+    let found = all
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| ActError::Api {
+            what: "listing Longhorn settings".into(),
+            source,
+        })?
+        .items
+        .into_iter()
+        .find(|s| s.metadata.name.as_deref() == Some(name))
+        .ok_or_else(|| ActError::NoSetting(name.to_owned()))?;
+    let namespace = found.metadata.namespace.clone().unwrap_or_default();
+    let object = ObjectRef {
+        kind: "Setting".into(),
+        api_version: "longhorn.io/v1beta2".into(),
+        namespace: Some(namespace.clone()),
+        name: name.to_owned(),
+    };
+    let observed = serde_json::to_value(&found).unwrap_or(Value::Null);
+    let Some(pinned) = setting_patch(&observed, value)? else {
+        return Ok(ActOutcome {
+            object,
+            forward: None,
+            inverse: None,
+            applied: false,
+            journal: None,
+        });
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &settings());
+    let refused = |source| ActError::Api {
+        what: format!("patching {namespace}/{name}"),
+        source,
+    };
+    api.patch(
+        name,
+        &PatchParams::default().dry_run(),
+        &KubePatch::<()>::Json(wire(&pinned.forward)?),
+    )
+    .await
+    .map_err(refused)?;
+    let mut outcome = ActOutcome {
+        object: object.clone(),
+        forward: Some(pinned.forward.clone()),
+        inverse: Some(pinned.inverse.clone()),
+        applied: false,
+        journal: None,
+    };
+    let Some(journal_path) = journal else {
+        return Ok(outcome);
+    };
+    let header = JournalHeader {
+        schema: JOURNAL_SCHEMA.to_owned(),
+        plan_sha256: format!("act:{}", action.name()),
+        cluster: ClusterIdentity {
+            server: cluster.server.clone(),
+            kube_system_uid: kube_system_uid(client).await?,
+        },
+    };
+    let mut file = if journal_path.exists() {
+        JournalFile::open(journal_path)
+            .map_err(ActError::Journal)?
+            .0
+    } else {
+        JournalFile::create(journal_path, &header).map_err(ActError::Journal)?
+    };
+    let stage = format!("act-{}", action.name());
+    let change = format!("{namespace}/{name}");
+    file.append(&Record::Intent {
+        stage: stage.clone(),
+        change: change.clone(),
+        object: object.clone(),
+        operation: Operation::Patch {
+            patch: pinned.forward.clone(),
+        },
+        rollback: false,
+    })
+    .map_err(ActError::Journal)?;
+    let landed = api
+        .patch(
+            name,
+            &PatchParams::default(),
+            &KubePatch::<()>::Json(wire(&pinned.forward)?),
+        )
+        .await;
+    let landed = match landed {
+        Ok(landed) => landed,
+        Err(source) => {
+            let _ = file.append(&Record::Failed {
+                stage,
+                change: Some(change),
+                reason: source.to_string(),
+            });
+            return Err(refused(source));
+        }
+    };
+    file.append(&Record::Applied {
+        stage: stage.clone(),
+        change,
+        object,
+        resource_version: landed.metadata.resource_version,
+        inverse: Operation::Patch {
+            patch: pinned.inverse,
+        },
+    })
+    .map_err(ActError::Journal)?;
+    file.append(&Record::StageComplete { stage })
+        .map_err(ActError::Journal)?;
+    outcome.applied = true;
+    outcome.journal = Some(journal_path.to_owned());
+    Ok(outcome)
+}
+
+/// The patch as kube-rs's own `json_patch` version spells it (the same JSON).
+fn wire<T: serde::de::DeserializeOwned>(patch: &Patch) -> Result<T, ActError> {
+    serde_json::to_value(patch)
+        .and_then(serde_json::from_value)
+        .map_err(|e| ActError::Wire(e.to_string()))
+}
+
+async fn kube_system_uid(client: &kube::Client) -> Result<String, ActError> {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    // A cluster without a kube-system Namespace object (a minimal test cluster) has no uid to
+    // pin; the journal then identifies it by server alone.
+    let namespace = namespaces
+        .get_opt("kube-system")
+        .await
+        .map_err(|source| ActError::Api {
+            what: "reading the kube-system namespace".into(),
+            source,
+        })?;
+    Ok(namespace.and_then(|n| n.metadata.uid).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setting_patch_is_pinned_and_reversible() {
+        let observed =
+            json!({"metadata": {"name": "replica-auto-balance"}, "value": "best-effort"});
+        let pinned = setting_patch(&observed, "disabled")
+            .expect("builds")
+            .expect("a change");
+        assert!(posture_core::plan::patch::starts_with_tests(
+            &pinned.forward
+        ));
+        assert_eq!(pinned.after["value"], "disabled");
+        let mut undone = pinned.after.clone();
+        json_patch::patch(&mut undone, &pinned.inverse).expect("inverse applies");
+        assert_eq!(undone, observed);
+        assert!(
+            setting_patch(&pinned.after, "disabled")
+                .expect("builds")
+                .is_none()
+        );
+    }
+}
