@@ -76,9 +76,31 @@ pub(crate) struct WatchArgs {
     /// Run the detectors over a recording instead of a cluster.
     #[arg(long, value_name = "FILE", conflicts_with = "record")]
     pub(crate) replay: Option<PathBuf>,
+    /// Act on a storm instead of watching: dry-run the change, then apply it with approval.
+    #[arg(long, value_enum, value_name = "ACTION", conflicts_with_all = ["replay", "until_stable", "record"])]
+    pub(crate) act: Option<WatchAction>,
+    /// Apply the --act change without asking.
+    #[arg(long, requires = "act")]
+    pub(crate) approve: bool,
+    /// Journal for --act changes (same format as apply; `posture rollback --journal` undoes them).
+    #[arg(long, value_name = "FILE", default_value = "posture-watch.journal")]
+    pub(crate) journal: PathBuf,
     /// Milliseconds between ticks (each reads the cluster's time).
     #[arg(long, default_value_t = 1000, hide = true)]
     pub(crate) tick_ms: u64,
+}
+
+/// The runbook's "Act" for a storm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WatchAction {
+    /// Set Longhorn's concurrent-replica-rebuild-per-node-limit to 0.
+    StopRebuilds,
+    /// Set Longhorn's replica-auto-balance to disabled.
+    DisableAutoBalance,
+    /// Print how to roll an Argo CD Application back.
+    ArgoRollback,
+    /// Print how to restore a Longhorn snapshot.
+    SnapshotRestore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

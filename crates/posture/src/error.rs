@@ -48,6 +48,8 @@ pub(crate) enum CliError {
     },
     #[error("cannot watch the cluster")]
     Watch(#[source] posture_kube::watch::WatchError),
+    #[error("cannot act")]
+    Act(#[source] posture_kube::watch::act::ActError),
     #[error("cannot read recording {path}")]
     ReadRecording {
         path: String,
@@ -71,7 +73,7 @@ pub(crate) enum CliError {
 impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::Collect(_) | Self::Watch(_) => exit::CLUSTER,
+            Self::Collect(_) | Self::Watch(_) | Self::Act(_) => exit::CLUSTER,
             _ => exit::USAGE,
         }
     }
@@ -96,6 +98,7 @@ impl CliError {
                 "posture needs get/list on the resources it checks; `kubectl auth can-i list pods -A` shows what is allowed".into()
             }
             Self::Watch(_) => "is the API server up and the address right? `kubectl get --raw /readyz` uses the same kubeconfig".into(),
+            Self::Act(_) => "nothing was applied unless the journal says so; `posture rollback --journal FILE` undoes what it records".into(),
             Self::ReadRecording { .. } => "check the path given to --replay".into(),
             Self::Recording { .. } => "the file is not a `posture watch --record` recording, or it was cut at the line named above".into(),
             Self::Runtime(_) => "the system is short of resources; retry".into(),

@@ -129,3 +129,57 @@ async fn a_recording_of_another_schema_is_refused() {
         out.stderr
     );
 }
+
+fn setting(twin: &RunningTwin, name: &str) -> serde_json::Value {
+    twin.with_twin(|t| {
+        let settings =
+            posture_twin::resources::by_plural("longhorn.io", "settings").expect("registered");
+        t.store
+            .list(settings, Some("longhorn-system"))
+            .find(|(key, _)| key.name == name)
+            .map(|(_, s)| s["value"].clone())
+            .expect("the setting exists")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn act_dry_runs_without_approval_and_journals_with_it() {
+    let (twin, dir, kubeconfig) = fast_twin().await;
+    let name = "replica-auto-balance";
+    let before = setting(&twin, name);
+    let journal = dir.path().join("act.journal").display().to_string();
+    let args = |approve: bool| {
+        let mut args = vec![
+            "watch",
+            "--kubeconfig",
+            kubeconfig.as_str(),
+            "--act",
+            "disable-auto-balance",
+            "--journal",
+            journal.as_str(),
+        ];
+        if approve {
+            args.push("--approve");
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+
+    let dry = run(posture(
+        &args(false).iter().map(String::as_str).collect::<Vec<_>>(),
+    ))
+    .await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("dry run accepted"), "{}", dry.stdout);
+    assert!(dry.stdout.contains(r#""op":"test""#), "{}", dry.stdout);
+    assert!(dry.stderr.contains("not applied"), "{}", dry.stderr);
+    assert_eq!(setting(&twin, name), before);
+
+    let done = run(posture(
+        &args(true).iter().map(String::as_str).collect::<Vec<_>>(),
+    ))
+    .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(setting(&twin, name), "disabled");
+    let text = std::fs::read_to_string(&journal).expect("journal written");
+    assert!(text.contains(r#""record":"applied""#), "{text}");
+}

@@ -18,7 +18,12 @@ use crate::cli::{GlobalArgs, WatchArgs, WatchOutput};
 use crate::dashboard::{Model, render};
 use crate::error::{CliError, exit};
 
+mod act;
+
 pub(crate) fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError> {
+    if let Some(action) = args.act {
+        return act::run(global, args, action);
+    }
     let policy = DetectPolicy::default();
     let mut session = Session::new(args, &policy)?;
     if let Some(path) = &args.replay {
