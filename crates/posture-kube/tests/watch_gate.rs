@@ -69,7 +69,7 @@ async fn stopping_rebuilds_is_dry_run_first_then_journaled_with_its_inverse() {
         context: "twin".into(),
     };
 
-    let dry = act(&h.client, &cluster, Act::StopRebuilds, None)
+    let dry = act(&h.client, &cluster, &Act::StopRebuilds, None)
         .await
         .expect("dry run");
     assert!(!dry.applied && dry.forward.is_some());
@@ -77,7 +77,7 @@ async fn stopping_rebuilds_is_dry_run_first_then_journaled_with_its_inverse() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let journal = dir.path().join("act.journal");
-    let done = act(&h.client, &cluster, Act::StopRebuilds, Some(&journal))
+    let done = act(&h.client, &cluster, &Act::StopRebuilds, Some(&journal))
         .await
         .expect("applied");
     assert!(done.applied);
@@ -103,4 +103,55 @@ async fn stopping_rebuilds_is_dry_run_first_then_journaled_with_its_inverse() {
         .await
         .expect("the inverse applies");
     assert_eq!(value(&settings.get(name).await.expect("setting")), before);
+}
+
+#[tokio::test]
+async fn recordoning_the_secondary_finds_it_from_the_topology_and_journals_the_uncordon() {
+    use posture_core::apply::journal::{Operation, Record};
+    use posture_kube::watch::act::{Act, act, secondary_node};
+
+    let h = Harness::start().await;
+    let cluster = posture_kube::ClusterIdentity {
+        server: h.twin.url(),
+        context: "twin".into(),
+    };
+    let node = secondary_node(&h.client, &cluster)
+        .await
+        .expect("a secondary");
+    assert_eq!(node, "worker-1");
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(h.client.clone());
+    // The scenario's secondary starts cordoned: nothing to do until someone uncordons it.
+    let unchanged = act(
+        &h.client,
+        &cluster,
+        &Act::Cordon { node: node.clone() },
+        None,
+    )
+    .await
+    .expect("dry run");
+    assert!(unchanged.forward.is_none());
+    nodes
+        .patch(
+            &node,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"unschedulable": false}})),
+        )
+        .await
+        .expect("uncordoned");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join("act.journal");
+    let done = act(
+        &h.client,
+        &cluster,
+        &Act::Cordon { node: node.clone() },
+        Some(&journal),
+    )
+    .await
+    .expect("applied");
+    assert!(done.applied);
+    let cordoned = nodes.get(&node).await.expect("node");
+    assert_eq!(cordoned.spec.and_then(|s| s.unschedulable), Some(true));
+    let parsed = posture_kube::journal::read_journal(&journal).expect("journal reads");
+    assert!(parsed.records.iter().any(|r| matches!(r,
+        Record::Applied { inverse: Operation::Patch { .. }, object, .. } if object.name == node)));
 }

@@ -93,6 +93,8 @@ pub(crate) struct WatchArgs {
 /// The runbook's "Act" for a storm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum WatchAction {
+    /// Cordon the secondary node again (the topology comes from a live collect).
+    RecordonSecondary,
     /// Set Longhorn's concurrent-replica-rebuild-per-node-limit to 0.
     StopRebuilds,
     /// Set Longhorn's replica-auto-balance to disabled.

@@ -1,6 +1,6 @@
-//! The runbook's "Act" for Longhorn storms: settings changes built as pinned JSON patches (leading
-//! `test`s, an inverse), dry-run first, and journaled in the apply journal's record format so
-//! `posture rollback --journal` undoes them.
+//! The runbook's "Act" during a storm: re-cordoning the secondary and Longhorn settings changes,
+//! built as pinned JSON patches (leading `test`s, an inverse), dry-run first, and journaled in the
+//! apply journal's record format so `posture rollback --journal` undoes them.
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +15,11 @@ use serde_json::{Value, json};
 use crate::journal::{JournalFile, JournalIoError};
 
 /// An action a person may approve while watching.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Act {
+    /// Cordon the secondary node again (found with [`secondary_node`]), so nothing new lands
+    /// on the node that comes and goes.
+    Cordon { node: String },
     /// `concurrent-replica-rebuild-per-node-limit` to 0: no new rebuilds start.
     StopRebuilds,
     /// `replica-auto-balance` to `disabled`: Longhorn stops moving replicas around.
@@ -24,19 +27,69 @@ pub enum Act {
 }
 
 impl Act {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
+            Self::Cordon { .. } => "recordon-secondary",
             Self::StopRebuilds => "stop-rebuilds",
             Self::DisableAutoBalance => "disable-auto-balance",
         }
     }
 
-    fn setting(self) -> (&'static str, &'static str) {
-        match self {
+    /// The object the action edits, and the edit.
+    async fn target(&self, client: &kube::Client) -> Result<Target, ActError> {
+        let (name, value) = match self {
+            Self::Cordon { node } => {
+                return Ok(Target {
+                    resource: ApiResource::erase::<k8s_openapi::api::core::v1::Node>(&()),
+                    namespace: None,
+                    name: node.clone(),
+                    edits: vec![Edit::Set(path(&["spec", "unschedulable"]), json!(true))],
+                });
+            }
             Self::StopRebuilds => ("concurrent-replica-rebuild-per-node-limit", "0"),
             Self::DisableAutoBalance => ("replica-auto-balance", "disabled"),
-        }
+        };
+        let all: Api<DynamicObject> = Api::all_with(client.clone(), &settings());
+        let found = all
+            .list(&ListParams::default())
+            .await
+            .map_err(|source| ActError::Api {
+                what: "listing Longhorn settings".into(),
+                source,
+            })?
+            .items
+            .into_iter()
+            .find(|s| s.metadata.name.as_deref() == Some(name))
+            .ok_or_else(|| ActError::NoSetting(name.to_owned()))?;
+        Ok(Target {
+            resource: settings(),
+            namespace: found.metadata.namespace,
+            name: name.to_owned(),
+            edits: vec![Edit::Set(path(&["value"]), json!(value))],
+        })
     }
+}
+
+struct Target {
+    resource: ApiResource,
+    namespace: Option<String>,
+    name: String,
+    edits: Vec<Edit>,
+}
+
+/// The secondary node by the runbook's topology, inferred from a live collect.
+pub async fn secondary_node(
+    client: &kube::Client,
+    cluster: &crate::ClusterIdentity,
+) -> Result<String, ActError> {
+    let snapshot = crate::collect(client, cluster)
+        .await
+        .map_err(|e| ActError::Topology(e.to_string()))?;
+    let topology = posture_core::topology::infer(&snapshot, &posture_core::Policy::default());
+    topology
+        .secondary()
+        .map(str::to_owned)
+        .ok_or(ActError::Topology(topology.reason))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +104,10 @@ pub enum ActError {
     },
     #[error("cannot build the patch")]
     Build(#[source] posture_core::plan::PatchBuildError),
+    #[error("cannot tell the secondary node: {0}")]
+    Topology(String),
+    #[error("{0} was not found")]
+    NotFound(String),
     #[error("cannot encode the patch: {0}")]
     Wire(String),
     #[error("cannot journal the change")]
@@ -91,31 +148,36 @@ pub fn setting_patch(
 pub async fn act(
     client: &kube::Client,
     cluster: &crate::ClusterIdentity,
-    action: Act,
+    action: &Act,
     journal: Option<&Path>,
 ) -> Result<ActOutcome, ActError> {
-    let (name, value) = action.setting();
-    let all: Api<DynamicObject> = Api::all_with(client.clone(), &settings());
-    let found = all
-        .list(&ListParams::default())
+    let target = action.target(client).await?;
+    let name = target.name.as_str();
+    let namespace = target.namespace.clone().unwrap_or_default();
+    let api: Api<DynamicObject> = match &target.namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &target.resource),
+        None => Api::all_with(client.clone(), &target.resource),
+    };
+    let found = api
+        .get_opt(name)
         .await
         .map_err(|source| ActError::Api {
-            what: "listing Longhorn settings".into(),
+            what: format!("reading {name}"),
             source,
         })?
-        .items
-        .into_iter()
-        .find(|s| s.metadata.name.as_deref() == Some(name))
-        .ok_or_else(|| ActError::NoSetting(name.to_owned()))?;
-    let namespace = found.metadata.namespace.clone().unwrap_or_default();
+        .ok_or_else(|| ActError::NotFound(name.to_owned()))?;
     let object = ObjectRef {
-        kind: "Setting".into(),
-        api_version: "longhorn.io/v1beta2".into(),
-        namespace: Some(namespace.clone()),
+        kind: target.resource.kind.clone(),
+        api_version: target.resource.api_version.clone(),
+        namespace: target.namespace.clone(),
         name: name.to_owned(),
     };
-    let observed = serde_json::to_value(&found).unwrap_or(Value::Null);
-    let Some(pinned) = setting_patch(&observed, value)? else {
+    let mut observed = serde_json::to_value(&found).unwrap_or(Value::Null);
+    if let Some(map) = observed.as_object_mut() {
+        map.insert("apiVersion".into(), json!(target.resource.api_version));
+        map.insert("kind".into(), json!(target.resource.kind));
+    }
+    let Some(pinned) = build(&observed, &target.edits).map_err(ActError::Build)? else {
         return Ok(ActOutcome {
             object,
             forward: None,
@@ -124,9 +186,8 @@ pub async fn act(
             journal: None,
         });
     };
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &settings());
     let refused = |source| ActError::Api {
-        what: format!("patching {namespace}/{name}"),
+        what: format!("patching {name}"),
         source,
     };
     api.patch(
@@ -162,7 +223,11 @@ pub async fn act(
         JournalFile::create(journal_path, &header).map_err(ActError::Journal)?
     };
     let stage = format!("act-{}", action.name());
-    let change = format!("{namespace}/{name}");
+    let change = if namespace.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{namespace}/{name}")
+    };
     file.append(&Record::Intent {
         stage: stage.clone(),
         change: change.clone(),

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use posture_kube::watch::act::{Act, ActOutcome, act};
+use posture_kube::watch::act::{Act, ActOutcome, act, secondary_node};
 
 use crate::cli::{GlobalArgs, WatchAction, WatchArgs};
 use crate::error::{CliError, exit};
@@ -25,6 +25,11 @@ pub(crate) fn run(
                 .await
                 .map_err(CliError::Client)?;
         let act_on = match action {
+            WatchAction::RecordonSecondary => Act::Cordon {
+                node: secondary_node(&client, &cluster)
+                    .await
+                    .map_err(CliError::Act)?,
+            },
             WatchAction::StopRebuilds => Act::StopRebuilds,
             WatchAction::DisableAutoBalance => Act::DisableAutoBalance,
             WatchAction::ArgoRollback => {
@@ -36,7 +41,7 @@ pub(crate) fn run(
                 return Ok(exit::OK);
             }
         };
-        let dry = act(&client, &cluster, act_on, None)
+        let dry = act(&client, &cluster, &act_on, None)
             .await
             .map_err(CliError::Act)?;
         let Some(forward) = &dry.forward else {
@@ -53,11 +58,11 @@ pub(crate) fn run(
             describe(&dry),
             serde_json::to_string(forward).unwrap_or_default()
         ))?;
-        if !args.approve && !ask(act_on)? {
+        if !args.approve && !ask(&act_on)? {
             anstream::eprintln!("not applied: pass --approve to apply");
             return Ok(exit::OK);
         }
-        let done = act(&client, &cluster, act_on, Some(&args.journal))
+        let done = act(&client, &cluster, &act_on, Some(&args.journal))
             .await
             .map_err(CliError::Act)?;
         print_text(&format!(
@@ -80,7 +85,7 @@ fn describe(outcome: &ActOutcome) -> String {
 }
 
 /// Asks on a terminal; anything but `y` declines, and no terminal never approves.
-fn ask(action: Act) -> Result<bool, CliError> {
+fn ask(action: &Act) -> Result<bool, CliError> {
     if !std::io::stdin().is_terminal() {
         return Ok(false);
     }
