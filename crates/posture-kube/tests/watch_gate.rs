@@ -155,3 +155,44 @@ async fn recordoning_the_secondary_finds_it_from_the_topology_and_journals_the_u
     assert!(parsed.records.iter().any(|r| matches!(r,
         Record::Applied { inverse: Operation::Patch { .. }, object, .. } if object.name == node)));
 }
+
+#[tokio::test]
+async fn unpinned_workloads_with_storage_are_pinned_to_the_primary() {
+    use posture_kube::watch::act::{Act, act, primary_node, unpinned_workloads};
+
+    let h = Harness::start().await;
+    let cluster = posture_kube::ClusterIdentity {
+        server: h.twin.url(),
+        context: "twin".into(),
+    };
+    let primary = primary_node(&h.client, &cluster).await.expect("a primary");
+    let workloads = unpinned_workloads(&h.client).await.expect("listed");
+    let names: Vec<&str> = workloads.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["qdrant"],
+        "the scenario's one workload without guardrails"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join("act.journal");
+    for workload in workloads {
+        let done = act(
+            &h.client,
+            &cluster,
+            &Act::Pin {
+                workload,
+                node: primary.clone(),
+            },
+            Some(&journal),
+        )
+        .await
+        .expect("applied");
+        assert!(done.applied);
+    }
+    assert!(
+        unpinned_workloads(&h.client)
+            .await
+            .expect("listed")
+            .is_empty()
+    );
+}

@@ -95,6 +95,8 @@ pub(crate) struct WatchArgs {
 pub(crate) enum WatchAction {
     /// Cordon the secondary node again (the topology comes from a live collect).
     RecordonSecondary,
+    /// Pin workloads with storage and no placement of their own to the primary.
+    PinToPrimary,
     /// Set Longhorn's concurrent-replica-rebuild-per-node-limit to 0.
     StopRebuilds,
     /// Set Longhorn's replica-auto-balance to disabled.

@@ -183,3 +183,35 @@ async fn act_dry_runs_without_approval_and_journals_with_it() {
     let text = std::fs::read_to_string(&journal).expect("journal written");
     assert!(text.contains(r#""record":"applied""#), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pin_to_primary_pins_the_unplaced_workload_with_approval() {
+    let (twin, dir, kubeconfig) = fast_twin().await;
+    let journal = dir.path().join("pin.journal").display().to_string();
+    let out = run(posture(&[
+        "watch",
+        "--kubeconfig",
+        &kubeconfig,
+        "--act",
+        "pin-to-primary",
+        "--approve",
+        "--journal",
+        &journal,
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("StatefulSet apps/qdrant"),
+        "{}",
+        out.stdout
+    );
+    let selector = twin.with_twin(|t| {
+        let sets = posture_twin::resources::by_plural("apps", "statefulsets").expect("registered");
+        t.store
+            .list(sets, Some("apps"))
+            .find(|(key, _)| key.name == "qdrant")
+            .map(|(_, s)| s["spec"]["template"]["spec"]["nodeSelector"].clone())
+            .expect("qdrant")
+    });
+    assert_eq!(selector["kubernetes.io/hostname"], "miniserver");
+}

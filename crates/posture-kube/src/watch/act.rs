@@ -20,6 +20,9 @@ pub enum Act {
     /// Cordon the secondary node again (found with [`secondary_node`]), so nothing new lands
     /// on the node that comes and goes.
     Cordon { node: String },
+    /// Pin a workload that has storage but no placement of its own (found with
+    /// [`unpinned_workloads`]) to the primary, so it stops following the secondary around.
+    Pin { workload: ObjectRef, node: String },
     /// `concurrent-replica-rebuild-per-node-limit` to 0: no new rebuilds start.
     StopRebuilds,
     /// `replica-auto-balance` to `disabled`: Longhorn stops moving replicas around.
@@ -30,6 +33,7 @@ impl Act {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Cordon { .. } => "recordon-secondary",
+            Self::Pin { .. } => "pin-to-primary",
             Self::StopRebuilds => "stop-rebuilds",
             Self::DisableAutoBalance => "disable-auto-balance",
         }
@@ -44,6 +48,24 @@ impl Act {
                     namespace: None,
                     name: node.clone(),
                     edits: vec![Edit::Set(path(&["spec", "unschedulable"]), json!(true))],
+                });
+            }
+            Self::Pin { workload, node } => {
+                return Ok(Target {
+                    resource: workload_resource(&workload.kind)
+                        .ok_or_else(|| ActError::NotFound(workload.kind.clone()))?,
+                    namespace: workload.namespace.clone(),
+                    name: workload.name.clone(),
+                    edits: vec![Edit::Set(
+                        path(&[
+                            "spec",
+                            "template",
+                            "spec",
+                            "nodeSelector",
+                            "kubernetes.io/hostname",
+                        ]),
+                        json!(node),
+                    )],
                 });
             }
             Self::StopRebuilds => ("concurrent-replica-rebuild-per-node-limit", "0"),
@@ -75,6 +97,73 @@ struct Target {
     namespace: Option<String>,
     name: String,
     edits: Vec<Edit>,
+}
+
+fn workload_resource(kind: &str) -> Option<ApiResource> {
+    use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+    match kind {
+        "Deployment" => Some(ApiResource::erase::<Deployment>(&())),
+        "StatefulSet" => Some(ApiResource::erase::<StatefulSet>(&())),
+        _ => None,
+    }
+}
+
+/// Deployments and StatefulSets with persistent storage (a PVC volume or claim template) and no
+/// placement of their own (no nodeSelector, no node affinity): the ones that follow whichever
+/// node the scheduler picks, and their volume with them.
+pub async fn unpinned_workloads(client: &kube::Client) -> Result<Vec<ObjectRef>, ActError> {
+    let mut found = Vec::new();
+    for kind in ["Deployment", "StatefulSet"] {
+        let resource = workload_resource(kind).ok_or_else(|| ActError::NotFound(kind.into()))?;
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|source| ActError::Api {
+                what: format!("listing {}", resource.plural),
+                source,
+            })?;
+        for item in list.items {
+            if is_unpinned_with_storage(&item.data) {
+                found.push(ObjectRef {
+                    kind: kind.to_owned(),
+                    api_version: resource.api_version.clone(),
+                    namespace: item.metadata.namespace.clone(),
+                    name: item.metadata.name.clone().unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `data` is the object without its metadata (a `DynamicObject`'s `data`).
+pub fn is_unpinned_with_storage(data: &Value) -> bool {
+    let pod = &data["spec"]["template"]["spec"];
+    let claims = pod["volumes"]
+        .as_array()
+        .is_some_and(|v| v.iter().any(|v| v.get("persistentVolumeClaim").is_some()))
+        || data["spec"]["volumeClaimTemplates"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty());
+    let placed = pod["nodeSelector"]
+        .as_object()
+        .is_some_and(|m| !m.is_empty())
+        || !pod["affinity"]["nodeAffinity"].is_null()
+        || !pod["nodeName"].is_null();
+    claims && !placed
+}
+
+/// The primary node by the runbook's topology, inferred from a live collect.
+pub async fn primary_node(
+    client: &kube::Client,
+    cluster: &crate::ClusterIdentity,
+) -> Result<String, ActError> {
+    let snapshot = crate::collect(client, cluster)
+        .await
+        .map_err(|e| ActError::Topology(e.to_string()))?;
+    let topology = posture_core::topology::infer(&snapshot, &posture_core::Policy::default());
+    topology.primary.ok_or(ActError::Topology(topology.reason))
 }
 
 /// The secondary node by the runbook's topology, inferred from a live collect.

@@ -5,7 +5,9 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use posture_kube::watch::act::{Act, ActOutcome, act, secondary_node};
+use posture_kube::watch::act::{
+    Act, ActOutcome, act, primary_node, secondary_node, unpinned_workloads,
+};
 
 use crate::cli::{GlobalArgs, WatchAction, WatchArgs};
 use crate::error::{CliError, exit};
@@ -32,6 +34,7 @@ pub(crate) fn run(
             },
             WatchAction::StopRebuilds => Act::StopRebuilds,
             WatchAction::DisableAutoBalance => Act::DisableAutoBalance,
+            WatchAction::PinToPrimary => return pin_to_primary(&client, &cluster, args).await,
             WatchAction::ArgoRollback => {
                 print_text(ARGO_ROLLBACK)?;
                 return Ok(exit::OK);
@@ -41,38 +44,79 @@ pub(crate) fn run(
                 return Ok(exit::OK);
             }
         };
-        let dry = act(&client, &cluster, &act_on, None)
-            .await
-            .map_err(CliError::Act)?;
-        let Some(forward) = &dry.forward else {
-            print_text(&format!(
-                "{}: {} already as wanted; nothing to do\n",
-                act_on.name(),
-                describe(&dry)
-            ))?;
-            return Ok(exit::OK);
-        };
-        print_text(&format!(
-            "{}: {} (dry run accepted by the API server)\npatch: {}\n",
-            act_on.name(),
-            describe(&dry),
-            serde_json::to_string(forward).unwrap_or_default()
-        ))?;
-        if !args.approve && !ask(&act_on)? {
-            anstream::eprintln!("not applied: pass --approve to apply");
-            return Ok(exit::OK);
-        }
-        let done = act(&client, &cluster, &act_on, Some(&args.journal))
-            .await
-            .map_err(CliError::Act)?;
-        print_text(&format!(
-            "applied; journaled to {} (undo: posture rollback --journal {})\n",
-            args.journal.display(),
-            args.journal.display()
-        ))?;
-        debug_assert!(done.applied || done.forward.is_none());
-        Ok(exit::OK)
+        run_all(&client, &cluster, args, &[act_on]).await
     })
+}
+
+/// Every workload with storage and no placement, pinned to the primary (both from the API).
+async fn pin_to_primary(
+    client: &kube::Client,
+    cluster: &posture_kube::ClusterIdentity,
+    args: &WatchArgs,
+) -> Result<u8, CliError> {
+    let node = primary_node(client, cluster).await.map_err(CliError::Act)?;
+    let workloads = unpinned_workloads(client).await.map_err(CliError::Act)?;
+    if workloads.is_empty() {
+        print_text("pin-to-primary: every workload with storage is placed; nothing to do\n")?;
+        return Ok(exit::OK);
+    }
+    let actions: Vec<Act> = workloads
+        .into_iter()
+        .map(|workload| Act::Pin {
+            workload,
+            node: node.clone(),
+        })
+        .collect();
+    return run_all(client, cluster, args, &actions).await;
+}
+
+/// Dry-runs every action and shows its patch; with approval, applies and journals them in order.
+async fn run_all(
+    client: &kube::Client,
+    cluster: &posture_kube::ClusterIdentity,
+    args: &WatchArgs,
+    actions: &[Act],
+) -> Result<u8, CliError> {
+    let mut pending = Vec::new();
+    for action in actions {
+        let dry = act(client, cluster, action, None)
+            .await
+            .map_err(CliError::Act)?;
+        match &dry.forward {
+            None => print_text(&format!(
+                "{}: {} already as wanted; nothing to do\n",
+                action.name(),
+                describe(&dry)
+            ))?,
+            Some(forward) => {
+                print_text(&format!(
+                    "{}: {} (dry run accepted by the API server)\npatch: {}\n",
+                    action.name(),
+                    describe(&dry),
+                    serde_json::to_string(forward).unwrap_or_default()
+                ))?;
+                pending.push(action);
+            }
+        }
+    }
+    let Some(first) = pending.first() else {
+        return Ok(exit::OK);
+    };
+    if !args.approve && !ask(first)? {
+        anstream::eprintln!("not applied: pass --approve to apply");
+        return Ok(exit::OK);
+    }
+    for action in pending {
+        act(client, cluster, action, Some(&args.journal))
+            .await
+            .map_err(CliError::Act)?;
+    }
+    print_text(&format!(
+        "applied; journaled to {} (undo: posture rollback --journal {})\n",
+        args.journal.display(),
+        args.journal.display()
+    ))?;
+    Ok(exit::OK)
 }
 
 fn describe(outcome: &ActOutcome) -> String {
