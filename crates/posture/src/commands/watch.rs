@@ -251,6 +251,8 @@ impl Session {
             let update = tokio::select! {
                 update = watch.next() => update.map_err(CliError::Watch)?,
                 _ = quit.recv() => return Ok(exit::OK),
+                // A SIGINT sent by another process (raw mode only turns the key into a key).
+                _ = tokio::signal::ctrl_c() => return Ok(exit::OK),
             };
             match update {
                 Update::Signals(signals) => {
@@ -326,6 +328,37 @@ pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alert_lines_lead_with_time_verb_detector_and_subject() {
+        use posture_core::Severity;
+        use posture_core::detect::DetectorKind;
+        let at: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().expect("valid");
+        let raised = Alert::Raised {
+            id: "restart-loop/apps/web-1/web".into(),
+            detector: DetectorKind::RestartLoop,
+            subject: "apps/web-1/web".into(),
+            severity: Severity::Warning,
+            at,
+            message: "3 restarts in 10m".into(),
+            evidence: vec![],
+        };
+        assert_eq!(
+            alert_line(&raised),
+            "2026-11-23T12:00:00Z RAISED restart-loop apps/web-1/web [warning] 3 restarts in 10m"
+        );
+        let cleared = Alert::Cleared {
+            id: "restart-loop/apps/web-1/web".into(),
+            detector: DetectorKind::RestartLoop,
+            subject: "apps/web-1/web".into(),
+            at,
+            message: "quiet for 10m".into(),
+        };
+        assert_eq!(
+            alert_line(&cleared),
+            "2026-11-23T12:00:00Z CLEARED restart-loop apps/web-1/web quiet for 10m"
+        );
+    }
 
     #[test]
     fn durations_read_like_people_write_them() {
