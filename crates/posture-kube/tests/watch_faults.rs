@@ -191,3 +191,38 @@ async fn failing_rebuilds_after_a_replica_increase_raise_a_rebuild_storm_that_cl
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_watch_resumed_past_the_history_relists_without_losing_or_doubling_alerts() {
+    let mut h = Harness::start().await;
+    let pod = h.pod("apps", "app=gitea").await;
+    h.twin.inject(&Fault::CrashLoop {
+        namespace: "apps".into(),
+        pod,
+    });
+    h.run_until(10 * MINUTE, |a| raised(a, DetectorKind::RestartLoop) > 0)
+        .await;
+    // The API server restarts and, while the watches are down, the cluster moves on and its
+    // change history is compacted: resuming is 410 Gone, so every watcher lists again.
+    h.twin.inject(&Fault::RestartApi);
+    h.twin.advance(SignedDuration::from_secs(30));
+    h.twin.with_twin(|twin| twin.store.compact());
+    h.run(2 * MINUTE, SignedDuration::from_secs(5)).await;
+    assert!(
+        h.notes.iter().any(|n| n.starts_with("relisted Pod")),
+        "{:?}",
+        h.notes
+    );
+    assert_eq!(
+        raised(&h.alerts, DetectorKind::RestartLoop),
+        1,
+        "{:#?}",
+        h.alerts
+    );
+    h.twin.inject(&Fault::ClearAll);
+    h.run_until(30 * MINUTE, |a| {
+        cleared(a, DetectorKind::RestartLoop) == raised(a, DetectorKind::RestartLoop)
+    })
+    .await;
+    assert_eq!(raised(&h.alerts, DetectorKind::RestartLoop), 1);
+}

@@ -25,6 +25,8 @@ pub struct Harness {
     pub alerts: Vec<Alert>,
     /// When each alert came out of the detectors, in real time.
     pub seen: Vec<std::time::Instant>,
+    /// The watch's notes (skipped resources, interruptions, relists).
+    pub notes: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -60,6 +62,7 @@ impl Harness {
             detectors: Detectors::new(&DetectPolicy::default()),
             alerts: Vec::new(),
             seen: Vec::new(),
+            notes: Vec::new(),
             _dir: dir,
         };
         harness.catch_up().await;
@@ -92,7 +95,7 @@ impl Harness {
                         }
                     }
                     Update::Object { .. } => seen = 0,
-                    Update::Note(_) => {}
+                    Update::Note(note) => self.notes.push(note),
                 }
             }
         })
