@@ -102,7 +102,11 @@ impl Model {
                         .flatten()
                         .any(|c| c["type"] == "Ready" && c["status"] == "True");
                     let cordoned = object["spec"]["unschedulable"] == true;
-                    self.nodes.insert(name, NodeRow { ready, cordoned });
+                    let row = NodeRow { ready, cordoned };
+                    if let Some(before) = self.nodes.get(&name).cloned() {
+                        self.node_changed(&name, &before, &row);
+                    }
+                    self.nodes.insert(name, row);
                 }
             }
             WatchedKind::Pod => {
@@ -170,6 +174,23 @@ impl Model {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Node transitions are the notable events of a two-node cluster: they go on the timeline.
+    fn node_changed(&mut self, name: &str, before: &NodeRow, after: &NodeRow) {
+        let at = self.now.map(|t| t.to_string()).unwrap_or_default();
+        if before.ready != after.ready {
+            let state = if after.ready { "Ready" } else { "NotReady" };
+            self.push_timeline(format!("{at} NODE {name} {state}"));
+        }
+        if before.cordoned != after.cordoned {
+            let state = if after.cordoned {
+                "cordoned"
+            } else {
+                "uncordoned"
+            };
+            self.push_timeline(format!("{at} NODE {name} {state}"));
         }
     }
 

@@ -154,3 +154,21 @@ fn deleted_objects_leave_the_dashboard() {
     assert_eq!(model.active.len(), 1);
     assert_eq!(model.timeline.len(), 4);
 }
+
+#[test]
+fn node_transitions_go_on_the_timeline() {
+    let mut model = model();
+    model.object(
+        WatchedKind::Node,
+        Change::Modified,
+        &node("secondary", true, false),
+    );
+    let tail: Vec<&String> = model.timeline.iter().rev().take(2).collect();
+    assert_eq!(
+        tail,
+        [
+            "2026-11-23T12:05:00Z NODE secondary uncordoned",
+            "2026-11-23T12:05:00Z NODE secondary Ready"
+        ]
+    );
+}
