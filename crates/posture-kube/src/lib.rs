@@ -5,6 +5,7 @@ pub mod collect;
 pub mod journal;
 pub mod save;
 mod targets;
+pub mod watch;
 
 pub use client::{ClientError, ClusterIdentity, client_from};
 pub use collect::{CollectError, Collection, collect, collect_documents};

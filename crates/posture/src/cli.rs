@@ -54,6 +54,68 @@ pub(crate) enum Command {
     /// Walk through the whole runbook on a simulated cluster, in about ten seconds.
     #[command(long_about = crate::commands::demo::LONG_ABOUT)]
     Demo(crate::commands::demo::DemoArgs),
+    /// Watch the cluster for the runbook's flapping risks and report alerts as they rise and clear.
+    #[command(after_help = WATCH_AFTER_HELP)]
+    Watch(WatchArgs),
+}
+
+const WATCH_AFTER_HELP: &str = "\
+Exit codes:
+  0  stopped, or --until-stable: no alert for the whole duration
+  1  --until-stable: an alert was raised first
+  2  usage, configuration or input error
+  3  cluster unreachable";
+
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// Exit 0 once the cluster has been free of alerts this long (cluster time, e.g. 5m), or 1
+    /// if an alert is raised first.
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::watch::parse_duration)]
+    pub(crate) until_stable: Option<jiff::SignedDuration>,
+    /// Output format: log lines for people, or one JSON alert per line.
+    #[arg(short, long, value_enum, default_value_t = WatchOutput::Human)]
+    pub(crate) output: WatchOutput,
+    /// Append every signal to FILE, for `--replay`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) record: Option<PathBuf>,
+    /// Run the detectors over a recording instead of a cluster.
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
+    pub(crate) replay: Option<PathBuf>,
+    /// Act on a storm instead of watching: dry-run the change, then apply it with approval.
+    #[arg(long, value_enum, value_name = "ACTION", conflicts_with_all = ["replay", "until_stable", "record"])]
+    pub(crate) act: Option<WatchAction>,
+    /// Apply the --act change without asking.
+    #[arg(long, requires = "act")]
+    pub(crate) approve: bool,
+    /// Journal for --act changes (same format as apply; `posture rollback --journal` undoes them).
+    #[arg(long, value_name = "FILE", default_value = "posture-watch.journal")]
+    pub(crate) journal: PathBuf,
+    /// Milliseconds between ticks (each reads the cluster's time).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub(crate) tick_ms: u64,
+}
+
+/// The runbook's "Act" for a storm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WatchAction {
+    /// Cordon the secondary node again (the topology comes from a live collect).
+    RecordonSecondary,
+    /// Pin workloads with storage and no placement of their own to the primary.
+    PinToPrimary,
+    /// Set Longhorn's concurrent-replica-rebuild-per-node-limit to 0.
+    StopRebuilds,
+    /// Set Longhorn's replica-auto-balance to disabled.
+    DisableAutoBalance,
+    /// Print how to roll an Argo CD Application back.
+    ArgoRollback,
+    /// Print how to restore a Longhorn snapshot.
+    SnapshotRestore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum WatchOutput {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Args)]

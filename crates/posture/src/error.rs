@@ -48,6 +48,22 @@ pub(crate) enum CliError {
     },
     #[error(transparent)]
     Twin(crate::commands::twin::TwinError),
+    #[error("cannot watch the cluster")]
+    Watch(#[source] posture_kube::watch::WatchError),
+    #[error("cannot act")]
+    Act(#[source] posture_kube::watch::act::ActError),
+    #[error("cannot read recording {path}")]
+    ReadRecording {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid recording {path}")]
+    Recording {
+        path: String,
+        #[source]
+        source: posture_core::detect::ReplayError,
+    },
     #[error("cannot serialize the {what}")]
     Serialize {
         what: &'static str,
@@ -59,8 +75,8 @@ pub(crate) enum CliError {
 impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::Collect(_) => exit::CLUSTER,
             Self::Twin(e) => e.exit_code(),
+            Self::Collect(_) | Self::Watch(_) | Self::Act(_) => exit::CLUSTER,
             _ => exit::USAGE,
         }
     }
@@ -84,6 +100,10 @@ impl CliError {
             Self::Collect(CollectError::Forbidden { .. }) => {
                 "posture needs get/list on the resources it checks; `kubectl auth can-i list pods -A` shows what is allowed".into()
             }
+            Self::Watch(_) => "is the API server up and the address right? `kubectl get --raw /readyz` uses the same kubeconfig".into(),
+            Self::Act(_) => "nothing was applied unless the journal says so; `posture rollback --journal FILE` undoes what it records".into(),
+            Self::ReadRecording { .. } => "check the path given to --replay".into(),
+            Self::Recording { .. } => "the file is not a `posture watch --record` recording, or it was cut at the line named above".into(),
             Self::Runtime(_) => "the system is short of resources; retry".into(),
             Self::Write { .. } => "check that the directory exists and is writable".into(),
             Self::Twin(e) => e.hint(),

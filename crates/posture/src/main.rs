@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod dashboard;
 mod error;
 mod render;
 

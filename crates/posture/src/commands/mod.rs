@@ -4,6 +4,7 @@ mod check;
 pub(crate) mod demo;
 mod snapshot;
 pub(crate) mod twin;
+pub(crate) mod watch;
 
 use posture_core::Policy;
 use posture_kube::Collection;
@@ -17,6 +18,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Snapshot(args) => snapshot::run(&cli.global, &args),
         Command::Twin(args) => twin::run(&cli.global, &args),
         Command::Demo(args) => demo::run(&cli.global, &args),
+        Command::Watch(args) => watch::run(&cli.global, &args),
     }
 }
 

@@ -1,0 +1,65 @@
+//! Cluster time from the API server's `Date` header: detectors judge in the cluster's time, which
+//! for the twin is a virtual clock and for a real cluster may be skewed from this machine's.
+
+use http::Request;
+use jiff::Timestamp;
+
+use super::WatchError;
+
+/// The latest cluster time seen; never goes backwards.
+#[derive(Debug, Default)]
+pub(crate) struct ClusterClock {
+    latest: Option<Timestamp>,
+}
+
+impl ClusterClock {
+    /// Asks the API server for its time (a cheap `/readyz`) and remembers it.
+    pub(crate) async fn refresh(&mut self, client: &kube::Client) -> Result<Timestamp, WatchError> {
+        let request = Request::get("/readyz")
+            .body(Vec::new())
+            .map_err(|e| WatchError::Request(e.to_string()))?;
+        let response = client
+            .send(request.map(kube::client::Body::from))
+            .await
+            .map_err(WatchError::Unreachable)?;
+        let date = response
+            .headers()
+            .get(http::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(WatchError::NoDate)?;
+        let at = parse_http_date(date)?;
+        Ok(self.observe(at))
+    }
+
+    pub(crate) fn observe(&mut self, at: Timestamp) -> Timestamp {
+        let now = self.latest.map_or(at, |latest| latest.max(at));
+        self.latest = Some(now);
+        now
+    }
+
+    pub(crate) fn now(&self) -> Option<Timestamp> {
+        self.latest
+    }
+}
+
+pub(crate) fn parse_http_date(text: &str) -> Result<Timestamp, WatchError> {
+    jiff::fmt::rfc2822::parse(text)
+        .map(|zoned| zoned.timestamp())
+        .map_err(|_| WatchError::BadDate(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_parse_and_time_never_goes_back() {
+        let at = parse_http_date("Mon, 23 Nov 2026 12:00:05 GMT").expect("valid date");
+        assert_eq!(at.to_string(), "2026-11-23T12:00:05Z");
+        let mut clock = ClusterClock::default();
+        assert_eq!(clock.observe(at), at);
+        let earlier = parse_http_date("Mon, 23 Nov 2026 12:00:01 GMT").expect("valid date");
+        assert_eq!(clock.observe(earlier), at);
+        assert!(parse_http_date("yesterday").is_err());
+    }
+}

@@ -1,0 +1,285 @@
+//! `posture watch` as a library: kube-rs watchers over the resources the runbook's anti-flap
+//! appendix names, merged into one stream, reduced to [`Signal`]s in cluster time, with a `Tick`
+//! about once a second so time-based alerts clear and raise without events.
+//!
+//! A dropped watch resumes on its own (kube-rs re-watches, and relists on 410 Gone); every relist
+//! is fed to `Reducer::relist`, so objects deleted meanwhile become deletions and objects seen
+//! again are compared with what was remembered: nothing is lost or counted twice.
+//!
+//! Time is the cluster's: every tick asks the API server for `/readyz` and reads its `Date`
+//! header, which the twin fills from its virtual clock. Events are stamped with the latest
+//! cluster time seen, so their resolution is the tick interval (one second by default).
+
+pub mod act;
+mod clock;
+mod sources;
+
+use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use kube::api::DynamicObject;
+use kube::runtime::watcher::Event;
+use posture_core::detect::{
+    Change, DetectPolicy, Reducer, Signal, StabilityVerdict, UntilStable, WatchedKind,
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use clock::ClusterClock;
+use sources::{LEASE_NAMESPACES, Raw};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("the API server is unreachable")]
+    Unreachable(#[source] kube::Error),
+    #[error("failed to build a request: {0}")]
+    Request(String),
+    #[error("the API server sent no Date header, so cluster time is unknown")]
+    NoDate,
+    #[error("the API server sent an unreadable Date header {0:?}")]
+    BadDate(String),
+    #[error("every watch ended")]
+    Ended,
+}
+
+/// How a watch runs.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchOptions {
+    /// Real time between Ticks (each asks the cluster for its time).
+    pub tick_every: Duration,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        Self {
+            tick_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What a watch yields, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// Signals reduced from one event, a relist, or a Tick (which carries the cluster's time).
+    Signals(Vec<Signal>),
+    /// An object as the watch now sees it, for views that show the cluster.
+    Object {
+        kind: WatchedKind,
+        change: Change,
+        object: Value,
+    },
+    /// Something a person watching should know: skipped resources, watch errors, relists.
+    Note(String),
+}
+
+/// A running watch; dropping it stops every watcher.
+pub struct SignalWatch {
+    client: kube::Client,
+    raw: mpsc::Receiver<Raw>,
+    tasks: Vec<JoinHandle<()>>,
+    reducer: Reducer,
+    clock: ClusterClock,
+    ticks: tokio::time::Interval,
+    /// Objects of a relist in progress, per resource (between `Init` and `InitDone`).
+    relisting: HashMap<WatchedKind, Vec<Value>>,
+    /// Resources whose first list is done: the first list of Events is history, not news.
+    listed: std::collections::HashSet<WatchedKind>,
+    pending: VecDeque<Update>,
+    /// When the clock was last refreshed for a burst of events, and how often that may happen.
+    refreshed: std::time::Instant,
+    min_refresh: Duration,
+}
+
+impl Drop for SignalWatch {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Starts watching: reads the cluster's time once (failing fast if the cluster is unreachable),
+/// then starts a watcher per served resource.
+pub async fn start(
+    client: &kube::Client,
+    options: WatchOptions,
+) -> Result<SignalWatch, WatchError> {
+    let mut clock = ClusterClock::default();
+    clock.refresh(client).await?;
+    let (sender, raw) = mpsc::channel(1024);
+    let (tasks, notes) = sources::start(client, &sender).await?;
+    let mut ticks = tokio::time::interval(options.tick_every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    Ok(SignalWatch {
+        client: client.clone(),
+        raw,
+        tasks,
+        reducer: Reducer::new(),
+        clock,
+        ticks,
+        relisting: HashMap::new(),
+        listed: std::collections::HashSet::new(),
+        pending: notes.into_iter().map(Update::Note).collect(),
+        refreshed: std::time::Instant::now(),
+        min_refresh: options.tick_every / 10,
+    })
+}
+
+impl SignalWatch {
+    /// The next update; `Err(Ended)` only if every watcher stopped.
+    pub async fn next(&mut self) -> Result<Update, WatchError> {
+        loop {
+            if let Some(update) = self.pending.pop_front() {
+                return Ok(update);
+            }
+            tokio::select! {
+                raw = self.raw.recv() => match raw {
+                    Some(raw) => self.take_burst(raw).await,
+                    None => return Err(WatchError::Ended),
+                },
+                _ = self.ticks.tick() => match self.clock.refresh(&self.client).await {
+                    Ok(now) => {
+                        self.refreshed = std::time::Instant::now();
+                        self.pending.push_back(Update::Signals(vec![Signal::tick(now)]));
+                    }
+                    // The API server may be restarting; the next tick tries again.
+                    Err(error) => tracing::debug!(%error, "no cluster time this tick"),
+                },
+            }
+        }
+    }
+
+    /// The latest cluster time seen.
+    pub fn cluster_now(&self) -> Option<Timestamp> {
+        self.clock.now()
+    }
+
+    /// Takes `first` and every event already waiting, stamped with a fresh cluster time, so an
+    /// event is never stamped with the time of a tick before it happened.
+    async fn take_burst(&mut self, first: Raw) {
+        let mut burst = vec![first];
+        while let Ok(raw) = self.raw.try_recv() {
+            burst.push(raw);
+        }
+        if self.refreshed.elapsed() >= self.min_refresh {
+            if let Err(error) = self.clock.refresh(&self.client).await {
+                tracing::debug!(%error, "no cluster time for this burst");
+            }
+            self.refreshed = std::time::Instant::now();
+        }
+        let now = self.clock.now().unwrap_or_else(Timestamp::now);
+        for raw in burst {
+            self.take(now, raw);
+        }
+    }
+
+    fn take(&mut self, now: Timestamp, raw: Raw) {
+        let (kind, event) = match raw {
+            Raw::Error(kind, error) => {
+                self.pending.push_back(Update::Note(format!(
+                    "watch of {kind:?} interrupted: {error}"
+                )));
+                return;
+            }
+            Raw::Event(kind, event) => (kind, event),
+        };
+        match *event {
+            Event::Init => {
+                self.relisting.insert(kind, Vec::new());
+            }
+            Event::InitApply(object) => {
+                if let Some(object) = self.relevant(kind, object) {
+                    self.relisting.entry(kind).or_default().push(object);
+                }
+            }
+            Event::InitDone => {
+                let objects = self.relisting.remove(&kind).unwrap_or_default();
+                let first = self.listed.insert(kind);
+                if kind == WatchedKind::Event && first {
+                    return;
+                }
+                if !first {
+                    self.pending.push_back(Update::Note(format!(
+                        "relisted {kind:?}: {} objects",
+                        objects.len()
+                    )));
+                }
+                let signals = self.reducer.relist(now, kind, &objects);
+                for object in objects {
+                    self.pending.push_back(Update::Object {
+                        kind,
+                        change: Change::Added,
+                        object,
+                    });
+                }
+                if !signals.is_empty() {
+                    self.pending.push_back(Update::Signals(signals));
+                }
+            }
+            Event::Apply(object) => self.one(now, kind, Change::Modified, object),
+            Event::Delete(object) => self.one(now, kind, Change::Deleted, object),
+        }
+    }
+
+    fn one(&mut self, now: Timestamp, kind: WatchedKind, change: Change, object: DynamicObject) {
+        let Some(object) = self.relevant(kind, object) else {
+            return;
+        };
+        let signals = self.reducer.reduce(now, kind, change, &object);
+        self.pending.push_back(Update::Object {
+            kind,
+            change,
+            object,
+        });
+        if !signals.is_empty() {
+            self.pending.push_back(Update::Signals(signals));
+        }
+    }
+
+    /// The object as JSON with its `apiVersion`/`kind` (watch items may omit them), or `None`
+    /// for leases outside the namespaces the runbook watches.
+    fn relevant(&self, kind: WatchedKind, object: DynamicObject) -> Option<Value> {
+        if kind == WatchedKind::Lease
+            && !object
+                .metadata
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| LEASE_NAMESPACES.contains(&ns))
+        {
+            return None;
+        }
+        serde_json::to_value(&object).ok()
+    }
+}
+
+/// Watches until the cluster has been free of alerts for `duration` of cluster time (stable), or
+/// an alert is raised first: the gate the apply engine puts between stages.
+pub async fn until_stable(
+    client: &kube::Client,
+    duration: SignedDuration,
+    policy: &DetectPolicy,
+) -> Result<StabilityVerdict, WatchError> {
+    let watch = start(client, WatchOptions::default()).await?;
+    until_stable_on(watch, duration, policy).await
+}
+
+/// [`until_stable`] over a watch already started (with its own tick interval).
+pub async fn until_stable_on(
+    mut watch: SignalWatch,
+    duration: SignedDuration,
+    policy: &DetectPolicy,
+) -> Result<StabilityVerdict, WatchError> {
+    let mut gate = UntilStable::new(policy, duration);
+    loop {
+        if let Update::Signals(signals) = watch.next().await? {
+            for signal in &signals {
+                if let Some(verdict) = gate.observe(signal) {
+                    return Ok(verdict);
+                }
+            }
+        }
+    }
+}

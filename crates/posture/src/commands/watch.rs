@@ -1,0 +1,370 @@
+//! `posture watch`: the runbook's anti-flap appendix as live detectors. Alerts go out as log
+//! lines (`<time> RAISED restart-loop apps/web ...`) or JSON lines; `--until-stable` turns the
+//! watch into a gate (exit 0 stable, 1 alerted); `--record` and `--replay` keep and reproduce
+//! the signal stream.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use posture_core::detect::{
+    Alert, DetectPolicy, Detectors, ReplayError, SIGNALS_SCHEMA, Signal, StabilityVerdict,
+    UntilStable, header_line, parse_line,
+};
+use posture_kube::watch::{SignalWatch, Update, WatchOptions};
+
+use crate::cli::{GlobalArgs, WatchArgs, WatchOutput};
+use crate::dashboard::{Model, render};
+use crate::error::{CliError, exit};
+
+mod act;
+
+pub(crate) fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError> {
+    if let Some(action) = args.act {
+        return act::run(global, args, action);
+    }
+    let policy = DetectPolicy::default();
+    let mut session = Session::new(args, &policy)?;
+    if let Some(path) = &args.replay {
+        return session.replay(path);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(session.live(global, args))
+}
+
+/// Detectors, the optional gate and the outputs: the same for a live watch and a replay.
+struct Session {
+    detectors: Detectors,
+    gate: Option<UntilStable>,
+    output: WatchOutput,
+    record: Option<std::io::BufWriter<std::fs::File>>,
+    record_path: String,
+    /// The dashboard's model when drawing on a terminal; alerts go there instead of stdout.
+    dashboard: Option<Model>,
+}
+
+impl Session {
+    fn new(args: &WatchArgs, policy: &DetectPolicy) -> Result<Self, CliError> {
+        let record_path = args
+            .record
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let record = match &args.record {
+            Some(path) => {
+                let file = std::fs::File::create(path).map_err(|source| CliError::Write {
+                    path: record_path.clone(),
+                    source,
+                })?;
+                let mut writer = std::io::BufWriter::new(file);
+                writeln!(writer, "{}", header_line()).map_err(|source| CliError::Write {
+                    path: record_path.clone(),
+                    source,
+                })?;
+                Some(writer)
+            }
+            None => None,
+        };
+        Ok(Self {
+            detectors: Detectors::new(policy),
+            gate: args.until_stable.map(|d| UntilStable::new(policy, d)),
+            output: args.output,
+            record,
+            record_path,
+            dashboard: None,
+        })
+    }
+
+    /// Feeds one signal everywhere; returns the exit code once the gate has a verdict.
+    fn signal(&mut self, signal: &Signal) -> Result<Option<u8>, CliError> {
+        if let Some(record) = &mut self.record {
+            writeln!(record, "{}", signal.to_line())
+                .and_then(|()| record.flush())
+                .map_err(|source| CliError::Write {
+                    path: self.record_path.clone(),
+                    source,
+                })?;
+        }
+        if let Some(model) = &mut self.dashboard
+            && matches!(signal.kind, posture_core::detect::SignalKind::Tick)
+        {
+            model.tick(signal.at);
+        }
+        for alert in self.detectors.observe(signal) {
+            self.print(&alert)?;
+        }
+        let Some(gate) = &mut self.gate else {
+            return Ok(None);
+        };
+        Ok(gate.observe(signal).map(|verdict| match verdict {
+            StabilityVerdict::Stable { since, at } => {
+                anstream::eprintln!("stable: no alert from {since} to {at}");
+                exit::OK
+            }
+            StabilityVerdict::Alerted(alert) => {
+                anstream::eprintln!("unstable: {}", alert_line(&alert));
+                exit::FINDINGS
+            }
+        }))
+    }
+
+    fn print(&mut self, alert: &Alert) -> Result<(), CliError> {
+        if let Some(model) = &mut self.dashboard {
+            model.alert(alert);
+            return Ok(());
+        }
+        let line = match self.output {
+            WatchOutput::Human => alert_line(alert),
+            WatchOutput::Json => {
+                serde_json::to_string(alert).map_err(|source| CliError::Serialize {
+                    what: "alert",
+                    source: Box::new(source),
+                })?
+            }
+        };
+        crate::render::write_stdout(&format!("{line}\n"))
+    }
+
+    fn replay(&mut self, path: &Path) -> Result<u8, CliError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadRecording {
+            path: path.display().to_string(),
+            source,
+        })?;
+        for (index, line) in text.lines().enumerate() {
+            if index == 0 && line.trim_start().starts_with(r#"{"schema""#) {
+                let schema = serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|header| header["schema"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if schema != SIGNALS_SCHEMA {
+                    return Err(CliError::Recording {
+                        path: path.display().to_string(),
+                        source: ReplayError::Schema {
+                            line: 1,
+                            found: schema,
+                        },
+                    });
+                }
+                continue;
+            }
+            let signal = parse_line(line).map_err(|source| CliError::Recording {
+                path: path.display().to_string(),
+                source: ReplayError::Parse {
+                    line: index + 1,
+                    source,
+                },
+            })?;
+            if let Some(signal) = signal
+                && let Some(code) = self.signal(&signal)?
+            {
+                return Ok(code);
+            }
+        }
+        Ok(match self.gate {
+            // The recording ended before a verdict: not proven stable.
+            Some(_) => exit::FINDINGS,
+            None => exit::OK,
+        })
+    }
+
+    async fn live(&mut self, global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError> {
+        let (client, cluster) =
+            posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
+                .await
+                .map_err(CliError::Client)?;
+        tracing::info!(server = %cluster.server, context = %cluster.context, "watching");
+        let options = WatchOptions {
+            tick_every: Duration::from_millis(args.tick_ms.max(10)),
+        };
+        let mut watch = posture_kube::watch::start(&client, options)
+            .await
+            .map_err(CliError::Watch)?;
+        let on_terminal = std::io::stdout().is_terminal()
+            && args.output == WatchOutput::Human
+            && args.until_stable.is_none();
+        if on_terminal {
+            self.dashboard = Some(Model::new(cluster.server.clone()));
+            return self.draw(&mut watch).await;
+        }
+        loop {
+            let update = tokio::select! {
+                update = watch.next() => update.map_err(CliError::Watch)?,
+                _ = tokio::signal::ctrl_c() => return Ok(exit::OK),
+            };
+            match update {
+                Update::Signals(signals) => {
+                    for signal in &signals {
+                        if let Some(code) = self.signal(signal)? {
+                            return Ok(code);
+                        }
+                    }
+                }
+                Update::Note(note) => anstream::eprintln!("note: {note}"),
+                Update::Object { .. } => {}
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Runs the dashboard until `q` or Ctrl-C; the terminal is restored however it ends.
+    async fn draw(&mut self, watch: &mut SignalWatch) -> Result<u8, CliError> {
+        let mut terminal = ratatui::init();
+        let (quit_sender, mut quit) = tokio::sync::mpsc::channel::<()>(1);
+        // Raw mode turns Ctrl-C into a key, so keys are read on a thread of their own.
+        std::thread::spawn(move || {
+            use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
+            loop {
+                if quit_sender.is_closed() {
+                    return;
+                }
+                if !event::poll(Duration::from_millis(100)).unwrap_or(false) {
+                    continue;
+                }
+                if let Ok(Event::Key(key)) = event::read() {
+                    let ctrl_c = key.code == KeyCode::Char('c')
+                        && key.modifiers.contains(KeyModifiers::CONTROL);
+                    if key.code == KeyCode::Char('q') || ctrl_c {
+                        let _ = quit_sender.blocking_send(());
+                        return;
+                    }
+                }
+            }
+        });
+        let result = self.draw_until_quit(watch, &mut terminal, &mut quit).await;
+        ratatui::restore();
+        result
+    }
+
+    async fn draw_until_quit(
+        &mut self,
+        watch: &mut SignalWatch,
+        terminal: &mut ratatui::DefaultTerminal,
+        quit: &mut tokio::sync::mpsc::Receiver<()>,
+    ) -> Result<u8, CliError> {
+        let mut drawn = std::time::Instant::now() - Duration::from_secs(1);
+        loop {
+            let update = tokio::select! {
+                update = watch.next() => update.map_err(CliError::Watch)?,
+                _ = quit.recv() => return Ok(exit::OK),
+                // A SIGINT sent by another process (raw mode only turns the key into a key).
+                _ = tokio::signal::ctrl_c() => return Ok(exit::OK),
+            };
+            match update {
+                Update::Signals(signals) => {
+                    for signal in &signals {
+                        self.signal(signal)?;
+                    }
+                }
+                Update::Note(note) => {
+                    if let Some(model) = &mut self.dashboard {
+                        model.note(&note);
+                    }
+                }
+                Update::Object {
+                    kind,
+                    change,
+                    object,
+                } => {
+                    if let Some(model) = &mut self.dashboard {
+                        model.object(kind, change, &object);
+                    }
+                }
+            }
+            if drawn.elapsed() >= Duration::from_millis(100)
+                && let Some(model) = &self.dashboard
+            {
+                terminal
+                    .draw(|frame| render(model, frame))
+                    .map_err(|source| CliError::Write {
+                        path: "terminal".into(),
+                        source,
+                    })?;
+                drawn = std::time::Instant::now();
+            }
+        }
+    }
+}
+
+/// `<time> RAISED restart-loop apps/web-1/web restartCount 4 ...`: one grep-able line per alert.
+pub(crate) fn alert_line(alert: &Alert) -> String {
+    match alert {
+        Alert::Raised {
+            detector,
+            subject,
+            severity,
+            at,
+            message,
+            ..
+        } => format!(
+            "{at} RAISED {detector} {subject} [{}] {message}",
+            severity.as_str()
+        ),
+        Alert::Cleared {
+            detector,
+            subject,
+            at,
+            message,
+            ..
+        } => format!("{at} CLEARED {detector} {subject} {message}"),
+    }
+}
+
+/// Parses `--until-stable` (`5m`, `90s`, `1h30m`, or ISO 8601).
+pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
+    let duration: SignedDuration = text
+        .parse()
+        .map_err(|e| format!("not a duration like 5m or 90s: {e}"))?;
+    if duration.is_negative() || duration.is_zero() {
+        return Err("must be positive".into());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_lines_lead_with_time_verb_detector_and_subject() {
+        use posture_core::Severity;
+        use posture_core::detect::DetectorKind;
+        let at: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().expect("valid");
+        let raised = Alert::Raised {
+            id: "restart-loop/apps/web-1/web".into(),
+            detector: DetectorKind::RestartLoop,
+            subject: "apps/web-1/web".into(),
+            severity: Severity::Warning,
+            at,
+            message: "3 restarts in 10m".into(),
+            evidence: vec![],
+        };
+        assert_eq!(
+            alert_line(&raised),
+            "2026-11-23T12:00:00Z RAISED restart-loop apps/web-1/web [warning] 3 restarts in 10m"
+        );
+        let cleared = Alert::Cleared {
+            id: "restart-loop/apps/web-1/web".into(),
+            detector: DetectorKind::RestartLoop,
+            subject: "apps/web-1/web".into(),
+            at,
+            message: "quiet for 10m".into(),
+        };
+        assert_eq!(
+            alert_line(&cleared),
+            "2026-11-23T12:00:00Z CLEARED restart-loop apps/web-1/web quiet for 10m"
+        );
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("5m"), Ok(SignedDuration::from_mins(5)));
+        assert_eq!(parse_duration("90s"), Ok(SignedDuration::from_secs(90)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! `posture watch --act ACTION`: the runbook's "Act" while a storm is on. Settings changes are
+//! dry-run and shown first, applied only with approval (`--approve` or a `y` at the prompt), and
+//! journaled so `posture rollback --journal FILE` undoes them. Argo CD rollback and snapshot
+//! restore are printed, never run.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use posture_kube::watch::act::{
+    Act, ActOutcome, act, primary_node, secondary_node, unpinned_workloads,
+};
+
+use crate::cli::{GlobalArgs, WatchAction, WatchArgs};
+use crate::error::{CliError, exit};
+
+pub(crate) fn run(
+    global: &GlobalArgs,
+    args: &WatchArgs,
+    action: WatchAction,
+) -> Result<u8, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let (client, cluster) =
+            posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
+                .await
+                .map_err(CliError::Client)?;
+        let act_on = match action {
+            WatchAction::RecordonSecondary => Act::Cordon {
+                node: secondary_node(&client, &cluster)
+                    .await
+                    .map_err(CliError::Act)?,
+            },
+            WatchAction::StopRebuilds => Act::StopRebuilds,
+            WatchAction::DisableAutoBalance => Act::DisableAutoBalance,
+            WatchAction::PinToPrimary => return pin_to_primary(&client, &cluster, args).await,
+            WatchAction::ArgoRollback => {
+                print_text(ARGO_ROLLBACK)?;
+                return Ok(exit::OK);
+            }
+            WatchAction::SnapshotRestore => {
+                print_text(SNAPSHOT_RESTORE)?;
+                return Ok(exit::OK);
+            }
+        };
+        run_all(&client, &cluster, args, &[act_on]).await
+    })
+}
+
+/// Every workload with storage and no placement, pinned to the primary (both from the API).
+async fn pin_to_primary(
+    client: &kube::Client,
+    cluster: &posture_kube::ClusterIdentity,
+    args: &WatchArgs,
+) -> Result<u8, CliError> {
+    let node = primary_node(client, cluster).await.map_err(CliError::Act)?;
+    let workloads = unpinned_workloads(client).await.map_err(CliError::Act)?;
+    if workloads.is_empty() {
+        print_text("pin-to-primary: every workload with storage is placed; nothing to do\n")?;
+        return Ok(exit::OK);
+    }
+    let actions: Vec<Act> = workloads
+        .into_iter()
+        .map(|workload| Act::Pin {
+            workload,
+            node: node.clone(),
+        })
+        .collect();
+    return run_all(client, cluster, args, &actions).await;
+}
+
+/// Dry-runs every action and shows its patch; with approval, applies and journals them in order.
+async fn run_all(
+    client: &kube::Client,
+    cluster: &posture_kube::ClusterIdentity,
+    args: &WatchArgs,
+    actions: &[Act],
+) -> Result<u8, CliError> {
+    let mut pending = Vec::new();
+    for action in actions {
+        let dry = act(client, cluster, action, None)
+            .await
+            .map_err(CliError::Act)?;
+        match &dry.forward {
+            None => print_text(&format!(
+                "{}: {} already as wanted; nothing to do\n",
+                action.name(),
+                describe(&dry)
+            ))?,
+            Some(forward) => {
+                print_text(&format!(
+                    "{}: {} (dry run accepted by the API server)\npatch: {}\n",
+                    action.name(),
+                    describe(&dry),
+                    serde_json::to_string(forward).unwrap_or_default()
+                ))?;
+                pending.push(action);
+            }
+        }
+    }
+    let Some(first) = pending.first() else {
+        return Ok(exit::OK);
+    };
+    if !args.approve && !ask(first)? {
+        anstream::eprintln!("not applied: pass --approve to apply");
+        return Ok(exit::OK);
+    }
+    for action in pending {
+        act(client, cluster, action, Some(&args.journal))
+            .await
+            .map_err(CliError::Act)?;
+    }
+    print_text(&format!(
+        "applied; journaled to {} (undo: posture rollback --journal {})\n",
+        args.journal.display(),
+        args.journal.display()
+    ))?;
+    Ok(exit::OK)
+}
+
+fn describe(outcome: &ActOutcome) -> String {
+    format!(
+        "{} {}/{}",
+        outcome.object.kind,
+        outcome.object.namespace.as_deref().unwrap_or("-"),
+        outcome.object.name
+    )
+}
+
+/// Asks on a terminal; anything but `y` declines, and no terminal never approves.
+fn ask(action: &Act) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    anstream::eprint!("apply {}? [y/N] ", action.name());
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(CliError::Runtime)?;
+    Ok(answer.trim().eq_ignore_ascii_case("y"))
+}
+
+fn print_text(text: &str) -> Result<(), CliError> {
+    crate::render::write_stdout(text)
+}
+
+const ARGO_ROLLBACK: &str = "\
+Argo CD rollback is not run by posture. To roll an Application back:
+  kubectl get applications.argoproj.io -A          # the Applications and their sync state
+  argocd app history APP                            # the deployed revisions and their IDs
+  argocd app set APP --sync-policy none             # stop auto-sync undoing the rollback
+  argocd app rollback APP ID                        # redeploy revision ID
+";
+
+const SNAPSHOT_RESTORE: &str = "\
+Snapshot restore is not run by posture. For a Longhorn volume:
+  kubectl -n longhorn-system get volumes.longhorn.io                       # the volumes
+  kubectl -n longhorn-system get snapshots.longhorn.io -l longhornvolume=VOL
+  kubectl -n longhorn-system get backups.longhorn.io -l longhornvolume=VOL
+  # scale the workload using VOL to 0, then revert from the Longhorn UI
+  # (Volume > Snapshots > Revert) or restore a backup to a new volume and rebind its PVC
+";
