@@ -162,19 +162,26 @@ impl Engine<'_> {
                 tracing::debug!(?effect, "effect");
                 match effect {
                     Effect::ReadClusterIdentity => {
-                        let id = cluster_identity(&self.client, &self.server).await?;
+                        let id = retrying(
+                            || cluster_identity(&self.client, &self.server),
+                            |e| matches!(e, EngineError::Identity(e) if transient(e)),
+                        )
+                        .await?;
                         answer = Some(Event::ClusterIdentity(id));
                     }
                     Effect::AcquireLock => {
-                        answer = Some(
-                            match lock::acquire(&self.client, &self.settings.lock).await {
-                                Ok(lock) => {
-                                    *held = Some(lock);
-                                    Event::LockAcquired
-                                }
-                                Err(e) => Event::LockUnavailable(error_chain(&e)),
-                            },
-                        );
+                        let taken = retrying(
+                            || lock::acquire(&self.client, &self.settings.lock),
+                            |e| matches!(e, LockError::Api(e) if transient(e)),
+                        )
+                        .await;
+                        answer = Some(match taken {
+                            Ok(lock) => {
+                                *held = Some(lock);
+                                Event::LockAcquired
+                            }
+                            Err(e) => Event::LockUnavailable(error_chain(&e)),
+                        });
                     }
                     Effect::ReleaseLock => {
                         if let Some(lock) = held.take() {
@@ -273,6 +280,33 @@ impl Engine<'_> {
             WaitOutcome::TimedOut => Event::PostConditionTimedOut,
             WaitOutcome::Flapping(what) => Event::FlapDetected(what),
         }
+    }
+}
+
+/// Reads before any write (identity, lock) are safe to repeat: a throttled or failed one is
+/// retried a few times, with a short pause, before the run gives up.
+async fn retrying<T, E, F, Fut>(mut call: F, retriable: impl Fn(&E) -> bool) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut pause = Duration::from_millis(100);
+    for _ in 0..5 {
+        match call().await {
+            Err(e) if retriable(&e) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        _ => true,
     }
 }
 

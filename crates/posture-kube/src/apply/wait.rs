@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::select_all;
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use posture_core::ObjectRef;
 use posture_core::plan::{Placement, PostCondition};
 use serde_json::Value;
@@ -100,12 +100,14 @@ pub(crate) async fn wait_for(
         };
         let plural = resource.plural.clone();
         watcher(api, watcher::Config::default())
+            .default_backoff()
             .map(move |event| (plural.clone(), event))
             .boxed()
     });
     let mut events = select_all(streams);
     let mut seen = Seen::default();
     let mut flaps = Flaps::default();
+    let mut last = String::new();
     let waiting = async {
         while let Some((plural, event)) = events.next().await {
             let objects = seen.objects.entry(plural).or_default();
@@ -137,14 +139,21 @@ pub(crate) async fn wait_for(
             }
             match conditions::evaluate(condition, &seen) {
                 Verdict::Met => return WaitOutcome::Met,
-                Verdict::Waiting { percent, what } => on_progress(percent, &what),
+                Verdict::Waiting { percent, what } => {
+                    on_progress(percent, &what);
+                    last = what;
+                }
             }
         }
         WaitOutcome::TimedOut
     };
-    tokio::time::timeout(timeout, waiting)
+    let outcome = tokio::time::timeout(timeout, waiting)
         .await
-        .unwrap_or(WaitOutcome::TimedOut)
+        .unwrap_or(WaitOutcome::TimedOut);
+    if outcome == WaitOutcome::TimedOut {
+        tracing::warn!(waiting_for = %last, "post-condition not met in time");
+    }
+    outcome
 }
 
 /// Whether the pods of `placement` are where it says; exposed for the conditions module.
