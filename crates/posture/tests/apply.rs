@@ -13,6 +13,11 @@ struct Lab {
 }
 
 async fn lab() -> Lab {
+    lab_with(&[]).await
+}
+
+/// A homelab twin; `extra` namespaces are created before kube-system, which shifts its uid.
+async fn lab_with(extra: &[&str]) -> Lab {
     let start = "2026-11-23T12:00:00Z".parse().expect("timestamp");
     let twin = serve(
         Twin::homelab(start),
@@ -25,6 +30,11 @@ async fn lab() -> Lab {
     .expect("the twin serves");
     // A real cluster has kube-system; the homelab scenario lists only the namespaces it uses.
     twin.with_twin(|t| {
+        for name in extra {
+            let doc = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n");
+            t.load_scenario("extra.yaml", &doc)
+                .expect("namespace added");
+        }
         t.load_scenario(
             "kube-system.yaml",
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n",
@@ -140,4 +150,43 @@ async fn apply_without_approve_on_a_pipe_refuses_and_a_tampered_plan_is_refused(
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("sha256"), "{}", out.stderr);
     lab.twin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_for_another_cluster_is_refused_before_any_write() {
+    let planned = lab().await;
+    let other = lab_with(&["elsewhere"]).await;
+    let plan = planned.path("plan.json");
+    let out = run(posture(&[
+        "plan",
+        "--kubeconfig",
+        &planned.kubeconfig,
+        "-o",
+        &plan,
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let before = other.twin.with_twin(|t| t.store.resource_version());
+
+    let out = run(posture(&[
+        "apply",
+        &plan,
+        "--kubeconfig",
+        &other.kubeconfig,
+        "--approve",
+    ]))
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("wrong cluster"), "{}", out.stderr);
+    let writes = other.twin.with_twin(|t| {
+        t.store
+            .history()
+            .filter(|c| c.resource_version > before)
+            .filter(|c| !matches!(c.key.plural, "pods" | "nodes" | "leases" | "events"))
+            .filter(|c| c.key.group != "longhorn.io" || c.key.plural == "settings")
+            .count()
+    });
+    assert_eq!(writes, 0, "apply wrote to the wrong cluster");
+    planned.twin.shutdown().await;
+    other.twin.shutdown().await;
 }
