@@ -288,3 +288,152 @@ impl Flaps {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use posture_core::plan::Placement;
+    use serde_json::json;
+
+    fn seen(objects: &[(&str, Value)]) -> Seen {
+        let mut seen = Seen::default();
+        for (plural, object) in objects {
+            let key = format!(
+                "{}/{}",
+                text(object, "/metadata/namespace"),
+                text(object, "/metadata/name")
+            );
+            seen.objects
+                .entry((*plural).to_owned())
+                .or_default()
+                .insert(key, object.clone());
+        }
+        seen
+    }
+
+    fn deployment(ready: i64) -> Value {
+        json!({"metadata": {"name": "web", "namespace": "a", "generation": 2},
+               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
+               "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2,
+                          "readyReplicas": ready, "availableReplicas": ready}})
+    }
+
+    fn pod(name: &str, node: &str, restarts: i64) -> Value {
+        json!({"metadata": {"name": name, "namespace": "a", "labels": {"app": "web"}},
+               "spec": {"nodeName": node},
+               "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                          "containerStatuses": [{"restartCount": restarts}]}})
+    }
+
+    fn rollout() -> PostCondition {
+        PostCondition::RolloutComplete {
+            workload: ObjectRef::new("apps/v1", "Deployment", Some("a"), "web"),
+            replicas: 2,
+            placement: Placement::OnePerNode {
+                nodes: vec!["n1".into(), "n2".into()],
+            },
+        }
+    }
+
+    #[test]
+    fn a_rollout_is_met_only_with_ready_pods_placed_as_planned() {
+        let condition = rollout();
+        let unready = seen(&[("deployments", deployment(1))]);
+        assert!(matches!(
+            evaluate(&condition, &unready),
+            Verdict::Waiting { .. }
+        ));
+        let same_node = seen(&[
+            ("deployments", deployment(2)),
+            ("pods", pod("p1", "n1", 0)),
+            ("pods", pod("p2", "n1", 0)),
+        ]);
+        assert!(matches!(
+            evaluate(&condition, &same_node),
+            Verdict::Waiting { .. }
+        ));
+        let spread = seen(&[
+            ("deployments", deployment(2)),
+            ("pods", pod("p1", "n1", 0)),
+            ("pods", pod("p2", "n2", 0)),
+        ]);
+        assert_eq!(evaluate(&condition, &spread), Verdict::Met);
+    }
+
+    #[test]
+    fn a_pod_restarting_during_the_wait_is_a_flap() {
+        let condition = rollout();
+        let mut flaps = Flaps::default();
+        let calm = seen(&[("deployments", deployment(2)), ("pods", pod("p1", "n1", 5))]);
+        assert_eq!(flaps.observe(&condition, &calm), None);
+        let looping = seen(&[("deployments", deployment(2)), ("pods", pod("p1", "n1", 8))]);
+        let flap = flaps.observe(&condition, &looping).expect("a restart loop");
+        assert!(flap.contains("p1"), "{flap}");
+    }
+
+    #[test]
+    fn a_replica_rebuilding_again_and_again_is_a_flap() {
+        let volume = ObjectRef::new("longhorn.io/v1beta2", "Volume", Some("lh"), "v");
+        let condition = PostCondition::VolumeHealthy {
+            volume,
+            number_of_replicas: 2,
+            one_replica_per_node: vec!["n1".into(), "n2".into()],
+        };
+        let engine = |mode: &str| {
+            json!({"metadata": {"name": "v-e-0", "namespace": "lh"},
+                   "spec": {"volumeName": "v"},
+                   "status": {"replicaModeMap": {"v-r-1": mode}}})
+        };
+        let mut flaps = Flaps::default();
+        let mut alert = None;
+        for _ in 0..REPEATED_REBUILDS {
+            for mode in ["WO", "ERR"] {
+                alert = alert.or(flaps.observe(&condition, &seen(&[("engines", engine(mode))])));
+            }
+        }
+        assert!(alert.is_some_and(|a| a.contains("v-r-1")));
+    }
+
+    #[test]
+    fn a_volume_is_healthy_with_one_rw_replica_per_node() {
+        let volume_ref = ObjectRef::new("longhorn.io/v1beta2", "Volume", Some("lh"), "v");
+        let condition = PostCondition::VolumeHealthy {
+            volume: volume_ref,
+            number_of_replicas: 2,
+            one_replica_per_node: vec!["n1".into(), "n2".into()],
+        };
+        let volume = json!({"metadata": {"name": "v", "namespace": "lh"},
+            "spec": {"numberOfReplicas": 2},
+            "status": {"state": "attached", "robustness": "healthy"}});
+        let replica = |name: &str, node: &str| {
+            json!({"metadata": {"name": name, "namespace": "lh"},
+                   "spec": {"volumeName": "v", "nodeID": node},
+                   "status": {"currentState": "running"}})
+        };
+        let engine = |second: &str| {
+            json!({"metadata": {"name": "v-e-0", "namespace": "lh"}, "spec": {"volumeName": "v"},
+                   "status": {"replicaModeMap": {"r1": "RW", "r2": second},
+                              "rebuildStatus": {"tcp://r2": {"isRebuilding": second == "WO", "progress": 40}}}})
+        };
+        let rebuilding = seen(&[
+            ("volumes", volume.clone()),
+            ("replicas", replica("r1", "n1")),
+            ("replicas", replica("r2", "n2")),
+            ("engines", engine("WO")),
+        ]);
+        assert_eq!(
+            evaluate(&condition, &rebuilding),
+            Verdict::Waiting {
+                percent: Some(40),
+                what: "Volume lh/v: healthy replica on n1, n2".into()
+            }
+        );
+        let done = seen(&[
+            ("volumes", volume),
+            ("replicas", replica("r1", "n1")),
+            ("replicas", replica("r2", "n2")),
+            ("engines", engine("RW")),
+        ]);
+        assert_eq!(evaluate(&condition, &done), Verdict::Met);
+    }
+}
