@@ -102,6 +102,7 @@ async fn plan_then_apply_approved_then_the_cluster_needs_nothing() {
     let replan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&again).expect("plan")).expect("json");
     assert_eq!(replan["stages"], serde_json::json!([]), "{}", out.stdout);
+    assert!(out.stdout.contains("Nothing to change"), "{}", out.stdout);
 
     // Rollback from the first journal undoes it.
     let out = run(posture(&[
@@ -189,4 +190,65 @@ async fn a_plan_for_another_cluster_is_refused_before_any_write() {
     assert_eq!(writes, 0, "apply wrote to the wrong cluster");
     planned.twin.shutdown().await;
     other.twin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_one_stage_at_a_time_then_resume_to_the_end() {
+    let lab = lab().await;
+    let plan = lab.path("plan.json");
+    let out = run(posture(&[
+        "plan",
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--section",
+        "preconditions,ingress",
+        "-o",
+        &plan,
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let out = run(posture(&[
+        "apply",
+        &plan,
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--approve",
+        "--stage",
+        "1",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stopped before stage"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(posture(&[
+        "apply",
+        &plan,
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--approve",
+    ]))
+    .await;
+    assert_eq!(
+        out.code, 2,
+        "an existing journal needs --resume: {}",
+        out.stderr
+    );
+
+    let out = run(posture(&[
+        "apply",
+        &plan,
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--approve",
+        "--resume",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("applied"), "{}", out.stderr);
+    lab.twin.shutdown().await;
 }

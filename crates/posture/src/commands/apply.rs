@@ -48,7 +48,8 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8, CliError>
         ..EngineSettings::new(LockSettings::for_this_process(args.break_lock))
     };
     let options = ApplyOptions {
-        auto_approve: args.approve,
+        // With --stage the machine must ask, so the approver can stop after the Nth stage.
+        auto_approve: args.approve && args.stage.is_none(),
         no_rollback_on_failure: args.no_rollback_on_failure,
         ..ApplyOptions::default()
     };
