@@ -272,3 +272,36 @@ async fn rollback_stops_at_an_object_someone_changed_since() {
     assert_eq!(now.spec.and_then(|s| s.replicas), Some(3));
     lab.twin.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lock_is_taken_over_only_when_asked() {
+    let lab = lab().await;
+    let plan = lab.plan(sections(&[Section::Ingress])).await;
+    let leases: Api<Lease> = Api::namespaced(lab.client.clone(), "kube-system");
+    let an_hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let lease = serde_json::from_value(json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "posture-lock", "namespace": "kube-system"},
+        "spec": {"holderIdentity": "bob@ci/7", "leaseDurationSeconds": 60,
+                 "renewTime": an_hour_ago.to_string()}
+    }))
+    .expect("lease");
+    leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("a dead run left its lock");
+
+    let outcome = lab.apply(&plan, "first.journal", lab.settings()).await;
+    match &outcome.state {
+        ApplyState::Halted(Halt::LockUnavailable(why)) => {
+            assert!(why.contains("bob@ci/7") && why.contains("expired"), "{why}")
+        }
+        other => panic!("expected the expired lock to be refused, got {other:?}"),
+    }
+
+    let mut settings = lab.settings();
+    settings.lock.break_expired = true;
+    let outcome = lab.apply(&plan, "second.journal", settings).await;
+    assert_eq!(outcome.state, ApplyState::Done, "{outcome:?}");
+    lab.twin.shutdown().await;
+}
