@@ -47,6 +47,15 @@ pub async fn client_from(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
 ) -> Result<(kube::Client, ClusterIdentity), ClientError> {
+    client_with(kubeconfig, context, |_| {}).await
+}
+
+/// [`client_from`] with a last say on the configuration (apply turns kube-rs's retries off).
+pub async fn client_with(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    adjust: impl FnOnce(&mut Config),
+) -> Result<(kube::Client, ClusterIdentity), ClientError> {
     let options = KubeConfigOptions {
         context: context.map(str::to_owned),
         ..KubeConfigOptions::default()
@@ -78,6 +87,8 @@ pub async fn client_from(
             }
         },
     };
+    let mut config = config;
+    adjust(&mut config);
     let server = config.cluster_url.to_string();
     let server = server.trim_end_matches('/').to_owned();
     let client = kube::Client::try_from(config).map_err(|source| ClientError::Build {

@@ -1,5 +1,6 @@
 //! The I/O shell of posture: everything that talks to a cluster goes through this crate.
 
+pub mod apply;
 pub mod client;
 pub mod collect;
 pub mod journal;

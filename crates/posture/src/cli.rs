@@ -49,6 +49,15 @@ pub(crate) enum Command {
     /// Save everything `check` reads as one multi-document YAML file.
     #[command(after_help = AFTER_HELP)]
     Snapshot(SnapshotArgs),
+    /// Plan the runbook's changes as a diff and a plan file.
+    #[command(after_help = PLAN_AFTER_HELP)]
+    Plan(PlanArgs),
+    /// Apply a plan file stage by stage, journaled, under the cluster lock.
+    #[command(after_help = APPLY_AFTER_HELP)]
+    Apply(ApplyArgs),
+    /// Undo what an apply journal records, newest first, never overwriting others' edits.
+    #[command(after_help = APPLY_AFTER_HELP)]
+    Rollback(RollbackArgs),
     /// Serve, fault and generate simulated clusters (the twin) to try posture without a cluster.
     Twin(crate::commands::twin::TwinArgs),
     /// Walk through the whole runbook on a simulated cluster, in about ten seconds.
@@ -116,6 +125,87 @@ pub(crate) enum WatchAction {
 pub(crate) enum WatchOutput {
     Human,
     Json,
+}
+
+const PLAN_AFTER_HELP: &str = "\
+Exit codes:
+  0  plan written (an empty plan means the cluster already meets the runbook)
+  2  usage, configuration or input error
+  3  cluster unreachable, or credentials rejected for the whole cluster";
+
+const APPLY_AFTER_HELP: &str = "\
+Exit codes:
+  0  applied (or rolled back) completely
+  1  halted: a stage failed or timed out and was rolled back, a conflict, the lock is held,
+     or a stage was declined
+  2  usage, plan or journal file error (tampered plan, another cluster, non-TTY without --approve)
+  3  cluster unreachable";
+
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    /// Plan from a saved snapshot instead of the live cluster.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) snapshot: Option<PathBuf>,
+    /// Sections to plan (default: all).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "preconditions,ingress,coredns,longhorn"
+    )]
+    pub(crate) section: Vec<String>,
+    /// Write the plan file here (owned objects' source files go beside it).
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Patch objects that Argo CD, Flux, Helm or k3s own live anyway.
+    #[arg(long)]
+    pub(crate) allow_owned: bool,
+    /// Run the ingress controller as a DaemonSet instead of a spread Deployment.
+    #[arg(long)]
+    pub(crate) ingress_daemonset: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The plan file `posture plan -o` wrote.
+    #[arg(value_name = "PLAN")]
+    pub(crate) plan: PathBuf,
+    /// Approve every stage up front (required when stdin is not a terminal).
+    #[arg(long)]
+    pub(crate) approve: bool,
+    /// Stop after the Nth stage (1-based); `--resume` continues.
+    #[arg(long, value_name = "N")]
+    pub(crate) stage: Option<usize>,
+    /// Continue an apply that stopped, from its journal.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// Journal file (default: the plan file's path + `.journal`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) journal: Option<PathBuf>,
+    /// Leave a failed stage's changes in place instead of rolling them back.
+    #[arg(long)]
+    pub(crate) no_rollback_on_failure: bool,
+    /// Take over a cluster lock whose holder stopped renewing it.
+    #[arg(long)]
+    pub(crate) break_lock: bool,
+    /// Minutes to wait for one change's post-condition.
+    #[arg(long = "timeout", value_name = "MINUTES", default_value_t = 30)]
+    pub(crate) timeout_minutes: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// Journal of the apply to undo (default: plan.json.journal).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) journal: Option<PathBuf>,
+    /// The plan the journal was written for (default: the journal's path without `.journal`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) plan: Option<PathBuf>,
+    /// Do not ask (required when stdin is not a terminal).
+    #[arg(long)]
+    pub(crate) approve: bool,
+    /// Take over a cluster lock whose holder stopped renewing it.
+    #[arg(long)]
+    pub(crate) break_lock: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,8 @@ pub(crate) mod exit {
     pub(crate) const OK: u8 = 0;
     /// A finding reaches `--fail-on`.
     pub(crate) const FINDINGS: u8 = 1;
+    /// apply/rollback halted: a stage failed, a conflict, the lock is held, a stage declined.
+    pub(crate) const HALTED: u8 = 1;
     /// Usage, configuration or input error.
     pub(crate) const USAGE: u8 = 2;
     /// The cluster cannot be reached, or refuses the credentials as a whole.
@@ -64,6 +66,34 @@ pub(crate) enum CliError {
         #[source]
         source: posture_core::detect::ReplayError,
     },
+    #[error("unknown section {0:?} (expected preconditions, ingress, coredns or longhorn)")]
+    UnknownSection(String),
+    #[error("the snapshot has no kube-system namespace with a uid to identify the cluster by")]
+    NoClusterIdentity,
+    #[error("cannot plan")]
+    Plan(#[source] posture_core::plan::PlanError),
+    #[error("cannot read plan file {path}")]
+    ReadPlan {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("plan file {path} refused")]
+    PlanFile {
+        path: PathBuf,
+        #[source]
+        source: posture_core::plan::PlanFileError,
+    },
+    #[error("journal error")]
+    Journal(#[source] posture_kube::journal::JournalIoError),
+    #[error("journal does not fit the plan")]
+    JournalPlan(#[source] posture_core::apply::journal::JournalError),
+    #[error("journal {0} already exists")]
+    JournalExists(PathBuf),
+    #[error("stdin is not a terminal, so posture cannot ask for approval")]
+    NeedsApproval,
+    #[error(transparent)]
+    Engine(posture_kube::apply::EngineError),
     #[error("cannot serialize the {what}")]
     Serialize {
         what: &'static str,
@@ -76,7 +106,7 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Self::Twin(e) => e.exit_code(),
-            Self::Collect(_) | Self::Watch(_) | Self::Act(_) => exit::CLUSTER,
+            Self::Collect(_) | Self::Watch(_) | Self::Act(_) | Self::Engine(_) => exit::CLUSTER,
             _ => exit::USAGE,
         }
     }
@@ -107,6 +137,16 @@ impl CliError {
             Self::Runtime(_) => "the system is short of resources; retry".into(),
             Self::Write { .. } => "check that the directory exists and is writable".into(),
             Self::Twin(e) => e.hint(),
+            Self::UnknownSection(_) => "--section takes preconditions, ingress, coredns, longhorn (comma-separated)".into(),
+            Self::NoClusterIdentity => "collect a fresh snapshot with `posture snapshot`; it must include the kube-system Namespace".into(),
+            Self::Plan(_) => "this is a bug in posture; please report it with the snapshot".into(),
+            Self::ReadPlan { .. } => "check the plan file's path".into(),
+            Self::PlanFile { .. } => "make a fresh plan with `posture plan -o FILE`; a plan file must not be edited".into(),
+            Self::Journal(_) => "check the journal path; a journal in use belongs to a running posture".into(),
+            Self::JournalPlan(_) => "use the plan file the journal was written for (--plan)".into(),
+            Self::JournalExists(_) => "continue it with --resume, undo it with `posture rollback`, or pass another --journal".into(),
+            Self::NeedsApproval => "review the plan (`posture plan`) and pass --approve to apply it without asking".into(),
+            Self::Engine(_) => "is the API server up and the address right? `kubectl cluster-info` uses the same kubeconfig".into(),
             Self::Serialize { .. } => "this is a bug in posture; please report it with the input that caused it".into(),
         }
     }

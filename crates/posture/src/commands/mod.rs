@@ -1,7 +1,10 @@
 //! One module per subcommand; each returns the exit code it decided on, or an error.
 
+mod apply;
 mod check;
 pub(crate) mod demo;
+mod plan;
+mod rollback;
 mod snapshot;
 pub(crate) mod twin;
 pub(crate) mod watch;
@@ -19,6 +22,9 @@ pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Twin(args) => twin::run(&cli.global, &args),
         Command::Demo(args) => demo::run(&cli.global, &args),
         Command::Watch(args) => watch::run(&cli.global, &args),
+        Command::Plan(args) => plan::run(&cli.global, &args),
+        Command::Apply(args) => apply::run(&cli.global, &args),
+        Command::Rollback(args) => rollback::run(&cli.global, &args),
     }
 }
 
@@ -50,4 +56,24 @@ pub(crate) fn collect_live(global: &GlobalArgs) -> Result<Collection, CliError> 
             .await
             .map_err(CliError::Collect)
     })
+}
+
+/// Runs a future on a runtime of its own (apply's lock renewal needs a second thread).
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    Ok(runtime.block_on(future))
+}
+
+/// Asks a yes/no question on the terminal; anything but yes is no.
+pub(crate) fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, Write};
+    anstream::eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes")
 }

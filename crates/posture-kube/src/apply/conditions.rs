@@ -1,0 +1,439 @@
+//! Judges a post-condition, and flapping, from the objects the watches have seen.
+
+use std::collections::BTreeMap;
+
+use posture_core::ObjectRef;
+use posture_core::plan::PostCondition;
+use serde_json::Value;
+
+use super::wait::{Seen, placement_holds};
+
+/// Restarts of one pod during a wait that count as a restart loop.
+const RESTART_LOOP: i64 = 3;
+/// Times one replica may start rebuilding during a wait before it counts as flapping.
+const REPEATED_REBUILDS: u32 = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Met,
+    /// Not yet: how far along (percent, for rebuilds) and what is missing.
+    Waiting {
+        percent: Option<u64>,
+        what: String,
+    },
+}
+
+fn waiting(what: impl Into<String>) -> Verdict {
+    Verdict::Waiting {
+        percent: None,
+        what: what.into(),
+    }
+}
+
+fn int(v: &Value, path: &str) -> i64 {
+    v.pointer(path).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn text<'v>(v: &'v Value, path: &str) -> &'v str {
+    v.pointer(path).and_then(Value::as_str).unwrap_or_default()
+}
+
+pub(crate) fn evaluate(condition: &PostCondition, seen: &Seen) -> Verdict {
+    match condition {
+        PostCondition::RolloutComplete {
+            workload,
+            replicas,
+            placement,
+        } => rollout(seen, workload, i64::from(*replicas), placement),
+        PostCondition::ObjectExists { object } => match seen.get(object) {
+            Some(_) => Verdict::Met,
+            None => waiting(format!("{object} to exist")),
+        },
+        PostCondition::SettingApplied { setting, value } => match seen.get(setting) {
+            Some(s) if text(s, "/value") == value => Verdict::Met,
+            _ => waiting(format!("{setting} to read {value}")),
+        },
+        PostCondition::StorageClassParameter {
+            storage_class,
+            parameter,
+            value,
+        } => {
+            let holds = seen.of("storageclasses").any(|sc| {
+                text(sc, "/metadata/name") == storage_class
+                    && sc
+                        .pointer(&format!("/parameters/{parameter}"))
+                        .and_then(Value::as_str)
+                        == Some(value)
+            });
+            if holds {
+                Verdict::Met
+            } else {
+                waiting(format!("StorageClass {storage_class} {parameter}={value}"))
+            }
+        }
+        PostCondition::VolumeReplicas {
+            volume,
+            number_of_replicas,
+            healthy_on,
+        } => volume_state(seen, volume, *number_of_replicas, healthy_on, false),
+        PostCondition::VolumeHealthy {
+            volume,
+            number_of_replicas,
+            one_replica_per_node,
+        } => volume_state(
+            seen,
+            volume,
+            *number_of_replicas,
+            one_replica_per_node,
+            true,
+        ),
+    }
+}
+
+fn rollout(
+    seen: &Seen,
+    workload: &ObjectRef,
+    replicas: i64,
+    placement: &posture_core::plan::Placement,
+) -> Verdict {
+    let Some(w) = seen.get(workload) else {
+        return waiting(format!("{workload} to exist"));
+    };
+    let observed = int(w, "/status/observedGeneration") >= int(w, "/metadata/generation");
+    let settled = if workload.kind == "DaemonSet" {
+        let desired = int(w, "/status/desiredNumberScheduled");
+        desired == replicas
+            && int(w, "/status/numberReady") == desired
+            && int(w, "/status/updatedNumberScheduled") == desired
+    } else {
+        int(w, "/spec/replicas") == replicas
+            && int(w, "/status/replicas") == replicas
+            && int(w, "/status/updatedReplicas") == replicas
+            && int(w, "/status/readyReplicas") == replicas
+            && int(w, "/status/availableReplicas") == replicas
+    };
+    if !(observed && settled) {
+        return waiting(format!("{workload} to roll out {replicas} ready replicas"));
+    }
+    let ready_nodes: Vec<String> = pods_of(seen, w)
+        .filter(|p| is_ready(p))
+        .map(|p| text(p, "/spec/nodeName").to_owned())
+        .collect();
+    if ready_nodes.len() as i64 == replicas && placement_holds(placement, &ready_nodes) {
+        Verdict::Met
+    } else {
+        waiting(format!("{workload}'s pods to be placed as planned"))
+    }
+}
+
+/// The live pods a workload selects by its `matchLabels`.
+fn pods_of<'s>(seen: &'s Seen, workload: &Value) -> impl Iterator<Item = &'s Value> {
+    let namespace = text(workload, "/metadata/namespace").to_owned();
+    let labels: BTreeMap<String, String> = workload
+        .pointer("/spec/selector/matchLabels")
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+        .unwrap_or_default();
+    seen.of("pods").filter(move |p| {
+        text(p, "/metadata/namespace") == namespace
+            && p.pointer("/metadata/deletionTimestamp").is_none()
+            && !labels.is_empty()
+            && labels.iter().all(|(k, v)| {
+                p.pointer(&format!("/metadata/labels/{k}"))
+                    .and_then(Value::as_str)
+                    == Some(v)
+            })
+    })
+}
+
+fn is_ready(pod: &Value) -> bool {
+    text(pod, "/status/phase") == "Running"
+        && pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| text(c, "/type") == "Ready" && text(c, "/status") == "True")
+            })
+}
+
+fn belongs_to(object: &Value, volume: &str) -> bool {
+    text(object, "/spec/volumeName") == volume
+        || text(object, "/metadata/labels/longhornvolume") == volume
+}
+
+/// Replica name to mode (`RW`, `WO`, `ERR`) over the volume's engines.
+fn modes<'s>(seen: &'s Seen, volume: &str) -> BTreeMap<&'s str, &'s str> {
+    seen.of("engines")
+        .filter(|e| belongs_to(e, volume))
+        .filter_map(|e| {
+            e.pointer("/status/replicaModeMap")
+                .and_then(Value::as_object)
+        })
+        .flat_map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or_default()))
+        })
+        .collect()
+}
+
+fn rebuild_percent(seen: &Seen, volume: &str) -> Option<u64> {
+    let progress: Vec<u64> = seen
+        .of("engines")
+        .filter(|e| belongs_to(e, volume))
+        .filter_map(|e| {
+            e.pointer("/status/rebuildStatus")
+                .and_then(Value::as_object)
+        })
+        .flat_map(|m| m.values())
+        .filter(|s| {
+            s.get("isRebuilding")
+                .and_then(Value::as_bool)
+                .unwrap_or(true)
+        })
+        .filter_map(|s| s.get("progress").and_then(Value::as_u64))
+        .collect();
+    progress.iter().min().copied()
+}
+
+fn volume_state(
+    seen: &Seen,
+    volume: &ObjectRef,
+    number_of_replicas: i64,
+    nodes: &[String],
+    exactly_one: bool,
+) -> Verdict {
+    let Some(v) = seen.get(volume) else {
+        return waiting(format!("{volume} to exist"));
+    };
+    let detached = text(v, "/status/state") == "detached";
+    let modes = modes(seen, &volume.name);
+    let healthy_nodes: Vec<&str> = seen
+        .of("replicas")
+        .filter(|r| belongs_to(r, &volume.name))
+        .filter(|r| {
+            let failed =
+                !text(r, "/spec/failedAt").is_empty() || text(r, "/status/currentState") == "error";
+            let name = text(r, "/metadata/name");
+            !failed
+                && (detached
+                    || (text(r, "/status/currentState") == "running"
+                        && modes.get(name) == Some(&"RW")))
+        })
+        .map(|r| text(r, "/spec/nodeID"))
+        .collect();
+    let count = |n: &String| healthy_nodes.iter().filter(|h| **h == n.as_str()).count();
+    let placed = if exactly_one {
+        nodes.iter().all(|n| count(n) == 1)
+            && healthy_nodes.len() == nodes.len()
+            && text(v, "/status/robustness") == "healthy"
+    } else {
+        nodes.iter().all(|n| count(n) >= 1)
+    };
+    if int(v, "/spec/numberOfReplicas") == number_of_replicas && placed {
+        Verdict::Met
+    } else {
+        Verdict::Waiting {
+            percent: rebuild_percent(seen, &volume.name),
+            what: format!("{volume}: healthy replica on {}", nodes.join(", ")),
+        }
+    }
+}
+
+/// Remembers restart counts and rebuild starts seen during one wait.
+#[derive(Debug, Default)]
+pub(crate) struct Flaps {
+    first_restarts: BTreeMap<String, i64>,
+    last_mode: BTreeMap<String, String>,
+    rebuild_starts: BTreeMap<String, u32>,
+}
+
+impl Flaps {
+    /// A description of the flap, once one shows.
+    pub(crate) fn observe(&mut self, condition: &PostCondition, seen: &Seen) -> Option<String> {
+        match condition {
+            PostCondition::RolloutComplete { workload, .. } => {
+                let w = seen.get(workload)?;
+                for pod in pods_of(seen, w) {
+                    let name = text(pod, "/metadata/name").to_owned();
+                    let restarts: i64 = pod
+                        .pointer("/status/containerStatuses")
+                        .and_then(Value::as_array)
+                        .map(|cs| cs.iter().map(|c| int(c, "/restartCount")).sum())
+                        .unwrap_or(0);
+                    let first = *self.first_restarts.entry(name.clone()).or_insert(restarts);
+                    if restarts - first >= RESTART_LOOP {
+                        return Some(format!("pod {name} restarted {} times", restarts - first));
+                    }
+                }
+                None
+            }
+            PostCondition::VolumeReplicas { volume, .. }
+            | PostCondition::VolumeHealthy { volume, .. } => {
+                for (replica, mode) in modes(seen, &volume.name) {
+                    let before = self.last_mode.insert(replica.to_owned(), mode.to_owned());
+                    if mode == "WO" && before.as_deref() != Some("WO") {
+                        let starts = self.rebuild_starts.entry(replica.to_owned()).or_default();
+                        *starts += 1;
+                        if *starts >= REPEATED_REBUILDS {
+                            return Some(format!(
+                                "replica {replica} of {} started rebuilding {starts} times",
+                                volume.name
+                            ));
+                        }
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use posture_core::plan::Placement;
+    use serde_json::json;
+
+    fn seen(objects: &[(&str, Value)]) -> Seen {
+        let mut seen = Seen::default();
+        for (plural, object) in objects {
+            let key = format!(
+                "{}/{}",
+                text(object, "/metadata/namespace"),
+                text(object, "/metadata/name")
+            );
+            seen.objects
+                .entry((*plural).to_owned())
+                .or_default()
+                .insert(key, object.clone());
+        }
+        seen
+    }
+
+    fn deployment(ready: i64) -> Value {
+        json!({"metadata": {"name": "web", "namespace": "a", "generation": 2},
+               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
+               "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2,
+                          "readyReplicas": ready, "availableReplicas": ready}})
+    }
+
+    fn pod(name: &str, node: &str, restarts: i64) -> Value {
+        json!({"metadata": {"name": name, "namespace": "a", "labels": {"app": "web"}},
+               "spec": {"nodeName": node},
+               "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                          "containerStatuses": [{"restartCount": restarts}]}})
+    }
+
+    fn rollout() -> PostCondition {
+        PostCondition::RolloutComplete {
+            workload: ObjectRef::new("apps/v1", "Deployment", Some("a"), "web"),
+            replicas: 2,
+            placement: Placement::OnePerNode {
+                nodes: vec!["n1".into(), "n2".into()],
+            },
+        }
+    }
+
+    #[test]
+    fn a_rollout_is_met_only_with_ready_pods_placed_as_planned() {
+        let condition = rollout();
+        let unready = seen(&[("deployments", deployment(1))]);
+        assert!(matches!(
+            evaluate(&condition, &unready),
+            Verdict::Waiting { .. }
+        ));
+        let same_node = seen(&[
+            ("deployments", deployment(2)),
+            ("pods", pod("p1", "n1", 0)),
+            ("pods", pod("p2", "n1", 0)),
+        ]);
+        assert!(matches!(
+            evaluate(&condition, &same_node),
+            Verdict::Waiting { .. }
+        ));
+        let spread = seen(&[
+            ("deployments", deployment(2)),
+            ("pods", pod("p1", "n1", 0)),
+            ("pods", pod("p2", "n2", 0)),
+        ]);
+        assert_eq!(evaluate(&condition, &spread), Verdict::Met);
+    }
+
+    #[test]
+    fn a_pod_restarting_during_the_wait_is_a_flap() {
+        let condition = rollout();
+        let mut flaps = Flaps::default();
+        let calm = seen(&[("deployments", deployment(2)), ("pods", pod("p1", "n1", 5))]);
+        assert_eq!(flaps.observe(&condition, &calm), None);
+        let looping = seen(&[("deployments", deployment(2)), ("pods", pod("p1", "n1", 8))]);
+        let flap = flaps.observe(&condition, &looping).expect("a restart loop");
+        assert!(flap.contains("p1"), "{flap}");
+    }
+
+    #[test]
+    fn a_replica_rebuilding_again_and_again_is_a_flap() {
+        let volume = ObjectRef::new("longhorn.io/v1beta2", "Volume", Some("lh"), "v");
+        let condition = PostCondition::VolumeHealthy {
+            volume,
+            number_of_replicas: 2,
+            one_replica_per_node: vec!["n1".into(), "n2".into()],
+        };
+        let engine = |mode: &str| {
+            json!({"metadata": {"name": "v-e-0", "namespace": "lh"},
+                   "spec": {"volumeName": "v"},
+                   "status": {"replicaModeMap": {"v-r-1": mode}}})
+        };
+        let mut flaps = Flaps::default();
+        let mut alert = None;
+        for _ in 0..REPEATED_REBUILDS {
+            for mode in ["WO", "ERR"] {
+                alert = alert.or(flaps.observe(&condition, &seen(&[("engines", engine(mode))])));
+            }
+        }
+        assert!(alert.is_some_and(|a| a.contains("v-r-1")));
+    }
+
+    #[test]
+    fn a_volume_is_healthy_with_one_rw_replica_per_node() {
+        let volume_ref = ObjectRef::new("longhorn.io/v1beta2", "Volume", Some("lh"), "v");
+        let condition = PostCondition::VolumeHealthy {
+            volume: volume_ref,
+            number_of_replicas: 2,
+            one_replica_per_node: vec!["n1".into(), "n2".into()],
+        };
+        let volume = json!({"metadata": {"name": "v", "namespace": "lh"},
+            "spec": {"numberOfReplicas": 2},
+            "status": {"state": "attached", "robustness": "healthy"}});
+        let replica = |name: &str, node: &str| {
+            json!({"metadata": {"name": name, "namespace": "lh"},
+                   "spec": {"volumeName": "v", "nodeID": node},
+                   "status": {"currentState": "running"}})
+        };
+        let engine = |second: &str| {
+            json!({"metadata": {"name": "v-e-0", "namespace": "lh"}, "spec": {"volumeName": "v"},
+                   "status": {"replicaModeMap": {"r1": "RW", "r2": second},
+                              "rebuildStatus": {"tcp://r2": {"isRebuilding": second == "WO", "progress": 40}}}})
+        };
+        let rebuilding = seen(&[
+            ("volumes", volume.clone()),
+            ("replicas", replica("r1", "n1")),
+            ("replicas", replica("r2", "n2")),
+            ("engines", engine("WO")),
+        ]);
+        assert_eq!(
+            evaluate(&condition, &rebuilding),
+            Verdict::Waiting {
+                percent: Some(40),
+                what: "Volume lh/v: healthy replica on n1, n2".into()
+            }
+        );
+        let done = seen(&[
+            ("volumes", volume),
+            ("replicas", replica("r1", "n1")),
+            ("replicas", replica("r2", "n2")),
+            ("engines", engine("RW")),
+        ]);
+        assert_eq!(evaluate(&condition, &done), Verdict::Met);
+    }
+}

@@ -1,0 +1,201 @@
+//! The cluster lock: a coordination.k8s.io Lease that names who applies, renewed in the
+//! background while the apply runs, so two posture runs never write to one cluster at once.
+//!
+//! # Guarantees
+//! - Taking the lock is a create (or a replace pinned to the resourceVersion read), so two
+//!   runs racing for it cannot both win.
+//! - A lock someone else holds is never taken over while it is fresh; an expired one only with
+//!   `break_expired` (`--break-lock`).
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use tokio::task::JoinHandle;
+
+/// Where the lock lives and how long it stays valid without renewal.
+#[derive(Debug, Clone)]
+pub struct LockSettings {
+    pub namespace: String,
+    pub name: String,
+    /// `user@host/pid`.
+    pub holder: String,
+    pub lease_duration: Duration,
+    /// Take over a lock whose holder stopped renewing it.
+    pub break_expired: bool,
+}
+
+impl LockSettings {
+    /// `posture-lock` in kube-system, held by this process.
+    pub fn for_this_process(break_expired: bool) -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "localhost".into());
+        Self {
+            namespace: "kube-system".into(),
+            name: "posture-lock".into(),
+            holder: format!("{user}@{host}/{}", std::process::id()),
+            lease_duration: Duration::from_secs(60),
+            break_expired,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("the cluster lock is held by {holder}")]
+    Held { holder: String },
+    #[error("the cluster lock held by {holder} expired; --break-lock takes it over")]
+    Expired { holder: String },
+    #[error("failed to take the cluster lock")]
+    Api(#[source] kube::Error),
+}
+
+/// A held lock; renewal stops and the Lease is deleted on [`HeldLock::release`].
+#[derive(Debug)]
+pub struct HeldLock {
+    api: Api<Lease>,
+    name: String,
+    uid: Option<String>,
+    renewal: JoinHandle<()>,
+}
+
+fn now() -> MicroTime {
+    MicroTime(jiff::Timestamp::now())
+}
+
+fn lease_body(settings: &LockSettings) -> Lease {
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(settings.name.clone()),
+            namespace: Some(settings.namespace.clone()),
+            labels: Some(
+                [(
+                    "app.kubernetes.io/managed-by".to_owned(),
+                    "posture".to_owned(),
+                )]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(settings.holder.clone()),
+            lease_duration_seconds: i32::try_from(settings.lease_duration.as_secs()).ok(),
+            acquire_time: Some(now()),
+            renew_time: Some(now()),
+            ..LeaseSpec::default()
+        }),
+    }
+}
+
+fn expired(lease: &Lease) -> bool {
+    let Some(spec) = &lease.spec else { return true };
+    let Some(renewed) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else {
+        return true;
+    };
+    let seconds = i64::from(spec.lease_duration_seconds.unwrap_or(0));
+    renewed.0 + jiff::SignedDuration::from_secs(seconds) < jiff::Timestamp::now()
+}
+
+/// Takes the lock or says who holds it.
+pub async fn acquire(
+    client: &kube::Client,
+    settings: &LockSettings,
+) -> Result<HeldLock, LockError> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), &settings.namespace);
+    let body = lease_body(settings);
+    let created = match api.get_opt(&settings.name).await.map_err(LockError::Api)? {
+        None => api.create(&PostParams::default(), &body).await,
+        Some(current) => {
+            let holder = current
+                .spec
+                .as_ref()
+                .and_then(|s| s.holder_identity.clone())
+                .unwrap_or_default();
+            if !holder.is_empty() && holder != settings.holder {
+                if !expired(&current) {
+                    return Err(LockError::Held { holder });
+                }
+                if !settings.break_expired {
+                    return Err(LockError::Expired { holder });
+                }
+            }
+            let mut body = body;
+            body.metadata.resource_version = current.metadata.resource_version.clone();
+            api.replace(&settings.name, &PostParams::default(), &body)
+                .await
+        }
+    };
+    let lease = match created {
+        Ok(lease) => lease,
+        // Someone created or renewed it between our read and our write.
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let holder = api
+                .get_opt(&settings.name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|l| l.spec.and_then(|s| s.holder_identity))
+                .unwrap_or_else(|| "another posture run".into());
+            return Err(LockError::Held { holder });
+        }
+        Err(e) => return Err(LockError::Api(e)),
+    };
+    let renewal = tokio::spawn(renew(
+        api.clone(),
+        settings.name.clone(),
+        settings.lease_duration,
+    ));
+    Ok(HeldLock {
+        api,
+        name: settings.name.clone(),
+        uid: lease.metadata.uid,
+        renewal,
+    })
+}
+
+/// Renews the lease a few times per duration; a failed renewal is retried at the next tick.
+async fn renew(api: Api<Lease>, name: String, duration: Duration) {
+    let mut ticks = tokio::time::interval((duration / 3).max(Duration::from_millis(100)));
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let patch = serde_json::json!({"spec": {"renewTime": now()}});
+        if let Err(error) = api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::warn!(%error, "failed to renew the cluster lock");
+        }
+    }
+}
+
+impl HeldLock {
+    /// Stops renewing and deletes the Lease (only the one this run created).
+    pub async fn release(self) {
+        self.renewal.abort();
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: self.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        if let Err(error) = self.api.delete(&self.name, &params).await {
+            tracing::warn!(%error, "failed to release the cluster lock");
+        }
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        self.renewal.abort();
+    }
+}

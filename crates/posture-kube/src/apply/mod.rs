@@ -1,0 +1,322 @@
+//! Carries out the pure apply machine's effects against a cluster: identity, lock, approvals,
+//! dry-runs and writes, the journal, and waiting for post-conditions by watching.
+//!
+//! # Guarantees
+//! - Effects run in the order the machine gives them; a journal record is synced before the
+//!   next effect runs, and a journal that cannot be written stops the run.
+//! - The lock is released however the run ends (its renewal stops even on a panic).
+//!
+//! # Assumptions
+//! The client does not retry on its own (build it with [`client_for_apply`]): the machine
+//! decides about 429s, timeouts and 5xx, and must see them.
+
+mod conditions;
+pub mod lock;
+mod objects;
+mod wait;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use posture_core::ObjectRef;
+use posture_core::apply::{ApplyOptions, ApplyState, Effect, Event, Mode, step};
+use posture_core::plan::{ClusterIdentity, Plan};
+use serde_json::Value;
+
+use crate::journal::JournalFile;
+use lock::{HeldLock, LockSettings};
+use wait::WaitOutcome;
+
+pub use lock::LockError;
+
+/// How the shell runs the machine.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// How long one post-condition may take.
+    pub timeout: Duration,
+    pub lock: LockSettings,
+    /// Draw a progress bar on stderr (indicatif hides it when stderr is not a terminal).
+    pub progress: bool,
+    /// Stop (as if the process died) once this many journal records were written in this run.
+    pub stop_after_records: Option<usize>,
+}
+
+impl EngineSettings {
+    pub fn new(lock: LockSettings) -> Self {
+        Self {
+            timeout: Duration::from_secs(30 * 60),
+            lock,
+            progress: false,
+            stop_after_records: None,
+        }
+    }
+}
+
+/// Answers the per-stage approval question.
+pub trait Approver: Send {
+    fn approve(&mut self, plan: &Plan, stage: &str) -> bool;
+}
+
+/// Approves everything (`--approve`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApproveAll;
+
+impl Approver for ApproveAll {
+    fn approve(&mut self, _plan: &Plan, _stage: &str) -> bool {
+        true
+    }
+}
+
+/// Someone changed an object since posture did; rollback stopped instead of overwriting it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub object: ObjectRef,
+    pub expected: Value,
+    pub actual: Value,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// `Done` or `Halted(..)`; anything else means the run was stopped by the test hook.
+    pub state: ApplyState,
+    pub conflicts: Vec<Conflict>,
+    /// Changes left to their owner's source: (change, reason).
+    pub skipped: Vec<(String, String)>,
+    /// Stopped by [`EngineSettings::stop_after_records`].
+    pub stopped: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot read the cluster identity (kube-system namespace)")]
+    Identity(#[source] kube::Error),
+}
+
+/// A client with kube-rs's own retries switched off, so 429, 503 and 504 reach the machine.
+pub async fn client_for_apply(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> Result<(kube::Client, crate::ClusterIdentity), crate::ClientError> {
+    crate::client::client_with(kubeconfig, context, |config| config.default_retry = false).await
+}
+
+/// The identity `plan` files record: server URL and kube-system uid.
+pub async fn cluster_identity(
+    client: &kube::Client,
+    server: &str,
+) -> Result<ClusterIdentity, EngineError> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = namespaces
+        .get("kube-system")
+        .await
+        .map_err(EngineError::Identity)?;
+    Ok(ClusterIdentity {
+        server: server.to_owned(),
+        kube_system_uid: ns.metadata.uid.unwrap_or_default(),
+    })
+}
+
+/// Everything a run needs besides the plan.
+pub struct Engine<'a> {
+    pub client: kube::Client,
+    pub server: String,
+    pub options: ApplyOptions,
+    pub settings: EngineSettings,
+    pub journal: &'a mut JournalFile,
+    pub approver: &'a mut dyn Approver,
+}
+
+impl Engine<'_> {
+    /// Runs the machine in `mode` until it is done or halts.
+    pub async fn run(&mut self, plan: &Plan, mode: Mode) -> Result<Outcome, EngineError> {
+        let mut held: Option<HeldLock> = None;
+        let result = self.drive(plan, mode, &mut held).await;
+        if let Some(lock) = held {
+            lock.release().await;
+        }
+        result
+    }
+
+    async fn drive(
+        &mut self,
+        plan: &Plan,
+        mode: Mode,
+        held: &mut Option<HeldLock>,
+    ) -> Result<Outcome, EngineError> {
+        let mut outcome = Outcome {
+            state: ApplyState::Ready(mode.clone()),
+            conflicts: Vec::new(),
+            skipped: Vec::new(),
+            stopped: false,
+        };
+        let mut state = ApplyState::Ready(mode);
+        let mut event = Event::Start;
+        let mut records = 0usize;
+        loop {
+            let (effects, next) = step(plan, &self.options, state, event);
+            state = next;
+            let mut answer = None;
+            for effect in effects {
+                tracing::debug!(?effect, "effect");
+                match effect {
+                    Effect::ReadClusterIdentity => {
+                        let id = retrying(
+                            || cluster_identity(&self.client, &self.server),
+                            |e| matches!(e, EngineError::Identity(e) if transient(e)),
+                        )
+                        .await?;
+                        answer = Some(Event::ClusterIdentity(id));
+                    }
+                    Effect::AcquireLock => {
+                        let taken = retrying(
+                            || lock::acquire(&self.client, &self.settings.lock),
+                            |e| matches!(e, LockError::Api(e) if transient(e)),
+                        )
+                        .await;
+                        answer = Some(match taken {
+                            Ok(lock) => {
+                                *held = Some(lock);
+                                Event::LockAcquired
+                            }
+                            Err(e) => Event::LockUnavailable(error_chain(&e)),
+                        });
+                    }
+                    Effect::ReleaseLock => {
+                        if let Some(lock) = held.take() {
+                            lock.release().await;
+                        }
+                    }
+                    Effect::AskApproval { stage, .. } => {
+                        answer = Some(if self.approver.approve(plan, &stage) {
+                            Event::Approved
+                        } else {
+                            Event::Declined
+                        });
+                    }
+                    Effect::DryRun { object, operation } => {
+                        answer =
+                            Some(objects::write(&self.client, &object, &operation, true).await);
+                    }
+                    Effect::Write { object, operation } => {
+                        answer =
+                            Some(objects::write(&self.client, &object, &operation, false).await);
+                    }
+                    Effect::Read { object } => {
+                        answer = Some(objects::read(&self.client, &object).await);
+                    }
+                    Effect::Journal(record) => {
+                        if let Err(e) = self.journal.append(&record) {
+                            answer = Some(Event::JournalFailed(error_chain(&e)));
+                            break;
+                        }
+                        records += 1;
+                        if self
+                            .settings
+                            .stop_after_records
+                            .is_some_and(|n| records >= n)
+                        {
+                            outcome.state = state;
+                            outcome.stopped = true;
+                            return Ok(outcome);
+                        }
+                    }
+                    Effect::WaitFor(condition) => {
+                        answer = Some(self.wait(&condition).await);
+                    }
+                    Effect::Sleep(duration) => {
+                        tokio::time::sleep(duration).await;
+                        answer = Some(Event::Slept);
+                    }
+                    Effect::ShowConflict {
+                        object,
+                        expected,
+                        actual,
+                    } => outcome.conflicts.push(Conflict {
+                        object,
+                        expected,
+                        actual,
+                    }),
+                    Effect::Skip { change, reason } => outcome.skipped.push((change, reason)),
+                }
+            }
+            match answer {
+                Some(next_event) if !matches!(state, ApplyState::Done | ApplyState::Halted(_)) => {
+                    event = next_event;
+                }
+                _ => break,
+            }
+        }
+        outcome.state = state;
+        Ok(outcome)
+    }
+
+    async fn wait(&self, condition: &posture_core::plan::PostCondition) -> Event {
+        let bar = if self.settings.progress {
+            indicatif::ProgressBar::with_draw_target(
+                Some(100),
+                indicatif::ProgressDrawTarget::stderr(),
+            )
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let mut report = |percent: Option<u64>, what: &str| {
+            if let Some(p) = percent {
+                bar.set_position(p);
+            }
+            bar.set_message(what.to_owned());
+            bar.tick();
+        };
+        let outcome =
+            wait::wait_for(&self.client, condition, self.settings.timeout, &mut report).await;
+        bar.finish_and_clear();
+        match outcome {
+            WaitOutcome::Met => Event::PostConditionMet,
+            WaitOutcome::TimedOut => Event::PostConditionTimedOut,
+            WaitOutcome::Flapping(what) => Event::FlapDetected(what),
+        }
+    }
+}
+
+/// Reads before any write (identity, lock) are safe to repeat: a throttled or failed one is
+/// retried a few times, with a short pause, before the run gives up.
+async fn retrying<T, E, F, Fut>(mut call: F, retriable: impl Fn(&E) -> bool) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut pause = Duration::from_millis(100);
+    for _ in 0..5 {
+        match call().await {
+            Err(e) if retriable(&e) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        _ => true,
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}

@@ -1,0 +1,171 @@
+//! Waits for a post-condition by watching the objects it is about: every change re-evaluates
+//! the condition against what the watches have seen, so nothing polls and nothing sleeps.
+//!
+//! # Caveats
+//! Flapping is judged only from what these watches see: a pod of the workload restarting
+//! repeatedly, or a replica of the volume going back into rebuilding repeatedly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::select_all;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+use posture_core::ObjectRef;
+use posture_core::plan::{Placement, PostCondition};
+use serde_json::Value;
+
+use super::conditions::{self, Flaps, Verdict};
+use super::objects::api_resource;
+
+/// How waiting ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WaitOutcome {
+    Met,
+    TimedOut,
+    Flapping(String),
+}
+
+/// What the watches have seen, per resource plural and `namespace/name`.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    pub(crate) objects: HashMap<String, BTreeMap<String, Value>>,
+}
+
+impl Seen {
+    pub(crate) fn of(&self, plural: &str) -> impl Iterator<Item = &Value> {
+        self.objects
+            .get(plural)
+            .into_iter()
+            .flat_map(|m| m.values())
+    }
+
+    pub(crate) fn get(&self, object: &ObjectRef) -> Option<&Value> {
+        let plural = api_resource(object).plural;
+        self.objects
+            .get(&plural)?
+            .get(&key(object.namespace.as_deref(), &object.name))
+    }
+}
+
+fn key(namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{name}", namespace.unwrap_or_default())
+}
+
+/// The resources to watch for a post-condition: (resource, namespace).
+fn watched(condition: &PostCondition) -> Vec<(ApiResource, Option<String>)> {
+    let of = |o: &ObjectRef| (api_resource(o), o.namespace.clone());
+    let in_ns = |api_version: &str, kind: &str, ns: &Option<String>| {
+        (
+            api_resource(&ObjectRef::new(api_version, kind, None, "")),
+            ns.clone(),
+        )
+    };
+    match condition {
+        PostCondition::RolloutComplete { workload, .. } => {
+            vec![of(workload), in_ns("v1", "Pod", &workload.namespace)]
+        }
+        PostCondition::ObjectExists { object } => vec![of(object)],
+        PostCondition::SettingApplied { setting, .. } => vec![of(setting)],
+        PostCondition::StorageClassParameter { .. } => {
+            vec![in_ns("storage.k8s.io/v1", "StorageClass", &None)]
+        }
+        PostCondition::VolumeReplicas { volume, .. }
+        | PostCondition::VolumeHealthy { volume, .. } => {
+            let api = &volume.api_version;
+            vec![
+                of(volume),
+                in_ns(api, "Replica", &volume.namespace),
+                in_ns(api, "Engine", &volume.namespace),
+            ]
+        }
+    }
+}
+
+/// A progress report: done out of total (percent for rebuilds), and what is being waited on.
+pub(crate) type OnProgress<'a> = &'a mut (dyn FnMut(Option<u64>, &str) + Send);
+
+/// Watches until `condition` holds, `timeout` passes, or the objects flap.
+pub(crate) async fn wait_for(
+    client: &kube::Client,
+    condition: &PostCondition,
+    timeout: Duration,
+    on_progress: OnProgress<'_>,
+) -> WaitOutcome {
+    let streams = watched(condition).into_iter().map(|(resource, ns)| {
+        let api: Api<DynamicObject> = match &ns {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        let plural = resource.plural.clone();
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .map(move |event| (plural.clone(), event))
+            .boxed()
+    });
+    let mut events = select_all(streams);
+    let mut seen = Seen::default();
+    let mut flaps = Flaps::default();
+    let mut last = String::new();
+    let waiting = async {
+        while let Some((plural, event)) = events.next().await {
+            let objects = seen.objects.entry(plural).or_default();
+            match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    let k = key(
+                        o.metadata.namespace.as_deref(),
+                        o.metadata.name.as_deref().unwrap_or_default(),
+                    );
+                    objects.insert(k, serde_json::to_value(&o).unwrap_or(Value::Null));
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    let k = key(
+                        o.metadata.namespace.as_deref(),
+                        o.metadata.name.as_deref().unwrap_or_default(),
+                    );
+                    objects.remove(&k);
+                }
+                Ok(watcher::Event::Init) => objects.clear(),
+                Ok(watcher::Event::InitDone) => {}
+                Err(error) => {
+                    // The watcher re-lists on its own; the condition is judged on what it sees.
+                    tracing::debug!(%error, "watch interrupted");
+                    continue;
+                }
+            }
+            if let Some(what) = flaps.observe(condition, &seen) {
+                return WaitOutcome::Flapping(what);
+            }
+            match conditions::evaluate(condition, &seen) {
+                Verdict::Met => return WaitOutcome::Met,
+                Verdict::Waiting { percent, what } => {
+                    on_progress(percent, &what);
+                    last = what;
+                }
+            }
+        }
+        WaitOutcome::TimedOut
+    };
+    let outcome = tokio::time::timeout(timeout, waiting)
+        .await
+        .unwrap_or(WaitOutcome::TimedOut);
+    if outcome == WaitOutcome::TimedOut {
+        tracing::warn!(waiting_for = %last, "post-condition not met in time");
+    }
+    outcome
+}
+
+/// Whether the pods of `placement` are where it says; exposed for the conditions module.
+pub(crate) fn placement_holds(placement: &Placement, ready_nodes: &[String]) -> bool {
+    match placement {
+        Placement::Anywhere => true,
+        Placement::AllOn { node } => ready_nodes.iter().all(|n| n == node),
+        Placement::OnePerNode { nodes } => {
+            ready_nodes.len() == nodes.len()
+                && nodes
+                    .iter()
+                    .all(|n| ready_nodes.iter().filter(|r| *r == n).count() == 1)
+        }
+    }
+}

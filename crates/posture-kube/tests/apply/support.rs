@@ -1,0 +1,160 @@
+//! A served homelab twin, a plan made from it, and the engine set up to apply it.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use posture_core::Policy;
+use posture_core::apply::journal::{JournalHeader, resume_point};
+use posture_core::apply::{ApplyOptions, Mode};
+use posture_core::plan::{ClusterIdentity, Plan, PlanInputs, PlanOptions};
+use posture_kube::apply::lock::LockSettings;
+use posture_kube::apply::{ApproveAll, Engine, EngineSettings, Outcome, client_for_apply};
+use posture_kube::journal::JournalFile;
+use posture_twin::Twin;
+use posture_twin::api::{RunningTwin, ServeOptions, serve};
+use serde_json::Value;
+
+pub struct Lab {
+    pub twin: RunningTwin,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub client: kube::Client,
+    pub server: String,
+}
+
+pub fn start_time() -> jiff::Timestamp {
+    "2026-11-23T12:00:00Z".parse().expect("valid timestamp")
+}
+
+/// Virtual time runs 200 times as fast as real time: a 200 GiB rebuild takes a real second.
+pub async fn lab() -> Lab {
+    let twin = serve(
+        Twin::homelab(start_time()),
+        ServeOptions {
+            speed: 200.0,
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .expect("the twin serves");
+    twin.with_twin(|t| t.store.set_history_limit(5_000_000));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let (client, cluster) = client_for_apply(Some(&kubeconfig), None)
+        .await
+        .expect("client");
+    // A real cluster always has kube-system, whose uid names the cluster; the homelab
+    // scenario lists only the namespaces it puts objects in.
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(client.clone());
+    let kube_system = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}
+    }))
+    .expect("namespace");
+    if namespaces
+        .get_opt("kube-system")
+        .await
+        .expect("get")
+        .is_none()
+    {
+        namespaces
+            .create(&kube::api::PostParams::default(), &kube_system)
+            .await
+            .expect("kube-system created");
+    }
+    Lab {
+        twin,
+        dir,
+        kubeconfig,
+        client,
+        server: cluster.server,
+    }
+}
+
+impl Lab {
+    pub async fn snapshot(&self) -> posture_core::Snapshot {
+        let (client, cluster) = posture_kube::client_from(Some(&self.kubeconfig), None)
+            .await
+            .expect("client");
+        posture_kube::collect(&client, &cluster)
+            .await
+            .expect("collect")
+    }
+
+    pub async fn plan(&self, options: PlanOptions) -> Plan {
+        let snapshot = self.snapshot().await;
+        let cluster =
+            ClusterIdentity::from_snapshot(&snapshot, &self.server).expect("kube-system uid");
+        posture_core::plan::plan(
+            &snapshot,
+            &Policy::default(),
+            &PlanInputs { cluster, options },
+        )
+        .expect("plan")
+    }
+
+    pub fn journal_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn settings(&self) -> EngineSettings {
+        let mut settings = EngineSettings::new(LockSettings::for_this_process(false));
+        settings.timeout = Duration::from_secs(120);
+        settings
+    }
+
+    /// Applies `plan` from the start with a new journal.
+    pub async fn apply(&self, plan: &Plan, journal: &str, settings: EngineSettings) -> Outcome {
+        let header = JournalHeader::for_plan(plan);
+        let mut file = JournalFile::create(&self.journal_path(journal), &header).expect("journal");
+        let point = resume_point(plan, &header, &[]).expect("resume point");
+        self.run(plan, &mut file, settings, Mode::Apply(point))
+            .await
+    }
+
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        journal: &mut JournalFile,
+        settings: EngineSettings,
+        mode: Mode,
+    ) -> Outcome {
+        let mut approver = ApproveAll;
+        let mut engine = Engine {
+            client: self.client.clone(),
+            server: self.server.clone(),
+            options: ApplyOptions {
+                auto_approve: true,
+                backoff_base: Duration::from_millis(20),
+                backoff_max: Duration::from_millis(200),
+                ..ApplyOptions::default()
+            },
+            settings,
+            journal,
+            approver: &mut approver,
+        };
+        engine.run(plan, mode).await.expect("engine runs")
+    }
+
+    /// The object as the API serves it now.
+    pub async fn get(&self, object: &posture_core::ObjectRef) -> Option<Value> {
+        let gvk = match object.api_version.split_once('/') {
+            Some((g, v)) => kube::api::GroupVersionKind::gvk(g, v, &object.kind),
+            None => kube::api::GroupVersionKind::gvk("", &object.api_version, &object.kind),
+        };
+        let (resource, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .expect("discovery");
+        let api: kube::Api<kube::api::DynamicObject> = match &object.namespace {
+            Some(ns) => kube::Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => kube::Api::all_with(self.client.clone(), &resource),
+        };
+        api.get_opt(&object.name)
+            .await
+            .expect("get")
+            .map(|o| serde_json::to_value(o).expect("json"))
+    }
+}

@@ -1,0 +1,214 @@
+//! `posture apply`: carries out a plan file stage by stage, journaled, under the cluster lock.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use posture_core::apply::journal::{JournalHeader, resume_from, resume_point};
+use posture_core::apply::{ApplyOptions, ApplyState, Halt, Mode};
+use posture_core::plan::Plan;
+use posture_kube::apply::lock::LockSettings;
+use posture_kube::apply::{Approver, Engine, EngineSettings, Outcome};
+use posture_kube::journal::JournalFile;
+
+use crate::cli::{ApplyArgs, GlobalArgs};
+use crate::error::{CliError, exit};
+
+pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8, CliError> {
+    let plan = read_plan(&args.plan)?;
+    let interactive = std::io::stdin().is_terminal();
+    if !args.approve && !interactive {
+        return Err(CliError::NeedsApproval);
+    }
+    let journal_path = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| default_journal(&args.plan));
+    let (mut journal, point) = if args.resume {
+        let (file, parsed) = JournalFile::open(&journal_path).map_err(CliError::Journal)?;
+        let point = resume_from(&plan, &parsed).map_err(CliError::JournalPlan)?;
+        (file, point)
+    } else {
+        if journal_path.exists() {
+            return Err(CliError::JournalExists(journal_path));
+        }
+        let header = JournalHeader::for_plan(&plan);
+        let file = JournalFile::create(&journal_path, &header).map_err(CliError::Journal)?;
+        let point = resume_point(&plan, &header, &[]).map_err(CliError::JournalPlan)?;
+        (file, point)
+    };
+    let mut approver = Asking {
+        approve_all: args.approve,
+        last_stage: args.stage,
+        stopped_at_limit: false,
+    };
+    let settings = EngineSettings {
+        timeout: Duration::from_secs(args.timeout_minutes * 60),
+        progress: true,
+        ..EngineSettings::new(LockSettings::for_this_process(args.break_lock))
+    };
+    let options = ApplyOptions {
+        // With --stage the machine must ask, so the approver can stop after the Nth stage.
+        auto_approve: args.approve && args.stage.is_none(),
+        no_rollback_on_failure: args.no_rollback_on_failure,
+        ..ApplyOptions::default()
+    };
+    let outcome = super::block_on(async {
+        let (client, cluster) = posture_kube::apply::client_for_apply(
+            global.kubeconfig.as_deref(),
+            global.context.as_deref(),
+        )
+        .await
+        .map_err(CliError::Client)?;
+        let mut engine = Engine {
+            client,
+            server: cluster.server,
+            options,
+            settings,
+            journal: &mut journal,
+            approver: &mut approver,
+        };
+        engine
+            .run(&plan, Mode::Apply(point))
+            .await
+            .map_err(CliError::Engine)
+    })??;
+    Ok(report(&outcome, approver.stopped_at_limit, &journal_path))
+}
+
+pub(crate) fn read_plan(path: &Path) -> Result<Plan, CliError> {
+    let bytes = std::fs::read(path).map_err(|source| CliError::ReadPlan {
+        path: path.to_owned(),
+        source,
+    })?;
+    Plan::from_json(&bytes).map_err(|source| CliError::PlanFile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// `plan.json.journal` beside `plan.json`.
+pub(crate) fn default_journal(plan: &Path) -> PathBuf {
+    let mut name = plan.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+/// Prints how the run ended and gives its exit code.
+pub(crate) fn report(outcome: &Outcome, stopped_at_limit: bool, journal: &Path) -> u8 {
+    for (change, reason) in &outcome.skipped {
+        anstream::eprintln!("skipped {change}: {reason}");
+    }
+    for conflict in &outcome.conflicts {
+        anstream::eprintln!(
+            "conflict on {}: posture set {} but the object now has {}",
+            conflict.object,
+            conflict.expected,
+            conflict.actual
+        );
+    }
+    let journal = journal.display();
+    match &outcome.state {
+        ApplyState::Done => {
+            anstream::eprintln!("applied; journal: {journal}");
+            exit::OK
+        }
+        ApplyState::Halted(Halt::Declined { stage }) if stopped_at_limit => {
+            anstream::eprintln!(
+                "stopped before stage {stage} as --stage asked; continue with `posture apply --resume`"
+            );
+            exit::OK
+        }
+        ApplyState::Halted(Halt::RolledBack) => {
+            anstream::eprintln!("rolled back; journal: {journal}");
+            exit::OK
+        }
+        ApplyState::Halted(halt) => {
+            let (message, code) = describe(halt);
+            anstream::eprintln!("halted: {message}");
+            anstream::eprintln!("journal: {journal}");
+            code
+        }
+        other => {
+            anstream::eprintln!("stopped in state {other:?}; journal: {journal}");
+            exit::HALTED
+        }
+    }
+}
+
+fn describe(halt: &Halt) -> (String, u8) {
+    match halt {
+        Halt::PlanInvalid(e) => (format!("plan file refused: {e}"), exit::USAGE),
+        Halt::WrongCluster(e) => (format!("wrong cluster: {e}"), exit::USAGE),
+        Halt::JournalFailed(e) => (format!("journal: {e}"), exit::USAGE),
+        Halt::LockUnavailable(who) => (who.clone(), exit::HALTED),
+        Halt::Declined { stage } => (format!("stage {stage} was not approved"), exit::HALTED),
+        Halt::StageFailed {
+            stage,
+            reason,
+            rolled_back,
+        } => (
+            format!(
+                "stage {stage} failed ({reason}); {}",
+                if *rolled_back {
+                    "its changes were rolled back"
+                } else {
+                    "its changes were left in place: `posture rollback` undoes them"
+                }
+            ),
+            exit::HALTED,
+        ),
+        Halt::RollbackConflict { change } => (
+            format!(
+                "{change} was changed by someone else since; rollback stopped instead of overwriting it"
+            ),
+            exit::HALTED,
+        ),
+        Halt::NeedsRollback { stage } => (
+            format!(
+                "stage {stage} failed earlier and left changes applied: run `posture rollback` first"
+            ),
+            exit::HALTED,
+        ),
+        Halt::RolledBack => ("rolled back".into(), exit::OK),
+    }
+}
+
+/// Asks per stage on the terminal (showing the stage's diff), unless approved up front; with
+/// `--stage N` declines every stage after the Nth.
+struct Asking {
+    approve_all: bool,
+    last_stage: Option<usize>,
+    stopped_at_limit: bool,
+}
+
+impl Approver for Asking {
+    fn approve(&mut self, plan: &Plan, stage: &str) -> bool {
+        let index = plan.stages.iter().position(|s| s.id == stage).unwrap_or(0);
+        if self.last_stage.is_some_and(|last| index + 1 > last) {
+            self.stopped_at_limit = true;
+            return false;
+        }
+        if self.approve_all {
+            return true;
+        }
+        let only_stage = Plan {
+            stages: plan
+                .stages
+                .iter()
+                .filter(|s| s.id == stage)
+                .cloned()
+                .collect(),
+            notes: Vec::new(),
+            ..plan.clone()
+        };
+        anstream::eprint!("{}", super::plan::render_plan(&only_stage));
+        anstream::eprint!("apply stage {stage}? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim(), "y" | "Y" | "yes")
+    }
+}

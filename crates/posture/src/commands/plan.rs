@@ -1,0 +1,128 @@
+//! `posture plan`: the runbook's changes for a live cluster or a saved snapshot, as a diff and
+//! as a plan file that `apply` carries out.
+
+use std::path::{Path, PathBuf};
+
+use posture_core::plan::{ClusterIdentity, Delivery, Plan, PlanInputs, PlanOptions, parse_section};
+
+use crate::cli::{GlobalArgs, PlanArgs};
+use crate::error::{CliError, exit};
+use crate::render;
+
+pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> {
+    let policy = super::load_policy(global)?;
+    let sections = args
+        .section
+        .iter()
+        .map(|name| parse_section(name).ok_or_else(|| CliError::UnknownSection(name.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (snapshot, server) = match &args.snapshot {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadSnapshot {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let name = path.display().to_string();
+            let snapshot =
+                posture_core::load_snapshot_str(&name, &text).map_err(CliError::Snapshot)?;
+            let server = snapshot.info.source.clone();
+            (snapshot, server)
+        }
+        None => {
+            let collection = super::collect_live(global)?;
+            let server = collection.snapshot.info.source.clone();
+            (collection.snapshot, server)
+        }
+    };
+    let cluster =
+        ClusterIdentity::from_snapshot(&snapshot, &server).ok_or(CliError::NoClusterIdentity)?;
+    let options = PlanOptions {
+        sections,
+        allow_owned: args.allow_owned,
+        ingress_daemonset: args.ingress_daemonset,
+    };
+    let plan = posture_core::plan::plan(&snapshot, &policy, &PlanInputs { cluster, options })
+        .map_err(CliError::Plan)?;
+    render::write_stdout(&render_plan(&plan))?;
+    if let Some(output) = &args.output {
+        write_file(output, &plan.to_json_pretty())?;
+        anstream::eprintln!("wrote {}", output.display());
+        for (name, content) in deliveries(&plan) {
+            let target = beside(output, &name);
+            write_file(&target, &content)?;
+            anstream::eprintln!(
+                "wrote {} (commit it to the owner's source)",
+                target.display()
+            );
+        }
+    } else {
+        for (name, content) in deliveries(&plan) {
+            render::write_stdout(&format!(
+                "\n--- {name} (commit it to the owner's source)\n{content}\n"
+            ))?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// The plan's diff with coloured markers, and a one-line verdict for an empty plan.
+pub(crate) fn render_plan(plan: &Plan) -> String {
+    use posture_core::plan::{Marker, render_diff};
+    let style = |marker: Marker| {
+        let colour = match marker {
+            Marker::Stage => return anstyle::Style::new().bold(),
+            Marker::Object => anstyle::AnsiColor::Cyan,
+            Marker::Remove => anstyle::AnsiColor::Red,
+            Marker::Add => anstyle::AnsiColor::Green,
+            Marker::Note => anstyle::AnsiColor::BrightBlack,
+        };
+        anstyle::Style::new().fg_color(Some(colour.into()))
+    };
+    let mut out = String::new();
+    for line in render_diff(plan) {
+        let s = style(line.marker);
+        out.push_str(&format!("{s}{line}{s:#}\n"));
+    }
+    for note in &plan.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out
+}
+
+/// Source files for changes their owner delivers: (file name, content).
+fn deliveries(plan: &Plan) -> Vec<(String, String)> {
+    plan.stages
+        .iter()
+        .flat_map(|s| &s.changes)
+        .filter_map(|c| match &c.delivery {
+            Delivery::SourceFile {
+                file_name,
+                content,
+                instructions,
+            } => {
+                let mut text = String::new();
+                for line in instructions {
+                    text.push_str(&format!("# {line}\n"));
+                }
+                text.push_str(content);
+                Some((file_name.clone(), text))
+            }
+            Delivery::Live => None,
+        })
+        .collect()
+}
+
+fn beside(plan_file: &Path, name: &str) -> PathBuf {
+    let file = Path::new(name)
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("delivery.yaml"));
+    plan_file.parent().unwrap_or(Path::new(".")).join(file)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text).map_err(|source| CliError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}

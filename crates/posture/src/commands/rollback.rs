@@ -1,0 +1,67 @@
+//! `posture rollback`: undoes what a journal says was applied, newest first, never overwriting
+//! an object someone changed since.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use posture_core::apply::journal::rollback_queue_for;
+use posture_core::apply::{ApplyOptions, Mode};
+use posture_kube::apply::lock::LockSettings;
+use posture_kube::apply::{ApproveAll, Engine, EngineSettings};
+use posture_kube::journal::JournalFile;
+
+use crate::cli::{GlobalArgs, RollbackArgs};
+use crate::error::{CliError, exit};
+
+pub(crate) fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<u8, CliError> {
+    if !args.approve && !std::io::stdin().is_terminal() {
+        return Err(CliError::NeedsApproval);
+    }
+    let journal_path = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("plan.json.journal"));
+    let plan_path = args.plan.clone().unwrap_or_else(|| {
+        let text = journal_path.as_os_str().to_string_lossy();
+        PathBuf::from(text.strip_suffix(".journal").unwrap_or(&text).to_owned())
+    });
+    let plan = super::apply::read_plan(&plan_path)?;
+    let (mut journal, parsed) = JournalFile::open(&journal_path).map_err(CliError::Journal)?;
+    let queue = rollback_queue_for(&plan, &parsed).map_err(CliError::JournalPlan)?;
+    if queue.is_empty() {
+        anstream::eprintln!("nothing to roll back: the journal records no applied change");
+        return Ok(exit::OK);
+    }
+    anstream::eprintln!("rolling back {} change(s), newest first:", queue.len());
+    for change in &queue {
+        anstream::eprintln!("  {} on {}", change.change, change.object);
+    }
+    if !args.approve && !super::confirm("roll these back?") {
+        return Ok(exit::HALTED);
+    }
+    let outcome = super::block_on(async {
+        let (client, cluster) = posture_kube::apply::client_for_apply(
+            global.kubeconfig.as_deref(),
+            global.context.as_deref(),
+        )
+        .await
+        .map_err(CliError::Client)?;
+        let mut approver = ApproveAll;
+        let mut engine = Engine {
+            client,
+            server: cluster.server,
+            options: ApplyOptions {
+                auto_approve: true,
+                ..ApplyOptions::default()
+            },
+            settings: EngineSettings::new(LockSettings::for_this_process(args.break_lock)),
+            journal: &mut journal,
+            approver: &mut approver,
+        };
+        engine
+            .run(&plan, Mode::Rollback(queue))
+            .await
+            .map_err(CliError::Engine)
+    })??;
+    Ok(super::apply::report(&outcome, false, &journal_path))
+}

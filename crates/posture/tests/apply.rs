@@ -1,0 +1,254 @@
+//! `posture plan`, `apply` and `rollback` as a person runs them, against a served twin.
+
+mod common;
+
+use common::{posture, run};
+use posture_twin::Twin;
+use posture_twin::api::{RunningTwin, ServeOptions, serve};
+
+struct Lab {
+    twin: RunningTwin,
+    dir: tempfile::TempDir,
+    kubeconfig: String,
+}
+
+async fn lab() -> Lab {
+    lab_with(&[]).await
+}
+
+/// A homelab twin; `extra` namespaces are created before kube-system, which shifts its uid.
+async fn lab_with(extra: &[&str]) -> Lab {
+    let start = "2026-11-23T12:00:00Z".parse().expect("timestamp");
+    let twin = serve(
+        Twin::homelab(start),
+        ServeOptions {
+            speed: 200.0,
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .expect("the twin serves");
+    // A real cluster has kube-system; the homelab scenario lists only the namespaces it uses.
+    twin.with_twin(|t| {
+        for name in extra {
+            let doc = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n");
+            t.load_scenario("extra.yaml", &doc)
+                .expect("namespace added");
+        }
+        t.load_scenario(
+            "kube-system.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n",
+        )
+        .expect("kube-system added")
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    Lab {
+        twin,
+        kubeconfig: kubeconfig.to_string_lossy().into_owned(),
+        dir,
+    }
+}
+
+impl Lab {
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_then_apply_approved_then_the_cluster_needs_nothing() {
+    let lab = lab().await;
+    let plan = lab.path("plan.json");
+    let out = run(posture(&[
+        "plan",
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--allow-owned",
+        "-o",
+        &plan,
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("~ Volume longhorn-system/"),
+        "{}",
+        out.stdout
+    );
+
+    let out = run(posture(&[
+        "apply",
+        &plan,
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--approve",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(std::path::Path::new(&format!("{plan}.journal")).exists());
+
+    let again = lab.path("again.json");
+    let out = run(posture(&[
+        "plan",
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--allow-owned",
+        "-o",
+        &again,
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let replan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&again).expect("plan")).expect("json");
+    assert_eq!(replan["stages"], serde_json::json!([]), "{}", out.stdout);
+    assert!(out.stdout.contains("Nothing to change"), "{}", out.stdout);
+
+    // Rollback from the first journal undoes it.
+    let out = run(posture(&[
+        "rollback",
+        "--journal",
+        &format!("{plan}.journal"),
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--approve",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    lab.twin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_without_approve_on_a_pipe_refuses_and_a_tampered_plan_is_refused() {
+    let lab = lab().await;
+    let plan = lab.path("plan.json");
+    let out = run(posture(&[
+        "plan",
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "-o",
+        &plan,
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let out = run(posture(&["apply", &plan, "--kubeconfig", &lab.kubeconfig])).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--approve"), "{}", out.stderr);
+
+    let text = std::fs::read_to_string(&plan).expect("plan");
+    let tampered = text.replacen("\"summary\": \"", "\"summary\": \"edited: ", 1);
+    assert_ne!(text, tampered);
+    std::fs::write(&plan, tampered).expect("write");
+    let out = run(posture(&[
+        "apply",
+        &plan,
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--approve",
+    ]))
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("sha256"), "{}", out.stderr);
+    lab.twin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_for_another_cluster_is_refused_before_any_write() {
+    let planned = lab().await;
+    let other = lab_with(&["elsewhere"]).await;
+    let plan = planned.path("plan.json");
+    let out = run(posture(&[
+        "plan",
+        "--kubeconfig",
+        &planned.kubeconfig,
+        "-o",
+        &plan,
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let before = other.twin.with_twin(|t| t.store.resource_version());
+
+    let out = run(posture(&[
+        "apply",
+        &plan,
+        "--kubeconfig",
+        &other.kubeconfig,
+        "--approve",
+    ]))
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("wrong cluster"), "{}", out.stderr);
+    let writes = other.twin.with_twin(|t| {
+        t.store
+            .history()
+            .filter(|c| c.resource_version > before)
+            .filter(|c| !matches!(c.key.plural, "pods" | "nodes" | "leases" | "events"))
+            .filter(|c| c.key.group != "longhorn.io" || c.key.plural == "settings")
+            .count()
+    });
+    assert_eq!(writes, 0, "apply wrote to the wrong cluster");
+    planned.twin.shutdown().await;
+    other.twin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_one_stage_at_a_time_then_resume_to_the_end() {
+    let lab = lab().await;
+    let plan = lab.path("plan.json");
+    let out = run(posture(&[
+        "plan",
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--section",
+        "preconditions,ingress",
+        "-o",
+        &plan,
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let out = run(posture(&[
+        "apply",
+        &plan,
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--approve",
+        "--stage",
+        "1",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stopped before stage"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(posture(&[
+        "apply",
+        &plan,
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--approve",
+    ]))
+    .await;
+    assert_eq!(
+        out.code, 2,
+        "an existing journal needs --resume: {}",
+        out.stderr
+    );
+
+    let out = run(posture(&[
+        "apply",
+        &plan,
+        "--kubeconfig",
+        &lab.kubeconfig,
+        "--approve",
+        "--resume",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("applied"), "{}", out.stderr);
+    lab.twin.shutdown().await;
+}
