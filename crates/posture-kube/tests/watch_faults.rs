@@ -208,6 +208,7 @@ async fn a_watch_resumed_past_the_history_relists_without_losing_or_doubling_ale
     h.twin.advance(SignedDuration::from_secs(30));
     h.twin.with_twin(|twin| twin.store.compact());
     h.run(2 * MINUTE, SignedDuration::from_secs(5)).await;
+    h.wait_for_note("relisted Pod").await;
     assert!(
         h.notes.iter().any(|n| n.starts_with("relisted Pod")),
         "{:?}",

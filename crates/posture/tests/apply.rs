@@ -13,11 +13,11 @@ struct Lab {
 }
 
 async fn lab() -> Lab {
-    lab_with(&[]).await
+    lab_with(false).await
 }
 
-/// A homelab twin; `extra` namespaces are created before kube-system, which shifts its uid.
-async fn lab_with(extra: &[&str]) -> Lab {
+/// A homelab twin; `other_cluster` gives it a kube-system uid of its own, as another cluster has.
+async fn lab_with(other_cluster: bool) -> Lab {
     let start = "2026-11-23T12:00:00Z".parse().expect("timestamp");
     let twin = serve(
         Twin::homelab(start),
@@ -28,19 +28,20 @@ async fn lab_with(extra: &[&str]) -> Lab {
     )
     .await
     .expect("the twin serves");
-    // A real cluster has kube-system; the homelab scenario lists only the namespaces it uses.
-    twin.with_twin(|t| {
-        for name in extra {
-            let doc = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n");
-            t.load_scenario("extra.yaml", &doc)
-                .expect("namespace added");
-        }
-        t.load_scenario(
-            "kube-system.yaml",
-            "apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system}\n",
-        )
-        .expect("kube-system added")
-    });
+    if other_cluster {
+        // Another cluster: kube-system recreated, so it carries a uid of its own.
+        twin.with_twin(|t| {
+            let namespaces = posture_twin::resources::by_plural("", "namespaces").expect("served");
+            let key = posture_twin::store::ObjectKey::new(namespaces, "", "kube-system");
+            let old = t.store.delete(&key, false).expect("kube-system exists");
+            let mut fresh = old.clone();
+            fresh["metadata"] = serde_json::json!({"name": "kube-system"});
+            let now = t.now();
+            t.store
+                .create(namespaces, fresh, now, false)
+                .expect("kube-system recreated");
+        });
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
     twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
@@ -156,7 +157,7 @@ async fn apply_without_approve_on_a_pipe_refuses_and_a_tampered_plan_is_refused(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plan_for_another_cluster_is_refused_before_any_write() {
     let planned = lab().await;
-    let other = lab_with(&["elsewhere"]).await;
+    let other = lab_with(true).await;
     let plan = planned.path("plan.json");
     let out = run(posture(&[
         "plan",

@@ -46,25 +46,6 @@ pub async fn lab() -> Lab {
     let (client, cluster) = client_for_apply(Some(&kubeconfig), None)
         .await
         .expect("client");
-    // A real cluster always has kube-system, whose uid names the cluster; the homelab
-    // scenario lists only the namespaces it puts objects in.
-    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
-        kube::Api::all(client.clone());
-    let kube_system = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}
-    }))
-    .expect("namespace");
-    if namespaces
-        .get_opt("kube-system")
-        .await
-        .expect("get")
-        .is_none()
-    {
-        namespaces
-            .create(&kube::api::PostParams::default(), &kube_system)
-            .await
-            .expect("kube-system created");
-    }
     Lab {
         twin,
         dir,

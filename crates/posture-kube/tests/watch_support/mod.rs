@@ -113,6 +113,22 @@ impl Harness {
         }
     }
 
+    /// Keeps reading the watch, without moving virtual time, until a note starting with
+    /// `prefix` has arrived: a relist waits out the watcher's backoff, which runs in real time.
+    pub async fn wait_for_note(&mut self, prefix: &str) {
+        let waited = tokio::time::timeout(GUARD, async {
+            while !self.notes.iter().any(|n| n.starts_with(prefix)) {
+                self.catch_up().await;
+            }
+        })
+        .await;
+        assert!(
+            waited.is_ok(),
+            "no note {prefix:?}; notes: {:?}",
+            self.notes
+        );
+    }
+
     /// Advances until `predicate` holds for the alerts so far; fails after `limit` virtual time.
     pub async fn run_until(&mut self, limit: SignedDuration, predicate: impl Fn(&[Alert]) -> bool) {
         let step = SignedDuration::from_secs(5);
