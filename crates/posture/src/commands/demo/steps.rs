@@ -125,14 +125,20 @@ pub(super) fn next(ctx: &mut DemoContext) -> Result<(), CliError> {
         .command("posture snapshot -o cluster.yaml     # save what check reads");
     ctx.out
         .command("posture check --snapshot cluster.yaml  # judge it later, offline");
-    for (name, what) in [
-        ("plan", "the staged changes, as above"),
-        ("apply", "carry them out, stage by stage"),
-        ("rollback", "undo what apply did"),
-        ("watch", "follow the cluster and alert"),
+    for (name, args, what) in [
+        ("plan", "-o plan.json", "the staged changes, as above"),
+        ("apply", "plan.json", "carry them out, stage by stage"),
+        (
+            "rollback",
+            "--journal plan.json.journal",
+            "undo what apply did",
+        ),
+        ("watch", "", "follow the cluster and alert"),
     ] {
         if has_subcommand(name) {
-            ctx.out.command(format!("posture {name:<30} # {what}"));
+            let invocation = format!("{name} {args}");
+            ctx.out
+                .command(format!("posture {:<30} # {what}", invocation.trim_end()));
         }
     }
     ctx.out
