@@ -44,6 +44,11 @@ impl ObjectRef {
         }
     }
 
+    /// The resource's plural as URLs name it (`deployments`, `storageclasses`, `poddisruptionbudgets`).
+    pub fn plural(&self) -> String {
+        plural(&self.kind.to_ascii_lowercase())
+    }
+
     /// The resource name kubectl accepts unambiguously (`volumes.longhorn.io`, `deployment`).
     pub fn kubectl_resource(&self) -> String {
         let kind = self.kind.to_ascii_lowercase();

@@ -17,17 +17,7 @@ pub(crate) fn api_resource(object: &ObjectRef) -> ApiResource {
         None => ("", object.api_version.as_str()),
     };
     let gvk = GroupVersionKind::gvk(group, version, &object.kind);
-    ApiResource::from_gvk_with_plural(&gvk, &plural(&object.kind.to_ascii_lowercase()))
-}
-
-fn plural(kind: &str) -> String {
-    if kind.ends_with('s') {
-        format!("{kind}es")
-    } else if let Some(stem) = kind.strip_suffix('y') {
-        format!("{stem}ies")
-    } else {
-        format!("{kind}s")
-    }
+    ApiResource::from_gvk_with_plural(&gvk, &object.plural())
 }
 
 pub(crate) fn api_for(client: &kube::Client, object: &ObjectRef) -> Api<DynamicObject> {

@@ -40,8 +40,11 @@ pub(crate) fn load_policy(global: &GlobalArgs) -> Result<Policy, CliError> {
     Policy::from_yaml(&path.display().to_string(), &text).map_err(CliError::Config)
 }
 
-/// Reads the live cluster named by the global options.
-pub(crate) fn collect_live(global: &GlobalArgs) -> Result<Collection, CliError> {
+/// Runs `work` on a runtime of its own with a client for the cluster the global options name.
+pub(crate) fn with_client<T>(
+    global: &GlobalArgs,
+    work: impl AsyncFnOnce(kube::Client, posture_kube::ClusterIdentity) -> Result<T, CliError>,
+) -> Result<T, CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -51,6 +54,13 @@ pub(crate) fn collect_live(global: &GlobalArgs) -> Result<Collection, CliError> 
             posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
                 .await
                 .map_err(CliError::Client)?;
+        work(client, cluster).await
+    })
+}
+
+/// Reads the live cluster named by the global options.
+pub(crate) fn collect_live(global: &GlobalArgs) -> Result<Collection, CliError> {
+    with_client(global, async |client, cluster| {
         tracing::info!(server = %cluster.server, context = %cluster.context, "collecting");
         posture_kube::collect_documents(&client, &cluster)
             .await

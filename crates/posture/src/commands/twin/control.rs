@@ -177,15 +177,7 @@ fn describe(fault: &Fault) -> String {
 
 /// POSTs JSON to the twin named by the kubeconfig and returns its answer.
 fn post(global: &GlobalArgs, path: &str, body: Vec<u8>) -> Result<String, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    runtime.block_on(async {
-        let (client, cluster) =
-            posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
-                .await
-                .map_err(CliError::Client)?;
+    crate::commands::with_client(global, async |client, cluster| {
         let request = http::Request::post(path)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body)

@@ -17,15 +17,7 @@ pub(crate) fn run(
     args: &WatchArgs,
     action: WatchAction,
 ) -> Result<u8, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    runtime.block_on(async {
-        let (client, cluster) =
-            posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
-                .await
-                .map_err(CliError::Client)?;
+    crate::commands::with_client(global, async |client, cluster| {
         let act_on = match action {
             WatchAction::RecordonSecondary => Act::Cordon {
                 node: secondary_node(&client, &cluster)
