@@ -20,7 +20,7 @@ mod quantity;
 mod record;
 mod risks;
 mod selectors;
-mod workload;
+pub(crate) mod workload;
 
 #[cfg(test)]
 pub(crate) mod testkit;

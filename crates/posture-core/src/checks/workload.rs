@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     Container, PodAntiAffinity, PodSpec, PodTemplateSpec, TopologySpreadConstraint,
 };
@@ -47,10 +48,9 @@ pub(crate) struct Workload<'a> {
     pub rollout: Rollout,
 }
 
-/// Every workload in the snapshot; ReplicaSets only when no Deployment owns them.
-pub(crate) fn all(snap: &Snapshot) -> Vec<Workload<'_>> {
-    let mut out = Vec::new();
-    for d in &snap.deployments {
+impl<'a> Workload<'a> {
+    /// One Deployment as the checks see it; the planner classifies Deployments through this too.
+    pub(crate) fn of_deployment(d: &'a Deployment) -> Self {
         let spec = d.spec.as_ref();
         let strategy = spec.and_then(|s| s.strategy.as_ref());
         let rollout = match strategy.and_then(|s| s.type_.as_deref()) {
@@ -65,14 +65,22 @@ pub(crate) fn all(snap: &Snapshot) -> Vec<Workload<'_>> {
                 }
             }
         };
-        out.push(Workload {
+        Workload {
             kind: Kind::Deployment,
             object: ObjectRef::of(d),
             meta: &d.metadata,
             template: spec.map(|s| &s.template),
             replicas: Some(spec.and_then(|s| s.replicas).unwrap_or(1)),
             rollout,
-        });
+        }
+    }
+}
+
+/// Every workload in the snapshot; ReplicaSets only when no Deployment owns them.
+pub(crate) fn all(snap: &Snapshot) -> Vec<Workload<'_>> {
+    let mut out = Vec::new();
+    for d in &snap.deployments {
+        out.push(Workload::of_deployment(d));
     }
     for s in &snap.stateful_sets {
         let spec = s.spec.as_ref();

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::patch::{Edit, path, to_json};
 use super::workloads::{
-    HOSTNAME_KEY, container_index, container_path, is_ingress_controller, match_labels,
-    namespace_of, pdb_change, pod_spec, spread, tolerations_with_cordon, unpin_edits,
+    HOSTNAME_KEY, container_index, container_path, is_ingress_controller, match_labels, pdb_change,
+    pod_spec, spread, tolerations_with_cordon, unpin_edits,
 };
 use super::{Action, ChangeDraft, Context, Placement, PlanError, PostCondition, StageDraft};
 use crate::object::ObjectRef;
@@ -36,16 +36,14 @@ fn ingress_probes(http_get: &Value) -> (Value, Value) {
 /// nodes a surge pod has nowhere to go, so the rollout takes one old pod down first
 /// (maxSurge 0, maxUnavailable 1).
 pub(crate) fn ingress(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
-    let Some(d) = cx.snapshot.deployments.iter().find(|d| {
-        is_ingress_controller(
-            cx,
-            namespace_of(&d.metadata),
-            d.metadata.name.as_deref().unwrap_or_default(),
-            pod_spec(d),
-        )
-    }) else {
+    let Some(d) = cx
+        .snapshot
+        .deployments
+        .iter()
+        .find(|d| is_ingress_controller(cx, d))
+    else {
         cx.notes
-            .push("no HAProxy ingress controller Deployment found; ingress not planned".into());
+            .push("no ingress controller Deployment found; ingress not planned".into());
         return Ok(Vec::new());
     };
     let Some(spec) = pod_spec(d) else {

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::patch::{Edit, path, to_json};
 use super::{Action, ChangeDraft, Context, Placement, PlanError, PostCondition, StageDraft};
+use crate::checks::workload::{self, Workload};
 use crate::object::ObjectRef;
 use crate::ownership::owner_of;
 use crate::report::Section;
@@ -18,36 +19,15 @@ pub(super) const HOSTNAME_KEY: &str = "kubernetes.io/hostname";
 /// apps do not, so the cordon keeps them on the primary as the runbook wants.
 const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 
-/// True for the HAProxy ingress controller's pod template (by image), or the one the policy names.
-pub(super) fn is_ingress_controller(
-    cx: &Context,
-    ns: &str,
-    name: &str,
-    spec: Option<&PodSpec>,
-) -> bool {
-    if let Some(named) = &cx.policy.ingress.controller {
-        return named.namespace == ns && named.name == name;
-    }
-    spec.is_some_and(|s| {
-        s.containers.iter().any(|c| {
-            let image = c.image.as_deref().unwrap_or_default();
-            image.contains("haproxy") && image.contains("ingress")
-        })
-    })
+/// The ingress controller as `posture check` recognises it (image, labels, or the one the
+/// policy names), so the plan changes exactly the controller the check judged.
+pub(super) fn is_ingress_controller(cx: &Context, d: &Deployment) -> bool {
+    workload::is_ingress_controller(&Workload::of_deployment(d), cx.policy)
 }
 
+/// CoreDNS as `posture check` recognises it.
 pub(super) fn is_coredns(d: &Deployment) -> bool {
-    let labelled = d
-        .metadata
-        .labels
-        .as_ref()
-        .is_some_and(|l| l.get("k8s-app").map(String::as_str) == Some("kube-dns"));
-    labelled
-        || pod_spec(d).is_some_and(|s| {
-            s.containers
-                .iter()
-                .any(|c| c.image.as_deref().unwrap_or_default().contains("coredns"))
-        })
+    workload::is_coredns(&Workload::of_deployment(d))
 }
 
 pub(super) fn pod_spec(d: &Deployment) -> Option<&PodSpec> {
@@ -150,11 +130,9 @@ pub(crate) fn preconditions(cx: &mut Context) -> Result<Vec<StageDraft>, PlanErr
     let mut changes = Vec::new();
     let mut candidates: Vec<(ObjectRef, Value, Option<String>, i32, &PodSpec, _)> = Vec::new();
     for d in &cx.snapshot.deployments {
-        let ns = namespace_of(&d.metadata);
-        let name = d.metadata.name.as_deref().unwrap_or_default();
         if let Some(spec) = pod_spec(d)
             && !is_coredns(d)
-            && !is_ingress_controller(cx, ns, name, Some(spec))
+            && !is_ingress_controller(cx, d)
         {
             let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
             candidates.push((
