@@ -1,5 +1,6 @@
 //! Pods and pod Events: restarts, CrashLoopBackOff, creation, deletion and eviction.
 
+use crate::checks::workload::image_repository;
 use serde_json::Value;
 
 use super::{Out, Reducer, at_path, key, label, name, str_at};
@@ -236,7 +237,33 @@ fn runs_ingress_controller(object: &Value) -> bool {
         .flatten()
         .filter_map(|c| str_at(c, &["image"]))
         .any(|image| {
-            let repository = image.split(['@', ':']).next().unwrap_or(image);
+            let repository = image_repository(image);
             repository.contains("ingress") || repository.contains("traefik")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_ingress_controller;
+    use serde_json::json;
+
+    fn pod(image: &str) -> serde_json::Value {
+        json!({"spec": {"containers": [{"name": "c", "image": image}]}})
+    }
+
+    #[test]
+    fn ingress_images_are_recognised_behind_a_registry_with_a_port() {
+        assert!(runs_ingress_controller(&pod(
+            "haproxytech/kubernetes-ingress:3.1.4"
+        )));
+        assert!(runs_ingress_controller(&pod(
+            "registry.lan:5000/haproxytech/kubernetes-ingress:3.1.4"
+        )));
+        assert!(runs_ingress_controller(&pod(
+            "rancher/mirrored-library-traefik:2.11"
+        )));
+        assert!(!runs_ingress_controller(&pod(
+            "registry.lan:5000/library/nginx:1.27"
+        )));
+    }
 }
