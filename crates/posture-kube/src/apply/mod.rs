@@ -12,7 +12,7 @@
 
 mod conditions;
 pub mod lock;
-mod objects;
+pub(crate) mod objects;
 mod wait;
 
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! built as pinned JSON patches (leading `test`s, an inverse), dry-run first, and journaled in the
 //! apply journal's record format so `posture rollback --journal` undoes them.
 
+use crate::apply::objects::api_resource;
 use std::path::{Path, PathBuf};
 
 use json_patch::Patch;
@@ -100,12 +101,8 @@ struct Target {
 }
 
 fn workload_resource(kind: &str) -> Option<ApiResource> {
-    use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-    match kind {
-        "Deployment" => Some(ApiResource::erase::<Deployment>(&())),
-        "StatefulSet" => Some(ApiResource::erase::<StatefulSet>(&())),
-        _ => None,
-    }
+    matches!(kind, "Deployment" | "StatefulSet")
+        .then(|| api_resource(&ObjectRef::new("apps/v1", kind, None, "")))
 }
 
 /// Deployments and StatefulSets with persistent storage (a PVC volume or claim template) and no
@@ -216,13 +213,12 @@ pub struct ActOutcome {
 }
 
 fn settings() -> ApiResource {
-    ApiResource {
-        group: "longhorn.io".into(),
-        version: "v1beta2".into(),
-        api_version: "longhorn.io/v1beta2".into(),
-        kind: "Setting".into(),
-        plural: "settings".into(),
-    }
+    api_resource(&ObjectRef::new(
+        posture_core::longhorn::API_VERSION,
+        "Setting",
+        None,
+        "",
+    ))
 }
 
 /// The pinned patch setting a Longhorn Setting's value; `None` when it already holds it.
