@@ -187,7 +187,7 @@ pub(crate) async fn run_clock(shared: Arc<Shared>, speed: f64) {
     } else {
         1.0
     };
-    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    let mut ticker = tokio::time::interval(clock_step(speed));
     let mut last = Instant::now();
     loop {
         ticker.tick().await;
@@ -200,10 +200,26 @@ pub(crate) async fn run_clock(shared: Arc<Shared>, speed: f64) {
     }
 }
 
+/// How often the sped-up clock advances: every 100 ms, but often enough that one step is at
+/// most about two virtual seconds, so leases renewed every few seconds are seen renewing on
+/// time rather than in bursts after a long jump.
+fn clock_step(speed: f64) -> Duration {
+    const MOST_VIRTUAL_PER_STEP: f64 = 2.0;
+    let seconds = (MOST_VIRTUAL_PER_STEP / speed.max(f64::MIN_POSITIVE)).clamp(0.005, 0.1);
+    Duration::from_secs_f64(seconds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Twin;
+
+    #[test]
+    fn fast_clocks_step_often_and_slow_ones_every_100_ms() {
+        assert_eq!(clock_step(1.0), Duration::from_millis(100));
+        assert_eq!(clock_step(200.0), Duration::from_millis(10));
+        assert_eq!(clock_step(1e6), Duration::from_millis(5));
+    }
 
     #[test]
     fn picks_exactly_the_requested_share() {
@@ -217,10 +233,11 @@ mod tests {
     async fn the_clock_runs_at_the_requested_speed() {
         let start: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().expect("valid");
         let shared = Arc::new(Shared::new(Twin::new(start)));
-        let ticker = tokio::spawn(run_clock(Arc::clone(&shared), 60.0));
-        tokio::time::sleep(Duration::from_millis(2050)).await;
+        // At 200x the clock steps every 10 ms: the last step before 2.005 s is at 2 s.
+        let ticker = tokio::spawn(run_clock(Arc::clone(&shared), 200.0));
+        tokio::time::sleep(Duration::from_millis(2005)).await;
         ticker.abort();
         let elapsed = shared.twin().now().duration_since(start);
-        assert_eq!(elapsed, SignedDuration::from_secs(120));
+        assert_eq!(elapsed, SignedDuration::from_secs(400));
     }
 }

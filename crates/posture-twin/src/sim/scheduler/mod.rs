@@ -1,6 +1,9 @@
 //! The scheduler: filters nodes by selector, required node affinity, taints, required pod
-//! anti-affinity, topology spread (DoNotSchedule) and resources, then picks the least
-//! allocated node. Unschedulable pods stay Pending with a FailedScheduling event.
+//! anti-affinity, topology spread (DoNotSchedule) and resources, then scores the rest as
+//! kube-scheduler's default plugins do (`score.rs`). Unschedulable pods stay Pending with a
+//! FailedScheduling event.
+
+mod score;
 
 use crate::sim::util::slot;
 use std::collections::BTreeMap;
@@ -29,8 +32,17 @@ struct NodeInfo {
     used_cpu: i64,
     used_memory: i64,
     used_pods: i64,
-    /// (namespace, labels) of the pods placed here.
-    placed: Vec<(String, Map<String, Value>)>,
+    /// The pods placed here.
+    placed: Vec<Placed>,
+}
+
+/// A pod on a node, as scheduling sees it.
+struct Placed {
+    namespace: String,
+    labels: Map<String, Value>,
+    /// Being deleted: still there for inter-pod (anti-)affinity, no longer counted by topology
+    /// spread, as in kube-scheduler.
+    terminating: bool,
 }
 
 pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) {
@@ -64,10 +76,11 @@ pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) 
                 node.used_cpu = node.used_cpu.saturating_add(cpu);
                 node.used_memory = node.used_memory.saturating_add(mem);
                 node.used_pods += 1;
-                node.placed.push((
-                    namespace(&pod).to_owned(),
-                    labels(&pod).cloned().unwrap_or_default(),
-                ));
+                node.placed.push(Placed {
+                    namespace: namespace(&pod).to_owned(),
+                    labels: labels(&pod).cloned().unwrap_or_default(),
+                    terminating: false,
+                });
                 let node_name = node.name.clone();
                 sim.scheduling_messages
                     .remove(&(key.namespace.clone(), key.name.clone()));
@@ -170,10 +183,11 @@ fn node_infos(store: &Store) -> Vec<NodeInfo> {
         node.used_cpu = node.used_cpu.saturating_add(cpu);
         node.used_memory = node.used_memory.saturating_add(mem);
         node.used_pods += 1;
-        node.placed.push((
-            namespace(pod).to_owned(),
-            labels(pod).cloned().unwrap_or_default(),
-        ));
+        node.placed.push(Placed {
+            namespace: namespace(pod).to_owned(),
+            labels: labels(pod).cloned().unwrap_or_default(),
+            terminating: is_terminating(pod),
+        });
     }
     nodes
 }
@@ -251,7 +265,7 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
         })
         .unwrap_or_default();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    let mut best: Option<(i64, usize)> = None;
+    let mut feasible = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
         let failure = if node.unschedulable && !tolerated(&tolerations, &cordon) {
             Some("node(s) were unschedulable".to_owned())
@@ -284,18 +298,11 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
         };
         match failure {
             Some(reason) => *reasons.entry(reason).or_default() += 1,
-            None => {
-                let score = (node.used_cpu.saturating_mul(1000) / node.cpu.max(1))
-                    .saturating_add(node.used_memory.saturating_mul(1000) / node.memory.max(1))
-                    .saturating_add(node.used_pods.saturating_mul(1000) / node.pods.max(1));
-                if best.is_none_or(|(s, _)| score < s) {
-                    best = Some((score, i));
-                }
-            }
+            None => feasible.push(i),
         }
     }
-    match best {
-        Some((_, i)) => Ok(i),
+    match score::best(pod, &feasible, nodes) {
+        Some(i) => Ok(i),
         None => {
             let parts: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
             Err(format!(
@@ -327,9 +334,9 @@ fn anti_affinity_violated(term: &Value, ns: &str, node: &NodeInfo, nodes: &[Node
         .iter()
         .filter(|n| n.labels.get(key) == Some(domain))
         .flat_map(|n| &n.placed)
-        .any(|(pns, plabels)| {
-            namespaces.contains(&pns.as_str())
-                && selector_matches(term.get("labelSelector"), Some(plabels))
+        .any(|p| {
+            namespaces.contains(&p.namespace.as_str())
+                && selector_matches(term.get("labelSelector"), Some(&p.labels))
         })
 }
 
@@ -354,8 +361,10 @@ fn spread_violated(
         let matching = n
             .placed
             .iter()
-            .filter(|(pns, pl)| {
-                pns == ns && selector_matches(constraint.get("labelSelector"), Some(pl))
+            .filter(|p| {
+                !p.terminating
+                    && p.namespace == ns
+                    && selector_matches(constraint.get("labelSelector"), Some(&p.labels))
             })
             .count() as i64;
         *counts.entry(d.to_string()).or_default() += matching;

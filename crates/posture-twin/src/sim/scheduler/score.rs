@@ -1,0 +1,161 @@
+//! Scoring of the nodes a pod fits on, weighted as kube-scheduler's default profile weighs its
+//! score plugins: least allocated resources (weight 1), preferred inter-pod affinity and
+//! anti-affinity (weight 2), and ScheduleAnyway topology spread (weight 2), each normalised to
+//! the same range over the feasible nodes. Ties go to the first node (kube-scheduler picks one at
+//! random), which keeps the twin deterministic.
+//!
+//! This is what decides where a rollout's new pods land when nothing is required: with preferred
+//! anti-affinity alone a surge pod can join its sibling on the emptier node, which is why the
+//! runbook's CoreDNS change rolls out without a surge.
+
+use serde_json::Value;
+
+use super::{NodeInfo, node_matches, term_namespaces};
+use crate::sim::pods::requests;
+use crate::sim::util::{int, namespace, selector_matches, text};
+
+const RESOURCES_WEIGHT: i64 = 1;
+const INTER_POD_WEIGHT: i64 = 2;
+const SPREAD_WEIGHT: i64 = 2;
+/// A plugin's best score (kube-scheduler's 100, in finer steps so small differences in
+/// allocation still order nodes instead of tying).
+const MAX_SCORE: i64 = 10_000;
+
+/// The best of `feasible` (indexes into `nodes`), or `None` if there is none.
+pub(super) fn best(pod: &Value, feasible: &[usize], nodes: &[NodeInfo]) -> Option<usize> {
+    let resources: Vec<i64> = feasible
+        .iter()
+        .map(|&i| least_allocated(pod, &nodes[i]))
+        .collect();
+    let inter_pod = normalise_higher_better(
+        &feasible
+            .iter()
+            .map(|&i| inter_pod_preference(pod, &nodes[i], nodes))
+            .collect::<Vec<_>>(),
+    );
+    let spread = normalise_lower_better(
+        &feasible
+            .iter()
+            .map(|&i| soft_spread_count(pod, &nodes[i], nodes))
+            .collect::<Vec<_>>(),
+    );
+    let mut best: Option<(i64, usize)> = None;
+    for (k, &i) in feasible.iter().enumerate() {
+        let total = RESOURCES_WEIGHT * resources[k]
+            + INTER_POD_WEIGHT * inter_pod[k]
+            + SPREAD_WEIGHT * spread[k];
+        if best.is_none_or(|(b, _)| total > b) {
+            best = Some((total, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
+/// NodeResourcesFit's LeastAllocated: the share of CPU, memory and pod slots left after placing
+/// the pod.
+fn least_allocated(pod: &Value, node: &NodeInfo) -> i64 {
+    let (cpu, memory) = requests(pod);
+    let free = |used: i64, request: i64, capacity: i64| -> i64 {
+        let capacity = i128::from(capacity.max(1));
+        let left = capacity - i128::from(used) - i128::from(request.max(0));
+        i64::try_from((left * i128::from(MAX_SCORE) / capacity).clamp(0, i128::from(MAX_SCORE)))
+            .unwrap_or(0)
+    };
+    // Pods count too: kube-scheduler scores pods without requests as if they asked for a
+    // little, which spreads them; counting pods is the twin's simpler stand-in.
+    (free(node.used_cpu, cpu, node.cpu)
+        + free(node.used_memory, memory, node.memory)
+        + free(node.used_pods, 1, node.pods))
+        / 3
+}
+
+/// InterPodAffinity's preferred terms: + weight for every matching pod in the node's domain for
+/// affinity, − weight for anti-affinity. Pods being deleted still count, as they do upstream.
+fn inter_pod_preference(pod: &Value, node: &NodeInfo, nodes: &[NodeInfo]) -> i64 {
+    let ns = namespace(pod);
+    let terms = |path: &str| -> Vec<Value> {
+        pod.pointer(path)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let matching = |weighted: &Value| -> i64 {
+        let term = weighted.get("podAffinityTerm").unwrap_or(&Value::Null);
+        let key = text(term, "/topologyKey");
+        let Some(domain) = node.labels.get(key) else {
+            return 0;
+        };
+        let namespaces = term_namespaces(term, ns);
+        let count = nodes
+            .iter()
+            .filter(|n| n.labels.get(key) == Some(domain))
+            .flat_map(|n| &n.placed)
+            .filter(|p| {
+                namespaces.contains(&p.namespace.as_str())
+                    && selector_matches(term.get("labelSelector"), Some(&p.labels))
+            })
+            .count();
+        int(weighted, "/weight")
+            .unwrap_or(0)
+            .saturating_mul(i64::try_from(count).unwrap_or(i64::MAX))
+    };
+    let affinity: i64 =
+        terms("/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution")
+            .iter()
+            .map(matching)
+            .sum();
+    let anti: i64 =
+        terms("/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution")
+            .iter()
+            .map(matching)
+            .sum();
+    affinity.saturating_sub(anti)
+}
+
+/// PodTopologySpread's ScheduleAnyway constraints: matching pods, not being deleted, already in
+/// the node's domain (fewer is better).
+fn soft_spread_count(pod: &Value, node: &NodeInfo, nodes: &[NodeInfo]) -> i64 {
+    let ns = namespace(pod);
+    pod.pointer("/spec/topologySpreadConstraints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| text(c, "/whenUnsatisfiable") == "ScheduleAnyway")
+        .map(|c| {
+            let key = text(c, "/topologyKey");
+            let Some(domain) = node.labels.get(key) else {
+                return 0;
+            };
+            let count = nodes
+                .iter()
+                .filter(|n| n.labels.get(key) == Some(domain) && node_matches(pod, &n.labels))
+                .flat_map(|n| &n.placed)
+                .filter(|p| {
+                    !p.terminating
+                        && p.namespace == ns
+                        && selector_matches(c.get("labelSelector"), Some(&p.labels))
+                })
+                .count();
+            i64::try_from(count).unwrap_or(i64::MAX)
+        })
+        .sum()
+}
+
+fn normalise_higher_better(raw: &[i64]) -> Vec<i64> {
+    let (Some(&min), Some(&max)) = (raw.iter().min(), raw.iter().max()) else {
+        return Vec::new();
+    };
+    raw.iter()
+        .map(|&r| {
+            if max == min {
+                0
+            } else {
+                (r - min).saturating_mul(MAX_SCORE) / (max - min)
+            }
+        })
+        .collect()
+}
+
+fn normalise_lower_better(raw: &[i64]) -> Vec<i64> {
+    normalise_higher_better(&raw.iter().map(|r| -r).collect::<Vec<_>>())
+}
