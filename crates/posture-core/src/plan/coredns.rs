@@ -15,6 +15,11 @@ use crate::report::Section;
 /// 2.3 CoreDNS: two replicas, preferred anti-affinity and a ScheduleAnyway spread (DNS must
 /// come up even when only one node is available), the runbook's resources and health endpoints,
 /// and a PDB.
+///
+/// The rollout replaces one pod at a time without a surge: a surge pod is placed while the old
+/// pod still runs, so with only preferred rules both new pods can land on the emptier node and
+/// stay there. Without a surge the second new pod is placed once the old one is going, and the
+/// spread puts it on the other node. One replica stays up throughout (maxUnavailable 1 of 2).
 pub(crate) fn coredns(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
     let Some(d) = cx.snapshot.deployments.iter().find(|d| is_coredns(d)) else {
         cx.notes
@@ -31,6 +36,10 @@ pub(crate) fn coredns(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
     let mut edits = vec![
         Edit::Pin(container_path(index, &["name"])),
         Edit::Set(path(&["spec", "replicas"]), json!(policy.replicas)),
+        Edit::Set(
+            path(&["spec", "strategy"]),
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
+        ),
         Edit::Set(
             path(&["spec", "template", "spec", "affinity", "podAntiAffinity"]),
             json!({"preferredDuringSchedulingIgnoredDuringExecution": [{
