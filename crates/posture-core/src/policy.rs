@@ -13,6 +13,8 @@ pub struct Policy {
     pub coredns: CorednsPolicy,
     pub longhorn: LonghornPolicy,
     pub risks: RiskPolicy,
+    /// Thresholds of the anti-flap detectors `posture watch` runs and `apply` gates stages on.
+    pub detect: crate::detect::DetectPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

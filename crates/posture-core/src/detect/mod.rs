@@ -39,6 +39,7 @@ mod reduce;
 mod replay;
 mod signal;
 mod stable;
+mod stage;
 mod window;
 
 #[cfg(test)]
@@ -54,6 +55,7 @@ pub use reduce::{Change, Reducer, WatchedKind};
 pub use replay::{ReplayError, SIGNALS_SCHEMA, header_line, parse_line, replay};
 pub use signal::{Signal, SignalKind};
 pub use stable::{StabilityVerdict, UntilStable};
+pub use stage::StageGuard;
 
 use crash::CrashLoopDetector;
 use endpoints::EndpointDetector;

@@ -37,7 +37,13 @@ impl RebuildConcurrencyDetector {
         }
     }
 
+    /// A rebuild whose replica's node is not known yet (its Replica object has not been seen,
+    /// as when watches relist out of order) is not counted: rebuilds on unknown nodes are not
+    /// rebuilds on one node.
     pub(crate) fn started(&mut self, node: &str, rebuild: String, at: Timestamp) -> Option<Alert> {
+        if node.is_empty() {
+            return None;
+        }
         let entry = match self.nodes.get_mut(node) {
             Some(n) => n,
             None => self.nodes.entry(node.to_owned()).or_default(),

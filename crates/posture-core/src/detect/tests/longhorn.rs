@@ -24,6 +24,25 @@ fn rebuild(s: i64, volume: &str, replica: &str, node: &str, started: bool) -> Si
 }
 
 #[test]
+fn rebuilds_on_unknown_nodes_are_not_one_node_over_its_limit() {
+    let mut d = defaults();
+    let alerts = run(
+        &mut d,
+        [
+            rebuild(0, "v1", "r1", "", true),
+            rebuild(1, "v2", "r2", "", true),
+            rebuild(2, "v3", "r3", "", true),
+        ],
+    );
+    assert!(
+        alerts
+            .iter()
+            .all(|a| !a.id().starts_with("rebuild-concurrency")),
+        "{alerts:?}"
+    );
+}
+
+#[test]
 fn rebuilds_over_the_per_node_limit_raise_and_clear_after_staying_within() {
     let mut d = defaults();
     assert!(

@@ -5,6 +5,7 @@ mod detectors;
 mod longhorn;
 mod props;
 mod reducer;
+mod stage;
 mod streams;
 
 use jiff::{SignedDuration, Timestamp};

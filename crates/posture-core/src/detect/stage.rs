@@ -1,0 +1,65 @@
+//! The apply engine's flap gate as a value: the same detectors `posture watch` runs, judged per
+//! stage. An alert raised while a stage runs trips the gate, and the engine halts the stage and
+//! rolls it back.
+//!
+//! Alerts already active when a stage begins are the cluster's standing condition (a crash loop
+//! in an unrelated app, say): they are handed back for the operator to see and not held against
+//! the stage. If one clears and is raised again during the stage, that is news and trips it.
+
+use std::collections::BTreeSet;
+
+use super::{Alert, DetectPolicy, Detectors, Signal};
+
+#[derive(Debug)]
+pub struct StageGuard {
+    detectors: Detectors,
+    /// Ids of alerts active when the current stage began.
+    standing: BTreeSet<String>,
+    tripped: Option<Alert>,
+}
+
+impl StageGuard {
+    pub fn new(policy: &DetectPolicy) -> Self {
+        Self {
+            detectors: Detectors::new(policy),
+            standing: BTreeSet::new(),
+            tripped: None,
+        }
+    }
+
+    /// Feeds one signal; returns the alert that trips the gate, the first time one does in the
+    /// current stage.
+    pub fn observe(&mut self, signal: &Signal) -> Option<&Alert> {
+        let already = self.tripped.is_some();
+        for alert in self.detectors.observe(signal) {
+            match &alert {
+                Alert::Cleared { id, .. } => {
+                    self.standing.remove(id);
+                }
+                Alert::Raised { id, .. } => {
+                    if self.tripped.is_none() && !self.standing.contains(id) {
+                        self.tripped = Some(alert);
+                    }
+                }
+            }
+        }
+        if already {
+            return None;
+        }
+        self.tripped.as_ref()
+    }
+
+    /// Starts judging a new stage: forgets any earlier trip and returns the alerts active now,
+    /// which become the stage's standing condition.
+    pub fn begin_stage(&mut self) -> Vec<Alert> {
+        self.tripped = None;
+        let active: Vec<Alert> = self.detectors.active().cloned().collect();
+        self.standing = active.iter().map(|a| a.id().to_owned()).collect();
+        active
+    }
+
+    /// The alert that tripped the current stage, if one did.
+    pub fn tripped(&self) -> Option<&Alert> {
+        self.tripped.as_ref()
+    }
+}

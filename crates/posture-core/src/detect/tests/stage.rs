@@ -1,0 +1,74 @@
+//! The apply engine's per-stage flap gate.
+
+use super::*;
+use crate::detect::StageGuard;
+
+fn crash(seconds: i64, pod: &str, active: bool) -> Signal {
+    at(
+        seconds,
+        SignalKind::CrashLoopBackOff {
+            pod: format!("apps/{pod}"),
+            workload: "apps/web".into(),
+            container: "app".into(),
+            active,
+        },
+    )
+}
+
+#[test]
+fn an_alert_raised_during_a_stage_trips_it_once() {
+    let mut guard = StageGuard::new(&DetectPolicy::default());
+    assert!(guard.begin_stage().is_empty());
+    assert!(guard.observe(&restart(0, 1)).is_none());
+    assert!(guard.observe(&restart(10, 2)).is_none());
+    let tripped = guard.observe(&restart(20, 3)).cloned().expect("a trip");
+    assert_eq!(tripped.id(), "restart-loop/apps/web-1/app");
+    // Later signals do not trip it again, but it stays tripped for the stage.
+    assert!(guard.observe(&restart(30, 4)).is_none());
+    assert_eq!(guard.tripped(), Some(&tripped));
+}
+
+#[test]
+fn alerts_standing_when_a_stage_begins_do_not_trip_it() {
+    let mut guard = StageGuard::new(&DetectPolicy::default());
+    guard.observe(&crash(0, "web-1", true));
+    let standing = guard.begin_stage();
+    assert_eq!(
+        ids(&standing),
+        vec![(true, "crash-loop/apps/web-1/app".into())]
+    );
+    assert!(guard.observe(&tick(5)).is_none());
+    assert!(guard.tripped().is_none());
+    // Another pod starting to crash is news.
+    let tripped = guard.observe(&crash(6, "web-2", true)).expect("a trip");
+    assert_eq!(tripped.id(), "crash-loop/apps/web-2/app");
+}
+
+#[test]
+fn a_standing_alert_that_clears_and_comes_back_trips_the_stage() {
+    let policy = DetectPolicy::default();
+    let clear_after = i64::try_from(policy.restarts.clear_after_seconds).expect("small");
+    let mut guard = StageGuard::new(&policy);
+    guard.observe(&crash(0, "web-1", true));
+    guard.begin_stage();
+    guard.observe(&crash(1, "web-1", false));
+    for s in (2..clear_after + 5).step_by(5) {
+        assert!(guard.observe(&tick(s)).is_none(), "cleared, not tripped");
+    }
+    let back = clear_after + 10;
+    assert!(guard.observe(&crash(back, "web-1", true)).is_some());
+}
+
+#[test]
+fn a_new_stage_forgets_the_last_trip() {
+    let mut guard = StageGuard::new(&DetectPolicy::default());
+    guard.begin_stage();
+    for (s, n) in [(0, 1), (10, 2), (20, 3)] {
+        guard.observe(&restart(s, n));
+    }
+    assert!(guard.tripped().is_some());
+    let standing = guard.begin_stage();
+    assert_eq!(standing.len(), 1, "the restart loop is still active");
+    assert!(guard.tripped().is_none());
+    assert!(guard.observe(&restart(40, 4)).is_none());
+}
