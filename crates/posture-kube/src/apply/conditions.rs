@@ -1,4 +1,4 @@
-//! Judges a post-condition, and flapping, from the objects the watches have seen.
+//! Judges a post-condition from the objects the watches have seen.
 
 use std::collections::BTreeMap;
 
@@ -7,11 +7,6 @@ use posture_core::plan::PostCondition;
 use serde_json::Value;
 
 use super::wait::{Seen, placement_holds};
-
-/// Restarts of one pod during a wait that count as a restart loop.
-const RESTART_LOOP: i64 = 3;
-/// Times one replica may start rebuilding during a wait before it counts as flapping.
-const REPEATED_REBUILDS: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -239,56 +234,6 @@ fn volume_state(
     }
 }
 
-/// Remembers restart counts and rebuild starts seen during one wait.
-#[derive(Debug, Default)]
-pub(crate) struct Flaps {
-    first_restarts: BTreeMap<String, i64>,
-    last_mode: BTreeMap<String, String>,
-    rebuild_starts: BTreeMap<String, u32>,
-}
-
-impl Flaps {
-    /// A description of the flap, once one shows.
-    pub(crate) fn observe(&mut self, condition: &PostCondition, seen: &Seen) -> Option<String> {
-        match condition {
-            PostCondition::RolloutComplete { workload, .. } => {
-                let w = seen.get(workload)?;
-                for pod in pods_of(seen, w) {
-                    let name = text(pod, "/metadata/name").to_owned();
-                    let restarts: i64 = pod
-                        .pointer("/status/containerStatuses")
-                        .and_then(Value::as_array)
-                        .map(|cs| cs.iter().map(|c| int(c, "/restartCount")).sum())
-                        .unwrap_or(0);
-                    let first = *self.first_restarts.entry(name.clone()).or_insert(restarts);
-                    if restarts - first >= RESTART_LOOP {
-                        return Some(format!("pod {name} restarted {} times", restarts - first));
-                    }
-                }
-                None
-            }
-            PostCondition::VolumeReplicas { volume, .. }
-            | PostCondition::VolumeHealthy { volume, .. } => {
-                for (replica, mode) in modes(seen, &volume.name) {
-                    let before = self.last_mode.insert(replica.to_owned(), mode.to_owned());
-                    if mode == "WO" && before.as_deref() != Some("WO") {
-                        let starts = self.rebuild_starts.entry(replica.to_owned()).or_default();
-                        *starts += 1;
-                        if *starts >= REPEATED_REBUILDS {
-                            return Some(format!(
-                                "replica {replica} of {} started rebuilding {starts} times",
-                                volume.name
-                            ));
-                        }
-                    }
-                }
-                None
-            }
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,40 +303,6 @@ mod tests {
             ("pods", pod("p2", "n2", 0)),
         ]);
         assert_eq!(evaluate(&condition, &spread), Verdict::Met);
-    }
-
-    #[test]
-    fn a_pod_restarting_during_the_wait_is_a_flap() {
-        let condition = rollout();
-        let mut flaps = Flaps::default();
-        let calm = seen(&[("deployments", deployment(2)), ("pods", pod("p1", "n1", 5))]);
-        assert_eq!(flaps.observe(&condition, &calm), None);
-        let looping = seen(&[("deployments", deployment(2)), ("pods", pod("p1", "n1", 8))]);
-        let flap = flaps.observe(&condition, &looping).expect("a restart loop");
-        assert!(flap.contains("p1"), "{flap}");
-    }
-
-    #[test]
-    fn a_replica_rebuilding_again_and_again_is_a_flap() {
-        let volume = ObjectRef::new("longhorn.io/v1beta2", "Volume", Some("lh"), "v");
-        let condition = PostCondition::VolumeHealthy {
-            volume,
-            number_of_replicas: 2,
-            one_replica_per_node: vec!["n1".into(), "n2".into()],
-        };
-        let engine = |mode: &str| {
-            json!({"metadata": {"name": "v-e-0", "namespace": "lh"},
-                   "spec": {"volumeName": "v"},
-                   "status": {"replicaModeMap": {"v-r-1": mode}}})
-        };
-        let mut flaps = Flaps::default();
-        let mut alert = None;
-        for _ in 0..REPEATED_REBUILDS {
-            for mode in ["WO", "ERR"] {
-                alert = alert.or(flaps.observe(&condition, &seen(&[("engines", engine(mode))])));
-            }
-        }
-        assert!(alert.is_some_and(|a| a.contains("v-r-1")));
     }
 
     #[test]

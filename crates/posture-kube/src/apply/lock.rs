@@ -26,6 +26,9 @@ pub struct LockSettings {
     pub break_expired: bool,
 }
 
+/// The lock's name; the lease lives in kube-system.
+pub const LOCK_NAME: &str = "posture-lock";
+
 impl LockSettings {
     /// `posture-lock` in kube-system, held by this process.
     pub fn for_this_process(break_expired: bool) -> Self {
@@ -40,7 +43,7 @@ impl LockSettings {
             .unwrap_or_else(|| "localhost".into());
         Self {
             namespace: "kube-system".into(),
-            name: "posture-lock".into(),
+            name: LOCK_NAME.into(),
             holder: format!("{user}@{host}/{}", std::process::id()),
             lease_duration: Duration::from_secs(60),
             break_expired,

@@ -11,6 +11,7 @@
 //! decides about 429s, timeouts and 5xx, and must see them.
 
 mod conditions;
+mod gate;
 pub mod lock;
 pub(crate) mod objects;
 mod wait;
@@ -21,10 +22,13 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use posture_core::ObjectRef;
 use posture_core::apply::{ApplyOptions, ApplyState, Effect, Event, Mode, step};
+use posture_core::detect::DetectPolicy;
 use posture_core::plan::{ClusterIdentity, Plan};
 use serde_json::Value;
 
 use crate::journal::JournalFile;
+use crate::watch::WatchError;
+use gate::FlapGate;
 use lock::{HeldLock, LockSettings};
 use wait::WaitOutcome;
 
@@ -40,6 +44,10 @@ pub struct EngineSettings {
     pub progress: bool,
     /// Stop (as if the process died) once this many journal records were written in this run.
     pub stop_after_records: Option<usize>,
+    /// The detectors every stage is gated on (`posture watch`'s): an alert raised while a stage
+    /// runs halts it and rolls it back. `None` turns the gate off (post-condition timeouts
+    /// still apply).
+    pub gate: Option<DetectPolicy>,
 }
 
 impl EngineSettings {
@@ -49,6 +57,7 @@ impl EngineSettings {
             lock,
             progress: false,
             stop_after_records: None,
+            gate: Some(DetectPolicy::default()),
         }
     }
 }
@@ -86,12 +95,17 @@ pub struct Outcome {
     pub skipped: Vec<(String, String)>,
     /// Stopped by [`EngineSettings::stop_after_records`].
     pub stopped: bool,
+    /// What the operator should know that did not stop the run, such as alerts already active
+    /// when a stage began.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("cannot read the cluster identity (kube-system namespace)")]
     Identity(#[source] kube::Error),
+    #[error("cannot start watching the cluster for flapping, so no stage can be gated")]
+    Gate(#[source] WatchError),
 }
 
 /// A client with kube-rs's own retries switched off, so 429, 503 and 504 reach the machine.
@@ -131,8 +145,20 @@ pub struct Engine<'a> {
 impl Engine<'_> {
     /// Runs the machine in `mode` until it is done or halts.
     pub async fn run(&mut self, plan: &Plan, mode: Mode) -> Result<Outcome, EngineError> {
+        // Rollback is not gated: once undoing has begun, stopping half way helps no one.
+        let mut gate = match (&mode, &self.settings.gate) {
+            (Mode::Apply(_), Some(policy)) => Some(
+                retrying(
+                    || FlapGate::start(&self.client, policy),
+                    |e| matches!(e, WatchError::Unreachable(e) if transient(e)),
+                )
+                .await
+                .map_err(EngineError::Gate)?,
+            ),
+            _ => None,
+        };
         let mut held: Option<HeldLock> = None;
-        let result = self.drive(plan, mode, &mut held).await;
+        let result = self.drive(plan, mode, &mut held, gate.as_mut()).await;
         if let Some(lock) = held {
             lock.release().await;
         }
@@ -144,19 +170,37 @@ impl Engine<'_> {
         plan: &Plan,
         mode: Mode,
         held: &mut Option<HeldLock>,
+        mut gate: Option<&mut FlapGate>,
     ) -> Result<Outcome, EngineError> {
         let mut outcome = Outcome {
             state: ApplyState::Ready(mode.clone()),
             conflicts: Vec::new(),
             skipped: Vec::new(),
             stopped: false,
+            notes: Vec::new(),
         };
         let mut state = ApplyState::Ready(mode);
         let mut event = Event::Start;
         let mut records = 0usize;
+        let mut gated_stage = None;
         loop {
             let (effects, next) = step(plan, &self.options, state, event);
             state = next;
+            if let Some(gate) = gate.as_deref_mut()
+                && let Some(stage) = running_stage(&state)
+                && gated_stage != Some(stage)
+            {
+                gated_stage = Some(stage);
+                let standing = gate.begin_stage();
+                if !standing.is_empty() {
+                    let id = plan.stages.get(stage).map_or("?", |s| s.id.as_str());
+                    let alerts: Vec<String> = standing.iter().map(gate::describe).collect();
+                    outcome.notes.push(format!(
+                        "stage {id} began with alerts already active, not held against it: {}",
+                        alerts.join("; ")
+                    ));
+                }
+            }
             let mut answer = None;
             for effect in effects {
                 tracing::debug!(?effect, "effect");
@@ -223,7 +267,9 @@ impl Engine<'_> {
                         }
                     }
                     Effect::WaitFor(condition) => {
-                        answer = Some(self.wait(&condition).await);
+                        let forward = matches!(state, ApplyState::WaitingPostCondition(_));
+                        let gate = gate.as_deref_mut().filter(|_| forward);
+                        answer = Some(self.wait(&condition, gate).await);
                     }
                     Effect::Sleep(duration) => {
                         tokio::time::sleep(duration).await;
@@ -252,7 +298,12 @@ impl Engine<'_> {
         Ok(outcome)
     }
 
-    async fn wait(&self, condition: &posture_core::plan::PostCondition) -> Event {
+    /// Waits for `condition`; with a gate, a new alert in the stage ends the wait as a flap.
+    async fn wait(
+        &self,
+        condition: &posture_core::plan::PostCondition,
+        gate: Option<&mut FlapGate>,
+    ) -> Event {
         let bar = if self.settings.progress {
             indicatif::ProgressBar::with_draw_target(
                 Some(100),
@@ -272,14 +323,31 @@ impl Engine<'_> {
             bar.set_message(what.to_owned());
             bar.tick();
         };
-        let outcome =
-            wait::wait_for(&self.client, condition, self.settings.timeout, &mut report).await;
+        let waiting = wait::wait_for(&self.client, condition, self.settings.timeout, &mut report);
+        let outcome = match gate {
+            None => waiting.await,
+            Some(gate) => tokio::select! {
+                outcome = waiting => outcome,
+                alert = gate.tripped() => WaitOutcome::Flapping(gate::describe(&alert)),
+            },
+        };
         bar.finish_and_clear();
         match outcome {
             WaitOutcome::Met => Event::PostConditionMet,
             WaitOutcome::TimedOut => Event::PostConditionTimedOut,
             WaitOutcome::Flapping(what) => Event::FlapDetected(what),
         }
+    }
+}
+
+/// The index of the stage whose changes are being made, once it is approved; `None` while
+/// waiting for approval, rolling back, or outside any stage.
+fn running_stage(state: &ApplyState) -> Option<usize> {
+    match state {
+        ApplyState::InFlight { progress, .. }
+        | ApplyState::Backoff { progress, .. }
+        | ApplyState::WaitingPostCondition(progress) => Some(progress.at.stage),
+        _ => None,
     }
 }
 

@@ -1,9 +1,7 @@
 //! Waits for a post-condition by watching the objects it is about: every change re-evaluates
 //! the condition against what the watches have seen, so nothing polls and nothing sleeps.
-//!
-//! # Caveats
-//! Flapping is judged only from what these watches see: a pod of the workload restarting
-//! repeatedly, or a replica of the volume going back into rebuilding repeatedly.
+//! Flapping is not judged here but by the flap gate beside the whole run (`gate.rs`), with the
+//! same detectors `posture watch` runs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -16,7 +14,7 @@ use posture_core::ObjectRef;
 use posture_core::plan::{Placement, PostCondition};
 use serde_json::Value;
 
-use super::conditions::{self, Flaps, Verdict};
+use super::conditions::{self, Verdict};
 use super::objects::api_resource;
 
 /// How waiting ended.
@@ -86,7 +84,7 @@ fn watched(condition: &PostCondition) -> Vec<(ApiResource, Option<String>)> {
 /// A progress report: done out of total (percent for rebuilds), and what is being waited on.
 pub(crate) type OnProgress<'a> = &'a mut (dyn FnMut(Option<u64>, &str) + Send);
 
-/// Watches until `condition` holds, `timeout` passes, or the objects flap.
+/// Watches until `condition` holds or `timeout` passes.
 pub(crate) async fn wait_for(
     client: &kube::Client,
     condition: &PostCondition,
@@ -106,7 +104,6 @@ pub(crate) async fn wait_for(
     });
     let mut events = select_all(streams);
     let mut seen = Seen::default();
-    let mut flaps = Flaps::default();
     let mut last = String::new();
     let waiting = async {
         while let Some((plural, event)) = events.next().await {
@@ -133,9 +130,6 @@ pub(crate) async fn wait_for(
                     tracing::debug!(%error, "watch interrupted");
                     continue;
                 }
-            }
-            if let Some(what) = flaps.observe(condition, &seen) {
-                return WaitOutcome::Flapping(what);
             }
             match conditions::evaluate(condition, &seen) {
                 Verdict::Met => return WaitOutcome::Met,

@@ -8,9 +8,12 @@ use std::time::Duration;
 use posture_core::Policy;
 use posture_core::apply::journal::{JournalHeader, resume_point};
 use posture_core::apply::{ApplyOptions, Mode};
+use posture_core::detect::DetectPolicy;
 use posture_core::plan::{ClusterIdentity, Plan, PlanInputs, PlanOptions};
 use posture_kube::apply::lock::LockSettings;
-use posture_kube::apply::{ApproveAll, Engine, EngineSettings, Outcome, client_for_apply};
+use posture_kube::apply::{
+    ApproveAll, Approver, Engine, EngineSettings, Outcome, client_for_apply,
+};
 use posture_kube::journal::JournalFile;
 use posture_twin::Twin;
 use posture_twin::api::{RunningTwin, ServeOptions, serve};
@@ -26,6 +29,14 @@ pub struct Lab {
 
 pub fn start_time() -> jiff::Timestamp {
     "2026-11-23T12:00:00Z".parse().expect("valid timestamp")
+}
+
+/// The runbook's detectors, with lease renew gaps judged ten times as loosely: at 200x, a 75 ms
+/// pause of this busy test process is a lease's whole 15 s of cluster time.
+pub fn gate_policy() -> DetectPolicy {
+    let mut policy = DetectPolicy::default();
+    policy.leases.renew_gap_factor = 10.0;
+    policy
 }
 
 /// Virtual time runs 200 times as fast as real time: a 200 GiB rebuild takes a real second.
@@ -84,6 +95,7 @@ impl Lab {
     pub fn settings(&self) -> EngineSettings {
         let mut settings = EngineSettings::new(LockSettings::for_this_process(false));
         settings.timeout = Duration::from_secs(120);
+        settings.gate = Some(gate_policy());
         settings
     }
 
@@ -103,19 +115,53 @@ impl Lab {
         settings: EngineSettings,
         mode: Mode,
     ) -> Outcome {
-        let mut approver = ApproveAll;
+        self.run_approving(plan, journal, settings, mode, None)
+            .await
+    }
+
+    /// Applies `plan` from the start, asking `approver` before every stage.
+    pub async fn apply_approving(
+        &self,
+        plan: &Plan,
+        journal: &str,
+        approver: &mut dyn Approver,
+    ) -> Outcome {
+        let header = JournalHeader::for_plan(plan);
+        let mut file = JournalFile::create(&self.journal_path(journal), &header).expect("journal");
+        let point = resume_point(plan, &header, &[]).expect("resume point");
+        self.run_approving(
+            plan,
+            &mut file,
+            self.settings(),
+            Mode::Apply(point),
+            Some(approver),
+        )
+        .await
+    }
+
+    async fn run_approving(
+        &self,
+        plan: &Plan,
+        journal: &mut JournalFile,
+        settings: EngineSettings,
+        mode: Mode,
+        approver: Option<&mut dyn Approver>,
+    ) -> Outcome {
+        let auto_approve = approver.is_none();
+        let mut approve_all = ApproveAll;
+        let approver = approver.unwrap_or(&mut approve_all);
         let mut engine = Engine {
             client: self.client.clone(),
             server: self.server.clone(),
             options: ApplyOptions {
-                auto_approve: true,
+                auto_approve,
                 backoff_base: Duration::from_millis(20),
                 backoff_max: Duration::from_millis(200),
                 ..ApplyOptions::default()
             },
             settings,
             journal,
-            approver: &mut approver,
+            approver,
         };
         engine.run(plan, mode).await.expect("engine runs")
     }

@@ -16,6 +16,7 @@ use crate::error::{CliError, exit};
 
 pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8, CliError> {
     let plan = read_plan(&args.plan)?;
+    let detect = super::load_policy(global)?.detect;
     let interactive = std::io::stdin().is_terminal();
     if !args.approve && !interactive {
         return Err(CliError::NeedsApproval);
@@ -45,6 +46,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8, CliError>
     let settings = EngineSettings {
         timeout: Duration::from_secs(args.timeout_minutes * 60),
         progress: true,
+        gate: Some(detect),
         ..EngineSettings::new(LockSettings::for_this_process(args.break_lock))
     };
     let options = ApplyOptions {
@@ -96,6 +98,9 @@ pub(crate) fn default_journal(plan: &Path) -> PathBuf {
 
 /// Prints how the run ended and gives its exit code.
 pub(crate) fn report(outcome: &Outcome, stopped_at_limit: bool, journal: &Path) -> u8 {
+    for note in &outcome.notes {
+        anstream::eprintln!("note: {note}");
+    }
     for (change, reason) in &outcome.skipped {
         anstream::eprintln!("skipped {change}: {reason}");
     }

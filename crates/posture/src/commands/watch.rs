@@ -24,7 +24,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError>
     if let Some(action) = args.act {
         return act::run(global, args, action);
     }
-    let policy = DetectPolicy::default();
+    let policy = super::load_policy(global)?.detect;
     let mut session = Session::new(args, &policy)?;
     if let Some(path) = &args.replay {
         return session.replay(path);
