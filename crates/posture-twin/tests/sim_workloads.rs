@@ -350,3 +350,45 @@ fn disruption_budget_status_counts_healthy_pods() {
     assert_eq!(pdb["status"]["desiredHealthy"], 1);
     assert_eq!(pdb["status"]["disruptionsAllowed"], 1);
 }
+
+/// CoreDNS as the runbook wants it: one replica growing to two with preferred anti-affinity and
+/// a ScheduleAnyway spread, rolled out without a surge. The new pods end up one per node, even
+/// though the secondary is far emptier than the primary.
+#[test]
+fn preferred_spread_without_surge_places_one_pod_per_node() {
+    let mut twin = homelab();
+    uncordon(&mut twin, "worker-1");
+    let mut web = json!({
+        "metadata": {"name": "dns", "namespace": "apps"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "dns"}},
+            "template": {"metadata": {"labels": {"app": "dns"}}, "spec": {
+                "nodeSelector": {"kubernetes.io/hostname": "miniserver"},
+                "containers": [{"name": "dns", "image": "example/dns:1"}]}},
+        },
+    });
+    create(&mut twin, "apps", "deployments", web.clone());
+    twin.advance(secs(10));
+    web["spec"]["replicas"] = json!(2);
+    web["spec"]["strategy"] =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}});
+    let selector = json!({"matchLabels": {"app": "dns"}});
+    edit(&mut twin, "apps", "deployments", "apps", "dns", |d| {
+        d["spec"] = web["spec"].clone();
+        let spec = &mut d["spec"]["template"]["spec"];
+        spec.as_object_mut().map(|s| s.remove("nodeSelector"));
+        spec["affinity"] = json!({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}}]}});
+        spec["topologySpreadConstraints"] = json!([{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": selector}]);
+    });
+    twin.advance(secs(120));
+    let running: Vec<_> = pods(&twin, "apps", "dns-")
+        .into_iter()
+        .filter(|p| is_ready(p))
+        .collect();
+    let mut nodes: Vec<&str> = running.iter().map(|p| node_of(p)).collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, vec!["miniserver", "worker-1"], "{running:?}");
+}
