@@ -228,6 +228,21 @@ mod tests {
     }
 
     #[test]
+    fn detector_thresholds_come_from_the_detect_key() {
+        let p = Policy::from_yaml(
+            "p.yaml",
+            "detect:\n  leases: {renewGapFactor: 2.5}\n  nodeReady: {raiseCount: 6, windowSeconds: 60, clearAfterSeconds: 90}\n",
+        )
+        .expect("valid");
+        assert!((p.detect.leases.renew_gap_factor - 2.5).abs() < f64::EPSILON);
+        assert_eq!(p.detect.node_ready.raise_count, 6);
+        assert_eq!(
+            p.detect.restarts,
+            crate::detect::DetectPolicy::default().restarts
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_rejected_with_location() {
         let err = Policy::from_yaml("p.yaml", "coredns:\n  replicaz: 3\n").expect_err("typo");
         let msg = err.to_string();
