@@ -386,9 +386,9 @@ fn preferred_spread_without_surge_places_one_pod_per_node() {
     twin.advance(secs(120));
     let running: Vec<_> = pods(&twin, "apps", "dns-")
         .into_iter()
-        .filter(|p| is_ready(p))
+        .filter(is_ready)
         .collect();
-    let mut nodes: Vec<&str> = running.iter().map(|p| node_of(p)).collect();
+    let mut nodes: Vec<&str> = running.iter().map(node_of).collect();
     nodes.sort_unstable();
     assert_eq!(nodes, vec!["miniserver", "worker-1"], "{running:?}");
 }

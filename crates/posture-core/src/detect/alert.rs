@@ -119,6 +119,14 @@ impl Alert {
         }
     }
 
+    /// What the alert is about (`namespace/pod/container`, a Service, a lease, a volume, a
+    /// node): several detectors may speak of one subject.
+    pub fn subject(&self) -> &str {
+        match self {
+            Self::Raised { subject, .. } | Self::Cleared { subject, .. } => subject,
+        }
+    }
+
     pub fn detector(&self) -> DetectorKind {
         match self {
             Self::Raised { detector, .. } | Self::Cleared { detector, .. } => *detector,

@@ -4,17 +4,20 @@
 //!
 //! Alerts already active when a stage begins are the cluster's standing condition (a crash loop
 //! in an unrelated app, say): they are handed back for the operator to see and not held against
-//! the stage. If one clears and is raised again during the stage, that is news and trips it.
+//! the stage, and neither is another detector's alert about the same subject (a pod already in
+//! CrashLoopBackOff goes on to raise a restart loop). If every alert about a subject clears and
+//! one is raised again during the stage, that is news and trips it.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use super::{Alert, DetectPolicy, Detectors, Signal};
 
 #[derive(Debug)]
 pub struct StageGuard {
     detectors: Detectors,
-    /// Ids of alerts active when the current stage began.
-    standing: BTreeSet<String>,
+    /// Subjects of alerts active when the current stage began (or raised about them since),
+    /// with how many of their alerts are active.
+    standing: BTreeMap<String, usize>,
     tripped: Option<Alert>,
 }
 
@@ -22,7 +25,7 @@ impl StageGuard {
     pub fn new(policy: &DetectPolicy) -> Self {
         Self {
             detectors: Detectors::new(policy),
-            standing: BTreeSet::new(),
+            standing: BTreeMap::new(),
             tripped: None,
         }
     }
@@ -33,11 +36,18 @@ impl StageGuard {
         let already = self.tripped.is_some();
         for alert in self.detectors.observe(signal) {
             match &alert {
-                Alert::Cleared { id, .. } => {
-                    self.standing.remove(id);
+                Alert::Cleared { subject, .. } => {
+                    if let Some(active) = self.standing.get_mut(subject) {
+                        *active = active.saturating_sub(1);
+                        if *active == 0 {
+                            self.standing.remove(subject);
+                        }
+                    }
                 }
-                Alert::Raised { id, .. } => {
-                    if self.tripped.is_none() && !self.standing.contains(id) {
+                Alert::Raised { subject, .. } => {
+                    if let Some(active) = self.standing.get_mut(subject) {
+                        *active += 1;
+                    } else if self.tripped.is_none() {
                         self.tripped = Some(alert);
                     }
                 }
@@ -54,7 +64,10 @@ impl StageGuard {
     pub fn begin_stage(&mut self) -> Vec<Alert> {
         self.tripped = None;
         let active: Vec<Alert> = self.detectors.active().cloned().collect();
-        self.standing = active.iter().map(|a| a.id().to_owned()).collect();
+        self.standing.clear();
+        for alert in &active {
+            *self.standing.entry(alert.subject().to_owned()).or_default() += 1;
+        }
         active
     }
 

@@ -15,19 +15,7 @@ pub(crate) struct ClusterClock {
 impl ClusterClock {
     /// Asks the API server for its time (a cheap `/readyz`) and remembers it.
     pub(crate) async fn refresh(&mut self, client: &kube::Client) -> Result<Timestamp, WatchError> {
-        let request = Request::get("/readyz")
-            .body(Vec::new())
-            .map_err(|e| WatchError::Request(e.to_string()))?;
-        let response = client
-            .send(request.map(kube::client::Body::from))
-            .await
-            .map_err(WatchError::Unreachable)?;
-        let date = response
-            .headers()
-            .get(http::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(WatchError::NoDate)?;
-        let at = parse_http_date(date)?;
+        let at = read(client).await?;
         Ok(self.observe(at))
     }
 
@@ -40,6 +28,23 @@ impl ClusterClock {
     pub(crate) fn now(&self) -> Option<Timestamp> {
         self.latest
     }
+}
+
+/// The API server's time, from the `Date` header of a cheap `/readyz`.
+pub(crate) async fn read(client: &kube::Client) -> Result<Timestamp, WatchError> {
+    let request = Request::get("/readyz")
+        .body(Vec::new())
+        .map_err(|e| WatchError::Request(e.to_string()))?;
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .map_err(WatchError::Unreachable)?;
+    let date = response
+        .headers()
+        .get(http::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(WatchError::NoDate)?;
+    parse_http_date(date)
 }
 
 pub(crate) fn parse_http_date(text: &str) -> Result<Timestamp, WatchError> {

@@ -114,7 +114,12 @@ pub async fn start(
     options: WatchOptions,
 ) -> Result<SignalWatch, WatchError> {
     let mut clock = ClusterClock::default();
-    clock.refresh(client).await?;
+    let at = sources::retry_transient(
+        || clock::read(client),
+        |e| matches!(e, WatchError::Unreachable(e) if sources::transient(e)),
+    )
+    .await?;
+    clock.observe(at);
     let (sender, raw) = mpsc::channel(1024);
     let (tasks, notes) = sources::start(client, &sender).await?;
     let mut ticks = tokio::time::interval(options.tick_every);

@@ -31,11 +31,14 @@ pub fn start_time() -> jiff::Timestamp {
     "2026-11-23T12:00:00Z".parse().expect("valid timestamp")
 }
 
-/// The runbook's detectors, with lease renew gaps judged ten times as loosely: at 200x, a 75 ms
-/// pause of this busy test process is a lease's whole 15 s of cluster time.
+/// The runbook's detectors, with lease renew gaps judged a hundred times as loosely. At 200x a
+/// lease's 15 s is 75 ms of real time, and the debug-built twin, sharing two cores with the
+/// test, delivers renewals in bunches up to a second or so apart when the machine is busy: the
+/// renew-gap detector would be timing this process, not the cluster. Holder changes (thrash)
+/// are judged as usual.
 pub fn gate_policy() -> DetectPolicy {
     let mut policy = DetectPolicy::default();
-    policy.leases.renew_gap_factor = 10.0;
+    policy.leases.renew_gap_factor = 100.0;
     policy
 }
 

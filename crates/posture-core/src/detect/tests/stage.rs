@@ -45,6 +45,17 @@ fn alerts_standing_when_a_stage_begins_do_not_trip_it() {
 }
 
 #[test]
+fn another_detector_on_a_standing_subject_does_not_trip_the_stage() {
+    let mut guard = StageGuard::new(&DetectPolicy::default());
+    guard.observe(&crash(0, "web-1", true));
+    guard.begin_stage();
+    for (s, n) in [(10, 1), (20, 2), (30, 3)] {
+        assert!(guard.observe(&restart(s, n)).is_none());
+    }
+    assert!(guard.tripped().is_none());
+}
+
+#[test]
 fn a_standing_alert_that_clears_and_comes_back_trips_the_stage() {
     let policy = DetectPolicy::default();
     let clear_after = i64::try_from(policy.restarts.clear_after_seconds).expect("small");
