@@ -1,6 +1,11 @@
 //! The runbook's "Act" during a storm: re-cordoning the secondary and Longhorn settings changes,
 //! built as pinned JSON patches (leading `test`s, an inverse), dry-run first, and journaled in the
-//! apply journal's record format so `posture rollback --journal` undoes them.
+//! apply journal's record format so `posture rollback --journal` undoes them. Argo CD rollback
+//! ([`argo`]) and snapshot restore ([`restore`]) are read and printed, never run.
+
+pub mod argo;
+pub mod journal;
+pub mod restore;
 
 use crate::apply::objects::api_resource;
 use std::path::{Path, PathBuf};
@@ -198,6 +203,22 @@ pub enum ActError {
     Wire(String),
     #[error("cannot journal the change")]
     Journal(#[source] JournalIoError),
+    #[error("cannot read the cluster")]
+    Collect(#[source] crate::CollectError),
+}
+
+/// True when an alert subject names the object: `namespace/name` itself, or something under it
+/// (`namespace/name/...`, a pod `namespace/name-...`); without a namespace, any path segment.
+pub(crate) fn alert_names(alerts: &[String], namespace: Option<&str>, name: &str) -> bool {
+    alerts.iter().any(|subject| match namespace {
+        Some(ns) => {
+            let own = format!("{ns}/{name}");
+            subject == &own
+                || subject.starts_with(&format!("{own}/"))
+                || subject.starts_with(&format!("{own}-"))
+        }
+        None => subject.split('/').any(|segment| segment == name),
+    })
 }
 
 /// What an action did (or, unapproved, would do).

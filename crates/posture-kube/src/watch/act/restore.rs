@@ -1,0 +1,538 @@
+//! `watch --act snapshot-restore`: the Longhorn volumes in trouble, who uses them, their
+//! snapshots and backups, and the exact steps to revert one to a snapshot. posture never runs
+//! them: reverting throws away every write since the snapshot.
+//!
+//! Reading is [`read_restore`]; choosing volumes and writing the steps is the pure [`select`],
+//! over the listed objects.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use posture_core::ObjectRef;
+use posture_core::longhorn::{API_VERSION, Volume};
+use posture_core::snapshot::Snapshot;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{ActError, alert_names};
+use crate::apply::objects::api_resource;
+
+/// Which volumes were chosen, so the output can say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeRule {
+    /// The volumes named in active alerts.
+    NamedInAlerts,
+    /// No alert context: the volumes whose robustness is degraded or faulted.
+    NotHealthy,
+    /// No alert context and every volume is healthy: all of them.
+    All,
+}
+
+impl VolumeRule {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NamedInAlerts => "volumes named in active alerts",
+            Self::NotHealthy => "no alert context: volumes that are degraded or faulted",
+            Self::All => "no alert context and no unhealthy volume: every volume",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestorePlan {
+    pub rule: VolumeRule,
+    /// Where the Volume objects live (Longhorn's namespace).
+    pub longhorn_namespace: Option<String>,
+    /// False when `backups.longhorn.io` is not served or not readable.
+    pub backups_listed: bool,
+    pub volumes: Vec<VolumeRestore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeRestore {
+    pub name: String,
+    pub state: Option<String>,
+    pub robustness: Option<String>,
+    /// The node the volume is attached to (or was last scheduled on).
+    pub node: Option<String>,
+    pub pv: Option<String>,
+    /// `namespace/name` of the claim.
+    pub pvc: Option<String>,
+    pub workloads: Vec<WorkloadUse>,
+    pub pods: Vec<String>,
+    /// Newest first.
+    pub snapshots: Vec<SnapshotEntry>,
+    /// Newest first.
+    pub backups: Vec<BackupEntry>,
+    /// The snapshot the steps revert to: the newest one ready to use.
+    pub revert_to: Option<String>,
+    pub steps: Vec<Step>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadUse {
+    pub object: ObjectRef,
+    /// The replica count to scale back to.
+    pub replicas: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotEntry {
+    pub name: String,
+    pub creation_time: Option<String>,
+    pub ready_to_use: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupEntry {
+    pub name: String,
+    pub snapshot: Option<String>,
+    pub state: Option<String>,
+    pub created_at: Option<String>,
+    pub url: Option<String>,
+}
+
+/// One step: what it is for, and the command when there is one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub what: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+fn longhorn(kind: &str) -> ApiResource {
+    api_resource(&ObjectRef::new(API_VERSION, kind, None, ""))
+}
+
+/// Lists what [`select`] needs: a collect, the Longhorn Snapshots and, if served, the Backups.
+pub async fn read_restore(
+    client: &kube::Client,
+    cluster: &crate::ClusterIdentity,
+    alerts: Option<&[String]>,
+) -> Result<RestorePlan, ActError> {
+    let snapshot = crate::collect(client, cluster)
+        .await
+        .map_err(ActError::Collect)?;
+    let snapshots = list_all(client, &longhorn("Snapshot"))
+        .await
+        .map_err(|source| ActError::Api {
+            what: "listing Longhorn snapshots".into(),
+            source,
+        })?;
+    let backups = match list_all(client, &longhorn("Backup")).await {
+        Ok(items) => Some(items),
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 403 => None,
+        Err(source) => {
+            return Err(ActError::Api {
+                what: "listing Longhorn backups".into(),
+                source,
+            });
+        }
+    };
+    Ok(select(&snapshot, &snapshots, backups.as_deref(), alerts))
+}
+
+async fn list_all(
+    client: &kube::Client,
+    resource: &ApiResource,
+) -> Result<Vec<Value>, kube::Error> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+    let list = api.list(&ListParams::default()).await?;
+    Ok(list
+        .items
+        .iter()
+        .filter_map(|item| serde_json::to_value(item).ok())
+        .collect())
+}
+
+fn text(value: &Value, pointer: &str) -> Option<String> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn is_unhealthy(volume: &Volume) -> bool {
+    matches!(
+        volume.status.robustness.as_deref(),
+        Some("degraded" | "faulted")
+    )
+}
+
+/// Chooses the volumes (alerted, else unhealthy, else all) and writes the revert steps for each.
+pub fn select(
+    snapshot: &Snapshot,
+    snapshots: &[Value],
+    backups: Option<&[Value]>,
+    alerts: Option<&[String]>,
+) -> RestorePlan {
+    let volumes: Vec<&Volume> = snapshot
+        .longhorn
+        .as_ref()
+        .map(|l| l.volumes.iter().collect())
+        .unwrap_or_default();
+    let (rule, chosen): (VolumeRule, Vec<&Volume>) = match alerts {
+        Some(names) => (
+            VolumeRule::NamedInAlerts,
+            volumes
+                .iter()
+                .copied()
+                .filter(|v| alert_names(names, None, v.name()))
+                .collect(),
+        ),
+        None if volumes.iter().any(|v| is_unhealthy(v)) => (
+            VolumeRule::NotHealthy,
+            volumes
+                .iter()
+                .copied()
+                .filter(|v| is_unhealthy(v))
+                .collect(),
+        ),
+        None => (VolumeRule::All, volumes.clone()),
+    };
+    let longhorn_namespace = volumes.iter().find_map(|v| v.metadata.namespace.clone());
+    let mut plans: Vec<VolumeRestore> = chosen
+        .into_iter()
+        .map(|volume| volume_restore(snapshot, volume, snapshots, backups))
+        .collect();
+    plans.sort_by(|a, b| a.name.cmp(&b.name));
+    RestorePlan {
+        rule,
+        longhorn_namespace,
+        backups_listed: backups.is_some(),
+        volumes: plans,
+    }
+}
+
+fn volume_restore(
+    snapshot: &Snapshot,
+    volume: &Volume,
+    snapshots: &[Value],
+    backups: Option<&[Value]>,
+) -> VolumeRestore {
+    let name = volume.name().to_owned();
+    let k8s = volume.status.kubernetes_status.as_ref();
+    let pv = k8s.and_then(|k| k.pv_name.clone()).or_else(|| {
+        snapshot
+            .persistent_volumes
+            .iter()
+            .find(|pv| {
+                pv.spec
+                    .as_ref()
+                    .and_then(|s| s.csi.as_ref())
+                    .is_some_and(|csi| csi.volume_handle == name)
+            })
+            .and_then(|pv| pv.metadata.name.clone())
+    });
+    let claim = claim_of(snapshot, volume, pv.as_deref());
+    let pods: Vec<&Pod> = claim
+        .as_ref()
+        .map(|(ns, pvc)| pods_using(snapshot, ns, pvc))
+        .unwrap_or_default();
+    let workloads = claim
+        .as_ref()
+        .map(|(ns, pvc)| workloads_using(snapshot, ns, pvc, &pods))
+        .unwrap_or_default();
+    let mut snaps: Vec<SnapshotEntry> = snapshots
+        .iter()
+        .filter(|s| text(s, "/spec/volume").as_deref() == Some(name.as_str()))
+        .map(|s| SnapshotEntry {
+            name: text(s, "/metadata/name").unwrap_or_default(),
+            creation_time: text(s, "/status/creationTime"),
+            ready_to_use: s.pointer("/status/readyToUse").and_then(Value::as_bool),
+        })
+        .collect();
+    snaps.sort_by(|a, b| (&b.creation_time, &b.name).cmp(&(&a.creation_time, &a.name)));
+    let mut backup_entries: Vec<BackupEntry> = backups
+        .unwrap_or_default()
+        .iter()
+        .filter(|b| {
+            text(b, "/status/volumeName").as_deref() == Some(name.as_str())
+                || text(b, "/metadata/labels/backup-volume").as_deref() == Some(name.as_str())
+        })
+        .map(|b| BackupEntry {
+            name: text(b, "/metadata/name").unwrap_or_default(),
+            snapshot: text(b, "/spec/snapshotName").or_else(|| text(b, "/status/snapshotName")),
+            state: text(b, "/status/state"),
+            created_at: text(b, "/status/backupCreatedAt")
+                .or_else(|| text(b, "/status/snapshotCreatedAt")),
+            url: text(b, "/status/url"),
+        })
+        .collect();
+    backup_entries.sort_by(|a, b| (&b.created_at, &b.name).cmp(&(&a.created_at, &a.name)));
+    let revert_to = snaps
+        .iter()
+        .find(|s| s.ready_to_use == Some(true))
+        .map(|s| s.name.clone());
+    let node = volume
+        .status
+        .current_node_id
+        .clone()
+        .filter(|n| !n.is_empty())
+        .or_else(|| volume.spec.node_id.clone().filter(|n| !n.is_empty()));
+    let longhorn_namespace = volume
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "longhorn-system".to_owned());
+    let mut notes = Vec::new();
+    if snaps.is_empty() {
+        notes.push(
+            "no Longhorn snapshot of this volume exists: there is nothing to revert to".into(),
+        );
+    } else if revert_to.is_none() {
+        notes.push("no snapshot of this volume is ready to use yet".into());
+    }
+    if workloads.is_empty() {
+        notes.push("no workload uses this volume's claim: nothing to scale".into());
+    }
+    let steps = steps(&StepInputs {
+        volume: &name,
+        longhorn_namespace: &longhorn_namespace,
+        node: node.as_deref(),
+        snapshot: revert_to.as_deref(),
+        workloads: &workloads,
+    });
+    VolumeRestore {
+        name,
+        state: volume.status.state.clone(),
+        robustness: volume.status.robustness.clone(),
+        node,
+        pv,
+        pvc: claim.map(|(ns, pvc)| format!("{ns}/{pvc}")),
+        workloads,
+        pods: pods
+            .iter()
+            .filter_map(|p| p.metadata.name.clone())
+            .collect(),
+        snapshots: snaps,
+        backups: backup_entries,
+        revert_to,
+        steps,
+        notes,
+    }
+}
+
+/// `(namespace, name)` of the volume's claim: from Longhorn's status, else the PV's claimRef.
+fn claim_of(snapshot: &Snapshot, volume: &Volume, pv: Option<&str>) -> Option<(String, String)> {
+    if let Some(k8s) = &volume.status.kubernetes_status
+        && let (Some(ns), Some(pvc)) = (&k8s.namespace, &k8s.pvc_name)
+        && !ns.is_empty()
+        && !pvc.is_empty()
+    {
+        return Some((ns.clone(), pvc.clone()));
+    }
+    let pv = snapshot
+        .persistent_volumes
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == pv)?;
+    let claim = pv.spec.as_ref()?.claim_ref.as_ref()?;
+    Some((claim.namespace.clone()?, claim.name.clone()?))
+}
+
+fn pods_using<'s>(snapshot: &'s Snapshot, namespace: &str, claim: &str) -> Vec<&'s Pod> {
+    snapshot
+        .pods
+        .iter()
+        .filter(|pod| pod.metadata.namespace.as_deref() == Some(namespace))
+        .filter(|pod| {
+            pod.spec.as_ref().is_some_and(|spec| {
+                spec.volumes.iter().flatten().any(|v| {
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .is_some_and(|c| c.claim_name == claim)
+                })
+            })
+        })
+        .collect()
+}
+
+/// The Deployments and StatefulSets that mount the claim: by their pod template, by a
+/// StatefulSet's claim template (`<template>-<set>-<ordinal>`), or as owners of the pods using it.
+fn workloads_using(
+    snapshot: &Snapshot,
+    namespace: &str,
+    claim: &str,
+    pods: &[&Pod],
+) -> Vec<WorkloadUse> {
+    let mounts = |spec: Option<&k8s_openapi::api::core::v1::PodSpec>| {
+        spec.is_some_and(|s| {
+            s.volumes.iter().flatten().any(|v| {
+                v.persistent_volume_claim
+                    .as_ref()
+                    .is_some_and(|c| c.claim_name == claim)
+            })
+        })
+    };
+    let owned_by = |kind: &str, name: &str| {
+        pods.iter().any(|pod| {
+            pod.metadata.owner_references.iter().flatten().any(|o| {
+                (o.kind == kind && o.name == name)
+                    || (kind == "Deployment"
+                        && o.kind == "ReplicaSet"
+                        && replica_set_owner(snapshot, namespace, &o.name) == Some(name))
+            })
+        })
+    };
+    let mut found = Vec::new();
+    for deployment in &snapshot.deployments {
+        if deployment.metadata.namespace.as_deref() != Some(namespace) {
+            continue;
+        }
+        let name = deployment.metadata.name.as_deref().unwrap_or_default();
+        let spec = deployment.spec.as_ref();
+        if mounts(spec.and_then(|s| s.template.spec.as_ref())) || owned_by("Deployment", name) {
+            found.push(WorkloadUse {
+                object: ObjectRef::of(deployment),
+                replicas: Some(spec.and_then(|s| s.replicas).unwrap_or(1)),
+            });
+        }
+    }
+    for set in &snapshot.stateful_sets {
+        if set.metadata.namespace.as_deref() != Some(namespace) {
+            continue;
+        }
+        let name = set.metadata.name.as_deref().unwrap_or_default();
+        let spec = set.spec.as_ref();
+        let templated = spec
+            .and_then(|s| s.volume_claim_templates.as_ref())
+            .is_some_and(|templates| {
+                templates.iter().any(|t| {
+                    let prefix = format!("{}-{name}-", t.metadata.name.as_deref().unwrap_or(""));
+                    claim
+                        .strip_prefix(&prefix)
+                        .is_some_and(|n| n.parse::<u32>().is_ok())
+                })
+            });
+        if templated
+            || mounts(spec.and_then(|s| s.template.spec.as_ref()))
+            || owned_by("StatefulSet", name)
+        {
+            found.push(WorkloadUse {
+                object: ObjectRef::of(set),
+                replicas: Some(spec.and_then(|s| s.replicas).unwrap_or(1)),
+            });
+        }
+    }
+    found
+}
+
+fn replica_set_owner<'s>(snapshot: &'s Snapshot, namespace: &str, name: &str) -> Option<&'s str> {
+    snapshot
+        .replica_sets
+        .iter()
+        .find(|rs| {
+            rs.metadata.namespace.as_deref() == Some(namespace)
+                && rs.metadata.name.as_deref() == Some(name)
+        })?
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "Deployment")
+        .map(|o| o.name.as_str())
+}
+
+struct StepInputs<'a> {
+    volume: &'a str,
+    longhorn_namespace: &'a str,
+    node: Option<&'a str>,
+    snapshot: Option<&'a str>,
+    workloads: &'a [WorkloadUse],
+}
+
+fn short_kind(kind: &str) -> &str {
+    match kind {
+        "Deployment" => "deploy",
+        "StatefulSet" => "sts",
+        other => other,
+    }
+}
+
+/// The revert, in order: stop the users, wait for the detach, attach in maintenance mode,
+/// revert, detach, start the users again.
+fn steps(inputs: &StepInputs<'_>) -> Vec<Step> {
+    let StepInputs {
+        volume,
+        longhorn_namespace: lh,
+        ..
+    } = *inputs;
+    let node = inputs.node.unwrap_or("NODE");
+    let snapshot = inputs.snapshot.unwrap_or("SNAPSHOT");
+    let api = format!("http://localhost:8080/v1/volumes/{volume}");
+    let json = "-H 'Content-Type: application/json'";
+    let mut steps = Vec::new();
+    for w in inputs.workloads {
+        let ns = w.object.namespace.as_deref().unwrap_or("default");
+        steps.push(Step {
+            what: format!(
+                "stop {} {ns}/{} (it runs {} replica(s); scale back to that at the end)",
+                w.object.kind,
+                w.object.name,
+                w.replicas.unwrap_or(1)
+            ),
+            command: Some(format!(
+                "kubectl -n {ns} scale {}/{} --replicas=0",
+                short_kind(&w.object.kind),
+                w.object.name
+            )),
+        });
+    }
+    steps.push(Step {
+        what: "wait until Longhorn has detached the volume".into(),
+        command: Some(format!(
+            "kubectl -n {lh} wait volumes.longhorn.io/{volume} --for=jsonpath='{{.status.state}}'=detached --timeout=10m"
+        )),
+    });
+    steps.push(Step {
+        what: "reach Longhorn's API (leave this running in another terminal)".into(),
+        command: Some(format!(
+            "kubectl -n {lh} port-forward svc/longhorn-frontend 8080:80"
+        )),
+    });
+    steps.push(Step {
+        what: format!(
+            "attach the volume in maintenance mode (frontend disabled) on {node}: Longhorn \
+             reverts only a volume attached without its frontend"
+        ),
+        command: Some(format!(
+            "curl -X POST '{api}?action=attach' {json} -d '{{\"hostId\":\"{node}\",\"disableFrontend\":true}}'"
+        )),
+    });
+    steps.push(Step {
+        what: format!("revert the volume to snapshot {snapshot}: every write after it is lost"),
+        command: Some(format!(
+            "curl -X POST '{api}?action=snapshotRevert' {json} -d '{{\"name\":\"{snapshot}\"}}'"
+        )),
+    });
+    steps.push(Step {
+        what: "detach the volume again, so the workload can attach it normally".into(),
+        command: Some(format!(
+            "curl -X POST '{api}?action=detach' {json} -d '{{\"hostId\":\"{node}\"}}'"
+        )),
+    });
+    for w in inputs.workloads {
+        let ns = w.object.namespace.as_deref().unwrap_or("default");
+        steps.push(Step {
+            what: format!("start {} {ns}/{} again", w.object.kind, w.object.name),
+            command: Some(format!(
+                "kubectl -n {ns} scale {}/{} --replicas={}",
+                short_kind(&w.object.kind),
+                w.object.name,
+                w.replicas.unwrap_or(1)
+            )),
+        });
+    }
+    steps
+}
+
+#[cfg(test)]
+#[path = "restore_tests.rs"]
+mod tests;
