@@ -53,7 +53,8 @@ impl Act {
                     resource: ApiResource::erase::<k8s_openapi::api::core::v1::Node>(&()),
                     namespace: None,
                     name: node.clone(),
-                    edits: vec![Edit::Set(path(&["spec", "unschedulable"]), json!(true))],
+                    // Depend on the node's taints: see `cordon_edits`.
+                    edits: Vec::new(),
                 });
             }
             Self::Pin { workload, node } => {
@@ -242,6 +243,34 @@ fn settings() -> ApiResource {
     ))
 }
 
+/// The taint Kubernetes puts on a cordoned node.
+const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
+
+/// Cordoning edits: `spec.unschedulable` and the unschedulable NoSchedule taint the node
+/// lifecycle controller would add anyway. Setting the taint here makes both the patch and its
+/// inverse pin the node's taints, so a rollback never uncordons a node someone has since
+/// re-cordoned or tainted differently (it stops on the conflict instead).
+///
+/// # Caveats
+/// A taint the control plane adds meanwhile (a NotReady node's `unreachable`) also counts as a
+/// change: the rollback then stops and shows the taints, and the person decides.
+pub fn cordon_edits(node: &Value) -> Vec<Edit> {
+    let mut taints = node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !taints
+        .iter()
+        .any(|t| t["key"] == UNSCHEDULABLE_TAINT && t["effect"] == "NoSchedule")
+    {
+        taints.push(json!({"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}));
+    }
+    vec![
+        Edit::Set(path(&["spec", "unschedulable"]), json!(true)),
+        Edit::Set(path(&["spec", "taints"]), Value::Array(taints)),
+    ]
+}
+
 /// The pinned patch setting a Longhorn Setting's value; `None` when it already holds it.
 pub fn setting_patch(
     observed: &Value,
@@ -283,7 +312,11 @@ pub async fn act(
         map.insert("apiVersion".into(), json!(target.resource.api_version));
         map.insert("kind".into(), json!(target.resource.kind));
     }
-    let Some(pinned) = build(&observed, &target.edits).map_err(ActError::Build)? else {
+    let edits = match action {
+        Act::Cordon { .. } => cordon_edits(&observed),
+        _ => target.edits,
+    };
+    let Some(pinned) = build(&observed, &edits).map_err(ActError::Build)? else {
         return Ok(ActOutcome {
             object,
             forward: None,
@@ -403,6 +436,39 @@ async fn kube_system_uid(client: &kube::Client) -> Result<String, ActError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cordon_pins_and_restores_the_taints_and_is_a_no_op_on_a_cordoned_node() {
+        let node = json!({"metadata": {"name": "n2"}, "spec": {"podCIDR": "10.42.1.0/24",
+            "taints": [{"key": "gpu", "effect": "NoSchedule"}]}});
+        let pinned = build(&node, &cordon_edits(&node))
+            .expect("builds")
+            .expect("a change");
+        assert_eq!(pinned.after["spec"]["unschedulable"], true);
+        assert_eq!(
+            pinned.after["spec"]["taints"][1],
+            json!({"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"})
+        );
+        let inverse_tests: Vec<String> = pinned
+            .inverse
+            .0
+            .iter()
+            .filter(|op| matches!(op, json_patch::PatchOperation::Test(_)))
+            .map(|op| op.path().to_string())
+            .collect();
+        assert!(
+            inverse_tests.contains(&"/spec/taints".to_owned()),
+            "{inverse_tests:?}"
+        );
+        let mut undone = pinned.after.clone();
+        json_patch::patch(&mut undone, &pinned.inverse).expect("inverse applies");
+        assert_eq!(undone, node);
+        assert!(
+            build(&pinned.after, &cordon_edits(&pinned.after))
+                .expect("builds")
+                .is_none()
+        );
+    }
 
     #[test]
     fn the_setting_patch_is_pinned_and_reversible() {
