@@ -8,7 +8,7 @@ use posture_twin::api::{RunningTwin, ServeOptions, serve};
 use posture_twin::store::ObjectKey;
 use serde_json::{Value, json};
 
-use common::{Output, posture, run, workspace};
+use common::{FakeApi, Output, posture, run, workspace};
 
 struct Lab {
     twin: RunningTwin,
@@ -282,4 +282,70 @@ fn the_argo_scenario_is_the_homelab_scenario_plus_its_additions() {
         std::fs::read_to_string(workspace().join("scenarios").join(file)).expect("scenario")
     };
     assert!(read("homelab-argo.yaml").contains(&read("homelab.yaml")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn argo_rollback_says_when_listing_applications_is_forbidden() {
+    let status = json!({
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+        "message": "applications.argoproj.io is forbidden: User \"me\" cannot list resource \"applications\"",
+    });
+    let server = FakeApi::default()
+        .respond(
+            "/apis/argoproj.io/v1alpha1/applications",
+            axum::http::StatusCode::FORBIDDEN,
+            &status.to_string(),
+        )
+        .serve()
+        .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = common::kubeconfig(dir.path(), &server)
+        .display()
+        .to_string();
+    let out = run(posture(&[
+        "watch",
+        "--kubeconfig",
+        &kubeconfig,
+        "--act",
+        "argo-rollback",
+    ]))
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("argo-rollback: forbidden:"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("cannot list resource"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_rollback_undoes_every_act_of_a_journal_newest_first() {
+    let lab = lab("homelab.yaml").await;
+    lab.uncordon();
+    let node_before = lab.get(&lab.node());
+    let setting_before = lab.get(&lab.setting())["value"].clone();
+    for action in ["recordon-secondary", "stop-rebuilds"] {
+        let out = lab.act(action, &["--approve"]).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let out = lab.rollback().await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("rolling back 2 change(s)"),
+        "{}",
+        out.stderr
+    );
+    let newest_first = out
+        .stderr
+        .find("Setting")
+        .zip(out.stderr.find("Node worker-1"))
+        .is_some_and(|(setting, node)| setting < node);
+    assert!(newest_first, "{}", out.stderr);
+    assert_eq!(lab.get(&lab.node())["spec"], node_before["spec"]);
+    assert_eq!(lab.get(&lab.setting())["value"], setting_before);
 }

@@ -198,9 +198,10 @@ pub fn select(
         None => (VolumeRule::All, volumes.clone()),
     };
     let longhorn_namespace = volumes.iter().find_map(|v| v.metadata.namespace.clone());
+    let primary = posture_core::topology::infer(snapshot, &posture_core::Policy::default()).primary;
     let mut plans: Vec<VolumeRestore> = chosen
         .into_iter()
-        .map(|volume| volume_restore(snapshot, volume, snapshots, backups))
+        .map(|volume| volume_restore(snapshot, primary.as_deref(), volume, snapshots, backups))
         .collect();
     plans.sort_by(|a, b| a.name.cmp(&b.name));
     RestorePlan {
@@ -213,6 +214,7 @@ pub fn select(
 
 fn volume_restore(
     snapshot: &Snapshot,
+    primary: Option<&str>,
     volume: &Volume,
     snapshots: &[Value],
     backups: Option<&[Value]>,
@@ -271,7 +273,7 @@ fn volume_restore(
         .iter()
         .find(|s| s.ready_to_use == Some(true))
         .map(|s| s.name.clone());
-    let node = volume
+    let attached_to = volume
         .status
         .current_node_id
         .clone()
@@ -283,6 +285,16 @@ fn volume_restore(
         .clone()
         .unwrap_or_else(|| "longhorn-system".to_owned());
     let mut notes = Vec::new();
+    // A detached volume is attached for the revert on the primary, where the runbook keeps apps.
+    let node = attached_to.or_else(|| {
+        let primary = primary.map(str::to_owned);
+        if let Some(primary) = &primary {
+            notes.push(format!(
+                "the volume is not attached: the steps attach it on the primary, {primary}"
+            ));
+        }
+        primary
+    });
     if snaps.is_empty() {
         notes.push(
             "no Longhorn snapshot of this volume exists: there is nothing to revert to".into(),

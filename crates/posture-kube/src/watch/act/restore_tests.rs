@@ -118,3 +118,24 @@ fn backups_of_the_volume_are_listed_newest_first() {
         .collect();
     assert_eq!(names, vec!["b2", "b1"]);
 }
+
+#[test]
+fn a_detached_volume_is_attached_for_the_revert_on_the_primary() {
+    let mut snapshot = homelab();
+    for volume in &mut snapshot.longhorn.as_mut().expect("longhorn").volumes {
+        volume.status.current_node_id = None;
+        volume.spec.node_id = None;
+        volume.status.state = Some("detached".into());
+    }
+    let plan = select(&snapshot, &[], None, None);
+    let media = &plan.volumes[0];
+    assert_eq!(media.node.as_deref(), Some("miniserver"));
+    assert!(
+        media
+            .notes
+            .iter()
+            .any(|n| n.contains("attach it on the primary, miniserver")),
+        "{:?}",
+        media.notes
+    );
+}
