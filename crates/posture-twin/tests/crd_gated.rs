@@ -23,6 +23,11 @@ async fn applications_are_served_once_their_crd_exists() {
         .await
         .expect_err("no CRD yet");
     assert_eq!(api_status(missing).0, 404);
+    let groups = kube::discovery::Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    assert!(!groups.has_group("argoproj.io"));
 
     let crds: Api<DynamicObject> = Api::all_with(
         client.clone(),
@@ -44,4 +49,9 @@ async fn applications_are_served_once_their_crd_exists() {
         .expect("create CRD");
     let listed = all.list(&ListParams::default()).await.expect("served now");
     assert!(listed.items.is_empty());
+    let groups = kube::discovery::Discovery::new(client)
+        .run()
+        .await
+        .expect("discovery");
+    assert!(groups.has_group("argoproj.io"));
 }

@@ -44,7 +44,7 @@ pub(crate) async fn route(shared: &Arc<Shared>, request: Request) -> Response {
 }
 
 /// False for a CRD-gated resource whose CustomResourceDefinition the store does not hold.
-fn crd_installed(shared: &Shared, rt: &ResourceType) -> bool {
+pub(crate) fn crd_installed(shared: &Shared, rt: &ResourceType) -> bool {
     let Some(crd) = resources::required_crd(rt) else {
         return true;
     };
