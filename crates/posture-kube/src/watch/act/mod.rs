@@ -4,8 +4,13 @@
 //! ([`argo`]) and snapshot restore ([`restore`]) are read and printed, never run.
 
 pub mod argo;
+mod claims;
 pub mod journal;
+mod placement;
 pub mod restore;
+mod steps;
+
+pub use placement::{is_unpinned_with_storage, primary_node, secondary_node, unpinned_workloads};
 
 use crate::apply::objects::api_resource;
 use std::path::{Path, PathBuf};
@@ -109,79 +114,6 @@ struct Target {
 fn workload_resource(kind: &str) -> Option<ApiResource> {
     matches!(kind, "Deployment" | "StatefulSet")
         .then(|| api_resource(&ObjectRef::new("apps/v1", kind, None, "")))
-}
-
-/// Deployments and StatefulSets with persistent storage (a PVC volume or claim template) and no
-/// placement of their own (no nodeSelector, no node affinity): the ones that follow whichever
-/// node the scheduler picks, and their volume with them.
-pub async fn unpinned_workloads(client: &kube::Client) -> Result<Vec<ObjectRef>, ActError> {
-    let mut found = Vec::new();
-    for kind in ["Deployment", "StatefulSet"] {
-        let resource = workload_resource(kind).ok_or_else(|| ActError::NotFound(kind.into()))?;
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|source| ActError::Api {
-                what: format!("listing {}", resource.plural),
-                source,
-            })?;
-        for item in list.items {
-            if is_unpinned_with_storage(&item.data) {
-                found.push(ObjectRef {
-                    kind: kind.to_owned(),
-                    api_version: resource.api_version.clone(),
-                    namespace: item.metadata.namespace.clone(),
-                    name: item.metadata.name.clone().unwrap_or_default(),
-                });
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// `data` is the object without its metadata (a `DynamicObject`'s `data`).
-pub fn is_unpinned_with_storage(data: &Value) -> bool {
-    let pod = &data["spec"]["template"]["spec"];
-    let claims = pod["volumes"]
-        .as_array()
-        .is_some_and(|v| v.iter().any(|v| v.get("persistentVolumeClaim").is_some()))
-        || data["spec"]["volumeClaimTemplates"]
-            .as_array()
-            .is_some_and(|t| !t.is_empty());
-    let placed = pod["nodeSelector"]
-        .as_object()
-        .is_some_and(|m| !m.is_empty())
-        || !pod["affinity"]["nodeAffinity"].is_null()
-        || !pod["nodeName"].is_null();
-    claims && !placed
-}
-
-/// The primary node by the runbook's topology, inferred from a live collect.
-pub async fn primary_node(
-    client: &kube::Client,
-    cluster: &crate::ClusterIdentity,
-) -> Result<String, ActError> {
-    let snapshot = crate::collect(client, cluster)
-        .await
-        .map_err(|e| ActError::Topology(e.to_string()))?;
-    let topology = posture_core::topology::infer(&snapshot, &posture_core::Policy::default());
-    topology.primary.ok_or(ActError::Topology(topology.reason))
-}
-
-/// The secondary node by the runbook's topology, inferred from a live collect.
-pub async fn secondary_node(
-    client: &kube::Client,
-    cluster: &crate::ClusterIdentity,
-) -> Result<String, ActError> {
-    let snapshot = crate::collect(client, cluster)
-        .await
-        .map_err(|e| ActError::Topology(e.to_string()))?;
-    let topology = posture_core::topology::infer(&snapshot, &posture_core::Policy::default());
-    topology
-        .secondary()
-        .map(str::to_owned)
-        .ok_or(ActError::Topology(topology.reason))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -434,73 +366,5 @@ async fn kube_system_uid(client: &kube::Client) -> Result<String, ActError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alert_subjects_name_objects_and_what_runs_under_them() {
-        let alerts = vec![
-            "apps/web-5d8f9-abcde/web".to_owned(),
-            "longhorn-system/pvc-1".to_owned(),
-        ];
-        assert!(alert_names(&alerts, Some("apps"), "web"));
-        assert!(!alert_names(&alerts, Some("apps"), "we"));
-        assert!(!alert_names(&alerts, Some("other"), "web"));
-        assert!(alert_names(&alerts, None, "pvc-1"));
-        assert!(!alert_names(&alerts, None, "pvc"));
-    }
-
-    #[test]
-    fn a_cordon_pins_and_restores_the_taints_and_is_a_no_op_on_a_cordoned_node() {
-        let node = json!({"metadata": {"name": "n2"}, "spec": {"podCIDR": "10.42.1.0/24",
-            "taints": [{"key": "gpu", "effect": "NoSchedule"}]}});
-        let pinned = build(&node, &cordon_edits(&node))
-            .expect("builds")
-            .expect("a change");
-        assert_eq!(pinned.after["spec"]["unschedulable"], true);
-        assert_eq!(
-            pinned.after["spec"]["taints"][1],
-            json!({"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"})
-        );
-        let inverse_tests: Vec<String> = pinned
-            .inverse
-            .0
-            .iter()
-            .filter(|op| matches!(op, json_patch::PatchOperation::Test(_)))
-            .map(|op| op.path().to_string())
-            .collect();
-        assert!(
-            inverse_tests.contains(&"/spec/taints".to_owned()),
-            "{inverse_tests:?}"
-        );
-        let mut undone = pinned.after.clone();
-        json_patch::patch(&mut undone, &pinned.inverse).expect("inverse applies");
-        assert_eq!(undone, node);
-        assert!(
-            build(&pinned.after, &cordon_edits(&pinned.after))
-                .expect("builds")
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn the_setting_patch_is_pinned_and_reversible() {
-        let observed =
-            json!({"metadata": {"name": "replica-auto-balance"}, "value": "best-effort"});
-        let pinned = setting_patch(&observed, "disabled")
-            .expect("builds")
-            .expect("a change");
-        assert!(posture_core::plan::patch::starts_with_tests(
-            &pinned.forward
-        ));
-        assert_eq!(pinned.after["value"], "disabled");
-        let mut undone = pinned.after.clone();
-        json_patch::patch(&mut undone, &pinned.inverse).expect("inverse applies");
-        assert_eq!(undone, observed);
-        assert!(
-            setting_patch(&pinned.after, "disabled")
-                .expect("builds")
-                .is_none()
-        );
-    }
-}
+#[path = "mod_tests.rs"]
+mod tests;
