@@ -201,7 +201,8 @@ pub(crate) struct RollbackArgs {
     /// Journal of the apply to undo (default: plan.json.journal).
     #[arg(long, value_name = "FILE")]
     pub(crate) journal: Option<PathBuf>,
-    /// The plan the journal was written for (default: the journal's path without `.journal`).
+    /// The plan the journal was written for (default: the journal's path without `.journal`;
+    /// a `watch --act` journal needs none).
     #[arg(long, value_name = "FILE")]
     pub(crate) plan: Option<PathBuf>,
     /// Do not ask (required when stdin is not a terminal).
