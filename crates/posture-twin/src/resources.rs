@@ -289,7 +289,49 @@ pub static RESOURCES: &[ResourceType] = &[
         ["lhn"],
         ["status"]
     ),
+    rt!(
+        "longhorn.io",
+        "v1beta2",
+        "Snapshot",
+        "snapshots",
+        "snapshot",
+        true,
+        ["lhsnap"],
+        ["status"]
+    ),
+    rt!(
+        "longhorn.io",
+        "v1beta2",
+        "Backup",
+        "backups",
+        "backup",
+        true,
+        ["lhb"],
+        ["status"]
+    ),
+    rt!(
+        "argoproj.io",
+        "v1alpha1",
+        "Application",
+        "applications",
+        "application",
+        true,
+        ["app", "apps"],
+        ["status"]
+    ),
 ];
+
+/// Groups a cluster serves only once someone installs their CustomResourceDefinitions (Argo CD
+/// is not part of k3s or Longhorn): the twin serves them while the store holds the CRD.
+const CRD_GATED_GROUPS: &[&str] = &["argoproj.io"];
+
+/// The CustomResourceDefinition name (`plural.group`) a resource needs before it is served, for
+/// the resources that are not always there.
+pub fn required_crd(rt: &ResourceType) -> Option<String> {
+    CRD_GATED_GROUPS
+        .contains(&rt.group)
+        .then(|| format!("{}.{}", rt.plural, rt.group))
+}
 
 /// Finds a resource by group and plural (as URLs name it).
 pub fn by_plural(group: &str, plural: &str) -> Option<&'static ResourceType> {

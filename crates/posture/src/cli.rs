@@ -71,7 +71,8 @@ pub(crate) enum Command {
 const WATCH_AFTER_HELP: &str = "\
 Exit codes:
   0  stopped, or --until-stable: no alert for the whole duration
-  1  --until-stable: an alert was raised first
+  1  --until-stable: an alert was raised first; --act argo-rollback: listing Applications is
+     forbidden
   2  usage, configuration or input error
   3  cluster unreachable";
 
@@ -81,7 +82,8 @@ pub(crate) struct WatchArgs {
     /// if an alert is raised first.
     #[arg(long, value_name = "DURATION", value_parser = crate::commands::watch::parse_duration)]
     pub(crate) until_stable: Option<jiff::SignedDuration>,
-    /// Output format: log lines for people, or one JSON alert per line.
+    /// Output format: log lines for people, or one JSON alert per line (with --act
+    /// argo-rollback or snapshot-restore: the report as one JSON document).
     #[arg(short, long, value_enum, default_value_t = WatchOutput::Human)]
     pub(crate) output: WatchOutput,
     /// Append every signal to FILE, for `--replay`.
@@ -115,9 +117,11 @@ pub(crate) enum WatchAction {
     StopRebuilds,
     /// Set Longhorn's replica-auto-balance to disabled.
     DisableAutoBalance,
-    /// Print how to roll an Argo CD Application back.
+    /// Show the Argo CD Applications owning the workloads, their history, and the exact
+    /// `argocd app rollback` commands (printed, never run).
     ArgoRollback,
-    /// Print how to restore a Longhorn snapshot.
+    /// Show the Longhorn volumes involved, their users, snapshots and backups, and the exact
+    /// revert steps (printed, never run).
     SnapshotRestore,
 }
 
@@ -197,7 +201,8 @@ pub(crate) struct RollbackArgs {
     /// Journal of the apply to undo (default: plan.json.journal).
     #[arg(long, value_name = "FILE")]
     pub(crate) journal: Option<PathBuf>,
-    /// The plan the journal was written for (default: the journal's path without `.journal`).
+    /// The plan the journal was written for (default: the journal's path without `.journal`;
+    /// a `watch --act` journal needs none).
     #[arg(long, value_name = "FILE")]
     pub(crate) plan: Option<PathBuf>,
     /// Do not ask (required when stdin is not a terminal).

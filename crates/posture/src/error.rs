@@ -88,6 +88,8 @@ pub(crate) enum CliError {
     Journal(#[source] posture_kube::journal::JournalIoError),
     #[error("journal does not fit the plan")]
     JournalPlan(#[source] posture_core::apply::journal::JournalError),
+    #[error("cannot undo the `watch --act` journal")]
+    ActJournal(#[source] posture_kube::watch::act::journal::ActJournalError),
     #[error("journal {0} already exists")]
     JournalExists(PathBuf),
     #[error("stdin is not a terminal, so posture cannot ask for approval")]
@@ -144,6 +146,7 @@ impl CliError {
             Self::PlanFile { .. } => "make a fresh plan with `posture plan -o FILE`; a plan file must not be edited".into(),
             Self::Journal(_) => "check the journal path; a journal in use belongs to a running posture".into(),
             Self::JournalPlan(_) => "use the plan file the journal was written for (--plan)".into(),
+            Self::ActJournal(_) => "the journal was edited or damaged; undo what it records by hand (each record names the object and its inverse patch)".into(),
             Self::JournalExists(_) => "continue it with --resume, undo it with `posture rollback`, or pass another --journal".into(),
             Self::NeedsApproval => "review the plan (`posture plan`) and pass --approve to apply it without asking".into(),
             Self::Engine(_) => "is the API server up and the address right? `kubectl cluster-info` uses the same kubeconfig".into(),

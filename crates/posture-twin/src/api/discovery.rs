@@ -25,7 +25,7 @@ const HEALTH_CHECKS: &[&str] = &[
     "shutdown",
 ];
 
-pub(crate) fn route(_shared: &Shared, request: &Request) -> Option<Response> {
+pub(crate) fn route(shared: &Shared, request: &Request) -> Option<Response> {
     if request.method != Method::GET {
         return None;
     }
@@ -37,7 +37,7 @@ pub(crate) fn route(_shared: &Shared, request: &Request) -> Option<Response> {
             "versions": ["v1"],
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}],
         }),
-        "/apis" => group_list(),
+        "/apis" => group_list(|group| !group_hidden(shared, group)),
         "/api/v1" => resource_list(""),
         "/readyz" | "/livez" | "/healthz" => return Some(health(request)),
         "/openapi/v3" => openapi_v3_root(),
@@ -51,6 +51,12 @@ pub(crate) fn route(_shared: &Shared, request: &Request) -> Option<Response> {
         _ => {
             let rest = path.strip_prefix("/apis/")?;
             let parts: Vec<&str> = rest.split('/').collect();
+            if parts
+                .first()
+                .is_some_and(|group| group_hidden(shared, group))
+            {
+                return None;
+            }
             match parts.as_slice() {
                 [group] => group_document(group)?,
                 [group, version] => {
@@ -180,10 +186,18 @@ fn group_document(group: &str) -> Option<Value> {
     Some(entry)
 }
 
-fn group_list() -> Value {
+/// A group whose CustomResourceDefinition is not installed (see `resources::required_crd`).
+fn group_hidden(shared: &Shared, group: &str) -> bool {
+    RESOURCES
+        .iter()
+        .filter(|r| r.group == group)
+        .any(|r| !super::objects::crd_installed(shared, r))
+}
+
+fn group_list(served: impl Fn(&str) -> bool) -> Value {
     let groups: Vec<Value> = resources::groups()
         .into_iter()
-        .filter(|g| !g.is_empty())
+        .filter(|g| !g.is_empty() && served(g))
         .filter_map(group_entry)
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})

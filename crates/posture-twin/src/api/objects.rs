@@ -18,6 +18,9 @@ pub(crate) async fn route(shared: &Arc<Shared>, request: Request) -> Response {
         Ok(target) => target,
         Err(error) => return error.into_response(),
     };
+    if !crd_installed(shared, target.rt) {
+        return ApiError::not_found_path().into_response();
+    }
     let result = match (
         &request.method,
         target.name.is_some(),
@@ -38,6 +41,19 @@ pub(crate) async fn route(shared: &Arc<Shared>, request: Request) -> Response {
         _ => Err(ApiError::method_not_allowed()),
     };
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// False for a CRD-gated resource whose CustomResourceDefinition the store does not hold.
+pub(crate) fn crd_installed(shared: &Shared, rt: &ResourceType) -> bool {
+    let Some(crd) = resources::required_crd(rt) else {
+        return true;
+    };
+    let Some(crds) = resources::by_plural("apiextensions.k8s.io", "customresourcedefinitions")
+    else {
+        return false;
+    };
+    let key = crate::store::ObjectKey::new(crds, "", &crd);
+    shared.twin().store.get(&key).is_some()
 }
 
 fn wants_table(request: &Request) -> bool {

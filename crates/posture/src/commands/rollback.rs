@@ -1,5 +1,5 @@
 //! `posture rollback`: undoes what a journal says was applied, newest first, never overwriting
-//! an object someone changed since.
+//! an object someone changed since. A journal `watch --act` wrote needs no plan file.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use posture_core::apply::{ApplyOptions, Mode};
 use posture_kube::apply::lock::LockSettings;
 use posture_kube::apply::{ApproveAll, Engine, EngineSettings};
 use posture_kube::journal::JournalFile;
+use posture_kube::watch::act::journal::{is_act_journal, rollback_plan};
 
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::error::{CliError, exit};
@@ -21,13 +22,19 @@ pub(crate) fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<u8, CliErr
         .journal
         .clone()
         .unwrap_or_else(|| PathBuf::from("plan.json.journal"));
-    let plan_path = args.plan.clone().unwrap_or_else(|| {
-        let text = journal_path.as_os_str().to_string_lossy();
-        PathBuf::from(text.strip_suffix(".journal").unwrap_or(&text).to_owned())
-    });
-    let plan = super::apply::read_plan(&plan_path)?;
     let (mut journal, parsed) = JournalFile::open(&journal_path).map_err(CliError::Journal)?;
-    let queue = rollback_queue_for(&plan, &parsed).map_err(CliError::JournalPlan)?;
+    let (plan, queue) = if is_act_journal(&parsed.header) && args.plan.is_none() {
+        // `watch --act` journals have no plan file: the plan is rebuilt from the journal.
+        rollback_plan(&parsed).map_err(CliError::ActJournal)?
+    } else {
+        let plan_path = args.plan.clone().unwrap_or_else(|| {
+            let text = journal_path.as_os_str().to_string_lossy();
+            PathBuf::from(text.strip_suffix(".journal").unwrap_or(&text).to_owned())
+        });
+        let plan = super::apply::read_plan(&plan_path)?;
+        let queue = rollback_queue_for(&plan, &parsed).map_err(CliError::JournalPlan)?;
+        (plan, queue)
+    };
     if queue.is_empty() {
         anstream::eprintln!("nothing to roll back: the journal records no applied change");
         return Ok(exit::OK);

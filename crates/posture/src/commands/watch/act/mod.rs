@@ -1,7 +1,10 @@
 //! `posture watch --act ACTION`: the runbook's "Act" while a storm is on. Settings changes are
 //! dry-run and shown first, applied only with approval (`--approve` or a `y` at the prompt), and
 //! journaled so `posture rollback --journal FILE` undoes them. Argo CD rollback and snapshot
-//! restore are printed, never run.
+//! restore read the cluster and print the objects involved and the exact commands, never run them.
+
+mod argo;
+mod restore;
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -27,13 +30,9 @@ pub(crate) fn run(
             WatchAction::StopRebuilds => Act::StopRebuilds,
             WatchAction::DisableAutoBalance => Act::DisableAutoBalance,
             WatchAction::PinToPrimary => return pin_to_primary(&client, &cluster, args).await,
-            WatchAction::ArgoRollback => {
-                print_text(ARGO_ROLLBACK)?;
-                return Ok(exit::OK);
-            }
+            WatchAction::ArgoRollback => return argo::run(&client, &cluster, args.output).await,
             WatchAction::SnapshotRestore => {
-                print_text(SNAPSHOT_RESTORE)?;
-                return Ok(exit::OK);
+                return restore::run(&client, &cluster, args.output).await;
             }
         };
         run_all(&client, &cluster, args, &[act_on]).await
@@ -139,19 +138,16 @@ fn print_text(text: &str) -> Result<(), CliError> {
     crate::render::write_stdout(text)
 }
 
-const ARGO_ROLLBACK: &str = "\
-Argo CD rollback is not run by posture. To roll an Application back:
-  kubectl get applications.argoproj.io -A          # the Applications and their sync state
-  argocd app history APP                            # the deployed revisions and their IDs
-  argocd app set APP --sync-policy none             # stop auto-sync undoing the rollback
-  argocd app rollback APP ID                        # redeploy revision ID
-";
+/// Pretty JSON of a report, newline-terminated.
+fn json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value)
+        .map(|text| text + "\n")
+        .map_err(|source| CliError::Serialize {
+            what: "act report",
+            source: Box::new(source),
+        })
+}
 
-const SNAPSHOT_RESTORE: &str = "\
-Snapshot restore is not run by posture. For a Longhorn volume:
-  kubectl -n longhorn-system get volumes.longhorn.io                       # the volumes
-  kubectl -n longhorn-system get snapshots.longhorn.io -l longhornvolume=VOL
-  kubectl -n longhorn-system get backups.longhorn.io -l longhornvolume=VOL
-  # scale the workload using VOL to 0, then revert from the Longhorn UI
-  # (Volume > Snapshots > Revert) or restore a backup to a new volume and rebind its PVC
-";
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

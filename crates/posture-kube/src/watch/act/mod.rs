@@ -1,6 +1,16 @@
 //! The runbook's "Act" during a storm: re-cordoning the secondary and Longhorn settings changes,
 //! built as pinned JSON patches (leading `test`s, an inverse), dry-run first, and journaled in the
-//! apply journal's record format so `posture rollback --journal` undoes them.
+//! apply journal's record format so `posture rollback --journal` undoes them. Argo CD rollback
+//! ([`argo`]) and snapshot restore ([`restore`]) are read and printed, never run.
+
+pub mod argo;
+mod claims;
+pub mod journal;
+mod placement;
+pub mod restore;
+mod steps;
+
+pub use placement::{is_unpinned_with_storage, primary_node, secondary_node, unpinned_workloads};
 
 use crate::apply::objects::api_resource;
 use std::path::{Path, PathBuf};
@@ -48,7 +58,8 @@ impl Act {
                     resource: ApiResource::erase::<k8s_openapi::api::core::v1::Node>(&()),
                     namespace: None,
                     name: node.clone(),
-                    edits: vec![Edit::Set(path(&["spec", "unschedulable"]), json!(true))],
+                    // Depend on the node's taints: see `cordon_edits`.
+                    edits: Vec::new(),
                 });
             }
             Self::Pin { workload, node } => {
@@ -105,79 +116,6 @@ fn workload_resource(kind: &str) -> Option<ApiResource> {
         .then(|| api_resource(&ObjectRef::new("apps/v1", kind, None, "")))
 }
 
-/// Deployments and StatefulSets with persistent storage (a PVC volume or claim template) and no
-/// placement of their own (no nodeSelector, no node affinity): the ones that follow whichever
-/// node the scheduler picks, and their volume with them.
-pub async fn unpinned_workloads(client: &kube::Client) -> Result<Vec<ObjectRef>, ActError> {
-    let mut found = Vec::new();
-    for kind in ["Deployment", "StatefulSet"] {
-        let resource = workload_resource(kind).ok_or_else(|| ActError::NotFound(kind.into()))?;
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|source| ActError::Api {
-                what: format!("listing {}", resource.plural),
-                source,
-            })?;
-        for item in list.items {
-            if is_unpinned_with_storage(&item.data) {
-                found.push(ObjectRef {
-                    kind: kind.to_owned(),
-                    api_version: resource.api_version.clone(),
-                    namespace: item.metadata.namespace.clone(),
-                    name: item.metadata.name.clone().unwrap_or_default(),
-                });
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// `data` is the object without its metadata (a `DynamicObject`'s `data`).
-pub fn is_unpinned_with_storage(data: &Value) -> bool {
-    let pod = &data["spec"]["template"]["spec"];
-    let claims = pod["volumes"]
-        .as_array()
-        .is_some_and(|v| v.iter().any(|v| v.get("persistentVolumeClaim").is_some()))
-        || data["spec"]["volumeClaimTemplates"]
-            .as_array()
-            .is_some_and(|t| !t.is_empty());
-    let placed = pod["nodeSelector"]
-        .as_object()
-        .is_some_and(|m| !m.is_empty())
-        || !pod["affinity"]["nodeAffinity"].is_null()
-        || !pod["nodeName"].is_null();
-    claims && !placed
-}
-
-/// The primary node by the runbook's topology, inferred from a live collect.
-pub async fn primary_node(
-    client: &kube::Client,
-    cluster: &crate::ClusterIdentity,
-) -> Result<String, ActError> {
-    let snapshot = crate::collect(client, cluster)
-        .await
-        .map_err(|e| ActError::Topology(e.to_string()))?;
-    let topology = posture_core::topology::infer(&snapshot, &posture_core::Policy::default());
-    topology.primary.ok_or(ActError::Topology(topology.reason))
-}
-
-/// The secondary node by the runbook's topology, inferred from a live collect.
-pub async fn secondary_node(
-    client: &kube::Client,
-    cluster: &crate::ClusterIdentity,
-) -> Result<String, ActError> {
-    let snapshot = crate::collect(client, cluster)
-        .await
-        .map_err(|e| ActError::Topology(e.to_string()))?;
-    let topology = posture_core::topology::infer(&snapshot, &posture_core::Policy::default());
-    topology
-        .secondary()
-        .map(str::to_owned)
-        .ok_or(ActError::Topology(topology.reason))
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ActError {
     #[error("the Longhorn setting {0} does not exist on this cluster")]
@@ -198,6 +136,22 @@ pub enum ActError {
     Wire(String),
     #[error("cannot journal the change")]
     Journal(#[source] JournalIoError),
+    #[error("cannot read the cluster")]
+    Collect(#[source] crate::CollectError),
+}
+
+/// True when an alert subject names the object: `namespace/name` itself, or something under it
+/// (`namespace/name/...`, a pod `namespace/name-...`); without a namespace, any path segment.
+pub(crate) fn alert_names(alerts: &[String], namespace: Option<&str>, name: &str) -> bool {
+    alerts.iter().any(|subject| match namespace {
+        Some(ns) => {
+            let own = format!("{ns}/{name}");
+            subject == &own
+                || subject.starts_with(&format!("{own}/"))
+                || subject.starts_with(&format!("{own}-"))
+        }
+        None => subject.split('/').any(|segment| segment == name),
+    })
 }
 
 /// What an action did (or, unapproved, would do).
@@ -219,6 +173,34 @@ fn settings() -> ApiResource {
         None,
         "",
     ))
+}
+
+/// The taint Kubernetes puts on a cordoned node.
+const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
+
+/// Cordoning edits: `spec.unschedulable` and the unschedulable NoSchedule taint the node
+/// lifecycle controller would add anyway. Setting the taint here makes both the patch and its
+/// inverse pin the node's taints, so a rollback never uncordons a node someone has since
+/// re-cordoned or tainted differently (it stops on the conflict instead).
+///
+/// # Caveats
+/// A taint the control plane adds meanwhile (a NotReady node's `unreachable`) also counts as a
+/// change: the rollback then stops and shows the taints, and the person decides.
+pub fn cordon_edits(node: &Value) -> Vec<Edit> {
+    let mut taints = node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !taints
+        .iter()
+        .any(|t| t["key"] == UNSCHEDULABLE_TAINT && t["effect"] == "NoSchedule")
+    {
+        taints.push(json!({"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}));
+    }
+    vec![
+        Edit::Set(path(&["spec", "unschedulable"]), json!(true)),
+        Edit::Set(path(&["spec", "taints"]), Value::Array(taints)),
+    ]
 }
 
 /// The pinned patch setting a Longhorn Setting's value; `None` when it already holds it.
@@ -262,7 +244,11 @@ pub async fn act(
         map.insert("apiVersion".into(), json!(target.resource.api_version));
         map.insert("kind".into(), json!(target.resource.kind));
     }
-    let Some(pinned) = build(&observed, &target.edits).map_err(ActError::Build)? else {
+    let edits = match action {
+        Act::Cordon { .. } => cordon_edits(&observed),
+        _ => target.edits,
+    };
+    let Some(pinned) = build(&observed, &edits).map_err(ActError::Build)? else {
         return Ok(ActOutcome {
             object,
             forward: None,
@@ -380,27 +366,5 @@ async fn kube_system_uid(client: &kube::Client) -> Result<String, ActError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_setting_patch_is_pinned_and_reversible() {
-        let observed =
-            json!({"metadata": {"name": "replica-auto-balance"}, "value": "best-effort"});
-        let pinned = setting_patch(&observed, "disabled")
-            .expect("builds")
-            .expect("a change");
-        assert!(posture_core::plan::patch::starts_with_tests(
-            &pinned.forward
-        ));
-        assert_eq!(pinned.after["value"], "disabled");
-        let mut undone = pinned.after.clone();
-        json_patch::patch(&mut undone, &pinned.inverse).expect("inverse applies");
-        assert_eq!(undone, observed);
-        assert!(
-            setting_patch(&pinned.after, "disabled")
-                .expect("builds")
-                .is_none()
-        );
-    }
-}
+#[path = "mod_tests.rs"]
+mod tests;
