@@ -25,6 +25,8 @@ pub(crate) struct FlapGate {
     tripped: Arc<watch::Sender<Option<Alert>>>,
     receiver: watch::Receiver<Option<Alert>>,
     task: JoinHandle<()>,
+    /// What the watch said while starting: resources skipped (not served, forbidden).
+    pub(crate) notes: Vec<String>,
 }
 
 impl Drop for FlapGate {
@@ -49,6 +51,7 @@ impl FlapGate {
             let tripped = Arc::clone(&tripped);
             tokio::spawn(async move {
                 let mut ready = Some(ready_tx);
+                let mut notes = Vec::new();
                 loop {
                     let update = match watch.next().await {
                         Ok(update) => update,
@@ -57,6 +60,11 @@ impl FlapGate {
                             return;
                         }
                     };
+                    if let Update::Note(note) = &update
+                        && ready.is_some()
+                    {
+                        notes.push(note.clone());
+                    }
                     if let Update::Signals(batch) = update {
                         let mut guard = guard.lock().unwrap_or_else(PoisonError::into_inner);
                         for signal in &batch {
@@ -69,19 +77,25 @@ impl FlapGate {
                     if watch.is_synced()
                         && let Some(ready) = ready.take()
                     {
-                        let _ = ready.send(());
+                        let _ = ready.send(std::mem::take(&mut notes));
                     }
                 }
             })
         };
-        if tokio::time::timeout(READY_WITHIN, ready_rx).await.is_err() {
-            tracing::warn!("the flap gate has not listed every resource yet; going on");
-        }
+        let notes = match tokio::time::timeout(READY_WITHIN, ready_rx).await {
+            Ok(Ok(notes)) => notes,
+            _ => vec![
+                "the flap gate had not listed every watched resource after a minute; \
+                       stages are gated on what it has seen"
+                    .to_owned(),
+            ],
+        };
         Ok(Self {
             guard,
             tripped,
             receiver,
             task,
+            notes,
         })
     }
 

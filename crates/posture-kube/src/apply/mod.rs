@@ -179,6 +179,11 @@ impl Engine<'_> {
             stopped: false,
             notes: Vec::new(),
         };
+        if let Some(gate) = gate.as_deref() {
+            outcome
+                .notes
+                .extend(gate.notes.iter().map(|n| format!("flap gate: {n}")));
+        }
         let mut state = ApplyState::Ready(mode);
         let mut event = Event::Start;
         let mut records = 0usize;
