@@ -71,6 +71,37 @@ impl<'a> Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The workload that owns `pod`, following a ReplicaSet up to its Deployment.
+    pub fn workload_of_pod(&self, pod: &k8s_openapi::api::core::v1::Pod) -> Option<&Workload<'a>> {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let owners = pod.metadata.owner_references.as_deref()?;
+        let owner = owners
+            .iter()
+            .find(|o| o.controller == Some(true))
+            .or_else(|| owners.first())?;
+        let (kind, name) = if owner.kind == "ReplicaSet" {
+            let deployment = self
+                .snap
+                .replica_sets
+                .iter()
+                .find(|r| {
+                    r.metadata.name.as_deref() == Some(owner.name.as_str())
+                        && r.metadata.namespace.as_deref() == Some(namespace)
+                })
+                .and_then(|r| r.metadata.owner_references.as_deref())
+                .and_then(|o| o.iter().find(|o| o.kind == "Deployment"));
+            match deployment {
+                Some(d) => ("Deployment", d.name.as_str()),
+                None => ("ReplicaSet", owner.name.as_str()),
+            }
+        } else {
+            (owner.kind.as_str(), owner.name.as_str())
+        };
+        self.workloads
+            .iter()
+            .find(|w| w.object.kind == kind && w.name() == name && w.namespace() == namespace)
+    }
+
     /// The first PodDisruptionBudget in the workload's namespace that selects its pods.
     pub fn pdb_for(&self, w: &Workload<'_>) -> Option<&'a PodDisruptionBudget> {
         let labels = w.pod_labels();

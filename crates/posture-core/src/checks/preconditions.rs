@@ -242,6 +242,11 @@ fn daemonsets_only(ctx: &Ctx<'_>) -> Verdict {
         {
             continue;
         }
+        // The ingress controller and CoreDNS are spread over both nodes on purpose (2.2, 2.3),
+        // and a workload that tolerates the cordon was placed there on purpose.
+        if ctx.workload_of_pod(pod).is_some_and(|w| !is_app(ctx, w)) {
+            continue;
+        }
         let obj = ObjectRef::of(pod);
         let owner = owners
             .first()

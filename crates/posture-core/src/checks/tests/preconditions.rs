@@ -148,3 +148,51 @@ fn a_label_only_the_primary_has_pins_too() {
     snap.nodes[1] = node("s").agent().cordoned().label("disk", "ssd").build();
     assert_eq!(findings(&run(&snap), PINNED).len(), 1);
 }
+
+/// A Deployment's ReplicaSet, as the Deployment controller names and owns it.
+fn replica_set_of(ns: &str, deployment: &str) -> k8s_openapi::api::apps::v1::ReplicaSet {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"namespace": ns, "name": format!("{deployment}-7d9f"),
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment,
+                "uid": "d", "controller": true}]},
+    }))
+    .expect("a ReplicaSet")
+}
+
+#[test]
+fn coredns_and_the_ingress_controller_may_run_on_the_secondary_but_apps_may_not() {
+    let mut snap = two_nodes();
+    snap.deployments = vec![
+        deployment("kube-system", "coredns")
+            .label("k8s-app", "kube-dns")
+            .image("rancher/mirrored-coredns-coredns:1.12.0")
+            .build(),
+        deployment("ingress", "haproxy")
+            .image("haproxytech/kubernetes-ingress:3.1.4")
+            .build(),
+        deployment("apps", "web").build(),
+    ];
+    snap.replica_sets = vec![
+        replica_set_of("kube-system", "coredns"),
+        replica_set_of("ingress", "haproxy"),
+        replica_set_of("apps", "web"),
+    ];
+    snap.pods = vec![
+        pod("kube-system", "coredns-7d9f-a")
+            .on("s")
+            .owned_by("ReplicaSet", "coredns-7d9f")
+            .build(),
+        pod("ingress", "haproxy-7d9f-a")
+            .on("s")
+            .owned_by("ReplicaSet", "haproxy-7d9f")
+            .build(),
+        pod("apps", "web-7d9f-a")
+            .on("s")
+            .owned_by("ReplicaSet", "web-7d9f")
+            .build(),
+    ];
+    assert_eq!(
+        findings(&run(&snap), DS_ONLY),
+        vec![("web-7d9f-a".into(), Severity::Warning)]
+    );
+}
