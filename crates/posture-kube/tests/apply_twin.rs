@@ -9,7 +9,7 @@ use posture_core::apply::ApplyState;
 use posture_core::apply::Mode;
 use posture_core::apply::journal::rollback_queue_for;
 use posture_core::plan::{Plan, PlanOptions};
-use posture_core::{ObjectRef, Section, Severity};
+use posture_core::{ObjectRef, Severity};
 use posture_kube::journal::JournalFile;
 use serde_json::Value;
 
