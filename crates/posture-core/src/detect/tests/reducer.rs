@@ -1,5 +1,8 @@
 //! The reducer, from objects shaped like the real API.
 
+mod mutations;
+mod pinned;
+
 use serde_json::{Value, json};
 
 use super::t;
