@@ -4,11 +4,15 @@
 //!
 //! The first sight of an object (an `Added` from the initial list or a later create) sets its
 //! baseline: history such as an old restartCount is not reported as a change.
+//!
+//! Objects are read through [`WatchedObject`], a sparse view of the few fields compared; it is
+//! read from a `serde_json::Value` or, much faster, straight from a watch event's JSON.
 
 mod longhorn;
 mod network;
 mod pods;
 mod relist;
+mod view;
 
 use std::collections::HashMap;
 
@@ -17,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::signal::{Signal, SignalKind};
+
+use view::Fields;
+pub use view::{UnreadableEvent, WatchEvent, WatchedObject};
 
 /// The resources `posture watch` watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,6 +101,30 @@ impl Reducer {
         change: Change,
         object: &Value,
     ) -> Vec<Signal> {
+        self.reduce_object(at, resource, change, &WatchedObject::from_value(object))
+    }
+
+    /// [`Reducer::reduce`] from the object's JSON, read without building a `Value`.
+    pub fn reduce_json(
+        &mut self,
+        at: Timestamp,
+        resource: WatchedKind,
+        change: Change,
+        object: &[u8],
+    ) -> Result<Vec<Signal>, UnreadableEvent> {
+        let object = WatchedObject::from_json(object)?;
+        Ok(self.reduce_object(at, resource, change, &object))
+    }
+
+    /// [`Reducer::reduce`] from an object already viewed.
+    pub fn reduce_object(
+        &mut self,
+        at: Timestamp,
+        resource: WatchedKind,
+        change: Change,
+        object: &WatchedObject<'_>,
+    ) -> Vec<Signal> {
+        let object = object.fields();
         let mut out = Vec::new();
         match resource {
             WatchedKind::Pod => self.pod(change, object, &mut out),
@@ -126,27 +157,3 @@ impl Reducer {
 
 /// `out` collects signal kinds; `reduce` stamps them.
 type Out = Vec<SignalKind>;
-
-fn at_path<'a>(object: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(object, |v, key| v.get(key))
-}
-
-fn str_at<'a>(object: &'a Value, path: &[&str]) -> Option<&'a str> {
-    at_path(object, path).and_then(Value::as_str)
-}
-
-fn name(object: &Value) -> &str {
-    str_at(object, &["metadata", "name"]).unwrap_or_default()
-}
-
-/// `namespace/name`, or the name alone for cluster-scoped objects.
-fn key(object: &Value) -> String {
-    match str_at(object, &["metadata", "namespace"]) {
-        Some(ns) if !ns.is_empty() => format!("{ns}/{}", name(object)),
-        _ => name(object).to_owned(),
-    }
-}
-
-fn label<'a>(object: &'a Value, label: &str) -> Option<&'a str> {
-    at_path(object, &["metadata", "labels", label]).and_then(Value::as_str)
-}
