@@ -1,5 +1,6 @@
 //! The reducer, from objects shaped like the real API.
 
+mod equivalence;
 mod mutations;
 mod pinned;
 
