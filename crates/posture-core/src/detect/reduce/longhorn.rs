@@ -24,6 +24,22 @@ pub(super) struct EngineMemo {
     modes: Vec<(String, String)>,
 }
 
+impl VolumeMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.state.capacity() + self.robustness.capacity()
+    }
+}
+
+impl EngineMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.volume.capacity()
+            + self.modes.capacity() * size_of::<(String, String)>()
+            + (self.modes.iter())
+                .map(|(replica, mode)| replica.capacity() + mode.capacity())
+                .sum::<usize>()
+    }
+}
+
 impl Reducer {
     pub(super) fn volume(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
         let volume = object.name();

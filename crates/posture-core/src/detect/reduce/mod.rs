@@ -12,6 +12,7 @@ mod longhorn;
 mod network;
 mod pods;
 mod relist;
+mod size;
 mod view;
 
 use std::collections::HashMap;

@@ -33,6 +33,24 @@ pub(super) struct AttachmentMemo {
     node: String,
 }
 
+impl SliceMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.service.capacity()
+    }
+}
+
+impl LeaseMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.holder.capacity() + self.renew_time.as_ref().map_or(0, String::capacity)
+    }
+}
+
+impl AttachmentMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.volume.capacity() + self.node.capacity()
+    }
+}
+
 impl Reducer {
     pub(super) fn endpoint_slice(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
         let slice = object.key();

@@ -24,6 +24,18 @@ struct ContainerMemo {
     backoff: bool,
 }
 
+impl PodMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.workload.capacity()
+            + self.containers.capacity() * size_of::<ContainerMemo>()
+            + self
+                .containers
+                .iter()
+                .map(|c| c.name.capacity())
+                .sum::<usize>()
+    }
+}
+
 /// Event reasons that mean a pod was pushed off its node.
 const EVICTION_REASONS: [&str; 3] = ["Evicted", "Preempted", "TaintManagerEviction"];
 

@@ -165,3 +165,31 @@ proptest! {
         let _ = WatchEvent::from_json(&bytes);
     }
 }
+
+#[test]
+fn reducer_memory_follows_live_objects_not_events() {
+    let lines = bench_objects::lines(40_000, 200, 20, 50, 100);
+    let mut reducer = Reducer::new();
+    let mut after = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let event = WatchEvent::from_json(line.as_bytes()).expect("watch event");
+        let kind = event.object.watched_kind().expect("watched");
+        reducer.reduce_object(t(i as i64), kind, Change::Modified, &event.object);
+        if i + 1 == 10_000 || i + 1 == 40_000 {
+            after.push((reducer.live_objects(), reducer.live_bytes()));
+        }
+    }
+    let [(objects, bytes), (objects_4x, bytes_4x)] = after[..] else {
+        panic!("two samples");
+    };
+    assert_eq!(objects, objects_4x, "every object was seen by then");
+    assert!(
+        bytes_4x <= bytes + bytes / 20,
+        "{bytes} bytes, then {bytes_4x}"
+    );
+    assert!(
+        bytes / objects < 1_000,
+        "{} bytes per object",
+        bytes / objects
+    );
+}
