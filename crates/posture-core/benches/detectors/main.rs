@@ -1,6 +1,6 @@
 //! Detector throughput on a recorded stream of signals (JSON lines).
 //!
-//! `cargo bench -p posture-core --bench detectors [-- --signals N --events N --rounds N --objects-only --write FILE]`
+//! `cargo bench -p posture-core --bench detectors [-- --signals N --events N --rounds N --objects-only --view-only --write FILE]`
 //!
 //! For a stream of N signals (default 500k, about 70 MB) and one four times as long, it measures, in chunks so
 //! the stream never has to fit in memory:
@@ -255,7 +255,7 @@ fn object_round(lines: &[String], policy: &DetectPolicy) -> (ObjectTimes, Pass, 
 
     let started = Instant::now();
     for line in lines {
-        black_box(WatchEvent::from_json(line.as_bytes()).expect("valid event"));
+        black_box(WatchEvent::from_json(line).expect("valid event"));
     }
     let view_parse = started.elapsed();
 
@@ -263,7 +263,7 @@ fn object_round(lines: &[String], policy: &DetectPolicy) -> (ObjectTimes, Pass, 
     let mut by_view = Pass::default();
     let started = Instant::now();
     for (i, line) in lines.iter().enumerate() {
-        let event = WatchEvent::from_json(line.as_bytes()).expect("valid event");
+        let event = WatchEvent::from_json(line).expect("valid event");
         let (Some(change), Some(resource)) = (event.change, event.object.watched_kind()) else {
             continue;
         };
@@ -274,7 +274,7 @@ fn object_round(lines: &[String], policy: &DetectPolicy) -> (ObjectTimes, Pass, 
 
     let events: Vec<WatchEvent> = lines
         .iter()
-        .map(|l| WatchEvent::from_json(l.as_bytes()).expect("valid event"))
+        .map(|l| WatchEvent::from_json(l).expect("valid event"))
         .collect();
     let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(policy));
     let mut read = Pass::default();
@@ -297,7 +297,28 @@ fn object_round(lines: &[String], policy: &DetectPolicy) -> (ObjectTimes, Pass, 
     (times, by_value, by_view, reducer)
 }
 
-fn run_objects(events: usize, rounds: usize) {
+/// The typed view path alone, `rounds` times: something to hold a profiler to.
+fn profile_view_path(lines: &[String], rounds: usize, policy: &DetectPolicy) {
+    for round in 1..=rounds {
+        let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(policy));
+        let mut pass = Pass::default();
+        let started = Instant::now();
+        for (i, line) in lines.iter().enumerate() {
+            let event = WatchEvent::from_json(line).expect("valid event");
+            let (Some(change), Some(resource)) = (event.change, event.object.watched_kind()) else {
+                continue;
+            };
+            let signals = reducer.reduce_object(stamp(i), resource, change, &event.object);
+            detect(&mut detectors, signals, &mut pass);
+        }
+        println!(
+            "round {round}: view parse + reduce + detect {}",
+            rate_of(lines.len(), "events", started.elapsed())
+        );
+    }
+}
+
+fn run_objects(events: usize, rounds: usize, view_only: bool) {
     let lines = objects::lines(
         events,
         stream::PODS,
@@ -311,6 +332,10 @@ fn run_objects(events: usize, rounds: usize) {
         "objects: {events} watch events of whole objects, {:.1} MB, {rounds} rounds",
         bytes as f64 / 1e6
     );
+    if view_only {
+        profile_view_path(&lines, rounds, &policy);
+        return;
+    }
     let mut all = Vec::new();
     for round in 1..=rounds.max(1) {
         let (times, by_value, by_view, reducer) = object_round(&lines, &policy);
@@ -358,6 +383,7 @@ fn main() {
     let mut events = 200_000usize;
     let mut rounds = 3usize;
     let mut signal_stream = true;
+    let mut view_only = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--signals" => {
@@ -380,12 +406,13 @@ fn main() {
                     .expect("--rounds takes a number");
             }
             "--objects-only" => signal_stream = false,
+            "--view-only" => (signal_stream, view_only) = (false, true),
             // `cargo bench` passes --bench; other harness flags are ignored too.
             _ => {}
         }
     }
     if !signal_stream {
-        run_objects(events, rounds);
+        run_objects(events, rounds, view_only);
         return;
     }
     println!(
@@ -409,5 +436,5 @@ fn main() {
         "live state 4x/1x: {:.2} (bounded by objects when close to 1)",
         four.peak_live as f64 / one.peak_live.max(1) as f64
     );
-    run_objects(events, rounds);
+    run_objects(events, rounds, view_only);
 }

@@ -111,7 +111,7 @@ impl Reducer {
         at: Timestamp,
         resource: WatchedKind,
         change: Change,
-        object: &[u8],
+        object: &str,
     ) -> Result<Vec<Signal>, UnreadableEvent> {
         let object = WatchedObject::from_json(object)?;
         Ok(self.reduce_object(at, resource, change, &object))
@@ -126,7 +126,10 @@ impl Reducer {
         object: &WatchedObject<'_>,
     ) -> Vec<Signal> {
         let object = object.fields();
-        let mut out = Vec::new();
+        let mut out = Out {
+            at,
+            signals: Vec::new(),
+        };
         match resource {
             WatchedKind::Pod => self.pod(change, object, &mut out),
             WatchedKind::Event => self.event(object, &mut out),
@@ -139,7 +142,7 @@ impl Reducer {
             WatchedKind::LonghornEngine => self.engine(change, object, &mut out),
             WatchedKind::LonghornSetting => self.setting(change, object, &mut out),
         }
-        out.into_iter().map(|kind| Signal::new(at, kind)).collect()
+        out.signals
     }
 
     /// Objects remembered: the reducer's whole state.
@@ -156,5 +159,23 @@ impl Reducer {
     }
 }
 
-/// `out` collects signal kinds; `reduce` stamps them.
-type Out = Vec<SignalKind>;
+/// The signals of one event, stamped with its time as they come.
+struct Out {
+    at: Timestamp,
+    signals: Vec<Signal>,
+}
+
+impl Out {
+    fn push(&mut self, kind: SignalKind) {
+        self.signals.push(Signal::new(self.at, kind));
+    }
+}
+
+/// `namespace/name` in one allocation.
+fn join_key(namespace: &str, name: &str) -> String {
+    let mut key = String::with_capacity(namespace.len() + 1 + name.len());
+    key.push_str(namespace);
+    key.push('/');
+    key.push_str(name);
+    key
+}

@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 
-use super::{Fields, Out, Reducer};
+use super::{Fields, Out, Reducer, join_key};
 use crate::detect::reduce::Change;
 use crate::detect::signal::SignalKind;
 
@@ -105,17 +105,20 @@ impl Reducer {
             .filter(|e| e.conditions.ready.0 != Some(false))
             .count();
         // The EndpointSlice controller copies the Service's labels onto its slices.
+        let mut pod_key = String::new();
         let important = object.labels().k8s_app.get() == Some("kube-dns")
             || endpoints.iter().any(|e| {
                 let target = &e.target_ref;
                 target.kind.get() == Some("Pod")
                     && target.name.get().is_some_and(|pod| {
                         let ns = target.namespace.get().unwrap_or(namespace);
-                        self.pod_is_ingress(&format!("{ns}/{pod}"))
+                        pod_key.clear();
+                        pod_key.extend([ns, "/", pod]);
+                        self.pod_is_ingress(&pod_key)
                     })
             });
         Some(SliceMemo {
-            service: format!("{namespace}/{service_name}"),
+            service: join_key(namespace, service_name),
             ready: u32::try_from(ready).unwrap_or(u32::MAX),
             important,
         })
@@ -159,7 +162,14 @@ impl Reducer {
             });
         }
         if memo.renew_time.as_deref() != renew_raw {
-            memo.renew_time = renew_raw.map(str::to_owned);
+            match (&mut memo.renew_time, renew_raw) {
+                // Renewals come every few seconds: reuse the buffer.
+                (Some(known), Some(raw)) => {
+                    known.clear();
+                    known.push_str(raw);
+                }
+                (known, raw) => *known = raw.map(str::to_owned),
+            }
             out.push(renewed(lease));
         }
     }

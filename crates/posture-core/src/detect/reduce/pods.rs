@@ -2,7 +2,7 @@
 
 use crate::checks::workload::image_repository;
 
-use super::{Fields, Out, Reducer};
+use super::{Fields, Out, Reducer, join_key};
 use crate::detect::reduce::Change;
 use crate::detect::signal::SignalKind;
 
@@ -153,7 +153,7 @@ impl Reducer {
             return;
         }
         let pod = match (involved.namespace.get(), involved.name.get()) {
-            (Some(ns), Some(name)) => format!("{ns}/{name}"),
+            (Some(ns), Some(name)) => join_key(ns, name),
             _ => return,
         };
         if let Some(memo) = self.pods.get_mut(&pod)
@@ -209,7 +209,7 @@ fn workload_of(object: &Fields<'_>) -> String {
         .find(|r| r.controller.0 == Some(true))
         .or_else(|| refs.first());
     let Some(owner) = owner else {
-        return format!("{namespace}/{}", object.name());
+        return join_key(namespace, object.name());
     };
     let owner_name = owner.name.get().unwrap_or_default();
     let name = match (owner.kind.get(), object.labels().pod_template_hash.get()) {
@@ -219,7 +219,7 @@ fn workload_of(object: &Fields<'_>) -> String {
             .unwrap_or(owner_name),
         _ => owner_name,
     };
-    format!("{namespace}/{name}")
+    join_key(namespace, name)
 }
 
 /// Ingress controllers are recognised by image (HAProxy's kubernetes-ingress, ingress-nginx,

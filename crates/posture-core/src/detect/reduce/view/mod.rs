@@ -34,11 +34,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for WatchedObject<'a> {
 
 impl<'a> WatchedObject<'a> {
     /// Reads an object's JSON, borrowing its strings.
-    pub fn from_json(json: &'a [u8]) -> Result<Self, UnreadableEvent> {
-        match serde_json::from_slice(json) {
+    pub fn from_json(json: &'a str) -> Result<Self, UnreadableEvent> {
+        match serde_json::from_str(json) {
             Ok(object) => Ok(object),
             // A repeated key (which the view rejects and a `Value` resolves, last one
             // winning) goes the `Value` way, so both always agree.
+            Err(_) => Ok(Self::from_owned_value(serde_json::from_str(json)?)),
+        }
+    }
+
+    /// [`WatchedObject::from_json`] from bytes, which must be UTF-8 (checked as read).
+    pub fn from_json_bytes(json: &'a [u8]) -> Result<Self, UnreadableEvent> {
+        match serde_json::from_slice(json) {
+            Ok(object) => Ok(object),
             Err(_) => Ok(Self::from_owned_value(serde_json::from_slice(json)?)),
         }
     }
@@ -96,22 +104,33 @@ struct Envelope<'a> {
 
 impl<'a> WatchEvent<'a> {
     /// Reads one watch event's JSON, borrowing its strings.
-    pub fn from_json(json: &'a [u8]) -> Result<Self, UnreadableEvent> {
-        let envelope: Obj<Envelope<'a>> = match serde_json::from_slice(json) {
-            Ok(envelope) => envelope,
-            Err(_) => {
-                let value: Value = serde_json::from_slice(json)?;
-                Obj::deserialize(value).unwrap_or_default()
-            }
-        };
-        let Obj(Envelope { change, object }) = envelope;
+    pub fn from_json(json: &'a str) -> Result<Self, UnreadableEvent> {
+        // A repeated key (which the view rejects and a `Value` resolves, last one winning)
+        // goes the `Value` way, so both always agree.
+        let envelope = serde_json::from_str(json).or_else(|_| {
+            let value: Value = serde_json::from_str(json)?;
+            Ok::<_, UnreadableEvent>(Obj::deserialize(value).unwrap_or_default())
+        })?;
+        Ok(Self::from_envelope(envelope))
+    }
+
+    /// [`WatchEvent::from_json`] from bytes, which must be UTF-8 (checked as read).
+    pub fn from_json_bytes(json: &'a [u8]) -> Result<Self, UnreadableEvent> {
+        let envelope = serde_json::from_slice(json).or_else(|_| {
+            let value: Value = serde_json::from_slice(json)?;
+            Ok::<_, UnreadableEvent>(Obj::deserialize(value).unwrap_or_default())
+        })?;
+        Ok(Self::from_envelope(envelope))
+    }
+
+    fn from_envelope(Obj(Envelope { change, object }): Obj<Envelope<'a>>) -> Self {
         let change = match change.get() {
             Some("ADDED") => Some(Change::Added),
             Some("MODIFIED") => Some(Change::Modified),
             Some("DELETED") => Some(Change::Deleted),
             _ => None,
         };
-        Ok(Self { change, object })
+        Self { change, object }
     }
 }
 
@@ -312,7 +331,7 @@ impl Fields<'_> {
     /// `namespace/name`, or the name alone for cluster-scoped objects.
     pub(crate) fn key(&self) -> String {
         match self.namespace() {
-            Some(ns) if !ns.is_empty() => format!("{ns}/{}", self.name()),
+            Some(ns) if !ns.is_empty() => super::join_key(ns, self.name()),
             _ => self.name().to_owned(),
         }
     }

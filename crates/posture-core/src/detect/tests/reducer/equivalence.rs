@@ -18,7 +18,7 @@ fn both_paths(events: &[(WatchedKind, Change, Value)]) -> (Vec<Signal>, Vec<Sign
     for (i, (kind, change, object)) in events.iter().enumerate() {
         let at = t(i as i64);
         from_values.extend(by_value.reduce(at, *kind, *change, object));
-        let text = serde_json::to_vec(object).expect("serializable");
+        let text = serde_json::to_string(object).expect("serializable");
         from_json.extend(
             by_json
                 .reduce_json(at, *kind, *change, &text)
@@ -53,7 +53,7 @@ fn the_benchmark_stream_reduces_the_same_from_watch_event_lines() {
         .expect("watched");
         from_values.extend(by_value.reduce(at, kind, Change::Modified, object));
 
-        let event = WatchEvent::from_json(line.as_bytes()).expect("watch event");
+        let event = WatchEvent::from_json(line).expect("watch event");
         assert_eq!(event.change, Some(Change::Modified));
         assert_eq!(event.object.watched_kind(), Some(kind));
         from_json.extend(by_json.reduce_object(at, kind, Change::Modified, &event.object));
@@ -69,7 +69,7 @@ fn a_repeated_key_reads_as_a_value_would_the_last_one_winning() {
         "status": {"replicaModeMap": {"r2": "WO", "r1": "RW", "r2": "ERR"}}}"#;
     let value: Value = serde_json::from_str(text).expect("JSON");
     assert_eq!(value["metadata"]["name"], json!("b"));
-    let from_json = WatchedObject::from_json(text.as_bytes()).expect("JSON");
+    let from_json = WatchedObject::from_json(text).expect("JSON");
     assert_eq!(from_json, WatchedObject::from_value(&value));
     assert_eq!(from_json.fields().name(), "b");
     let modes: Vec<(&str, Option<&str>)> = (from_json.fields().status.replica_mode_map.0.iter())
@@ -81,7 +81,7 @@ fn a_repeated_key_reads_as_a_value_would_the_last_one_winning() {
 #[test]
 fn escaped_keys_and_strings_read_unescaped() {
     let text = r#"{"metadata": {"na\u006de": "a\"b", "labels": {"k8s-app": "kube\u002ddns"}}}"#;
-    let object = WatchedObject::from_json(text.as_bytes()).expect("JSON");
+    let object = WatchedObject::from_json(text).expect("JSON");
     assert_eq!(object.fields().name(), "a\"b");
     assert_eq!(object.fields().labels().k8s_app.get(), Some("kube-dns"));
 }
@@ -95,15 +95,16 @@ fn what_is_not_an_object_reads_as_an_empty_one_and_broken_json_is_an_error() {
         "3",
         r#"{"metadata": [1, {"name": "x"}]}"#,
     ] {
-        let object = WatchedObject::from_json(text.as_bytes()).expect("JSON");
+        let object = WatchedObject::from_json(text).expect("JSON");
         assert_eq!(object, WatchedObject::default(), "{text}");
     }
-    assert!(WatchedObject::from_json(br#"{"metadata": {"name": "a"}"#).is_err());
-    assert!(WatchEvent::from_json(b"{\"type\": \"MODIFIED\", \"object\": ").is_err());
+    assert!(WatchedObject::from_json(r#"{"metadata": {"name": "a"}"#).is_err());
+    assert!(WatchEvent::from_json(r#"{"type": "MODIFIED", "object": "#).is_err());
+    assert!(WatchedObject::from_json_bytes(b"{\"metadata\": {\"name\": \"\xff\"}}").is_err());
     let mut reducer = Reducer::new();
     assert!(
         reducer
-            .reduce_json(t(0), WatchedKind::Pod, Change::Added, b"{")
+            .reduce_json(t(0), WatchedKind::Pod, Change::Added, "{")
             .is_err()
     );
     assert_eq!(reducer.live_objects(), 0);
@@ -121,7 +122,7 @@ fn watch_event_types_other_than_changes_have_no_change() {
         (r#"{"type": "ERROR", "object": {"kind": "Status"}}"#, None),
         (r#"{"type": 1}"#, None),
     ] {
-        let event = WatchEvent::from_json(text.as_bytes()).expect("JSON");
+        let event = WatchEvent::from_json(text).expect("JSON");
         assert_eq!(event.change, change, "{text}");
     }
 }
@@ -159,10 +160,12 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..200),
     ) {
         let mut reducer = Reducer::new();
+        let text = String::from_utf8_lossy(&bytes);
         for kind in [WatchedKind::Pod, WatchedKind::LonghornEngine, WatchedKind::EndpointSlice] {
-            let _ = reducer.reduce_json(t(0), kind, Change::Modified, &bytes);
+            let _ = reducer.reduce_json(t(0), kind, Change::Modified, &text);
         }
-        let _ = WatchEvent::from_json(&bytes);
+        let _ = WatchEvent::from_json_bytes(&bytes);
+        let _ = WatchedObject::from_json_bytes(&bytes);
     }
 }
 
@@ -172,7 +175,7 @@ fn reducer_memory_follows_live_objects_not_events() {
     let mut reducer = Reducer::new();
     let mut after = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let event = WatchEvent::from_json(line.as_bytes()).expect("watch event");
+        let event = WatchEvent::from_json(line).expect("watch event");
         let kind = event.object.watched_kind().expect("watched");
         reducer.reduce_object(t(i as i64), kind, Change::Modified, &event.object);
         if i + 1 == 10_000 || i + 1 == 40_000 {
