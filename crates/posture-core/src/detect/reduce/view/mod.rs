@@ -22,9 +22,10 @@ use super::{Change, WatchedKind};
 #[error("unreadable watch event")]
 pub struct UnreadableEvent(#[from] serde_json::Error);
 
-/// What the reducer reads of one watched object, borrowed from the JSON it came from.
+/// What the reducer reads of one watched object, borrowed from the JSON it came from. Boxed:
+/// the view is large and serde moves it through several layers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WatchedObject<'a>(Obj<Fields<'a>>);
+pub struct WatchedObject<'a>(Obj<Box<Fields<'a>>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for WatchedObject<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -74,10 +75,10 @@ impl<'a> WatchedObject<'a> {
             namespace: Text(namespace.map(Cow::Borrowed)),
             ..Metadata::default()
         };
-        Self(Obj(Fields {
+        Self(Obj(Box::new(Fields {
             metadata: Obj(metadata),
             ..Fields::default()
-        }))
+        })))
     }
 
     pub(crate) fn fields(&self) -> &Fields<'a> {
