@@ -95,11 +95,10 @@ pub struct WatchEvent<'a> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
 struct Envelope<'a> {
-    #[serde(rename = "type", borrow)]
+    #[serde(default, rename = "type", borrow)]
     change: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     object: WatchedObject<'a>,
 }
 
@@ -136,187 +135,185 @@ impl<'a> WatchEvent<'a> {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Fields<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) api_version: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) kind: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) metadata: Obj<Metadata<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) spec: Obj<Spec<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) status: Obj<Status<'a>>,
     /// EndpointSlice.
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) endpoints: List<Obj<Endpoint<'a>>>,
     /// Event.
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) reason: Text<'a>,
     /// Event.
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) involved_object: Obj<ObjectReference<'a>>,
     /// Longhorn Setting.
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) value: Text<'a>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Metadata<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) namespace: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) labels: Obj<Labels<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) owner_references: List<Obj<OwnerReference<'a>>>,
 }
 
 /// The labels the reducer reads; other labels are skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
 pub(crate) struct Labels<'a> {
-    #[serde(rename = "k8s-app", borrow)]
+    #[serde(default, rename = "k8s-app", borrow)]
     pub(crate) k8s_app: Text<'a>,
-    #[serde(rename = "pod-template-hash", borrow)]
+    #[serde(default, rename = "pod-template-hash", borrow)]
     pub(crate) pod_template_hash: Text<'a>,
-    #[serde(rename = "kubernetes.io/service-name", borrow)]
+    #[serde(default, rename = "kubernetes.io/service-name", borrow)]
     pub(crate) service_name: Text<'a>,
-    #[serde(rename = "longhornnode", borrow)]
+    #[serde(default, rename = "longhornnode", borrow)]
     pub(crate) longhorn_node: Text<'a>,
-    #[serde(rename = "longhornvolume", borrow)]
+    #[serde(default, rename = "longhornvolume", borrow)]
     pub(crate) longhorn_volume: Text<'a>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
 pub(crate) struct OwnerReference<'a> {
+    #[serde(default)]
     pub(crate) controller: Flag,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) kind: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) name: Text<'a>,
 }
 
 /// The spec fields of every watched kind (pods, leases, attachments, Longhorn replicas and
 /// engines).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Spec<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) containers: List<Obj<Container<'a>>>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) holder_identity: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) renew_time: Text<'a>,
+    #[serde(default)]
     pub(crate) lease_duration_seconds: Int,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) source: Obj<AttachmentSource<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) node_name: Text<'a>,
-    #[serde(rename = "nodeID", borrow)]
+    #[serde(default, rename = "nodeID", borrow)]
     pub(crate) node_id: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) volume_name: Text<'a>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
 pub(crate) struct Container<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) image: Text<'a>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct AttachmentSource<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) persistent_volume_name: Text<'a>,
 }
 
 /// The status fields of every watched kind (pods, nodes, attachments, Longhorn volumes and
 /// engines).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Status<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) reason: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) conditions: List<Obj<Condition<'a>>>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) init_container_statuses: List<Obj<ContainerStatus<'a>>>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) container_statuses: List<Obj<ContainerStatus<'a>>>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) state: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) robustness: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) replica_mode_map: Entries<'a>,
+    #[serde(default)]
     pub(crate) attached: Flag,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
 pub(crate) struct Condition<'a> {
-    #[serde(rename = "type", borrow)]
+    #[serde(default, rename = "type", borrow)]
     pub(crate) type_: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) status: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) reason: Text<'a>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct ContainerStatus<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) name: Text<'a>,
+    #[serde(default)]
     pub(crate) restart_count: Int,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) state: Obj<ContainerState<'a>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
 pub(crate) struct ContainerState<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) waiting: Obj<Waiting<'a>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
 pub(crate) struct Waiting<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) reason: Text<'a>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Endpoint<'a> {
+    #[serde(default)]
     pub(crate) conditions: Obj<EndpointConditions>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) target_ref: Obj<ObjectReference<'a>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
 pub(crate) struct EndpointConditions {
+    #[serde(default)]
     pub(crate) ready: Flag,
 }
 
 /// An Event's `involvedObject` or an endpoint's `targetRef`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
 pub(crate) struct ObjectReference<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) kind: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) name: Text<'a>,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     pub(crate) namespace: Text<'a>,
 }
 
