@@ -1,7 +1,7 @@
 //! Sparse typed views of watched objects: only the fields the reducer reads, read straight
 //! from a watch event's JSON (borrowing its strings) or from a `serde_json::Value`, so both
-//! paths reduce exactly the same thing. Everything else in an object is skipped unread, which
-//! is most of its bytes and all of the allocation a `Value` would make.
+//! paths reduce exactly the same thing. Everything else in an object is scanned past and never
+//! stored: most of its bytes, and all of the allocation a `Value` would make.
 //!
 //! One view serves every watched kind: the kind is known only after `apiVersion` and `kind`
 //! are read, and the fields of different kinds do not clash (absent fields cost nothing).
