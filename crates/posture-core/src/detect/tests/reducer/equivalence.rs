@@ -19,6 +19,10 @@ fn both_paths(events: &[(WatchedKind, Change, Value)]) -> (Vec<Signal>, Vec<Sign
         let at = t(i as i64);
         from_values.extend(by_value.reduce(at, *kind, *change, object));
         let text = serde_json::to_string(object).expect("serializable");
+        assert_eq!(
+            WatchedObject::from_json_bytes(text.as_bytes()).expect("valid JSON"),
+            WatchedObject::from_value(object)
+        );
         from_json.extend(
             by_json
                 .reduce_json(at, *kind, *change, &text)
