@@ -1,6 +1,6 @@
 //! Detector throughput on a recorded stream of signals (JSON lines).
 //!
-//! `cargo bench -p posture-core --bench detectors [-- --signals N] [-- --write FILE]`
+//! `cargo bench -p posture-core --bench detectors [-- --signals N --events N --rounds N --objects-only --view-only --write FILE]`
 //!
 //! For a stream of N signals (default 500k, about 70 MB) and one four times as long, it measures, in chunks so
 //! the stream never has to fit in memory:
@@ -11,8 +11,10 @@
 //! - the peak live state (subjects tracked plus window entries), sampled at chunk boundaries,
 //!   which must stay flat when the stream gets longer.
 //!
-//! Then the same for watch events of whole objects (`--events N`, default 200k) through the
-//! reducer. Generation and serialization are never timed.
+//! Then watch events of whole objects (`--events N`, default 200k) through the reducer and the
+//! detectors, read into `serde_json::Value`s (the baseline) and read into the reducer's sparse
+//! typed view, `--rounds N` times (default 3; `--objects-only` skips the signal streams).
+//! Generation and serialization are never timed.
 
 mod objects;
 mod stream;
@@ -22,7 +24,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use posture_core::detect::{
-    Change, DetectPolicy, Detectors, Reducer, Signal, WatchedKind, header_line, parse_line,
+    Change, DetectPolicy, Detectors, Reducer, Signal, WatchEvent, WatchedKind, header_line,
+    parse_line,
 };
 
 const CHUNK: usize = 32_768;
@@ -163,17 +166,159 @@ fn peak_rss() -> Option<String> {
     Some(line.trim_start_matches("VmHWM:").trim().to_owned())
 }
 
-/// One watch event as the API server streams it.
+/// One watch event as the API server streams it, read the naive way.
 #[derive(serde::Deserialize)]
-struct WatchEvent {
+struct ValueEvent {
     #[serde(rename = "type")]
     change: String,
     object: serde_json::Value,
 }
 
-/// Whole-object watch events through the reducer and the detectors: what `posture watch`
-/// does per event when it records nothing but objects.
-fn run_objects(events: usize) {
+/// What one way of reading the whole-object stream measured in one round.
+#[derive(Clone, Copy)]
+struct ObjectTimes {
+    value_parse: Duration,
+    value_full: Duration,
+    view_parse: Duration,
+    view_full: Duration,
+    reduce_only: Duration,
+}
+
+const OBJECT_LABELS: [&str; 5] = [
+    "baseline serde_json::Value parse",
+    "Value parse + reduce + detect",
+    "typed view parse only",
+    "view parse + reduce + detect",
+    "reduce + detect (views read)",
+];
+
+impl ObjectTimes {
+    fn all(&self) -> [Duration; 5] {
+        [
+            self.value_parse,
+            self.value_full,
+            self.view_parse,
+            self.view_full,
+            self.reduce_only,
+        ]
+    }
+}
+
+/// Counts of one pass, compared between the two ways of reading.
+#[derive(Debug, Default, PartialEq)]
+struct Pass {
+    signals: usize,
+    alerts: usize,
+}
+
+fn stamp(i: usize) -> jiff::Timestamp {
+    let base: jiff::Timestamp = "2026-11-24T00:00:00Z".parse().expect("timestamp");
+    base + jiff::SignedDuration::from_millis(i as i64 * 25)
+}
+
+fn detect(detectors: &mut Detectors, signals: Vec<Signal>, pass: &mut Pass) {
+    for signal in signals {
+        pass.signals += 1;
+        pass.alerts += black_box(detectors.observe(&signal)).len();
+    }
+}
+
+/// Whole-object watch events through the reducer and the detectors, read into
+/// `serde_json::Value`s and read into the reducer's typed view: what `posture watch` does per
+/// event when it records nothing but objects. Returns the reducer of the last view pass.
+fn object_round(lines: &[String], policy: &DetectPolicy) -> (ObjectTimes, Pass, Pass, Reducer) {
+    let started = Instant::now();
+    for line in lines {
+        black_box(serde_json::from_str::<serde_json::Value>(line).expect("valid JSON"));
+    }
+    let value_parse = started.elapsed();
+
+    let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(policy));
+    let mut by_value = Pass::default();
+    let started = Instant::now();
+    for (i, line) in lines.iter().enumerate() {
+        let event: ValueEvent = serde_json::from_str(line).expect("valid event");
+        let api_version = event.object["apiVersion"].as_str().unwrap_or_default();
+        let kind = event.object["kind"].as_str().unwrap_or_default();
+        let Some(resource) = WatchedKind::of(api_version, kind) else {
+            continue;
+        };
+        let change = match event.change.as_str() {
+            "ADDED" => Change::Added,
+            "DELETED" => Change::Deleted,
+            _ => Change::Modified,
+        };
+        let signals = reducer.reduce(stamp(i), resource, change, &event.object);
+        detect(&mut detectors, signals, &mut by_value);
+    }
+    let value_full = started.elapsed();
+
+    let started = Instant::now();
+    for line in lines {
+        black_box(WatchEvent::from_json(line).expect("valid event"));
+    }
+    let view_parse = started.elapsed();
+
+    let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(policy));
+    let mut by_view = Pass::default();
+    let started = Instant::now();
+    for (i, line) in lines.iter().enumerate() {
+        let event = WatchEvent::from_json(line).expect("valid event");
+        let (Some(change), Some(resource)) = (event.change, event.object.watched_kind()) else {
+            continue;
+        };
+        let signals = reducer.reduce_object(stamp(i), resource, change, &event.object);
+        detect(&mut detectors, signals, &mut by_view);
+    }
+    let view_full = started.elapsed();
+
+    let events: Vec<WatchEvent> = lines
+        .iter()
+        .map(|l| WatchEvent::from_json(l).expect("valid event"))
+        .collect();
+    let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(policy));
+    let mut read = Pass::default();
+    let started = Instant::now();
+    for (i, event) in events.iter().enumerate() {
+        let (Some(change), Some(resource)) = (event.change, event.object.watched_kind()) else {
+            continue;
+        };
+        let signals = reducer.reduce_object(stamp(i), resource, change, &event.object);
+        detect(&mut detectors, signals, &mut read);
+    }
+    let reduce_only = started.elapsed();
+    let times = ObjectTimes {
+        value_parse,
+        value_full,
+        view_parse,
+        view_full,
+        reduce_only,
+    };
+    (times, by_value, by_view, reducer)
+}
+
+/// The typed view path alone, `rounds` times: something to hold a profiler to.
+fn profile_view_path(lines: &[String], rounds: usize, policy: &DetectPolicy) {
+    for round in 1..=rounds {
+        let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(policy));
+        let mut pass = Pass::default();
+        let started = Instant::now();
+        for (i, line) in lines.iter().enumerate() {
+            let event = WatchEvent::from_json(line).expect("valid event");
+            let (Some(change), Some(resource)) = (event.change, event.object.watched_kind()) else {
+                continue;
+            };
+            let signals = reducer.reduce_object(stamp(i), resource, change, &event.object);
+            detect(&mut detectors, signals, &mut pass);
+        }
+        println!(
+            "round {round}: view parse + reduce + detect {}",
+            rate_of(lines.len(), "events", started.elapsed())
+        );
+    }
+}
+
+fn run_objects(events: usize, rounds: usize, view_only: bool) {
     let lines = objects::lines(
         events,
         stream::PODS,
@@ -183,69 +328,61 @@ fn run_objects(events: usize) {
     );
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
     let policy = DetectPolicy::default();
-    let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(&policy));
-    let base: jiff::Timestamp = "2026-11-24T00:00:00Z".parse().expect("timestamp");
-    let mut signals = 0usize;
-    let reduce =
-        |reducer: &mut Reducer, detectors: &mut Detectors, i: usize, event: &WatchEvent| {
-            let api_version = event.object["apiVersion"].as_str().unwrap_or_default();
-            let kind = event.object["kind"].as_str().unwrap_or_default();
-            let Some(resource) = WatchedKind::of(api_version, kind) else {
-                return 0;
-            };
-            let change = match event.change.as_str() {
-                "ADDED" => Change::Added,
-                "DELETED" => Change::Deleted,
-                _ => Change::Modified,
-            };
-            let at = base + jiff::SignedDuration::from_millis(i as i64 * 25);
-            let mut n = 0;
-            for signal in reducer.reduce(at, resource, change, &event.object) {
-                n += 1;
-                black_box(detectors.observe(&signal));
-            }
-            n
-        };
-    let started = Instant::now();
-    for line in &lines {
-        black_box(serde_json::from_str::<serde_json::Value>(line).expect("valid JSON"));
-    }
-    let baseline = started.elapsed();
-    let started = Instant::now();
-    for (i, line) in lines.iter().enumerate() {
-        let event: WatchEvent = serde_json::from_str(line).expect("valid event");
-        signals += reduce(&mut reducer, &mut detectors, i, &event);
-    }
-    let full = started.elapsed();
-    let parsed: Vec<WatchEvent> = lines
-        .iter()
-        .map(|l| serde_json::from_str(l).expect("valid event"))
-        .collect();
-    let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(&policy));
-    let started = Instant::now();
-    for (i, event) in parsed.iter().enumerate() {
-        reduce(&mut reducer, &mut detectors, i, event);
-    }
-    let reduce_only = started.elapsed();
     println!(
-        "objects: {events} watch events of whole objects, {:.1} MB, {signals} signals",
+        "objects: {events} watch events of whole objects, {:.1} MB, {rounds} rounds",
         bytes as f64 / 1e6
     );
+    if view_only {
+        profile_view_path(&lines, rounds, &policy);
+        return;
+    }
+    let mut all = Vec::new();
+    for round in 1..=rounds.max(1) {
+        let (times, by_value, by_view, reducer) = object_round(&lines, &policy);
+        assert_eq!(
+            by_value, by_view,
+            "both ways of reading give the same signals"
+        );
+        println!(
+            "round {round}: {} signals, {} alerts (the same both ways); reducer live objects {}, about {} bytes",
+            by_view.signals,
+            by_view.alerts,
+            reducer.live_objects(),
+            reducer.live_bytes()
+        );
+        for (label, took) in OBJECT_LABELS.iter().zip(times.all()) {
+            println!("  {label:<33} {}", rate_of(events, "events", took));
+        }
+        all.push(times);
+    }
+    println!("best of {} (range):", all.len());
+    for (index, label) in OBJECT_LABELS.iter().enumerate() {
+        let rates: Vec<f64> = all
+            .iter()
+            .map(|t| events as f64 / t.all()[index].as_secs_f64())
+            .collect();
+        let best = rates.iter().copied().fold(f64::MIN, f64::max);
+        let worst = rates.iter().copied().fold(f64::MAX, f64::min);
+        println!("  {label:<33} {best:>10.0} events/s  ({worst:.0}-{best:.0})");
+    }
+    // Rounds interleave both paths, so a round's ratio is fair even when the load changes.
+    let speedups: Vec<f64> = all
+        .iter()
+        .map(|t| t.value_full.as_secs_f64() / t.view_full.as_secs_f64())
+        .collect();
+    let fastest = |pick: fn(&ObjectTimes) -> Duration| all.iter().map(pick).min();
+    let of_bests = match (fastest(|t| t.value_full), fastest(|t| t.view_full)) {
+        (Some(value), Some(view)) => value.as_secs_f64() / view.as_secs_f64(),
+        _ => f64::NAN,
+    };
     println!(
-        "  baseline serde_json::Value parse  {}",
-        rate_of(events, "events", baseline)
+        "  view path / Value path            {of_bests:>10.2}x best vs best  (per round {:.2}-{:.2}x)",
+        speedups.iter().copied().fold(f64::MAX, f64::min),
+        speedups.iter().copied().fold(f64::MIN, f64::max)
     );
     println!(
-        "  parse + reduce + detect           {}",
-        rate_of(events, "events", full)
-    );
-    println!(
-        "  reduce + detect (parsed objects)  {}",
-        rate_of(events, "events", reduce_only)
-    );
-    println!(
-        "  reducer live objects              {:>10}",
-        reducer.live_objects()
+        "  process peak RSS so far           {:>10}",
+        peak_rss().unwrap_or_else(|| "n/a".to_owned())
     );
 }
 
@@ -254,6 +391,9 @@ fn main() {
     let mut signals = 500_000usize;
     let mut write: Option<String> = None;
     let mut events = 200_000usize;
+    let mut rounds = 3usize;
+    let mut signal_stream = true;
+    let mut view_only = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--signals" => {
@@ -269,9 +409,21 @@ fn main() {
                     .and_then(|n| n.parse().ok())
                     .expect("--events takes a number");
             }
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--rounds takes a number");
+            }
+            "--objects-only" => signal_stream = false,
+            "--view-only" => (signal_stream, view_only) = (false, true),
             // `cargo bench` passes --bench; other harness flags are ignored too.
             _ => {}
         }
+    }
+    if !signal_stream {
+        run_objects(events, rounds, view_only);
+        return;
     }
     println!(
         "stream: {} nodes, {} pods, {} volumes, {} services; chunks of {CHUNK}",
@@ -294,5 +446,5 @@ fn main() {
         "live state 4x/1x: {:.2} (bounded by objects when close to 1)",
         four.peak_live as f64 / one.peak_live.max(1) as f64
     );
-    run_objects(events);
+    run_objects(events, rounds, view_only);
 }

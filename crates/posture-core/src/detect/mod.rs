@@ -51,7 +51,7 @@ use jiff::{SignedDuration, Timestamp};
 
 pub use alert::{Alert, DetectorKind};
 pub use policy::DetectPolicy;
-pub use reduce::{Change, Reducer, WatchedKind};
+pub use reduce::{Change, Reducer, UnreadableEvent, WatchEvent, WatchedKind, WatchedObject};
 pub use replay::{ReplayError, SIGNALS_SCHEMA, header_line, parse_line, replay};
 pub use signal::{Signal, SignalKind};
 pub use stable::{StabilityVerdict, UntilStable};

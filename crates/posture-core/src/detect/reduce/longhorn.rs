@@ -3,9 +3,7 @@
 //! Rebuilds are read from the engine's `status.replicaModeMap`: a replica in `WO` is being
 //! rebuilt; `WO → RW` finished it, `WO → ERR` or dropping out of the map failed it.
 
-use serde_json::Value;
-
-use super::{Out, Reducer, at_path, label, name, str_at};
+use super::{Fields, Out, Reducer};
 use crate::detect::reduce::Change;
 use crate::detect::signal::SignalKind;
 use crate::longhorn::SettingValue;
@@ -26,15 +24,31 @@ pub(super) struct EngineMemo {
     modes: Vec<(String, String)>,
 }
 
+impl VolumeMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.state.capacity() + self.robustness.capacity()
+    }
+}
+
+impl EngineMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.volume.capacity()
+            + self.modes.capacity() * size_of::<(String, String)>()
+            + (self.modes.iter())
+                .map(|(replica, mode)| replica.capacity() + mode.capacity())
+                .sum::<usize>()
+    }
+}
+
 impl Reducer {
-    pub(super) fn volume(&mut self, change: Change, object: &Value, out: &mut Out) {
-        let volume = name(object);
+    pub(super) fn volume(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+        let volume = object.name();
         if change == Change::Deleted {
             self.volumes.remove(volume);
             return;
         }
-        let state = str_at(object, &["status", "state"]).unwrap_or_default();
-        let robustness = str_at(object, &["status", "robustness"]).unwrap_or_default();
+        let state = object.status.state.get().unwrap_or_default();
+        let robustness = object.status.robustness.get().unwrap_or_default();
         let Some(memo) = self.volumes.get_mut(volume) else {
             self.volumes.insert(
                 volume.to_owned(),
@@ -61,14 +75,14 @@ impl Reducer {
         }
     }
 
-    pub(super) fn replica(&mut self, change: Change, object: &Value) {
-        let replica = name(object);
+    pub(super) fn replica(&mut self, change: Change, object: &Fields<'_>) {
+        let replica = object.name();
         if change == Change::Deleted {
             self.replica_nodes.remove(replica);
             return;
         }
-        let node = str_at(object, &["spec", "nodeID"])
-            .or_else(|| label(object, "longhornnode"))
+        let node = (object.spec.node_id.get())
+            .or_else(|| object.labels().longhorn_node.get())
             .unwrap_or_default();
         if self.replica_nodes.get(replica).map(String::as_str) != Some(node) {
             self.replica_nodes
@@ -76,25 +90,22 @@ impl Reducer {
         }
     }
 
-    pub(super) fn engine(&mut self, change: Change, object: &Value, out: &mut Out) {
-        let engine = name(object).to_owned();
+    pub(super) fn engine(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+        let engine = object.name().to_owned();
         let old = self.engines.remove(&engine);
-        let volume = str_at(object, &["spec", "volumeName"])
-            .or_else(|| label(object, "longhornvolume"))
+        let volume = (object.spec.volume_name.get())
+            .or_else(|| object.labels().longhorn_volume.get())
             .or(old.as_ref().map(|m| m.volume.as_str()))
             .unwrap_or_default()
             .to_owned();
         let modes: Vec<(String, String)> = if change == Change::Deleted {
             Vec::new()
         } else {
-            at_path(object, &["status", "replicaModeMap"])
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
+            (object.status.replica_mode_map.0.iter())
                 .map(|(replica, mode)| {
                     (
-                        replica.clone(),
-                        mode.as_str().unwrap_or_default().to_owned(),
+                        replica.as_ref().to_owned(),
+                        mode.get().unwrap_or_default().to_owned(),
                     )
                 })
                 .collect()
@@ -147,11 +158,11 @@ impl Reducer {
         self.replica_nodes.get(replica).cloned().unwrap_or_default()
     }
 
-    pub(super) fn setting(&mut self, change: Change, object: &Value, out: &mut Out) {
-        if name(object) != REBUILD_LIMIT_SETTING || change == Change::Deleted {
+    pub(super) fn setting(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+        if object.name() != REBUILD_LIMIT_SETTING || change == Change::Deleted {
             return;
         }
-        let Some(raw) = str_at(object, &["value"]) else {
+        let Some(raw) = object.value.get() else {
             return;
         };
         // Per-data-engine values: the strictest limit applies to the storm we watch for.

@@ -4,11 +4,16 @@
 //!
 //! The first sight of an object (an `Added` from the initial list or a later create) sets its
 //! baseline: history such as an old restartCount is not reported as a change.
+//!
+//! Objects are read through [`WatchedObject`], a sparse view of the few fields compared; it is
+//! read from a `serde_json::Value` or, much faster, straight from a watch event's JSON.
 
 mod longhorn;
 mod network;
 mod pods;
 mod relist;
+mod size;
+mod view;
 
 use std::collections::HashMap;
 
@@ -17,6 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::signal::{Signal, SignalKind};
+
+use view::Fields;
+pub use view::{UnreadableEvent, WatchEvent, WatchedObject};
 
 /// The resources `posture watch` watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,7 +102,34 @@ impl Reducer {
         change: Change,
         object: &Value,
     ) -> Vec<Signal> {
-        let mut out = Vec::new();
+        self.reduce_object(at, resource, change, &WatchedObject::from_value(object))
+    }
+
+    /// [`Reducer::reduce`] from the object's JSON, read without building a `Value`.
+    pub fn reduce_json(
+        &mut self,
+        at: Timestamp,
+        resource: WatchedKind,
+        change: Change,
+        object: &str,
+    ) -> Result<Vec<Signal>, UnreadableEvent> {
+        let object = WatchedObject::from_json(object)?;
+        Ok(self.reduce_object(at, resource, change, &object))
+    }
+
+    /// [`Reducer::reduce`] from an object already viewed.
+    pub fn reduce_object(
+        &mut self,
+        at: Timestamp,
+        resource: WatchedKind,
+        change: Change,
+        object: &WatchedObject<'_>,
+    ) -> Vec<Signal> {
+        let object = object.fields();
+        let mut out = Out {
+            at,
+            signals: Vec::new(),
+        };
         match resource {
             WatchedKind::Pod => self.pod(change, object, &mut out),
             WatchedKind::Event => self.event(object, &mut out),
@@ -107,7 +142,7 @@ impl Reducer {
             WatchedKind::LonghornEngine => self.engine(change, object, &mut out),
             WatchedKind::LonghornSetting => self.setting(change, object, &mut out),
         }
-        out.into_iter().map(|kind| Signal::new(at, kind)).collect()
+        out.signals
     }
 
     /// Objects remembered: the reducer's whole state.
@@ -124,29 +159,23 @@ impl Reducer {
     }
 }
 
-/// `out` collects signal kinds; `reduce` stamps them.
-type Out = Vec<SignalKind>;
-
-fn at_path<'a>(object: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(object, |v, key| v.get(key))
+/// The signals of one event, stamped with its time as they come.
+struct Out {
+    at: Timestamp,
+    signals: Vec<Signal>,
 }
 
-fn str_at<'a>(object: &'a Value, path: &[&str]) -> Option<&'a str> {
-    at_path(object, path).and_then(Value::as_str)
-}
-
-fn name(object: &Value) -> &str {
-    str_at(object, &["metadata", "name"]).unwrap_or_default()
-}
-
-/// `namespace/name`, or the name alone for cluster-scoped objects.
-fn key(object: &Value) -> String {
-    match str_at(object, &["metadata", "namespace"]) {
-        Some(ns) if !ns.is_empty() => format!("{ns}/{}", name(object)),
-        _ => name(object).to_owned(),
+impl Out {
+    fn push(&mut self, kind: SignalKind) {
+        self.signals.push(Signal::new(self.at, kind));
     }
 }
 
-fn label<'a>(object: &'a Value, label: &str) -> Option<&'a str> {
-    at_path(object, &["metadata", "labels", label]).and_then(Value::as_str)
+/// `namespace/name` in one allocation.
+fn join_key(namespace: &str, name: &str) -> String {
+    let mut key = String::with_capacity(namespace.len() + 1 + name.len());
+    key.push_str(namespace);
+    key.push('/');
+    key.push_str(name);
+    key
 }

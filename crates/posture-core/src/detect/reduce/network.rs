@@ -1,9 +1,8 @@
 //! EndpointSlices, Leases, Nodes and VolumeAttachments.
 
 use jiff::Timestamp;
-use serde_json::Value;
 
-use super::{Out, Reducer, at_path, key, label, name, str_at};
+use super::{Fields, Out, Reducer, join_key};
 use crate::detect::reduce::Change;
 use crate::detect::signal::SignalKind;
 
@@ -34,9 +33,27 @@ pub(super) struct AttachmentMemo {
     node: String,
 }
 
+impl SliceMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.service.capacity()
+    }
+}
+
+impl LeaseMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.holder.capacity() + self.renew_time.as_ref().map_or(0, String::capacity)
+    }
+}
+
+impl AttachmentMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.volume.capacity() + self.node.capacity()
+    }
+}
+
 impl Reducer {
-    pub(super) fn endpoint_slice(&mut self, change: Change, object: &Value, out: &mut Out) {
-        let slice = key(object);
+    pub(super) fn endpoint_slice(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+        let slice = object.key();
         let old = self.slices.remove(&slice);
         let new = (change != Change::Deleted)
             .then(|| self.slice_memo(object))
@@ -78,49 +95,46 @@ impl Reducer {
         }
     }
 
-    fn slice_memo(&self, object: &Value) -> Option<SliceMemo> {
-        let service_name = label(object, "kubernetes.io/service-name")?;
-        let namespace = str_at(object, &["metadata", "namespace"]).unwrap_or_default();
-        let endpoints = at_path(object, &["endpoints"])
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+    fn slice_memo(&self, object: &Fields<'_>) -> Option<SliceMemo> {
+        let service_name = object.labels().service_name.get()?;
+        let namespace = object.namespace().unwrap_or_default();
+        let endpoints = &object.endpoints;
         // A missing `ready` condition means ready, as the API documents.
         let ready = endpoints
             .iter()
-            .filter(|e| {
-                at_path(e, &["conditions", "ready"]).and_then(Value::as_bool) != Some(false)
-            })
+            .filter(|e| e.conditions.ready.0 != Some(false))
             .count();
         // The EndpointSlice controller copies the Service's labels onto its slices.
-        let important = label(object, "k8s-app") == Some("kube-dns")
+        let mut pod_key = String::new();
+        let important = object.labels().k8s_app.get() == Some("kube-dns")
             || endpoints.iter().any(|e| {
-                str_at(e, &["targetRef", "kind"]) == Some("Pod")
-                    && str_at(e, &["targetRef", "name"]).is_some_and(|pod| {
-                        let ns = str_at(e, &["targetRef", "namespace"]).unwrap_or(namespace);
-                        self.pod_is_ingress(&format!("{ns}/{pod}"))
+                let target = &e.target_ref;
+                target.kind.get() == Some("Pod")
+                    && target.name.get().is_some_and(|pod| {
+                        let ns = target.namespace.get().unwrap_or(namespace);
+                        pod_key.clear();
+                        pod_key.extend([ns, "/", pod]);
+                        self.pod_is_ingress(&pod_key)
                     })
             });
         Some(SliceMemo {
-            service: format!("{namespace}/{service_name}"),
+            service: join_key(namespace, service_name),
             ready: u32::try_from(ready).unwrap_or(u32::MAX),
             important,
         })
     }
 
-    pub(super) fn lease(&mut self, change: Change, object: &Value, out: &mut Out) {
-        let lease = key(object);
+    pub(super) fn lease(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+        let lease = object.key();
         if change == Change::Deleted {
             if self.leases.remove(&lease).is_some() {
                 out.push(SignalKind::LeaseDeleted { lease });
             }
             return;
         }
-        let holder = str_at(object, &["spec", "holderIdentity"]).unwrap_or_default();
-        let renew_raw = str_at(object, &["spec", "renewTime"]);
-        let duration_seconds = at_path(object, &["spec", "leaseDurationSeconds"])
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
+        let holder = object.spec.holder_identity.get().unwrap_or_default();
+        let renew_raw = object.spec.renew_time.get();
+        let duration_seconds = object.spec.lease_duration_seconds.0.unwrap_or(0);
         let renewed = |lease: String| SignalKind::LeaseRenewed {
             lease,
             holder: holder.to_owned(),
@@ -148,21 +162,27 @@ impl Reducer {
             });
         }
         if memo.renew_time.as_deref() != renew_raw {
-            memo.renew_time = renew_raw.map(str::to_owned);
+            match (&mut memo.renew_time, renew_raw) {
+                // Renewals come every few seconds: reuse the buffer.
+                (Some(known), Some(raw)) => {
+                    known.clear();
+                    known.push_str(raw);
+                }
+                (known, raw) => *known = raw.map(str::to_owned),
+            }
             out.push(renewed(lease));
         }
     }
 
-    pub(super) fn node(&mut self, change: Change, object: &Value, out: &mut Out) {
-        let node = name(object);
+    pub(super) fn node(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+        let node = object.name();
         if change == Change::Deleted {
             self.nodes.remove(node);
             return;
         }
-        let ready = at_path(object, &["status", "conditions"])
-            .and_then(Value::as_array)
-            .and_then(|cs| cs.iter().find(|c| str_at(c, &["type"]) == Some("Ready")))
-            .and_then(|c| str_at(c, &["status"]))
+        let ready = (object.status.conditions.iter())
+            .find(|c| c.type_.get() == Some("Ready"))
+            .and_then(|c| c.status.get())
             == Some("True");
         match self.nodes.get_mut(node) {
             None => {
@@ -179,8 +199,8 @@ impl Reducer {
         }
     }
 
-    pub(super) fn attachment(&mut self, change: Change, object: &Value, out: &mut Out) {
-        let attachment = name(object).to_owned();
+    pub(super) fn attachment(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+        let attachment = object.name().to_owned();
         if change == Change::Deleted {
             // A deleted attachment is detached; the memo knows what it attached.
             if let Some(memo) = self.attachments.remove(&attachment)
@@ -195,14 +215,11 @@ impl Reducer {
             }
             return;
         }
-        let volume = str_at(object, &["spec", "source", "persistentVolumeName"])
+        let volume = (object.spec.source.persistent_volume_name.get())
             .unwrap_or(&attachment)
             .to_owned();
-        let node = str_at(object, &["spec", "nodeName"])
-            .unwrap_or_default()
-            .to_owned();
-        let attached =
-            at_path(object, &["status", "attached"]).and_then(Value::as_bool) == Some(true);
+        let node = object.spec.node_name.get().unwrap_or_default().to_owned();
+        let attached = object.status.attached.0 == Some(true);
         let was = self.attachments.insert(
             attachment.clone(),
             AttachmentMemo {

@@ -1,9 +1,8 @@
 //! Pods and pod Events: restarts, CrashLoopBackOff, creation, deletion and eviction.
 
 use crate::checks::workload::image_repository;
-use serde_json::Value;
 
-use super::{Out, Reducer, at_path, key, label, name, str_at};
+use super::{Fields, Out, Reducer, join_key};
 use crate::detect::reduce::Change;
 use crate::detect::signal::SignalKind;
 
@@ -25,12 +24,24 @@ struct ContainerMemo {
     backoff: bool,
 }
 
+impl PodMemo {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.workload.capacity()
+            + self.containers.capacity() * size_of::<ContainerMemo>()
+            + self
+                .containers
+                .iter()
+                .map(|c| c.name.capacity())
+                .sum::<usize>()
+    }
+}
+
 /// Event reasons that mean a pod was pushed off its node.
 const EVICTION_REASONS: [&str; 3] = ["Evicted", "Preempted", "TaintManagerEviction"];
 
 impl Reducer {
-    pub(super) fn pod(&mut self, change: Change, object: &Value, out: &mut Out) {
-        let pod = key(object);
+    pub(super) fn pod(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+        let pod = object.key();
         if change == Change::Deleted {
             if let Some(memo) = self.pods.remove(&pod) {
                 for c in memo.containers.iter().filter(|c| c.backoff) {
@@ -56,7 +67,7 @@ impl Reducer {
         let Some(memo) = self.pods.get_mut(&pod) else {
             let workload = workload_of(object);
             let ingress = runs_ingress_controller(object);
-            let critical = ingress || label(object, "k8s-app") == Some("kube-dns");
+            let critical = ingress || object.labels().k8s_app.get() == Some("kube-dns");
             let mut memo = PodMemo {
                 workload: workload.clone(),
                 critical,
@@ -133,20 +144,16 @@ impl Reducer {
 
     /// Eviction Events name pods the pod watch may show only as a plain deletion (API-initiated
     /// evictions delete the pod at once).
-    pub(super) fn event(&mut self, object: &Value, out: &mut Out) {
-        let Some(reason) = str_at(object, &["reason"]) else {
+    pub(super) fn event(&mut self, object: &Fields<'_>, out: &mut Out) {
+        let Some(reason) = object.reason.get() else {
             return;
         };
-        if !EVICTION_REASONS.contains(&reason)
-            || str_at(object, &["involvedObject", "kind"]) != Some("Pod")
-        {
+        let involved = &object.involved_object;
+        if !EVICTION_REASONS.contains(&reason) || involved.kind.get() != Some("Pod") {
             return;
         }
-        let pod = match (
-            str_at(object, &["involvedObject", "namespace"]),
-            str_at(object, &["involvedObject", "name"]),
-        ) {
-            (Some(ns), Some(name)) => format!("{ns}/{name}"),
+        let pod = match (involved.namespace.get(), involved.name.get()) {
+            (Some(ns), Some(name)) => join_key(ns, name),
             _ => return,
         };
         if let Some(memo) = self.pods.get_mut(&pod)
@@ -168,74 +175,58 @@ impl Reducer {
 }
 
 /// `(container, restartCount, in CrashLoopBackOff)` for init and app containers.
-fn container_statuses(object: &Value) -> impl Iterator<Item = (&str, i64, bool)> {
-    ["initContainerStatuses", "containerStatuses"]
-        .into_iter()
-        .filter_map(|field| at_path(object, &["status", field]).and_then(Value::as_array))
-        .flatten()
+fn container_statuses<'o>(object: &'o Fields<'_>) -> impl Iterator<Item = (&'o str, i64, bool)> {
+    let status = &object.status;
+    (status.init_container_statuses.iter())
+        .chain(status.container_statuses.iter())
         .map(|status| {
-            let name = str_at(status, &["name"]).unwrap_or_default();
-            let restarts = status
-                .get("restartCount")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            let backoff =
-                str_at(status, &["state", "waiting", "reason"]) == Some("CrashLoopBackOff");
+            let name = status.name.get().unwrap_or_default();
+            let restarts = status.restart_count.0.unwrap_or(0);
+            let backoff = status.state.waiting.reason.get() == Some("CrashLoopBackOff");
             (name, restarts, backoff)
         })
 }
 
 /// Kubelet evictions set `status.reason`; API evictions, preemption and the taint manager set
 /// a `DisruptionTarget` condition.
-fn eviction_reason(object: &Value) -> Option<&str> {
-    if let Some(reason) = str_at(object, &["status", "reason"])
+fn eviction_reason<'o>(object: &'o Fields<'_>) -> Option<&'o str> {
+    if let Some(reason) = object.status.reason.get()
         && reason == "Evicted"
     {
         return Some(reason);
     }
-    at_path(object, &["status", "conditions"])
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| {
-            str_at(c, &["type"]) == Some("DisruptionTarget")
-                && str_at(c, &["status"]) == Some("True")
-        })
-        .map(|c| str_at(c, &["reason"]).unwrap_or("DisruptionTarget"))
+    (object.status.conditions.iter())
+        .find(|c| c.type_.get() == Some("DisruptionTarget") && c.status.get() == Some("True"))
+        .map(|c| c.reason.get().unwrap_or("DisruptionTarget"))
 }
 
 /// The pod's top-level owner as `namespace/name`: a ReplicaSet's name loses its
 /// pod-template-hash so all pods of a Deployment share one workload across rollouts.
-fn workload_of(object: &Value) -> String {
-    let namespace = str_at(object, &["metadata", "namespace"]).unwrap_or_default();
-    let owner = at_path(object, &["metadata", "ownerReferences"])
-        .and_then(Value::as_array)
-        .and_then(|refs| {
-            refs.iter()
-                .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-                .or_else(|| refs.first())
-        });
+fn workload_of(object: &Fields<'_>) -> String {
+    let namespace = object.namespace().unwrap_or_default();
+    let refs = &object.metadata.owner_references;
+    let owner = (refs.iter())
+        .find(|r| r.controller.0 == Some(true))
+        .or_else(|| refs.first());
     let Some(owner) = owner else {
-        return format!("{namespace}/{}", name(object));
+        return join_key(namespace, object.name());
     };
-    let owner_name = str_at(owner, &["name"]).unwrap_or_default();
-    let name = match (str_at(owner, &["kind"]), label(object, "pod-template-hash")) {
+    let owner_name = owner.name.get().unwrap_or_default();
+    let name = match (owner.kind.get(), object.labels().pod_template_hash.get()) {
         (Some("ReplicaSet"), Some(hash)) => owner_name
             .strip_suffix(hash)
             .and_then(|n| n.strip_suffix('-'))
             .unwrap_or(owner_name),
         _ => owner_name,
     };
-    format!("{namespace}/{name}")
+    join_key(namespace, name)
 }
 
 /// Ingress controllers are recognised by image (HAProxy's kubernetes-ingress, ingress-nginx,
 /// Traefik as k3s ships it), never by the names a particular cluster chose.
-fn runs_ingress_controller(object: &Value) -> bool {
-    at_path(object, &["spec", "containers"])
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| str_at(c, &["image"]))
+fn runs_ingress_controller(object: &Fields<'_>) -> bool {
+    (object.spec.containers.iter())
+        .filter_map(|c| c.image.get())
         .any(|image| {
             let repository = image_repository(image);
             repository.contains("ingress") || repository.contains("traefik")
@@ -244,8 +235,12 @@ fn runs_ingress_controller(object: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::runs_ingress_controller;
+    use super::super::WatchedObject;
     use serde_json::json;
+
+    fn runs_ingress_controller(pod: &serde_json::Value) -> bool {
+        super::runs_ingress_controller(WatchedObject::from_value(pod).fields())
+    }
 
     fn pod(image: &str) -> serde_json::Value {
         json!({"spec": {"containers": [{"name": "c", "image": image}]}})

@@ -6,9 +6,9 @@
 use std::collections::HashSet;
 
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Change, Reducer, WatchedKind, key, name};
+use super::{Change, Reducer, WatchedKind, WatchedObject};
 use crate::detect::signal::Signal;
 
 impl Reducer {
@@ -20,6 +20,18 @@ impl Reducer {
         resource: WatchedKind,
         objects: &[Value],
     ) -> Vec<Signal> {
+        let objects: Vec<WatchedObject<'_>> =
+            objects.iter().map(WatchedObject::from_value).collect();
+        self.relist_objects(at, resource, &objects)
+    }
+
+    /// [`Reducer::relist`] of objects already viewed.
+    pub fn relist_objects(
+        &mut self,
+        at: Timestamp,
+        resource: WatchedKind,
+        objects: &[WatchedObject<'_>],
+    ) -> Vec<Signal> {
         let namespaced = matches!(
             resource,
             WatchedKind::Pod | WatchedKind::EndpointSlice | WatchedKind::Lease
@@ -27,10 +39,11 @@ impl Reducer {
         let listed: HashSet<String> = objects
             .iter()
             .map(|o| {
+                let o = o.fields();
                 if namespaced {
-                    key(o)
+                    o.key()
                 } else {
-                    name(o).to_owned()
+                    o.name().to_owned()
                 }
             })
             .collect();
@@ -45,14 +58,14 @@ impl Reducer {
         for k in gone {
             let object = match k.split_once('/') {
                 Some((namespace, name)) if namespaced => {
-                    json!({"metadata": {"namespace": namespace, "name": name}})
+                    WatchedObject::named(Some(namespace), name)
                 }
-                _ => json!({"metadata": {"name": k}}),
+                _ => WatchedObject::named(None, &k),
             };
-            out.extend(self.reduce(at, resource, Change::Deleted, &object));
+            out.extend(self.reduce_object(at, resource, Change::Deleted, &object));
         }
         for object in objects {
-            out.extend(self.reduce(at, resource, Change::Added, object));
+            out.extend(self.reduce_object(at, resource, Change::Added, object));
         }
         out
     }

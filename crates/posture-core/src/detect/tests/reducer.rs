@@ -1,5 +1,9 @@
 //! The reducer, from objects shaped like the real API.
 
+mod equivalence;
+mod mutations;
+mod pinned;
+
 use serde_json::{Value, json};
 
 use super::t;
