@@ -115,7 +115,7 @@ async fn recordoning_the_secondary_finds_it_from_the_topology_and_journals_the_u
         server: h.twin.url(),
         context: "twin".into(),
     };
-    let node = secondary_node(&h.client, &cluster)
+    let node = secondary_node(&h.client, &cluster, &posture_core::Policy::default())
         .await
         .expect("a secondary");
     assert_eq!(node, "worker-1");
@@ -165,7 +165,9 @@ async fn unpinned_workloads_with_storage_are_pinned_to_the_primary() {
         server: h.twin.url(),
         context: "twin".into(),
     };
-    let primary = primary_node(&h.client, &cluster).await.expect("a primary");
+    let primary = primary_node(&h.client, &cluster, &posture_core::Policy::default())
+        .await
+        .expect("a primary");
     let workloads = unpinned_workloads(&h.client).await.expect("listed");
     let names: Vec<&str> = workloads.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(

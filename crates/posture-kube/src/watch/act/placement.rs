@@ -2,7 +2,7 @@
 //! collect), and the workloads with storage that no placement pins.
 
 use kube::api::{Api, DynamicObject, ListParams};
-use posture_core::ObjectRef;
+use posture_core::{ObjectRef, Policy, Topology};
 use serde_json::Value;
 
 use super::{ActError, workload_resource};
@@ -53,15 +53,26 @@ pub fn is_unpinned_with_storage(data: &Value) -> bool {
     claims && !placed
 }
 
+/// The runbook's topology of the live cluster, inferred as `posture check` does (with the
+/// policy file's `topology:` overrides).
+async fn topology(
+    client: &kube::Client,
+    cluster: &crate::ClusterIdentity,
+    policy: &Policy,
+) -> Result<Topology, ActError> {
+    let snapshot = crate::collect(client, cluster)
+        .await
+        .map_err(|e| ActError::Topology(e.to_string()))?;
+    Ok(posture_core::topology::infer(&snapshot, policy))
+}
+
 /// The primary node by the runbook's topology, inferred from a live collect.
 pub async fn primary_node(
     client: &kube::Client,
     cluster: &crate::ClusterIdentity,
+    policy: &Policy,
 ) -> Result<String, ActError> {
-    let snapshot = crate::collect(client, cluster)
-        .await
-        .map_err(|e| ActError::Topology(e.to_string()))?;
-    let topology = posture_core::topology::infer(&snapshot, &posture_core::Policy::default());
+    let topology = topology(client, cluster, policy).await?;
     topology.primary.ok_or(ActError::Topology(topology.reason))
 }
 
@@ -69,11 +80,9 @@ pub async fn primary_node(
 pub async fn secondary_node(
     client: &kube::Client,
     cluster: &crate::ClusterIdentity,
+    policy: &Policy,
 ) -> Result<String, ActError> {
-    let snapshot = crate::collect(client, cluster)
-        .await
-        .map_err(|e| ActError::Topology(e.to_string()))?;
-    let topology = posture_core::topology::infer(&snapshot, &posture_core::Policy::default());
+    let topology = topology(client, cluster, policy).await?;
     topology
         .secondary()
         .map(str::to_owned)

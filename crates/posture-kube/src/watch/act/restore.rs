@@ -117,6 +117,7 @@ fn longhorn(kind: &str) -> ApiResource {
 pub async fn read_restore(
     client: &kube::Client,
     cluster: &crate::ClusterIdentity,
+    policy: &posture_core::Policy,
     alerts: Option<&[String]>,
 ) -> Result<RestorePlan, ActError> {
     let snapshot = crate::collect(client, cluster)
@@ -138,7 +139,13 @@ pub async fn read_restore(
             });
         }
     };
-    Ok(select(&snapshot, &snapshots, backups.as_deref(), alerts))
+    Ok(select(
+        &snapshot,
+        policy,
+        &snapshots,
+        backups.as_deref(),
+        alerts,
+    ))
 }
 
 async fn list_all(
@@ -171,6 +178,7 @@ fn is_unhealthy(volume: &Volume) -> bool {
 /// Chooses the volumes (alerted, else unhealthy, else all) and writes the revert steps for each.
 pub fn select(
     snapshot: &Snapshot,
+    policy: &posture_core::Policy,
     snapshots: &[Value],
     backups: Option<&[Value]>,
     alerts: Option<&[String]>,
@@ -200,7 +208,7 @@ pub fn select(
         None => (VolumeRule::All, volumes.clone()),
     };
     let longhorn_namespace = volumes.iter().find_map(|v| v.metadata.namespace.clone());
-    let primary = posture_core::topology::infer(snapshot, &posture_core::Policy::default()).primary;
+    let primary = posture_core::topology::infer(snapshot, policy).primary;
     let mut plans: Vec<VolumeRestore> = chosen
         .into_iter()
         .map(|volume| volume_restore(snapshot, primary.as_deref(), volume, snapshots, backups))

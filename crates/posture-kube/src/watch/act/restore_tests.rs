@@ -34,7 +34,13 @@ fn without_alerts_the_degraded_volume_is_chosen_with_its_claim_workload_and_newe
         snap("newer", MEDIA, "2026-11-22T01:00:00Z", true),
         snap("elsewhere", QDRANT, "2026-11-23T02:00:00Z", true),
     ];
-    let plan = select(&homelab(), &snapshots, None, None);
+    let plan = select(
+        &homelab(),
+        &posture_core::Policy::default(),
+        &snapshots,
+        None,
+        None,
+    );
     assert_eq!(plan.rule, VolumeRule::NotHealthy);
     assert_eq!(plan.longhorn_namespace.as_deref(), Some("longhorn-system"));
     assert!(!plan.backups_listed);
@@ -72,7 +78,13 @@ fn without_alerts_the_degraded_volume_is_chosen_with_its_claim_workload_and_newe
 #[test]
 fn alerts_choose_the_named_volume_and_a_stateful_set_scales_as_sts() {
     let alerts = vec![QDRANT.to_owned()];
-    let plan = select(&homelab(), &[], Some(&[]), Some(&alerts));
+    let plan = select(
+        &homelab(),
+        &posture_core::Policy::default(),
+        &[],
+        Some(&[]),
+        Some(&alerts),
+    );
     assert_eq!(plan.rule, VolumeRule::NamedInAlerts);
     assert!(plan.backups_listed);
     let qdrant = &plan.volumes[0];
@@ -96,7 +108,7 @@ fn with_every_volume_healthy_all_are_listed() {
     for volume in &mut snapshot.longhorn.as_mut().expect("longhorn").volumes {
         volume.status.robustness = Some("healthy".into());
     }
-    let plan = select(&snapshot, &[], None, None);
+    let plan = select(&snapshot, &posture_core::Policy::default(), &[], None, None);
     assert_eq!(plan.rule, VolumeRule::All);
     assert_eq!(plan.volumes.len(), 5);
 }
@@ -110,7 +122,13 @@ fn backups_of_the_volume_are_listed_newest_first() {
                "status": {"volumeName": MEDIA, "state": "Completed", "backupCreatedAt": "2026-11-22T02:00:00Z"}}),
         json!({"metadata": {"name": "b3"}, "status": {"volumeName": QDRANT}}),
     ];
-    let plan = select(&homelab(), &[], Some(&backups), None);
+    let plan = select(
+        &homelab(),
+        &posture_core::Policy::default(),
+        &[],
+        Some(&backups),
+        None,
+    );
     let names: Vec<&str> = plan.volumes[0]
         .backups
         .iter()
@@ -127,7 +145,7 @@ fn a_detached_volume_is_attached_for_the_revert_on_the_primary() {
         volume.spec.node_id = None;
         volume.status.state = Some("detached".into());
     }
-    let plan = select(&snapshot, &[], None, None);
+    let plan = select(&snapshot, &posture_core::Policy::default(), &[], None, None);
     let media = &plan.volumes[0];
     assert_eq!(media.node.as_deref(), Some("miniserver"));
     assert!(

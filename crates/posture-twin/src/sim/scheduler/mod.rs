@@ -323,21 +323,30 @@ fn term_namespaces<'a>(term: &'a Value, own: &'a str) -> Vec<&'a str> {
     }
 }
 
-/// Required anti-affinity: no matching pod in the node's topology domain.
-fn anti_affinity_violated(term: &Value, ns: &str, node: &NodeInfo, nodes: &[NodeInfo]) -> bool {
+/// Pods in `node`'s topology domain that an inter-pod (anti-)affinity `term` of a pod in `ns`
+/// selects; none when the node lacks the term's topology key.
+fn term_matches<'n>(
+    term: &'n Value,
+    ns: &'n str,
+    node: &'n NodeInfo,
+    nodes: &'n [NodeInfo],
+) -> impl Iterator<Item = &'n Placed> + 'n {
     let key = text(term, "/topologyKey");
-    let Some(domain) = node.labels.get(key) else {
-        return false;
-    };
+    let domain = node.labels.get(key);
     let namespaces = term_namespaces(term, ns);
     nodes
         .iter()
-        .filter(|n| n.labels.get(key) == Some(domain))
+        .filter(move |n| domain.is_some() && n.labels.get(key) == domain)
         .flat_map(|n| &n.placed)
-        .any(|p| {
+        .filter(move |p| {
             namespaces.contains(&p.namespace.as_str())
                 && selector_matches(term.get("labelSelector"), Some(&p.labels))
         })
+}
+
+/// Required anti-affinity: no matching pod in the node's topology domain.
+fn anti_affinity_violated(term: &Value, ns: &str, node: &NodeInfo, nodes: &[NodeInfo]) -> bool {
+    term_matches(term, ns, node, nodes).next().is_some()
 }
 
 /// DoNotSchedule topology spread: placing here must keep skew within maxSkew.

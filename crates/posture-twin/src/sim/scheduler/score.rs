@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::{NodeInfo, node_matches, term_namespaces};
+use super::{NodeInfo, node_matches, term_matches};
 use crate::sim::pods::requests;
 use crate::sim::util::{int, namespace, selector_matches, text};
 
@@ -81,20 +81,7 @@ fn inter_pod_preference(pod: &Value, node: &NodeInfo, nodes: &[NodeInfo]) -> i64
     };
     let matching = |weighted: &Value| -> i64 {
         let term = weighted.get("podAffinityTerm").unwrap_or(&Value::Null);
-        let key = text(term, "/topologyKey");
-        let Some(domain) = node.labels.get(key) else {
-            return 0;
-        };
-        let namespaces = term_namespaces(term, ns);
-        let count = nodes
-            .iter()
-            .filter(|n| n.labels.get(key) == Some(domain))
-            .flat_map(|n| &n.placed)
-            .filter(|p| {
-                namespaces.contains(&p.namespace.as_str())
-                    && selector_matches(term.get("labelSelector"), Some(&p.labels))
-            })
-            .count();
+        let count = term_matches(term, ns, node, nodes).count();
         int(weighted, "/weight")
             .unwrap_or(0)
             .saturating_mul(i64::try_from(count).unwrap_or(i64::MAX))

@@ -20,19 +20,22 @@ pub(crate) fn run(
     args: &WatchArgs,
     action: WatchAction,
 ) -> Result<u8, CliError> {
+    let policy = crate::commands::load_policy(global)?;
     crate::commands::with_client(global, async |client, cluster| {
         let act_on = match action {
             WatchAction::RecordonSecondary => Act::Cordon {
-                node: secondary_node(&client, &cluster)
+                node: secondary_node(&client, &cluster, &policy)
                     .await
                     .map_err(CliError::Act)?,
             },
             WatchAction::StopRebuilds => Act::StopRebuilds,
             WatchAction::DisableAutoBalance => Act::DisableAutoBalance,
-            WatchAction::PinToPrimary => return pin_to_primary(&client, &cluster, args).await,
+            WatchAction::PinToPrimary => {
+                return pin_to_primary(&client, &cluster, &policy, args).await;
+            }
             WatchAction::ArgoRollback => return argo::run(&client, &cluster, args.output).await,
             WatchAction::SnapshotRestore => {
-                return restore::run(&client, &cluster, args.output).await;
+                return restore::run(&client, &cluster, &policy, args.output).await;
             }
         };
         run_all(&client, &cluster, args, &[act_on]).await
@@ -43,9 +46,12 @@ pub(crate) fn run(
 async fn pin_to_primary(
     client: &kube::Client,
     cluster: &posture_kube::ClusterIdentity,
+    policy: &posture_core::Policy,
     args: &WatchArgs,
 ) -> Result<u8, CliError> {
-    let node = primary_node(client, cluster).await.map_err(CliError::Act)?;
+    let node = primary_node(client, cluster, policy)
+        .await
+        .map_err(CliError::Act)?;
     let workloads = unpinned_workloads(client).await.map_err(CliError::Act)?;
     if workloads.is_empty() {
         print_text("pin-to-primary: every workload with storage is placed; nothing to do\n")?;

@@ -11,10 +11,11 @@ use crate::error::{CliError, exit};
 pub(super) async fn run(
     client: &kube::Client,
     cluster: &posture_kube::ClusterIdentity,
+    policy: &posture_core::Policy,
     output: WatchOutput,
 ) -> Result<u8, CliError> {
     // `--act` runs instead of the detectors, so there are no alerts to name volumes.
-    let plan = read_restore(client, cluster, None)
+    let plan = read_restore(client, cluster, policy, None)
         .await
         .map_err(CliError::Act)?;
     let text = match output {

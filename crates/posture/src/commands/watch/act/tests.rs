@@ -46,6 +46,7 @@ fn snapshot_restore_lists_the_degraded_volume_with_snapshots_backups_and_steps()
     let backups = objects_of_kind("Backup");
     let plan = select(
         &snapshot(),
+        &posture_core::Policy::default(),
         &objects_of_kind("Snapshot"),
         Some(&backups),
         None,
