@@ -4,7 +4,9 @@
 mod watch_support;
 
 use jiff::SignedDuration;
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use posture_core::detect::DetectorKind;
 use posture_twin::fault::Fault;
 
@@ -226,4 +228,59 @@ async fn a_watch_resumed_past_the_history_relists_without_losing_or_doubling_ale
     })
     .await;
     assert_eq!(raised(&h.alerts, DetectorKind::RestartLoop), 1);
+}
+
+#[tokio::test]
+async fn a_rollout_of_many_replicas_is_no_eviction_loop_but_deleting_them_is() {
+    let mut h = Harness::start().await;
+    let deployments: Api<Deployment> = Api::namespaced(h.client.clone(), "apps");
+    let web: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {
+            "replicas": 6,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "example/web:1"}]}},
+        },
+    }))
+    .expect("a Deployment");
+    deployments
+        .create(&PostParams::default(), &web)
+        .await
+        .expect("created");
+    h.run(2 * MINUTE, SignedDuration::from_secs(5)).await;
+    // A new image replaces all six pods: six deletions, all of them a rollout's.
+    deployments
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "web", "image": "example/web:2"}]}}}}),
+            ),
+        )
+        .await
+        .expect("patched");
+    h.run(5 * MINUTE, SignedDuration::from_secs(5)).await;
+    assert_eq!(
+        raised(&h.alerts, DetectorKind::EvictionLoop),
+        0,
+        "{:#?}",
+        h.alerts
+    );
+    // Deleting the same revision's pods over and over is the loop the detector is for.
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "apps");
+    pods.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("app=web"),
+    )
+    .await
+    .expect("deleted");
+    h.run(MINUTE, SignedDuration::from_secs(5)).await;
+    assert_eq!(
+        raised(&h.alerts, DetectorKind::EvictionLoop),
+        1,
+        "{:#?}",
+        h.alerts
+    );
 }

@@ -203,6 +203,7 @@ impl StreamGen {
                     pod: self.pod(i),
                     workload: workload(i),
                     critical: false,
+                    replaced: false,
                 },
             ));
             self.pod_generation[i] += 1;

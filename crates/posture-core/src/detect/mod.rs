@@ -163,10 +163,13 @@ impl Detectors {
                 out.extend(self.crash_loops.observe(&subject, workload, *active, at));
             }
             SignalKind::PodCreated { .. } => {}
+            // A rollout replacing its pods is the controller doing its job, not a loop.
+            SignalKind::PodDeleted { replaced: true, .. } => {}
             SignalKind::PodDeleted {
                 pod,
                 workload,
                 critical,
+                replaced: false,
             } => {
                 out.extend(
                     self.evictions

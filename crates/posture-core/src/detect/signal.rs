@@ -66,6 +66,10 @@ pub enum SignalKind {
         workload: String,
         #[serde(default, skip_serializing_if = "is_false")]
         critical: bool,
+        /// Pods of another revision of the workload were running: a rollout replacing the
+        /// pod, which is no eviction loop.
+        #[serde(default, skip_serializing_if = "is_false")]
+        replaced: bool,
     },
     /// A pod was evicted, preempted or deleted by the taint manager.
     PodEvicted {

@@ -78,6 +78,9 @@ pub enum Change {
 #[derive(Debug, Default)]
 pub struct Reducer {
     pods: HashMap<String, pods::PodMemo>,
+    /// Live pods per workload and revision (pod-template-hash or controller-revision-hash),
+    /// to tell a rollout's deletions from an eviction loop's.
+    revisions: HashMap<String, HashMap<String, u32>>,
     slices: HashMap<String, network::SliceMemo>,
     services: HashMap<String, network::ServiceMemo>,
     leases: HashMap<String, network::LeaseMemo>,

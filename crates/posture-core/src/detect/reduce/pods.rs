@@ -9,6 +9,8 @@ use crate::detect::signal::SignalKind;
 #[derive(Debug)]
 pub(super) struct PodMemo {
     workload: String,
+    /// The pod's revision of its workload; empty when its controller sets none.
+    revision: String,
     /// kube-dns or an ingress controller: losing it hurts every app.
     critical: bool,
     /// Runs an ingress controller image, so Services selecting it are important.
@@ -27,6 +29,7 @@ struct ContainerMemo {
 impl PodMemo {
     pub(super) fn heap_bytes(&self) -> usize {
         self.workload.capacity()
+            + self.revision.capacity()
             + self.containers.capacity() * size_of::<ContainerMemo>()
             + self
                 .containers
@@ -44,6 +47,7 @@ impl Reducer {
         let pod = object.key();
         if change == Change::Deleted {
             if let Some(memo) = self.pods.remove(&pod) {
+                let replaced = self.forget_revision(&memo);
                 for c in memo.containers.iter().filter(|c| c.backoff) {
                     out.push(SignalKind::CrashLoopBackOff {
                         pod: pod.clone(),
@@ -57,6 +61,7 @@ impl Reducer {
                         pod,
                         workload: memo.workload,
                         critical: memo.critical,
+                        replaced,
                     });
                 }
             }
@@ -68,8 +73,17 @@ impl Reducer {
             let workload = workload_of(object);
             let ingress = runs_ingress_controller(object);
             let critical = ingress || object.labels().k8s_app.get() == Some("kube-dns");
+            let labels = object.labels();
+            let revision = (labels.pod_template_hash.get())
+                .or(labels.controller_revision_hash.get())
+                .unwrap_or_default()
+                .to_owned();
+            *(self.revisions.entry(workload.clone()).or_default())
+                .entry(revision.clone())
+                .or_default() += 1;
             let mut memo = PodMemo {
                 workload: workload.clone(),
+                revision,
                 critical,
                 ingress,
                 evicted: eviction.is_some(),
@@ -198,6 +212,27 @@ fn eviction_reason<'o>(object: &'o Fields<'_>) -> Option<&'o str> {
     (object.status.conditions.iter())
         .find(|c| c.type_.get() == Some("DisruptionTarget") && c.status.get() == Some("True"))
         .map(|c| c.reason.get().unwrap_or("DisruptionTarget"))
+}
+
+impl Reducer {
+    /// Forgets a deleted pod's revision; true when pods of another revision of its workload
+    /// still run (a rollout is replacing it).
+    fn forget_revision(&mut self, memo: &PodMemo) -> bool {
+        let Some(revisions) = self.revisions.get_mut(&memo.workload) else {
+            return false;
+        };
+        if let Some(count) = revisions.get_mut(&memo.revision) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                revisions.remove(&memo.revision);
+            }
+        }
+        let replaced = !memo.revision.is_empty() && revisions.keys().any(|r| *r != memo.revision);
+        if revisions.is_empty() {
+            self.revisions.remove(&memo.workload);
+        }
+        replaced
+    }
 }
 
 /// The pod's top-level owner as `namespace/name`: a ReplicaSet's name loses its

@@ -10,6 +10,7 @@ impl Reducer {
     pub fn live_bytes(&self) -> usize {
         size_of::<Self>()
             + table_bytes(&self.pods, |m| m.heap_bytes())
+            + table_bytes(&self.revisions, |r| table_bytes(r, |_| 0))
             + table_bytes(&self.slices, |m| m.heap_bytes())
             + table_bytes(&self.services, |_| 0)
             + table_bytes(&self.leases, |m| m.heap_bytes())

@@ -226,6 +226,7 @@ fn eviction_loop_counts_evictions_and_deletions_of_one_workload() {
             pod: "kube-system/coredns-b".into(),
             workload: "kube-system/coredns".into(),
             critical: true,
+            replaced: false,
         },
     );
     let created = at(
@@ -259,4 +260,21 @@ fn eviction_loop_counts_evictions_and_deletions_of_one_workload() {
             ..
         }
     ));
+}
+
+#[test]
+fn a_rollout_replacing_every_pod_is_no_eviction_loop() {
+    let mut d = defaults();
+    let replaced = (0..8).map(|i| {
+        at(
+            i * 10,
+            SignalKind::PodDeleted {
+                pod: format!("apps/web-old-{i}"),
+                workload: "apps/web".into(),
+                critical: false,
+                replaced: true,
+            },
+        )
+    });
+    assert!(run(&mut d, replaced).is_empty());
 }

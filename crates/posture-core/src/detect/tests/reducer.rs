@@ -119,6 +119,59 @@ fn an_eviction_is_reported_once_whether_seen_as_event_or_status() {
     );
 }
 
+/// The CoreDNS fixture as pod `name` of ReplicaSet revision `hash`.
+fn coredns_pod(name: &str, hash: &str) -> Value {
+    let mut pod = fixture(POD);
+    set(&mut pod, "/metadata/name", json!(name));
+    set(&mut pod, "/metadata/labels/pod-template-hash", json!(hash));
+    set(
+        &mut pod,
+        "/metadata/ownerReferences/0/name",
+        json!(format!("coredns-{hash}")),
+    );
+    pod
+}
+
+fn deleted_as_replaced(signals: &[SignalKind]) -> Option<bool> {
+    signals.iter().find_map(|s| match s {
+        SignalKind::PodDeleted { replaced, .. } => Some(*replaced),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_rollouts_deletions_are_replacements_and_a_recreate_of_the_same_revision_is_not() {
+    let mut r = Reducer::new();
+    let old_a = coredns_pod("coredns-old1-a", "old1");
+    let old_b = coredns_pod("coredns-old1-b", "old1");
+    kinds(&mut r, WatchedKind::Pod, Change::Added, &old_a);
+    kinds(&mut r, WatchedKind::Pod, Change::Added, &old_b);
+    // Evicted and recreated from the same template: no other revision runs.
+    let gone = kinds(&mut r, WatchedKind::Pod, Change::Deleted, &old_a);
+    assert_eq!(deleted_as_replaced(&gone), Some(false));
+    kinds(&mut r, WatchedKind::Pod, Change::Added, &old_a);
+    // A rollout: the new revision's pod runs, then the old ones go.
+    kinds(
+        &mut r,
+        WatchedKind::Pod,
+        Change::Added,
+        &coredns_pod("coredns-new2-a", "new2"),
+    );
+    let gone = kinds(&mut r, WatchedKind::Pod, Change::Deleted, &old_a);
+    assert_eq!(deleted_as_replaced(&gone), Some(true));
+    let gone = kinds(&mut r, WatchedKind::Pod, Change::Deleted, &old_b);
+    assert_eq!(deleted_as_replaced(&gone), Some(true));
+    // Once only the new revision runs, losing one of its pods is news again.
+    let gone = kinds(
+        &mut r,
+        WatchedKind::Pod,
+        Change::Deleted,
+        &coredns_pod("coredns-new2-a", "new2"),
+    );
+    assert_eq!(deleted_as_replaced(&gone), Some(false));
+    assert_eq!(r.live_objects(), 0, "no memo outlives its pods");
+}
+
 #[test]
 fn endpoint_slice_ready_counts_are_summed_per_service_and_kube_dns_is_important() {
     let mut r = Reducer::new();

@@ -181,6 +181,8 @@ pub(crate) struct Labels<'a> {
     pub(crate) k8s_app: Text<'a>,
     #[serde(default, rename = "pod-template-hash", borrow)]
     pub(crate) pod_template_hash: Text<'a>,
+    #[serde(default, rename = "controller-revision-hash", borrow)]
+    pub(crate) controller_revision_hash: Text<'a>,
     #[serde(default, rename = "kubernetes.io/service-name", borrow)]
     pub(crate) service_name: Text<'a>,
     #[serde(default, rename = "longhornnode", borrow)]
