@@ -5,7 +5,7 @@ mod watch_support;
 
 use jiff::SignedDuration;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use posture_core::detect::DetectorKind;
 use posture_twin::fault::Fault;
@@ -231,13 +231,15 @@ async fn a_watch_resumed_past_the_history_relists_without_losing_or_doubling_ale
 }
 
 #[tokio::test]
-async fn a_rollout_of_many_replicas_is_no_eviction_loop_but_deleting_them_is() {
+async fn a_rollout_of_many_replicas_is_no_eviction_loop_nor_churn_but_deleting_them_is() {
     let mut h = Harness::start().await;
     let deployments: Api<Deployment> = Api::namespaced(h.client.clone(), "apps");
     let web: Deployment = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "web", "namespace": "apps"},
         "spec": {
             "replicas": 6,
+            "strategy": {"type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "selector": {"matchLabels": {"app": "web"}},
             "template": {"metadata": {"labels": {"app": "web"}},
                 "spec": {"containers": [{"name": "web", "image": "example/web:1"}]}},
@@ -248,8 +250,18 @@ async fn a_rollout_of_many_replicas_is_no_eviction_loop_but_deleting_them_is() {
         .create(&PostParams::default(), &web)
         .await
         .expect("created");
+    let service: Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]},
+    }))
+    .expect("a Service");
+    Api::<Service>::namespaced(h.client.clone(), "apps")
+        .create(&PostParams::default(), &service)
+        .await
+        .expect("created");
     h.run(2 * MINUTE, SignedDuration::from_secs(5)).await;
-    // A new image replaces all six pods: six deletions, all of them a rollout's.
+    // A new image replaces all six pods one at a time: six deletions, all of them a rollout's,
+    // and the ready count moving twelve times.
     deployments
         .patch(
             "web",
@@ -264,6 +276,13 @@ async fn a_rollout_of_many_replicas_is_no_eviction_loop_but_deleting_them_is() {
     h.run(5 * MINUTE, SignedDuration::from_secs(5)).await;
     assert_eq!(
         raised(&h.alerts, DetectorKind::EvictionLoop),
+        0,
+        "{:#?}",
+        h.alerts
+    );
+    // Its endpoints came and went, none flipped: no churn either.
+    assert_eq!(
+        raised(&h.alerts, DetectorKind::EndpointChurn),
         0,
         "{:#?}",
         h.alerts

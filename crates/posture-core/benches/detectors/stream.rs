@@ -179,6 +179,7 @@ impl StreamGen {
                     service: service(i),
                     ready,
                     important: false,
+                    flips: 0,
                 },
             ));
         }

@@ -1,5 +1,9 @@
-//! Ingress endpoint oscillation and outages: a Service whose ready endpoint count keeps changing,
+//! Ingress endpoint oscillation and outages: a Service whose endpoints keep flipping readiness,
 //! and an important Service (kube-dns, ingress) left without ready endpoints.
+//!
+//! Churn counts flips of endpoints that stay (unready without terminating, ready again after
+//! having been ready), not changes of the ready count: a rollout adds and removes endpoints,
+//! changing the count twice per pod, and is no oscillation.
 
 use std::collections::{HashMap, HashSet};
 
@@ -44,7 +48,7 @@ impl EndpointDetector {
             services: HashMap::new(),
             churn: FlapDetector::new(
                 DetectorKind::EndpointChurn,
-                "ready-endpoint changes",
+                "endpoint readiness flips",
                 policy.churn,
             ),
         }
@@ -55,6 +59,7 @@ impl EndpointDetector {
         service: &str,
         ready: u32,
         important: bool,
+        flips: u32,
         at: Timestamp,
         out: &mut Vec<Alert>,
     ) {
@@ -94,14 +99,15 @@ impl EndpointDetector {
                 s.ready_since.get_or_insert(now);
             }
         }
-        let changed = previous.is_some_and(|p| p != ready);
-        if changed {
+        if previous.is_some_and(|p| p != ready) || flips > 0 {
             s.changed_at = now;
-            let severity = if s.important {
-                Severity::Error
-            } else {
-                Severity::Warning
-            };
+        }
+        let severity = if s.important {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        for _ in 0..flips {
             out.extend(
                 self.churn
                     .record(service, at, severity, || format!("now {ready} ready")),

@@ -195,9 +195,10 @@ impl Detectors {
                 service,
                 ready,
                 important,
+                flips,
             } => self
                 .endpoints
-                .observe(service, *ready, *important, at, &mut out),
+                .observe(service, *ready, *important, *flips, at, &mut out),
             SignalKind::LeaseRenewed {
                 lease,
                 holder,

@@ -45,7 +45,8 @@ pub struct RateThresholds {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct EndpointPolicy {
-    /// Changes of one Service's ready endpoint count. Default: 6 in 5 min, clear after 5 min.
+    /// Readiness flips of one Service's endpoints (unready without terminating, or ready again
+    /// after having been ready; a rollout flips none). Default: 6 in 5 min, clear after 5 min.
     pub churn: RateThresholds,
     /// An important Service at zero ready endpoints for this long raises. Default: 10 s, which
     /// lets a single-replica rollout pass but not an outage.

@@ -79,13 +79,18 @@ pub enum SignalKind {
         #[serde(default, skip_serializing_if = "is_false")]
         critical: bool,
     },
-    /// A Service's count of ready endpoints (over all its EndpointSlices) changed.
+    /// A Service's count of ready endpoints (over all its EndpointSlices) changed, or some of
+    /// its endpoints flipped readiness.
     EndpointsChanged {
         service: String,
         ready: u32,
         /// kube-dns or a Service in front of an ingress controller.
         #[serde(default, skip_serializing_if = "is_false")]
         important: bool,
+        /// Endpoints that flipped: went unready without terminating, or became ready again
+        /// after having been ready. A rollout adding and removing endpoints flips none.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        flips: u32,
     },
     LeaseRenewed {
         lease: String,
@@ -147,6 +152,10 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +169,7 @@ mod tests {
                 service: "kube-system/kube-dns".into(),
                 ready: 1,
                 important: true,
+                flips: 0,
             },
         );
         let line = signal.to_line();

@@ -52,6 +52,7 @@ impl StreamGen {
                             service: service(i),
                             ready: (k % 2) as u32,
                             important: true,
+                            flips: 1,
                         },
                     );
                 }
@@ -61,6 +62,7 @@ impl StreamGen {
                         service: service(i),
                         ready: 2,
                         important: true,
+                        flips: 0,
                     },
                 );
             }

@@ -11,6 +11,16 @@ pub(super) struct SliceMemo {
     service: String,
     ready: u32,
     important: bool,
+    /// Endpoints backed by a pod, by `namespace/pod`, to tell readiness flips from a rollout.
+    endpoints: Vec<EndpointMemo>,
+}
+
+#[derive(Debug)]
+struct EndpointMemo {
+    pod: String,
+    ready: bool,
+    /// Has been seen ready: becoming ready again after that is a flip, the first time is not.
+    was_ready: bool,
 }
 
 #[derive(Debug)]
@@ -36,6 +46,30 @@ pub(super) struct AttachmentMemo {
 impl SliceMemo {
     pub(super) fn heap_bytes(&self) -> usize {
         self.service.capacity()
+            + self.endpoints.capacity() * size_of::<EndpointMemo>()
+            + self
+                .endpoints
+                .iter()
+                .map(|e| e.pod.capacity())
+                .sum::<usize>()
+    }
+
+    /// Compares with the slice as it was: counts flips, and carries `was_ready` over.
+    fn flips_since(&mut self, old: Option<&SliceMemo>) -> u32 {
+        let mut flips = 0;
+        for endpoint in &mut self.endpoints {
+            let Some(before) = old.and_then(|o| o.endpoints.iter().find(|e| e.pod == endpoint.pod))
+            else {
+                continue;
+            };
+            endpoint.was_ready |= before.was_ready;
+            if (before.ready && !endpoint.ready)
+                || (!before.ready && endpoint.ready && before.was_ready)
+            {
+                flips += 1;
+            }
+        }
+        flips
     }
 }
 
@@ -55,9 +89,10 @@ impl Reducer {
     pub(super) fn endpoint_slice(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
         let slice = object.key();
         let old = self.slices.remove(&slice);
-        let new = (change != Change::Deleted)
+        let mut new = (change != Change::Deleted)
             .then(|| self.slice_memo(object))
             .flatten();
+        let flips = new.as_mut().map_or(0, |n| n.flips_since(old.as_ref()));
         let service = match (&old, &new) {
             (_, Some(n)) => n.service.clone(),
             (Some(o), None) => o.service.clone(),
@@ -86,11 +121,12 @@ impl Reducer {
         if let Some(n) = new {
             self.slices.insert(slice, n);
         }
-        if first_sight || ready != before {
+        if first_sight || ready != before || flips > 0 {
             out.push(SignalKind::EndpointsChanged {
                 service,
                 ready,
                 important,
+                flips,
             });
         }
     }
@@ -117,10 +153,29 @@ impl Reducer {
                         self.pod_is_ingress(&pod_key)
                     })
             });
+        // Terminating endpoints are going away (a rollout, a drain): not flips.
+        let tracked = endpoints
+            .iter()
+            .filter(|e| e.conditions.terminating.0 != Some(true))
+            .filter_map(|e| {
+                let target = &e.target_ref;
+                let pod = target
+                    .name
+                    .get()
+                    .filter(|_| target.kind.get() == Some("Pod"))?;
+                let ready = e.conditions.ready.0 != Some(false);
+                Some(EndpointMemo {
+                    pod: join_key(target.namespace.get().unwrap_or(namespace), pod),
+                    ready,
+                    was_ready: ready,
+                })
+            })
+            .collect();
         Some(SliceMemo {
             service: join_key(namespace, service_name),
             ready: u32::try_from(ready).unwrap_or(u32::MAX),
             important,
+            endpoints: tracked,
         })
     }
 

@@ -226,6 +226,7 @@ fn quiet_subjects_are_pruned_on_tick_so_state_follows_live_objects() {
                 service: format!("apps/s-{i}"),
                 ready: 0,
                 important: false,
+                flips: 0,
             },
         ));
         signals.push(at(

@@ -108,29 +108,46 @@ fn crash_loop_raises_on_entry_and_clears_after_leaving_for_the_clear_period() {
 }
 
 fn endpoints(s: i64, service: &str, ready: u32, important: bool) -> Signal {
+    flipped(s, service, ready, important, 0)
+}
+
+fn flipped(s: i64, service: &str, ready: u32, important: bool, flips: u32) -> Signal {
     at(
         s,
         SignalKind::EndpointsChanged {
             service: service.into(),
             ready,
             important,
+            flips,
         },
     )
 }
 
 #[test]
-fn endpoint_churn_raises_at_six_changes_and_not_at_five() {
+fn endpoint_churn_raises_at_six_flips_and_not_at_five() {
     let mut d = defaults();
     let flips = |from: i64, n: i64| {
-        (0..=n).map(move |i| endpoints(from + i * 10, "apps/web", 1 + (i % 2) as u32, false))
+        (0..n).map(move |i| flipped(from + i * 10, "apps/web", 1 + (i % 2) as u32, false, 1))
     };
-    // The first sighting sets the baseline; five changes follow.
     assert!(run(&mut d, flips(0, 5)).is_empty());
     let mut d = defaults();
     let alerts = run(&mut d, flips(0, 6));
     assert_eq!(ids(&alerts), vec![(true, "endpoint-churn/apps/web".into())]);
-    // A repeated identical count is no change.
-    assert!(run(&mut d, [endpoints(70, "apps/web", 1, false)]).is_empty());
+    // Two flips in one update count twice.
+    let mut d = defaults();
+    let alerts = run(
+        &mut d,
+        (0..3).map(|i| flipped(i * 10, "apps/web", 2, false, 2)),
+    );
+    assert_eq!(ids(&alerts), vec![(true, "endpoint-churn/apps/web".into())]);
+}
+
+#[test]
+fn a_ready_count_moving_without_flips_is_no_churn() {
+    // A rollout: the count goes up and down as pods are added and removed, nothing flips.
+    let mut d = defaults();
+    let rollout = (0..20).map(|i| endpoints(i * 5, "apps/web", 3 + (i % 2) as u32, false));
+    assert!(run(&mut d, rollout).is_empty());
 }
 
 #[test]

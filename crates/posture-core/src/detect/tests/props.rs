@@ -22,13 +22,14 @@ fn signal_kind() -> impl Strategy<Value = SignalKind> {
             container: "c".into(),
             active
         }),
-        (subject.clone(), 0..3u32, any::<bool>()).prop_map(|(s, ready, important)| {
-            SignalKind::EndpointsChanged {
+        (subject.clone(), 0..3u32, any::<bool>(), 0..3u32).prop_map(
+            |(s, ready, important, flips)| SignalKind::EndpointsChanged {
                 service: format!("ns/{s}"),
                 ready,
                 important,
+                flips,
             }
-        }),
+        ),
         subject.clone().prop_map(|s| SignalKind::PodEvicted {
             pod: "ns/p".into(),
             workload: format!("ns/{s}"),

@@ -176,30 +176,42 @@ fn a_rollouts_deletions_are_replacements_and_a_recreate_of_the_same_revision_is_
 fn endpoint_slice_ready_counts_are_summed_per_service_and_kube_dns_is_important() {
     let mut r = Reducer::new();
     let mut slice = fixture(SLICE);
-    let changed = |ready| SignalKind::EndpointsChanged {
+    let changed = |ready, flips| SignalKind::EndpointsChanged {
         service: "kube-system/kube-dns".into(),
         ready,
         important: true,
+        flips,
     };
     assert_eq!(
         kinds(&mut r, WatchedKind::EndpointSlice, Change::Added, &slice),
-        vec![changed(2)]
+        vec![changed(2, 0)]
     );
+    // An endpoint going unready without terminating is a flip.
     set(&mut slice, "/endpoints/1/conditions/ready", json!(false));
     assert_eq!(
         kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice),
-        vec![changed(1)]
+        vec![changed(1, 1)]
     );
     assert!(kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice).is_empty());
-    // A missing ready condition means ready.
+    // A missing ready condition means ready: ready again after having been ready flips too.
     set(&mut slice, "/endpoints/1/conditions", json!({}));
     assert_eq!(
         kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice),
-        vec![changed(2)]
+        vec![changed(2, 1)]
+    );
+    // Terminating (a rollout, a drain) is leaving, not flipping.
+    set(
+        &mut slice,
+        "/endpoints/1/conditions",
+        json!({"ready": false, "serving": true, "terminating": true}),
+    );
+    assert_eq!(
+        kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice),
+        vec![changed(1, 0)]
     );
     assert_eq!(
         kinds(&mut r, WatchedKind::EndpointSlice, Change::Deleted, &slice),
-        vec![changed(0)]
+        vec![changed(0, 0)]
     );
     assert_eq!(r.live_objects(), 0);
 }

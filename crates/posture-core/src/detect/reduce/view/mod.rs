@@ -306,6 +306,8 @@ pub(crate) struct Endpoint<'a> {
 pub(crate) struct EndpointConditions {
     #[serde(default)]
     pub(crate) ready: Flag,
+    #[serde(default)]
+    pub(crate) terminating: Flag,
 }
 
 /// An Event's `involvedObject` or an endpoint's `targetRef`.
