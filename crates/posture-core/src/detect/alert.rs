@@ -26,6 +26,23 @@ pub enum DetectorKind {
 }
 
 impl DetectorKind {
+    /// Every detector, in the order they are documented.
+    pub const ALL: [Self; 13] = [
+        Self::RestartLoop,
+        Self::CrashLoop,
+        Self::EndpointChurn,
+        Self::NoReadyEndpoints,
+        Self::EvictionLoop,
+        Self::LeaseThrash,
+        Self::LeaseRenewGap,
+        Self::RebuildConcurrency,
+        Self::RebuildRepeated,
+        Self::RobustnessFlap,
+        Self::VolumeStateFlap,
+        Self::AttachmentChurn,
+        Self::NodeReadyFlap,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RestartLoop => "restart-loop",
@@ -41,6 +58,28 @@ impl DetectorKind {
             Self::VolumeStateFlap => "volume-state-flap",
             Self::AttachmentChurn => "attachment-churn",
             Self::NodeReadyFlap => "node-ready-flap",
+        }
+    }
+
+    /// The runbook's "Act" for this risk, as `posture watch --act` names the actions, the
+    /// first the one to try first. Re-cordoning the secondary and pinning workloads to the
+    /// primary stop things moving to a node that comes and goes; stopping rebuilds and
+    /// auto-balance calm Longhorn; Argo CD rollback and snapshot restore undo a bad change.
+    pub fn counter_moves(self) -> &'static [&'static str] {
+        match self {
+            Self::RestartLoop | Self::CrashLoop => &["argo-rollback", "pin-to-primary"],
+            Self::EndpointChurn | Self::NoReadyEndpoints => {
+                &["recordon-secondary", "pin-to-primary"]
+            }
+            Self::EvictionLoop | Self::NodeReadyFlap => &["recordon-secondary", "pin-to-primary"],
+            Self::LeaseThrash | Self::LeaseRenewGap => &["recordon-secondary"],
+            Self::RebuildConcurrency | Self::RebuildRepeated => {
+                &["stop-rebuilds", "disable-auto-balance"]
+            }
+            Self::RobustnessFlap => &["stop-rebuilds", "disable-auto-balance", "snapshot-restore"],
+            Self::VolumeStateFlap | Self::AttachmentChurn => {
+                &["pin-to-primary", "recordon-secondary"]
+            }
         }
     }
 

@@ -118,7 +118,10 @@ impl Session {
             return Ok(());
         }
         let line = match self.output {
-            WatchOutput::Human => alert_line(alert),
+            WatchOutput::Human => match counter_moves_line(alert) {
+                Some(moves) => format!("{}\n{moves}", alert_line(alert)),
+                None => alert_line(alert),
+            },
             WatchOutput::Json => {
                 serde_json::to_string(alert).map_err(|source| CliError::Serialize {
                     what: "alert",
@@ -314,6 +317,20 @@ pub(crate) fn alert_line(alert: &Alert) -> String {
     }
 }
 
+/// `  act: posture watch --act stop-rebuilds | --act disable-auto-balance` under a raised
+/// alert: the runbook's counter-moves, each dry-run and approved before it writes.
+pub(crate) fn counter_moves_line(alert: &Alert) -> Option<String> {
+    let Alert::Raised { detector, .. } = alert else {
+        return None;
+    };
+    let moves: Vec<String> = detector
+        .counter_moves()
+        .iter()
+        .map(|m| format!("--act {m}"))
+        .collect();
+    (!moves.is_empty()).then(|| format!("  act: posture watch {}", moves.join(" | ")))
+}
+
 /// Parses `--until-stable` (`5m`, `90s`, `1h30m`, or ISO 8601).
 pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
     let duration: SignedDuration = text
@@ -328,6 +345,20 @@ pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_detector_offers_counter_moves_that_watch_act_knows() {
+        use clap::ValueEnum;
+        for detector in posture_core::detect::DetectorKind::ALL {
+            assert!(!detector.counter_moves().is_empty(), "{detector}");
+            for name in detector.counter_moves() {
+                assert!(
+                    crate::cli::WatchAction::from_str(name, false).is_ok(),
+                    "{detector}: --act {name} is no action"
+                );
+            }
+        }
+    }
 
     #[test]
     fn alert_lines_lead_with_time_verb_detector_and_subject() {
@@ -347,6 +378,10 @@ mod tests {
             alert_line(&raised),
             "2026-11-23T12:00:00Z RAISED restart-loop apps/web-1/web [warning] 3 restarts in 10m"
         );
+        assert_eq!(
+            counter_moves_line(&raised).as_deref(),
+            Some("  act: posture watch --act argo-rollback | --act pin-to-primary")
+        );
         let cleared = Alert::Cleared {
             id: "restart-loop/apps/web-1/web".into(),
             detector: DetectorKind::RestartLoop,
@@ -358,6 +393,7 @@ mod tests {
             alert_line(&cleared),
             "2026-11-23T12:00:00Z CLEARED restart-loop apps/web-1/web quiet for 10m"
         );
+        assert_eq!(counter_moves_line(&cleared), None);
     }
 
     #[test]
