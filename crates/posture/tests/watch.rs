@@ -88,7 +88,17 @@ async fn until_stable_exits_one_when_a_crash_loop_alerts_and_the_recording_repla
         "stdout: {}\nstderr: {}",
         out.stdout, out.stderr
     );
-    let raised: Vec<&str> = out.stdout.lines().collect();
+    let raised: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" RAISED "))
+        .collect();
+    assert!(
+        out.stdout
+            .contains("  act: posture watch --act argo-rollback | --act pin-to-primary"),
+        "each raised alert names its counter-moves: {}",
+        out.stdout
+    );
     assert!(
         raised
             .iter()
