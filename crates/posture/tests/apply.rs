@@ -63,6 +63,13 @@ async fn lab_with(other_cluster: bool) -> Lab {
 }
 
 impl Lab {
+    /// The binary with `args`, pointed at this lab's twin and policy file.
+    fn posture(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = posture(args);
+        command.args(["--kubeconfig", &self.kubeconfig, "--config", &self.config]);
+        command
+    }
+
     fn path(&self, name: &str) -> String {
         self.dir.path().join(name).to_string_lossy().into_owned()
     }
@@ -72,17 +79,7 @@ impl Lab {
 async fn plan_then_apply_approved_then_the_cluster_needs_nothing() {
     let lab = lab().await;
     let plan = lab.path("plan.json");
-    let out = run(posture(&[
-        "plan",
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
-        "--allow-owned",
-        "-o",
-        &plan,
-    ]))
-    .await;
+    let out = run(lab.posture(&["plan", "--allow-owned", "-o", &plan])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout.contains("~ Volume longhorn-system/"),
@@ -90,31 +87,12 @@ async fn plan_then_apply_approved_then_the_cluster_needs_nothing() {
         out.stdout
     );
 
-    let out = run(posture(&[
-        "apply",
-        &plan,
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
-        "--approve",
-    ]))
-    .await;
+    let out = run(lab.posture(&["apply", &plan, "--approve"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(std::path::Path::new(&format!("{plan}.journal")).exists());
 
     let again = lab.path("again.json");
-    let out = run(posture(&[
-        "plan",
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
-        "--allow-owned",
-        "-o",
-        &again,
-    ]))
-    .await;
+    let out = run(lab.posture(&["plan", "--allow-owned", "-o", &again])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let replan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&again).expect("plan")).expect("json");
@@ -122,14 +100,10 @@ async fn plan_then_apply_approved_then_the_cluster_needs_nothing() {
     assert!(out.stdout.contains("Nothing to change"), "{}", out.stdout);
 
     // Rollback from the first journal undoes it.
-    let out = run(posture(&[
+    let out = run(lab.posture(&[
         "rollback",
         "--journal",
         &format!("{plan}.journal"),
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
         "--approve",
     ]))
     .await;
@@ -141,27 +115,10 @@ async fn plan_then_apply_approved_then_the_cluster_needs_nothing() {
 async fn apply_without_approve_on_a_pipe_refuses_and_a_tampered_plan_is_refused() {
     let lab = lab().await;
     let plan = lab.path("plan.json");
-    let out = run(posture(&[
-        "plan",
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
-        "-o",
-        &plan,
-    ]))
-    .await;
+    let out = run(lab.posture(&["plan", "-o", &plan])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
 
-    let out = run(posture(&[
-        "apply",
-        &plan,
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
-    ]))
-    .await;
+    let out = run(lab.posture(&["apply", &plan])).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("--approve"), "{}", out.stderr);
 
@@ -169,16 +126,7 @@ async fn apply_without_approve_on_a_pipe_refuses_and_a_tampered_plan_is_refused(
     let tampered = text.replacen("\"summary\": \"", "\"summary\": \"edited: ", 1);
     assert_ne!(text, tampered);
     std::fs::write(&plan, tampered).expect("write");
-    let out = run(posture(&[
-        "apply",
-        &plan,
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
-        "--approve",
-    ]))
-    .await;
+    let out = run(lab.posture(&["apply", &plan, "--approve"])).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("sha256"), "{}", out.stderr);
     lab.twin.shutdown().await;
@@ -189,25 +137,11 @@ async fn a_plan_for_another_cluster_is_refused_before_any_write() {
     let planned = lab().await;
     let other = lab_with(true).await;
     let plan = planned.path("plan.json");
-    let out = run(posture(&[
-        "plan",
-        "--kubeconfig",
-        &planned.kubeconfig,
-        "-o",
-        &plan,
-    ]))
-    .await;
+    let out = run(planned.posture(&["plan", "-o", &plan])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let before = other.twin.with_twin(|t| t.store.resource_version());
 
-    let out = run(posture(&[
-        "apply",
-        &plan,
-        "--kubeconfig",
-        &other.kubeconfig,
-        "--approve",
-    ]))
-    .await;
+    let out = run(other.posture(&["apply", &plan, "--approve"])).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("wrong cluster"), "{}", out.stderr);
     let writes = other.twin.with_twin(|t| {
@@ -227,32 +161,10 @@ async fn a_plan_for_another_cluster_is_refused_before_any_write() {
 async fn apply_one_stage_at_a_time_then_resume_to_the_end() {
     let lab = lab().await;
     let plan = lab.path("plan.json");
-    let out = run(posture(&[
-        "plan",
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
-        "--section",
-        "preconditions,ingress",
-        "-o",
-        &plan,
-    ]))
-    .await;
+    let out = run(lab.posture(&["plan", "--section", "preconditions,ingress", "-o", &plan])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
 
-    let out = run(posture(&[
-        "apply",
-        &plan,
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
-        "--approve",
-        "--stage",
-        "1",
-    ]))
-    .await;
+    let out = run(lab.posture(&["apply", &plan, "--approve", "--stage", "1"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stderr.contains("stopped before stage"),
@@ -260,33 +172,14 @@ async fn apply_one_stage_at_a_time_then_resume_to_the_end() {
         out.stderr
     );
 
-    let out = run(posture(&[
-        "apply",
-        &plan,
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
-        "--approve",
-    ]))
-    .await;
+    let out = run(lab.posture(&["apply", &plan, "--approve"])).await;
     assert_eq!(
         out.code, 2,
         "an existing journal needs --resume: {}",
         out.stderr
     );
 
-    let out = run(posture(&[
-        "apply",
-        &plan,
-        "--kubeconfig",
-        &lab.kubeconfig,
-        "--config",
-        &lab.config,
-        "--approve",
-        "--resume",
-    ]))
-    .await;
+    let out = run(lab.posture(&["apply", &plan, "--approve", "--resume"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("applied"), "{}", out.stderr);
     lab.twin.shutdown().await;
