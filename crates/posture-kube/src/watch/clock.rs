@@ -10,6 +10,10 @@ use super::WatchError;
 #[derive(Debug, Default)]
 pub(crate) struct ClusterClock {
     latest: Option<Timestamp>,
+    /// The first reading, in this machine's time and the cluster's: how fast the cluster's
+    /// clock runs (1x for a real cluster, faster for a sped-up twin) follows from it.
+    first: Option<(std::time::Instant, Timestamp)>,
+    latest_read_at: Option<std::time::Instant>,
 }
 
 impl ClusterClock {
@@ -20,9 +24,27 @@ impl ClusterClock {
     }
 
     pub(crate) fn observe(&mut self, at: Timestamp) -> Timestamp {
+        self.observe_at(at, std::time::Instant::now())
+    }
+
+    fn observe_at(&mut self, at: Timestamp, read_at: std::time::Instant) -> Timestamp {
+        self.first.get_or_insert((read_at, at));
+        self.latest_read_at = Some(read_at);
         let now = self.latest.map_or(at, |latest| latest.max(at));
         self.latest = Some(now);
         now
+    }
+
+    /// Cluster seconds per real second, once readings span at least two real seconds (the
+    /// `Date` header counts whole seconds, so shorter spans say little).
+    pub(crate) fn rate(&self) -> Option<f64> {
+        let (first_read, first) = self.first?;
+        let span = self.latest_read_at?.saturating_duration_since(first_read);
+        if span < std::time::Duration::from_secs(2) {
+            return None;
+        }
+        let advanced = self.latest?.duration_since(first).as_secs_f64();
+        Some(advanced / span.as_secs_f64())
     }
 
     pub(crate) fn now(&self) -> Option<Timestamp> {
@@ -56,6 +78,24 @@ pub(crate) fn parse_http_date(text: &str) -> Result<Timestamp, WatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_follows_the_readings_once_they_span_two_seconds() {
+        let start = std::time::Instant::now();
+        let t0: Timestamp = "2026-11-23T12:00:00Z".parse().expect("valid");
+        let mut clock = ClusterClock::default();
+        clock.observe_at(t0, start);
+        clock.observe_at(
+            t0 + jiff::SignedDuration::from_secs(200),
+            start + std::time::Duration::from_secs(1),
+        );
+        assert_eq!(clock.rate(), None, "one second says little");
+        clock.observe_at(
+            t0 + jiff::SignedDuration::from_secs(800),
+            start + std::time::Duration::from_secs(4),
+        );
+        assert_eq!(clock.rate(), Some(200.0));
+    }
 
     #[test]
     fn http_dates_parse_and_time_never_goes_back() {

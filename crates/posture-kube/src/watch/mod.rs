@@ -7,9 +7,10 @@
 //! again are compared with what was remembered: nothing is lost or counted twice.
 //!
 //! Time is the cluster's: every tick asks the API server for `/readyz` and reads its `Date`
-//! header, which the twin fills from its virtual clock. A burst of events is stamped with a
-//! time read for it (at most one read per 10 ms while events flow), so a stamp is never much
-//! older than the event; the Date header's own resolution is one second.
+//! header, which the twin fills from its virtual clock. A real cluster's clock (measured to run
+//! at real time) is read once per tick, since the header counts whole seconds anyway; a sped-up
+//! or hand-jumped clock is read again for nearly every burst of events, so a stamp is never
+//! much older than its event.
 
 pub mod act;
 mod clock;
@@ -46,10 +47,21 @@ pub enum WatchError {
     Ended,
 }
 
-/// How stale (in real time) the cluster time stamped on an event may be: at most one `/readyz`
-/// per this interval while events flow. On a sped-up cluster (the twin at 200x) a real 10 ms
-/// is 2 s of cluster time, well inside the shortest lease duration.
-const MAX_STAMP_AGE: Duration = Duration::from_millis(10);
+/// How often, at most, a burst of events may ask a fast or jumping cluster clock (the twin) for
+/// its time: at 200x a real 10 ms is 2 s of its time, well inside the shortest lease duration.
+const MIN_REFRESH: Duration = Duration::from_millis(10);
+
+/// How long a burst of events may go on the last reading of cluster time, given how fast the
+/// cluster's clock was measured to run. A clock running at real time (a real cluster) is read
+/// once per tick: its `Date` header counts whole seconds anyway. Any other clock (sped up, or
+/// jumped by hand) is read for nearly every burst, at most once per [`MIN_REFRESH`] or a tenth
+/// of a tick, whichever is shorter.
+fn refresh_interval(rate: Option<f64>, tick: Duration) -> Duration {
+    match rate {
+        Some(rate) if (0.5..=2.0).contains(&rate) => tick,
+        _ => (tick / 10).min(MIN_REFRESH),
+    }
+}
 
 /// How a watch runs.
 #[derive(Debug, Clone, Copy)]
@@ -94,9 +106,9 @@ pub struct SignalWatch {
     /// Resources whose first list is done: the first list of Events is history, not news.
     listed: std::collections::HashSet<WatchedKind>,
     pending: VecDeque<Update>,
-    /// When the clock was last refreshed for a burst of events, and how often that may happen.
+    /// When the clock was last refreshed for a burst of events.
     refreshed: std::time::Instant,
-    min_refresh: Duration,
+    tick_every: Duration,
 }
 
 impl Drop for SignalWatch {
@@ -135,7 +147,7 @@ pub async fn start(
         listed: std::collections::HashSet::new(),
         pending: notes.into_iter().map(Update::Note).collect(),
         refreshed: std::time::Instant::now(),
-        min_refresh: (options.tick_every / 10).min(MAX_STAMP_AGE),
+        tick_every: options.tick_every,
     })
 }
 
@@ -174,6 +186,10 @@ impl SignalWatch {
         self.listed.len() >= self.tasks.len()
     }
 
+    fn min_refresh(&self) -> Duration {
+        refresh_interval(self.clock.rate(), self.tick_every)
+    }
+
     /// The latest cluster time seen.
     pub fn cluster_now(&self) -> Option<Timestamp> {
         self.clock.now()
@@ -186,7 +202,7 @@ impl SignalWatch {
         while let Ok(raw) = self.raw.try_recv() {
             burst.push(raw);
         }
-        if self.refreshed.elapsed() >= self.min_refresh {
+        if self.refreshed.elapsed() >= self.min_refresh() {
             if let Err(error) = self.clock.refresh(&self.client).await {
                 tracing::debug!(%error, "no cluster time for this burst");
             }
@@ -305,5 +321,21 @@ pub async fn until_stable_on(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_time_clock_is_read_once_a_tick_and_others_for_nearly_every_burst() {
+        let second = Duration::from_secs(1);
+        assert_eq!(refresh_interval(Some(1.0), second), second);
+        assert_eq!(refresh_interval(Some(200.0), second), MIN_REFRESH);
+        assert_eq!(refresh_interval(None, second), MIN_REFRESH);
+        // A harness ticking every 10 ms, stepping a clock by hand (rate near 0 between steps).
+        let fast = Duration::from_millis(10);
+        assert_eq!(refresh_interval(Some(0.0), fast), Duration::from_millis(1));
     }
 }
