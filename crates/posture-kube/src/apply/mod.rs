@@ -145,24 +145,33 @@ pub struct Engine<'a> {
 impl Engine<'_> {
     /// Runs the machine in `mode` until it is done or halts.
     pub async fn run(&mut self, plan: &Plan, mode: Mode) -> Result<Outcome, EngineError> {
-        // Rollback is not gated: once undoing has begun, stopping half way helps no one.
-        let mut gate = match (&mode, &self.settings.gate) {
-            (Mode::Apply(_), Some(policy)) => Some(
-                retrying(
-                    || FlapGate::start(&self.client, policy),
-                    |e| matches!(e, WatchError::Unreachable(e) if transient(e)),
-                )
-                .await
-                .map_err(EngineError::Gate)?,
-            ),
-            _ => None,
-        };
         let mut held: Option<HeldLock> = None;
-        let result = self.drive(plan, mode, &mut held, gate.as_mut()).await;
+        let mut gate: Option<FlapGate> = None;
+        let result = self.drive(plan, mode, &mut held, &mut gate).await;
+        drop(gate);
         if let Some(lock) = held {
             lock.release().await;
         }
         result
+    }
+
+    /// Starts the flap gate once the run holds the lock (so a stale plan, another cluster or a
+    /// held lock cost no watch). Rollback is not gated: once undoing has begun, stopping half
+    /// way helps no one.
+    async fn start_gate(&self, outcome: &mut Outcome) -> Result<Option<FlapGate>, EngineError> {
+        let Some(policy) = &self.settings.gate else {
+            return Ok(None);
+        };
+        let gate = retrying(
+            || FlapGate::start(&self.client, policy),
+            |e| matches!(e, WatchError::Unreachable(e) if transient(e)),
+        )
+        .await
+        .map_err(EngineError::Gate)?;
+        outcome
+            .notes
+            .extend(gate.notes.iter().map(|n| format!("flap gate: {n}")));
+        Ok(Some(gate))
     }
 
     async fn drive(
@@ -170,7 +179,7 @@ impl Engine<'_> {
         plan: &Plan,
         mode: Mode,
         held: &mut Option<HeldLock>,
-        mut gate: Option<&mut FlapGate>,
+        gate: &mut Option<FlapGate>,
     ) -> Result<Outcome, EngineError> {
         let mut outcome = Outcome {
             state: ApplyState::Ready(mode.clone()),
@@ -179,11 +188,7 @@ impl Engine<'_> {
             stopped: false,
             notes: Vec::new(),
         };
-        if let Some(gate) = gate.as_deref() {
-            outcome
-                .notes
-                .extend(gate.notes.iter().map(|n| format!("flap gate: {n}")));
-        }
+        let gated = matches!(mode, Mode::Apply(_));
         let mut state = ApplyState::Ready(mode);
         let mut event = Event::Start;
         let mut records = 0usize;
@@ -191,7 +196,7 @@ impl Engine<'_> {
         loop {
             let (effects, next) = step(plan, &self.options, state, event);
             state = next;
-            if let Some(gate) = gate.as_deref_mut()
+            if let Some(gate) = gate.as_mut()
                 && let Some(stage) = running_stage(&state)
                 && gated_stage != Some(stage)
             {
@@ -227,6 +232,9 @@ impl Engine<'_> {
                         answer = Some(match taken {
                             Ok(lock) => {
                                 *held = Some(lock);
+                                if gated {
+                                    *gate = self.start_gate(&mut outcome).await?;
+                                }
                                 Event::LockAcquired
                             }
                             Err(e) => Event::LockUnavailable(error_chain(&e)),
@@ -273,7 +281,7 @@ impl Engine<'_> {
                     }
                     Effect::WaitFor(condition) => {
                         let forward = matches!(state, ApplyState::WaitingPostCondition(_));
-                        let gate = gate.as_deref_mut().filter(|_| forward);
+                        let gate = gate.as_mut().filter(|_| forward);
                         answer = Some(self.wait(&condition, gate).await);
                     }
                     Effect::Sleep(duration) => {
