@@ -361,6 +361,22 @@ mod tests {
     }
 
     #[test]
+    fn docs_watch_lists_every_detector_with_its_counter_moves() {
+        const DOC: &str = include_str!("../../../../docs/watch.md");
+        for detector in posture_core::detect::DetectorKind::ALL {
+            let row = DOC
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{detector}` |")))
+                .unwrap_or_else(|| panic!("docs/watch.md has no row for {detector}"));
+            let moves = detector.counter_moves().join(", ");
+            assert!(
+                row.trim_end().ends_with(&format!("| {moves} |")),
+                "docs/watch.md: {detector} should list {moves}: {row}"
+            );
+        }
+    }
+
+    #[test]
     fn alert_lines_lead_with_time_verb_detector_and_subject() {
         use posture_core::Severity;
         use posture_core::detect::DetectorKind;
