@@ -1,15 +1,11 @@
-//! The forward path of the apply machine: verify, lock, approve, dry-run, journal, write,
-//! reconcile uncertain writes, wait for post-conditions.
+//! The forward path of the apply machine: verify, lock, approve, then stage by stage and
+//! change by change; the calls themselves (dry-run, write, read back) are `in_flight.rs`.
 
-use std::time::Duration;
-
-use super::journal::{AppliedChange, Operation, Record, ResumePoint};
-use super::reconcile::{Landing, decide};
+use super::in_flight::{call, in_flight};
+use super::journal::{AppliedChange, Record, ResumePoint};
 use super::rollback::{rolling_back, start_rollback};
-use super::types::{
-    ApiFailure, ApplyOptions, ApplyState, Cursor, Effect, Event, Halt, Mode, Phase, Progress,
-};
-use crate::plan::{Action, Change, Plan};
+use super::types::{ApplyOptions, ApplyState, Cursor, Effect, Event, Halt, Mode, Phase, Progress};
+use crate::plan::{Change, Plan};
 
 pub(super) type Step = (Vec<Effect>, ApplyState);
 
@@ -97,7 +93,7 @@ pub(super) fn stage_id(plan: &Plan, at: Cursor) -> String {
         .unwrap_or_default()
 }
 
-fn change_at(plan: &Plan, at: Cursor) -> Option<&Change> {
+pub(super) fn change_at(plan: &Plan, at: Cursor) -> Option<&Change> {
     plan.stages.get(at.stage)?.changes.get(at.change)
 }
 
@@ -251,189 +247,8 @@ fn next_change(
     begin_stage(plan, opts, next, effects)
 }
 
-/// The API call for `phase` of the change at `at`.
-fn call(plan: &Plan, at: Cursor, phase: Phase) -> Vec<Effect> {
-    let Some(change) = change_at(plan, at) else {
-        return Vec::new();
-    };
-    let object = change.object.clone();
-    let operation = Operation::forward_of(&change.action);
-    match phase {
-        Phase::DryRun => vec![Effect::DryRun { object, operation }],
-        Phase::Write => vec![
-            Effect::Journal(Record::Intent {
-                stage: stage_id(plan, at),
-                change: change.id.clone(),
-                object: object.clone(),
-                operation: operation.clone(),
-                rollback: false,
-            }),
-            Effect::Write { object, operation },
-        ],
-        Phase::Reconcile => vec![Effect::Read { object }],
-    }
-}
-
-pub(super) fn backoff(opts: &ApplyOptions, attempt: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.min(16));
-    opts.backoff_base
-        .saturating_mul(factor)
-        .min(opts.backoff_max)
-}
-
-fn in_flight(
-    plan: &Plan,
-    opts: &ApplyOptions,
-    mut progress: Progress,
-    phase: Phase,
-    event: Event,
-) -> Step {
-    let Some(change) = change_at(plan, progress.at) else {
-        return halt(
-            Vec::new(),
-            Halt::PlanInvalid("cursor outside the plan".into()),
-        );
-    };
-    match (phase, event) {
-        (Phase::DryRun, Event::DryRunSucceeded) => {
-            progress.attempt = 0;
-            let effects = call(plan, progress.at, Phase::Write);
-            (
-                effects,
-                ApplyState::InFlight {
-                    progress,
-                    phase: Phase::Write,
-                },
-            )
-        }
-        (
-            Phase::Write,
-            Event::WriteSucceeded {
-                resource_version,
-                uid,
-            },
-        ) => landed(plan, change, progress, resource_version, uid),
-        (Phase::Reconcile, Event::ObjectRead(object)) => match decide(change, object.as_ref()) {
-            Landing::Landed {
-                resource_version,
-                uid,
-            } => landed(plan, change, progress, resource_version, uid),
-            // The read already waited out the backoff: send the write again at once.
-            Landing::NotLanded => {
-                let (effects, state) =
-                    retry(plan, opts, progress, Phase::Write, "write did not land");
-                match state {
-                    ApplyState::Backoff { progress, phase } => (
-                        call(plan, progress.at, phase),
-                        ApplyState::InFlight { progress, phase },
-                    ),
-                    other => (effects, other),
-                }
-            }
-            Landing::Conflict { expected, actual } => fail_stage(
-                plan,
-                progress,
-                "the object changed under the write".into(),
-                !opts.no_rollback_on_failure,
-                vec![Effect::ShowConflict {
-                    object: change.object.clone(),
-                    expected,
-                    actual,
-                }],
-            ),
-        },
-        (phase, Event::Failed(failure)) => match failure {
-            ApiFailure::TestFailed(msg) => fail_stage(
-                plan,
-                progress,
-                format!("stale plan: {msg}"),
-                !opts.no_rollback_on_failure,
-                Vec::new(),
-            ),
-            ApiFailure::Rejected(msg) => fail_stage(
-                plan,
-                progress,
-                format!("rejected: {msg}"),
-                !opts.no_rollback_on_failure,
-                Vec::new(),
-            ),
-            ApiFailure::Throttled => retry(plan, opts, progress, phase, "throttled"),
-            // A write that timed out may have landed: read it back before anything else.
-            ApiFailure::Unavailable(msg) if phase == Phase::Write => {
-                retry(plan, opts, progress, Phase::Reconcile, &msg)
-            }
-            ApiFailure::Unavailable(msg) => retry(plan, opts, progress, phase, &msg),
-        },
-        (phase, _) => (Vec::new(), ApplyState::InFlight { progress, phase }),
-    }
-}
-
-fn retry(
-    plan: &Plan,
-    opts: &ApplyOptions,
-    mut progress: Progress,
-    phase: Phase,
-    why: &str,
-) -> Step {
-    progress.attempt += 1;
-    // A write in doubt is never abandoned: reading it back is harmless, so posture keeps
-    // reading (with capped backoff) until it can tell whether the write landed. Giving up
-    // there would leave a change applied that the rollback does not know about.
-    if progress.attempt >= opts.max_attempts && phase != Phase::Reconcile {
-        return fail_stage(
-            plan,
-            progress,
-            format!("gave up after {} attempts: {why}", opts.max_attempts),
-            !opts.no_rollback_on_failure,
-            Vec::new(),
-        );
-    }
-    let delay = backoff(opts, progress.attempt - 1);
-    (
-        vec![Effect::Sleep(delay)],
-        ApplyState::Backoff { progress, phase },
-    )
-}
-
-fn landed(
-    plan: &Plan,
-    change: &Change,
-    mut progress: Progress,
-    resource_version: Option<String>,
-    uid: Option<String>,
-) -> Step {
-    let inverse = match &change.action {
-        Action::Patch { inverse, .. } => Operation::Patch {
-            patch: inverse.clone(),
-        },
-        Action::Create { .. } => Operation::Delete { uid },
-    };
-    let stage = stage_id(plan, progress.at);
-    progress.applied.push(AppliedChange {
-        stage: stage.clone(),
-        change: change.id.clone(),
-        object: change.object.clone(),
-        resource_version: resource_version.clone(),
-        inverse: inverse.clone(),
-    });
-    progress.attempt = 0;
-    (
-        vec![
-            Effect::Journal(Record::Applied {
-                stage,
-                change: change.id.clone(),
-                object: change.object.clone(),
-                resource_version,
-                inverse,
-            }),
-            Effect::WaitFor(change.post_condition.clone()),
-        ],
-        ApplyState::WaitingPostCondition(progress),
-    )
-}
-
 /// Journals the failure and rolls back the stage's applied changes if asked.
-fn fail_stage(
+pub(super) fn fail_stage(
     plan: &Plan,
     progress: Progress,
     reason: String,

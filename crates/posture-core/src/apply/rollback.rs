@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 
+use super::in_flight::backoff;
 use super::journal::{AppliedChange, Operation, Record};
-use super::machine::{Step, backoff, find_change, halt};
+use super::machine::{Step, find_change, halt};
 use super::reconcile::meta_str;
 use super::types::{
     ApiFailure, ApplyOptions, ApplyState, Effect, Event, Halt, Phase, RollbackProgress,
