@@ -1,19 +1,23 @@
 //! The kubelets: bound pods start (Running after a short delay, Ready after their readiness
 //! probe's delay), crash loops and readiness flaps play out, terminating pods are removed.
-//! A silent node's kubelet reports nothing.
+//! A silent node's kubelet reports nothing. What a pod's status says is `status.rs`.
+
+mod status;
 
 use crate::sim::util::slot;
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Simulation;
 use super::events::{self, EventSpec};
 use super::faults::pod_fault_key;
 use super::util::{int, is_terminating, name, rt, text, uid};
-use crate::clock::rfc3339;
+use status::{backoff, containers, pod_status};
+
 use crate::store::{ObjectKey, Store};
+pub(crate) use status::{pod_ready, set_ready};
 
 #[derive(Debug, Default)]
 pub(crate) struct KubeletMemory {
@@ -43,50 +47,24 @@ impl KubeletMemory {
 }
 
 #[derive(Debug, Clone)]
-struct PodLife {
-    bound_at: Timestamp,
-    running_at: Option<Timestamp>,
-    ready_at_once: bool,
-    pod_ip: String,
-    host_ip: String,
-    crash: Option<Crash>,
+pub(super) struct PodLife {
+    pub(super) bound_at: Timestamp,
+    pub(super) running_at: Option<Timestamp>,
+    pub(super) ready_at_once: bool,
+    pub(super) pod_ip: String,
+    pub(super) host_ip: String,
+    pub(super) crash: Option<Crash>,
     /// Running, Ready and fault-free: nothing to do until something changes.
-    settled: bool,
+    pub(super) settled: bool,
 }
 
 #[derive(Debug, Clone)]
-struct Crash {
-    restarts: i64,
-    since: Timestamp,
-    waiting: bool,
-    last_started: Timestamp,
-    last_finished: Option<Timestamp>,
-}
-
-pub(crate) fn pod_ready(pod: &Value) -> bool {
-    super::util::at(pod, "/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| text(c, "/type") == "Ready" && text(c, "/status") == "True")
-        })
-}
-
-/// Sets the pod's Ready condition (and containers' ready flags when turning false).
-pub(crate) fn set_ready(pod: &mut Value, ready: bool, stamp: &str) {
-    let status = if ready { "True" } else { "False" };
-    if let Some(conditions) = pod
-        .pointer_mut("/status/conditions")
-        .and_then(Value::as_array_mut)
-    {
-        for c in conditions.iter_mut() {
-            let kind = text(c, "/type");
-            if (kind == "Ready" || kind == "ContainersReady") && text(c, "/status") != status {
-                *slot(c, &["status"]) = json!(status);
-                *slot(c, &["lastTransitionTime"]) = json!(stamp);
-            }
-        }
-    }
+pub(super) struct Crash {
+    pub(super) restarts: i64,
+    pub(super) since: Timestamp,
+    pub(super) waiting: bool,
+    pub(super) last_started: Timestamp,
+    pub(super) last_finished: Option<Timestamp>,
 }
 
 pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp) {
@@ -184,13 +162,6 @@ pub(super) fn reconcile(sim: &mut Simulation, store: &mut Store, now: Timestamp)
     sim.kubelet.busy = waiting;
 }
 
-fn containers(pod: &Value) -> Vec<&Value> {
-    pod.pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(|cs| cs.iter().collect())
-        .unwrap_or_default()
-}
-
 fn start(sim: &mut Simulation, store: &mut Store, key: &ObjectKey, now: Timestamp) {
     let Some(pod) = store.get(key).cloned() else {
         return;
@@ -266,11 +237,6 @@ fn readiness_delay(pod: &Value) -> SignedDuration {
         ),
         None => SignedDuration::ZERO,
     }
-}
-
-fn backoff(restarts: i64) -> SignedDuration {
-    let exp = restarts.clamp(1, 6) - 1;
-    SignedDuration::from_secs((10i64 << exp).min(300))
 }
 
 fn update(sim: &mut Simulation, store: &mut Store, key: &ObjectKey, now: Timestamp) {
@@ -357,82 +323,4 @@ fn update(sim: &mut Simulation, store: &mut Store, key: &ObjectKey, now: Timesta
             );
         }
     }
-}
-
-fn pod_status(
-    pod: &Value,
-    life: &PodLife,
-    running: bool,
-    ready: bool,
-    container_since: Option<Timestamp>,
-    now: Timestamp,
-) -> Value {
-    let stamp = rfc3339(now);
-    let previous = |kind: &str, status: &str| -> String {
-        pod.pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .and_then(|cs| cs.iter().find(|c| text(c, "/type") == kind))
-            .filter(|c| text(c, "/status") == status)
-            .map(|c| text(c, "/lastTransitionTime").to_owned())
-            .unwrap_or_else(|| stamp.clone())
-    };
-    let flag = |b: bool| if b { "True" } else { "False" };
-    let started = life.running_at.is_some();
-    let conditions: Vec<Value> = [
-        ("PodReadyToStartContainers", flag(started)),
-        ("Initialized", "True"),
-        ("Ready", flag(ready)),
-        ("ContainersReady", flag(ready)),
-        ("PodScheduled", "True"),
-    ]
-    .into_iter()
-    .map(|(kind, status)| {
-        json!({"type": kind, "status": status, "lastProbeTime": null,
-            "lastTransitionTime": previous(kind, status)})
-    })
-    .collect();
-    let restarts = life.crash.as_ref().map_or(0, |c| c.restarts);
-    let statuses: Vec<Value> = containers(pod)
-        .into_iter()
-        .map(|c| {
-            let cname = text(c, "/name");
-            let state = match (started, running, container_since) {
-                (false, _, _) => json!({"waiting": {"reason": "ContainerCreating"}}),
-                (true, true, Some(since)) => json!({"running": {"startedAt": rfc3339(since)}}),
-                _ => json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!(
-                    "back-off {}s restarting failed container={cname} pod={}",
-                    backoff(restarts).as_secs(), name(pod))}}),
-            };
-            let last_state = match life.crash.as_ref().and_then(|c| c.last_finished.map(|f| (c.last_started, f))) {
-                Some((s, f)) => json!({"terminated": {"exitCode": 1, "reason": "Error",
-                    "startedAt": rfc3339(s), "finishedAt": rfc3339(f)}}),
-                None => json!({}),
-            };
-            json!({
-                "name": cname,
-                "image": text(c, "/image"),
-                "imageID": "",
-                "containerID": format!("containerd://{:016x}", super::util::fnv_str(&format!("{}{cname}", uid(pod)))),
-                "ready": ready,
-                "started": running,
-                "restartCount": restarts,
-                "state": state,
-                "lastState": last_state,
-            })
-        })
-        .collect();
-    let mut status = json!({
-        "phase": if started { "Running" } else { "Pending" },
-        "conditions": conditions,
-        "containerStatuses": statuses,
-        "hostIP": life.host_ip,
-        "hostIPs": [{"ip": life.host_ip}],
-        "startTime": rfc3339(life.bound_at),
-        "qosClass": text(pod, "/status/qosClass"),
-    });
-    if started {
-        *slot(&mut status, &["podIP"]) = json!(life.pod_ip);
-        *slot(&mut status, &["podIPs"]) = json!([{"ip": life.pod_ip}]);
-    }
-    status
 }
