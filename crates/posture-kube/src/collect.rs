@@ -13,7 +13,7 @@ use posture_core::snapshot::{HealthReport, Longhorn, SnapshotInfo};
 use serde_json::Value;
 
 use crate::client::ClusterIdentity;
-use crate::targets::{TARGETS, Target};
+use crate::targets::{LONGHORN_DEFAULT_NAMESPACE, TARGETS, Target};
 
 /// The collected objects as the API returned them (for saving) and typed (for checking).
 #[derive(Debug, Clone, Default)]
@@ -135,8 +135,48 @@ pub async fn collect_documents(
             .snapshot
             .longhorn
             .get_or_insert_with(Longhorn::default);
+        read_longhorn_config_maps(client, cluster, &mut collection).await?;
     }
     Ok(collection)
+}
+
+/// Longhorn renders its StorageClass from a ConfigMap in its own namespace. The parallel lists
+/// read `longhorn-system`, where Longhorn installs by default; when its Settings say it lives
+/// elsewhere, that namespace's ConfigMaps are read too (one more LIST, still namespaced).
+async fn read_longhorn_config_maps(
+    client: &kube::Client,
+    cluster: &ClusterIdentity,
+    collection: &mut Collection,
+) -> Result<(), CollectError> {
+    let namespace = collection.snapshot.longhorn.as_ref().and_then(|lh| {
+        lh.settings
+            .iter()
+            .find_map(|s| s.metadata.namespace.clone())
+            .or_else(|| lh.volumes.iter().find_map(|v| v.metadata.namespace.clone()))
+    });
+    let Some(namespace) = namespace.filter(|ns| ns != LONGHORN_DEFAULT_NAMESPACE) else {
+        return Ok(());
+    };
+    let Some(target) = TARGETS.iter().find(|t| t.plural == "configmaps") else {
+        return Ok(());
+    };
+    match list(client, format!("/api/v1/namespaces/{namespace}/configmaps")).await {
+        Outcome::Read(items) => {
+            for item in items {
+                add_document(collection, target, item);
+            }
+        }
+        Outcome::Refused { reason, .. } => {
+            if collection.snapshot.unreadable(&target.resource()).is_none() {
+                collection
+                    .snapshot
+                    .unreadable
+                    .push(unreadable(&target.resource(), &reason));
+            }
+        }
+        Outcome::Fatal(source) => return Err(fatal(cluster, source)),
+    }
+    Ok(())
 }
 
 fn fatal(cluster: &ClusterIdentity, source: kube::Error) -> CollectError {

@@ -34,6 +34,8 @@ const fn only(
 }
 
 const LONGHORN: &str = posture_core::longhorn::API_VERSION;
+/// Where Longhorn installs unless told otherwise; collection follows it elsewhere.
+pub(crate) const LONGHORN_DEFAULT_NAMESPACE: &str = "longhorn-system";
 const LEASES: &str = "coordination.k8s.io/v1";
 
 pub(crate) const TARGETS: &[Target] = &[
@@ -45,7 +47,7 @@ pub(crate) const TARGETS: &[Target] = &[
     all("v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
     // Kubernetes keeps events for an hour by default: all of them are "recent".
     all("v1", "events", "Event"),
-    only("longhorn-system", "v1", "configmaps", "ConfigMap"),
+    only(LONGHORN_DEFAULT_NAMESPACE, "v1", "configmaps", "ConfigMap"),
     all("apps/v1", "deployments", "Deployment"),
     all("apps/v1", "daemonsets", "DaemonSet"),
     all("apps/v1", "statefulsets", "StatefulSet"),

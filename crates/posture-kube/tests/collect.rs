@@ -257,13 +257,12 @@ fn list_path(object: &Value) -> String {
     }
 }
 
-#[tokio::test]
-async fn the_homelab_scenario_collects_as_it_loads() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/homelab.yaml");
-    let text = std::fs::read_to_string(path).expect("scenario");
-    let expected = posture_core::load_snapshot_str("homelab.yaml", &text).expect("scenario loads");
+/// Serves `text`'s objects from the fake API and collects them; also returns the snapshot the
+/// file loads as.
+async fn collect_scenario(text: &str) -> (posture_core::Snapshot, posture_core::Snapshot) {
+    let expected = posture_core::load_snapshot_str("scenario.yaml", text).expect("scenario loads");
     let mut lists: HashMap<String, Vec<Value>> = HashMap::new();
-    for document in serde_norway::Deserializer::from_str(&text) {
+    for document in serde_norway::Deserializer::from_str(text) {
         let object: Value = serde::Deserialize::deserialize(document).expect("valid YAML");
         if object.is_object() {
             lists.entry(list_path(&object)).or_default().push(object);
@@ -282,30 +281,52 @@ async fn the_homelab_scenario_collects_as_it_loads() {
         .await
         .expect("collects")
         .snapshot;
+    (collected, expected)
+}
 
-    let counts = |s: &posture_core::Snapshot| {
-        let lh = s.longhorn.as_ref().expect("longhorn installed");
-        [
-            s.nodes.len(),
-            s.namespaces.len(),
-            s.deployments.len(),
-            s.daemon_sets.len(),
-            s.stateful_sets.len(),
-            s.services.len(),
-            s.leases.len(),
-            s.storage_classes.len(),
-            s.persistent_volumes.len(),
-            s.persistent_volume_claims.len(),
-            s.config_maps.len(),
-            lh.settings.len(),
-            lh.volumes.len(),
-            lh.replicas.len(),
-            lh.engines.len(),
-            lh.nodes.len(),
-        ]
-    };
+fn counts(s: &posture_core::Snapshot) -> [usize; 16] {
+    let lh = s.longhorn.as_ref().expect("longhorn installed");
+    [
+        s.nodes.len(),
+        s.namespaces.len(),
+        s.deployments.len(),
+        s.daemon_sets.len(),
+        s.stateful_sets.len(),
+        s.services.len(),
+        s.leases.len(),
+        s.storage_classes.len(),
+        s.persistent_volumes.len(),
+        s.persistent_volume_claims.len(),
+        s.config_maps.len(),
+        lh.settings.len(),
+        lh.volumes.len(),
+        lh.replicas.len(),
+        lh.engines.len(),
+        lh.nodes.len(),
+    ]
+}
+
+const HOMELAB: &str = include_str!("../../../scenarios/homelab.yaml");
+
+#[tokio::test]
+async fn the_homelab_scenario_collects_as_it_loads() {
+    let (collected, expected) = collect_scenario(HOMELAB).await;
     assert_eq!(counts(&collected), counts(&expected));
     assert!(collected.nodes.len() >= 2 && collected.leases.len() == 2);
+}
+
+#[tokio::test]
+async fn longhorn_installed_in_another_namespace_is_followed_there() {
+    let moved = HOMELAB.replace("longhorn-system", "storage");
+    let (collected, expected) = collect_scenario(&moved).await;
+    assert_eq!(counts(&collected), counts(&expected));
+    assert!(
+        collected
+            .config_maps
+            .iter()
+            .any(|c| c.metadata.namespace.as_deref() == Some("storage")),
+        "Longhorn's StorageClass ConfigMap is read from its own namespace"
+    );
 }
 
 #[tokio::test]
