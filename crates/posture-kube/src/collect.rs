@@ -114,12 +114,7 @@ pub async fn collect_documents(
             Outcome::Refused { status, .. } if target.is_longhorn() && status == 404 => {}
             Outcome::Refused { reason, .. } => {
                 longhorn_absent &= !target.is_longhorn();
-                if collection.snapshot.unreadable(&target.resource()).is_none() {
-                    collection
-                        .snapshot
-                        .unreadable
-                        .push(unreadable(&target.resource(), &reason));
-                }
+                record_unreadable(&mut collection, target, &reason);
             }
             Outcome::Fatal(source) => return Err(fatal(cluster, source)),
         }
@@ -166,17 +161,20 @@ async fn read_longhorn_config_maps(
                 add_document(collection, target, item);
             }
         }
-        Outcome::Refused { reason, .. } => {
-            if collection.snapshot.unreadable(&target.resource()).is_none() {
-                collection
-                    .snapshot
-                    .unreadable
-                    .push(unreadable(&target.resource(), &reason));
-            }
-        }
+        Outcome::Refused { reason, .. } => record_unreadable(collection, target, &reason),
         Outcome::Fatal(source) => return Err(fatal(cluster, source)),
     }
     Ok(())
+}
+
+/// Records that `target` could not be read, once: the checks that need it say "unknown".
+fn record_unreadable(collection: &mut Collection, target: &Target, reason: &str) {
+    if collection.snapshot.unreadable(&target.resource()).is_none() {
+        collection
+            .snapshot
+            .unreadable
+            .push(unreadable(&target.resource(), reason));
+    }
 }
 
 fn fatal(cluster: &ClusterIdentity, source: kube::Error) -> CollectError {
@@ -300,13 +298,7 @@ fn add_document(collection: &mut Collection, target: &Target, mut item: Value) {
         Ok(()) => collection.documents.push(item),
         Err(e) => {
             tracing::warn!(resource = %target.resource(), error = %e, "skipping an object that does not fit its schema");
-            if collection.snapshot.unreadable(&target.resource()).is_none() {
-                let reason = format!("invalid object: {e}");
-                collection
-                    .snapshot
-                    .unreadable
-                    .push(unreadable(&target.resource(), &reason));
-            }
+            record_unreadable(collection, target, &format!("invalid object: {e}"));
         }
     }
 }
