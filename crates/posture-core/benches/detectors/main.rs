@@ -223,6 +223,25 @@ fn detect(detectors: &mut Detectors, signals: Vec<Signal>, pass: &mut Pass) {
     }
 }
 
+/// Typed-view events through a fresh reducer and the detectors; the reducer is returned for
+/// its live state.
+fn view_pass<'a, E: std::borrow::Borrow<WatchEvent<'a>>>(
+    events: impl Iterator<Item = E>,
+    policy: &DetectPolicy,
+) -> (Pass, Reducer) {
+    let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(policy));
+    let mut pass = Pass::default();
+    for (i, event) in events.enumerate() {
+        let event = event.borrow();
+        let (Some(change), Some(resource)) = (event.change, event.object.watched_kind()) else {
+            continue;
+        };
+        let signals = reducer.reduce_object(stamp(i), resource, change, &event.object);
+        detect(&mut detectors, signals, &mut pass);
+    }
+    (pass, reducer)
+}
+
 /// Whole-object watch events through the reducer and the detectors, read into
 /// `serde_json::Value`s and read into the reducer's typed view: what `posture watch` does per
 /// event when it records nothing but objects. Returns the reducer of the last view pass.
@@ -259,33 +278,21 @@ fn object_round(lines: &[String], policy: &DetectPolicy) -> (ObjectTimes, Pass, 
     }
     let view_parse = started.elapsed();
 
-    let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(policy));
-    let mut by_view = Pass::default();
     let started = Instant::now();
-    for (i, line) in lines.iter().enumerate() {
-        let event = WatchEvent::from_json(line).expect("valid event");
-        let (Some(change), Some(resource)) = (event.change, event.object.watched_kind()) else {
-            continue;
-        };
-        let signals = reducer.reduce_object(stamp(i), resource, change, &event.object);
-        detect(&mut detectors, signals, &mut by_view);
-    }
+    let (by_view, _) = view_pass(
+        lines
+            .iter()
+            .map(|l| WatchEvent::from_json(l).expect("valid event")),
+        policy,
+    );
     let view_full = started.elapsed();
 
     let events: Vec<WatchEvent> = lines
         .iter()
         .map(|l| WatchEvent::from_json(l).expect("valid event"))
         .collect();
-    let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(policy));
-    let mut read = Pass::default();
     let started = Instant::now();
-    for (i, event) in events.iter().enumerate() {
-        let (Some(change), Some(resource)) = (event.change, event.object.watched_kind()) else {
-            continue;
-        };
-        let signals = reducer.reduce_object(stamp(i), resource, change, &event.object);
-        detect(&mut detectors, signals, &mut read);
-    }
+    let (_, reducer) = view_pass(events.iter(), policy);
     let reduce_only = started.elapsed();
     let times = ObjectTimes {
         value_parse,
@@ -300,17 +307,13 @@ fn object_round(lines: &[String], policy: &DetectPolicy) -> (ObjectTimes, Pass, 
 /// The typed view path alone, `rounds` times: something to hold a profiler to.
 fn profile_view_path(lines: &[String], rounds: usize, policy: &DetectPolicy) {
     for round in 1..=rounds {
-        let (mut reducer, mut detectors) = (Reducer::new(), Detectors::new(policy));
-        let mut pass = Pass::default();
         let started = Instant::now();
-        for (i, line) in lines.iter().enumerate() {
-            let event = WatchEvent::from_json(line).expect("valid event");
-            let (Some(change), Some(resource)) = (event.change, event.object.watched_kind()) else {
-                continue;
-            };
-            let signals = reducer.reduce_object(stamp(i), resource, change, &event.object);
-            detect(&mut detectors, signals, &mut pass);
-        }
+        black_box(view_pass(
+            lines
+                .iter()
+                .map(|l| WatchEvent::from_json(l).expect("valid event")),
+            policy,
+        ));
         println!(
             "round {round}: view parse + reduce + detect {}",
             rate_of(lines.len(), "events", started.elapsed())
