@@ -117,15 +117,23 @@ fn active_alerts(model: &Model) -> Paragraph<'static> {
                     severity,
                     at,
                     ..
-                } => Some(Line::from(vec![
-                    Span::styled(
-                        format!("{:<7} ", severity.as_str()),
-                        Style::new().add_modifier(Modifier::BOLD),
-                    ),
-                    Span::raw(format!("{detector} {subject} since {at}")),
-                ])),
+                } => Some([
+                    Line::from(vec![
+                        Span::styled(
+                            format!("{:<7} ", severity.as_str()),
+                            Style::new().add_modifier(Modifier::BOLD),
+                        ),
+                        Span::raw(format!("{detector} {subject} since {at}")),
+                    ]),
+                    // The runbook's counter-moves, as `posture watch --act` names them.
+                    Line::raw(format!(
+                        "        act: {}",
+                        detector.counter_moves().join(", ")
+                    )),
+                ]),
                 Alert::Cleared { .. } => None,
             })
+            .flatten()
             .collect()
     };
     Paragraph::new(lines)
