@@ -55,27 +55,50 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8, CliError>
         no_rollback_on_failure: args.no_rollback_on_failure,
         ..ApplyOptions::default()
     };
-    let outcome = super::block_on(async {
-        let (client, cluster) = posture_kube::apply::client_for_apply(
-            global.kubeconfig.as_deref(),
-            global.context.as_deref(),
-        )
-        .await
-        .map_err(CliError::Client)?;
-        let mut engine = Engine {
-            client,
-            server: cluster.server,
-            options,
-            settings,
-            journal: &mut journal,
-            approver: &mut approver,
-        };
-        engine
-            .run(&plan, Mode::Apply(point))
-            .await
-            .map_err(CliError::Engine)
-    })??;
+    let run = EngineRun {
+        options,
+        settings,
+        journal: &mut journal,
+        approver: &mut approver,
+    };
+    let outcome = run.run(global, &plan, Mode::Apply(point))?;
     Ok(report(&outcome, approver.stopped_at_limit, &journal_path))
+}
+
+/// What `apply` and `rollback` hand the engine besides the cluster, which comes from the global
+/// options with kube-rs's own retries off (the machine decides about 429s and 5xx).
+pub(crate) struct EngineRun<'a> {
+    pub(crate) options: ApplyOptions,
+    pub(crate) settings: EngineSettings,
+    pub(crate) journal: &'a mut JournalFile,
+    pub(crate) approver: &'a mut dyn Approver,
+}
+
+impl EngineRun<'_> {
+    pub(crate) fn run(
+        self,
+        global: &GlobalArgs,
+        plan: &Plan,
+        mode: Mode,
+    ) -> Result<Outcome, CliError> {
+        super::block_on(async {
+            let (client, cluster) = posture_kube::apply::client_for_apply(
+                global.kubeconfig.as_deref(),
+                global.context.as_deref(),
+            )
+            .await
+            .map_err(CliError::Client)?;
+            let mut engine = Engine {
+                client,
+                server: cluster.server,
+                options: self.options,
+                settings: self.settings,
+                journal: self.journal,
+                approver: self.approver,
+            };
+            engine.run(plan, mode).await.map_err(CliError::Engine)
+        })?
+    }
 }
 
 pub(crate) fn read_plan(path: &Path) -> Result<Plan, CliError> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use posture_core::apply::journal::rollback_queue_for;
 use posture_core::apply::{ApplyOptions, Mode};
 use posture_kube::apply::lock::LockSettings;
-use posture_kube::apply::{ApproveAll, Engine, EngineSettings};
+use posture_kube::apply::{ApproveAll, EngineSettings};
 use posture_kube::journal::JournalFile;
 use posture_kube::watch::act::journal::{is_act_journal, rollback_plan};
 
@@ -46,29 +46,15 @@ pub(crate) fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<u8, CliErr
     if !args.approve && !super::confirm("roll these back?") {
         return Ok(exit::HALTED);
     }
-    let outcome = super::block_on(async {
-        let (client, cluster) = posture_kube::apply::client_for_apply(
-            global.kubeconfig.as_deref(),
-            global.context.as_deref(),
-        )
-        .await
-        .map_err(CliError::Client)?;
-        let mut approver = ApproveAll;
-        let mut engine = Engine {
-            client,
-            server: cluster.server,
-            options: ApplyOptions {
-                auto_approve: true,
-                ..ApplyOptions::default()
-            },
-            settings: EngineSettings::new(LockSettings::for_this_process(args.break_lock)),
-            journal: &mut journal,
-            approver: &mut approver,
-        };
-        engine
-            .run(&plan, Mode::Rollback(queue))
-            .await
-            .map_err(CliError::Engine)
-    })??;
+    let run = super::apply::EngineRun {
+        options: ApplyOptions {
+            auto_approve: true,
+            ..ApplyOptions::default()
+        },
+        settings: EngineSettings::new(LockSettings::for_this_process(args.break_lock)),
+        journal: &mut journal,
+        approver: &mut ApproveAll,
+    };
+    let outcome = run.run(global, &plan, Mode::Rollback(queue))?;
     Ok(super::apply::report(&outcome, false, &journal_path))
 }
