@@ -12,6 +12,20 @@ use posture_twin::fault::Fault;
 
 use watch_support::*;
 
+/// The crash loop was raised once, neither lost nor doubled by the interrupted watches, and
+/// clears once the fault stops.
+async fn one_restart_loop_that_clears(h: &mut Harness) {
+    assert_eq!(
+        raised(&h.alerts, DetectorKind::RestartLoop),
+        1,
+        "{:#?}",
+        h.alerts
+    );
+    h.clear_faults_until_cleared(30 * MINUTE, &[DetectorKind::RestartLoop])
+        .await;
+    assert_eq!(raised(&h.alerts, DetectorKind::RestartLoop), 1);
+}
+
 #[tokio::test]
 async fn a_steady_twin_raises_nothing_in_a_virtual_hour() {
     let mut h = Harness::start().await;
@@ -39,11 +53,10 @@ async fn a_crash_loop_raises_a_restart_loop_that_clears_after_the_fault() {
         "{:?}",
         h.active()
     );
-    h.twin.inject(&Fault::ClearAll);
-    h.run_until(30 * MINUTE, |a| {
-        cleared(a, DetectorKind::RestartLoop) == raised(a, DetectorKind::RestartLoop)
-            && cleared(a, DetectorKind::CrashLoop) == raised(a, DetectorKind::CrashLoop)
-    })
+    h.clear_faults_until_cleared(
+        30 * MINUTE,
+        &[DetectorKind::RestartLoop, DetectorKind::CrashLoop],
+    )
     .await;
 }
 
@@ -64,11 +77,8 @@ async fn flapping_readiness_raises_endpoint_churn_that_clears() {
         "{:?}",
         h.active()
     );
-    h.twin.inject(&Fault::ClearAll);
-    h.run_until(30 * MINUTE, |a| {
-        cleared(a, DetectorKind::EndpointChurn) == raised(a, DetectorKind::EndpointChurn)
-    })
-    .await;
+    h.clear_faults_until_cleared(30 * MINUTE, &[DetectorKind::EndpointChurn])
+        .await;
     assert!(h.active().is_empty(), "{:?}", h.active());
 }
 
@@ -88,11 +98,8 @@ async fn lease_thrash_raises_and_clears() {
         "{:?}",
         h.active()
     );
-    h.twin.inject(&Fault::ClearAll);
-    h.run_until(30 * MINUTE, |a| {
-        cleared(a, DetectorKind::LeaseThrash) == raised(a, DetectorKind::LeaseThrash)
-    })
-    .await;
+    h.clear_faults_until_cleared(30 * MINUTE, &[DetectorKind::LeaseThrash])
+        .await;
 }
 
 #[tokio::test]
@@ -109,18 +116,7 @@ async fn a_restarted_api_server_loses_and_doubles_no_alert() {
         .await;
     h.twin.inject(&Fault::RestartApi);
     h.run(2 * MINUTE, SignedDuration::from_secs(5)).await;
-    assert_eq!(
-        raised(&h.alerts, DetectorKind::RestartLoop),
-        1,
-        "{:#?}",
-        h.alerts
-    );
-    h.twin.inject(&Fault::ClearAll);
-    h.run_until(30 * MINUTE, |a| {
-        cleared(a, DetectorKind::RestartLoop) == raised(a, DetectorKind::RestartLoop)
-    })
-    .await;
-    assert_eq!(raised(&h.alerts, DetectorKind::RestartLoop), 1);
+    one_restart_loop_that_clears(&mut h).await;
 }
 
 #[tokio::test]
@@ -187,11 +183,8 @@ async fn failing_rebuilds_after_a_replica_increase_raise_a_rebuild_storm_that_cl
         "{:?}",
         h.active()
     );
-    h.twin.inject(&Fault::ClearAll);
-    h.run_until(2 * 60 * MINUTE, |a| {
-        cleared(a, DetectorKind::RebuildRepeated) == raised(a, DetectorKind::RebuildRepeated)
-    })
-    .await;
+    h.clear_faults_until_cleared(2 * 60 * MINUTE, &[DetectorKind::RebuildRepeated])
+        .await;
 }
 
 #[tokio::test]
@@ -216,18 +209,7 @@ async fn a_watch_resumed_past_the_history_relists_without_losing_or_doubling_ale
         "{:?}",
         h.notes
     );
-    assert_eq!(
-        raised(&h.alerts, DetectorKind::RestartLoop),
-        1,
-        "{:#?}",
-        h.alerts
-    );
-    h.twin.inject(&Fault::ClearAll);
-    h.run_until(30 * MINUTE, |a| {
-        cleared(a, DetectorKind::RestartLoop) == raised(a, DetectorKind::RestartLoop)
-    })
-    .await;
-    assert_eq!(raised(&h.alerts, DetectorKind::RestartLoop), 1);
+    one_restart_loop_that_clears(&mut h).await;
 }
 
 #[tokio::test]

@@ -145,6 +145,20 @@ impl Harness {
         }
     }
 
+    /// Stops every fault and advances until each alert of `detectors` raised so far has
+    /// cleared; fails after `limit` virtual time.
+    pub async fn clear_faults_until_cleared(
+        &mut self,
+        limit: SignedDuration,
+        detectors: &[DetectorKind],
+    ) {
+        self.twin.inject(&posture_twin::fault::Fault::ClearAll);
+        self.run_until(limit, |a| {
+            detectors.iter().all(|d| cleared(a, *d) == raised(a, *d))
+        })
+        .await;
+    }
+
     /// Advances until no alert is active; fails after `limit` virtual time.
     pub async fn run_until_quiet(&mut self, limit: SignedDuration) {
         let step = SignedDuration::from_secs(10);
