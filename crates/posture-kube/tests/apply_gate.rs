@@ -11,11 +11,9 @@ use kube::Api;
 use kube::api::ListParams;
 use kube::runtime::wait::await_condition;
 use posture_core::Section;
-use posture_core::apply::journal::rollback_queue_for;
 use posture_core::apply::{ApplyState, Halt};
 use posture_core::plan::{Plan, PlanOptions};
 use posture_kube::apply::Approver;
-use posture_kube::journal::read_journal;
 use posture_twin::api::RunningTwin;
 use posture_twin::fault::Fault;
 
@@ -82,8 +80,7 @@ async fn lease_thrash_during_a_stage_halts_that_stage_and_rolls_it_back() {
         "{reason}"
     );
     assert!(rolled_back);
-    let parsed = read_journal(&lab.journal_path("thrash.journal")).expect("journal");
-    let queue = rollback_queue_for(&plan, &parsed).expect("queue");
+    let queue = lab.still_applied(&plan, "thrash.journal");
     assert!(
         queue.iter().all(|c| &c.stage != stage),
         "the failed stage left changes applied: {queue:?}"

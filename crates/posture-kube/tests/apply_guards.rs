@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use posture_core::apply::journal::{Record, resume_from, rollback_queue_for};
+use posture_core::apply::journal::{Record, resume_from};
 use posture_core::apply::{ApplyState, Halt, Mode};
 use posture_core::plan::{Plan, PlanOptions};
 use posture_core::{Section, Severity};
@@ -172,8 +172,7 @@ async fn a_volume_that_never_rebuilds_halts_its_stage_and_rolls_it_back() {
         }
         other => panic!("expected the volume stage to fail, got {other:?}"),
     }
-    let parsed = read_journal(&lab.journal_path("flap.journal")).expect("journal");
-    let queue = rollback_queue_for(&plan, &parsed).expect("queue");
+    let queue = lab.still_applied(&plan, "flap.journal");
     assert!(
         queue.iter().all(|c| !c.stage.starts_with("volume/")),
         "the failed volume stage left changes applied: {queue:?}"
@@ -217,13 +216,8 @@ async fn an_apply_that_died_rolls_back_to_what_it_found() {
     let outcome = lab.apply(&plan, "died.journal", settings).await;
     assert!(outcome.stopped);
 
-    let (mut journal, parsed) =
-        JournalFile::open(&lab.journal_path("died.journal")).expect("reopen");
-    let queue = rollback_queue_for(&plan, &parsed).expect("queue");
-    assert!(!queue.is_empty());
-    let outcome = lab
-        .run(&plan, &mut journal, lab.settings(), Mode::Rollback(queue))
-        .await;
+    let (undone, outcome) = lab.roll_back(&plan, "died.journal").await;
+    assert!(undone > 0);
     assert_eq!(
         outcome.state,
         ApplyState::Halted(Halt::RolledBack),
@@ -253,11 +247,7 @@ async fn rollback_stops_at_an_object_someone_changed_since() {
         .await
         .expect("someone scales the ingress");
 
-    let (mut journal, parsed) = JournalFile::open(&lab.journal_path("c.journal")).expect("reopen");
-    let queue = rollback_queue_for(&plan, &parsed).expect("queue");
-    let outcome = lab
-        .run(&plan, &mut journal, lab.settings(), Mode::Rollback(queue))
-        .await;
+    let (_, outcome) = lab.roll_back(&plan, "c.journal").await;
     assert!(
         matches!(
             outcome.state,

@@ -6,11 +6,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use posture_core::apply::ApplyState;
-use posture_core::apply::Mode;
-use posture_core::apply::journal::rollback_queue_for;
 use posture_core::plan::{Plan, PlanOptions};
 use posture_core::{ObjectRef, Severity};
-use posture_kube::journal::JournalFile;
 use serde_json::Value;
 
 use support::{Lab, lab};
@@ -157,13 +154,8 @@ async fn apply_meets_the_runbook_and_rollback_restores_every_object() {
     );
 
     // Rollback: every touched object is back to what the plan found.
-    let (mut journal, parsed) =
-        JournalFile::open(&lab.journal_path("apply.journal")).expect("journal reopens");
-    let queue = rollback_queue_for(&plan, &parsed).expect("queue");
-    assert!(!queue.is_empty());
-    let outcome = lab
-        .run(&plan, &mut journal, lab.settings(), Mode::Rollback(queue))
-        .await;
+    let (undone, outcome) = lab.roll_back(&plan, "apply.journal").await;
+    assert!(undone > 0);
     assert!(
         matches!(
             outcome.state,
@@ -172,7 +164,6 @@ async fn apply_meets_the_runbook_and_rollback_restores_every_object() {
         "{outcome:?}"
     );
     assert!(outcome.conflicts.is_empty(), "{:?}", outcome.conflicts);
-    drop(journal);
     let after = restorable_state(&lab, &objects).await;
     for (object, was) in &before {
         assert_eq!(&after[object], was, "{object} differs after rollback");

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use posture_core::Policy;
-use posture_core::apply::journal::{JournalHeader, resume_point};
+use posture_core::apply::journal::{
+    AppliedChange, JournalHeader, resume_point, rollback_queue_for,
+};
 use posture_core::apply::{ApplyOptions, Mode};
 use posture_core::detect::DetectPolicy;
 use posture_core::plan::{ClusterIdentity, Plan, PlanInputs, PlanOptions};
@@ -14,7 +16,7 @@ use posture_kube::apply::lock::LockSettings;
 use posture_kube::apply::{
     ApproveAll, Approver, Engine, EngineSettings, Outcome, client_for_apply,
 };
-use posture_kube::journal::JournalFile;
+use posture_kube::journal::{JournalFile, read_journal};
 use posture_twin::Twin;
 use posture_twin::api::{RunningTwin, ServeOptions, serve};
 use serde_json::Value;
@@ -120,6 +122,23 @@ impl Lab {
     ) -> Outcome {
         self.run_approving(plan, journal, settings, mode, None)
             .await
+    }
+
+    /// The changes `journal` records as applied and not undone, newest first.
+    pub fn still_applied(&self, plan: &Plan, journal: &str) -> Vec<AppliedChange> {
+        let parsed = read_journal(&self.journal_path(journal)).expect("journal");
+        rollback_queue_for(plan, &parsed).expect("queue")
+    }
+
+    /// Rolls back what `journal` records as applied; returns how many changes that was.
+    pub async fn roll_back(&self, plan: &Plan, journal: &str) -> (usize, Outcome) {
+        let (mut file, parsed) = JournalFile::open(&self.journal_path(journal)).expect("reopen");
+        let queue = rollback_queue_for(plan, &parsed).expect("queue");
+        let undone = queue.len();
+        let outcome = self
+            .run(plan, &mut file, self.settings(), Mode::Rollback(queue))
+            .await;
+        (undone, outcome)
     }
 
     /// Applies `plan` from the start, asking `approver` before every stage.
