@@ -176,10 +176,7 @@ impl Store {
         dry_run: bool,
     ) -> Result<Value, StoreError> {
         let rt = key.resource();
-        let current = self
-            .objects
-            .get(key)
-            .ok_or_else(|| not_found(rt, &key.name))?;
+        let current = self.existing(key)?;
         if let Some(expected) = meta_str(&object, "resourceVersion").filter(|s| !s.is_empty())
             && Some(expected.as_str())
                 != current
@@ -257,11 +254,7 @@ impl Store {
         now: Timestamp,
         dry_run: bool,
     ) -> Result<Value, StoreError> {
-        let rt = key.resource();
-        let current = self
-            .objects
-            .get(key)
-            .ok_or_else(|| not_found(rt, &key.name))?;
+        let current = self.existing(key)?;
         if !has_finalizers(current) {
             return self.delete(key, dry_run);
         }
@@ -319,14 +312,16 @@ impl Store {
         true
     }
 
+    /// The stored object, or the API's NotFound for it.
+    fn existing(&self, key: &ObjectKey) -> Result<&Value, StoreError> {
+        self.objects
+            .get(key)
+            .ok_or_else(|| not_found(key.resource(), &key.name))
+    }
+
     /// Deletes an object, returning it as it was with the deletion's resourceVersion.
     pub fn delete(&mut self, key: &ObjectKey, dry_run: bool) -> Result<Value, StoreError> {
-        let rt = key.resource();
-        let mut object = self
-            .objects
-            .get(key)
-            .cloned()
-            .ok_or_else(|| not_found(rt, &key.name))?;
+        let mut object = self.existing(key)?.clone();
         if dry_run {
             return Ok(object);
         }
