@@ -27,6 +27,7 @@ use posture_core::plan::{ClusterIdentity, Plan};
 use serde_json::Value;
 
 use crate::journal::JournalFile;
+use crate::retry::{retrying, transient};
 use crate::watch::WatchError;
 use gate::FlapGate;
 use lock::{HeldLock, LockSettings};
@@ -162,12 +163,10 @@ impl Engine<'_> {
         let Some(policy) = &self.settings.gate else {
             return Ok(None);
         };
-        let gate = retrying(
-            || FlapGate::start(&self.client, policy),
-            |e| matches!(e, WatchError::Unreachable(e) if transient(e)),
-        )
-        .await
-        .map_err(EngineError::Gate)?;
+        // Starting the watch repeats its own throttled or failed requests.
+        let gate = FlapGate::start(&self.client, policy)
+            .await
+            .map_err(EngineError::Gate)?;
         outcome
             .notes
             .extend(gate.notes.iter().map(|n| format!("flap gate: {n}")));
@@ -361,33 +360,6 @@ fn running_stage(state: &ApplyState) -> Option<usize> {
         | ApplyState::Backoff { progress, .. }
         | ApplyState::WaitingPostCondition(progress) => Some(progress.at.stage),
         _ => None,
-    }
-}
-
-/// Reads before any write (identity, lock) are safe to repeat: a throttled or failed one is
-/// retried a few times, with a short pause, before the run gives up.
-async fn retrying<T, E, F, Fut>(mut call: F, retriable: impl Fn(&E) -> bool) -> Result<T, E>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    let mut pause = Duration::from_millis(100);
-    for _ in 0..5 {
-        match call().await {
-            Err(e) if retriable(&e) => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            other => return other,
-        }
-    }
-    call().await
-}
-
-fn transient(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
-        _ => true,
     }
 }
 

@@ -30,6 +30,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::retry::{retrying, transient};
 use clock::ClusterClock;
 use sources::{LEASE_NAMESPACES, Raw};
 
@@ -126,9 +127,9 @@ pub async fn start(
     options: WatchOptions,
 ) -> Result<SignalWatch, WatchError> {
     let mut clock = ClusterClock::default();
-    let at = sources::retry_transient(
+    let at = retrying(
         || clock::read(client),
-        |e| matches!(e, WatchError::Unreachable(e) if sources::transient(e)),
+        |e| matches!(e, WatchError::Unreachable(e) if transient(e)),
     )
     .await?;
     clock.observe(at);

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::WatchError;
+use crate::retry::{retrying, transient};
 
 /// What a source task sends: one watcher event of one resource, or a watcher error to note.
 pub(crate) enum Raw {
@@ -102,7 +103,7 @@ pub(crate) async fn start(
         let resource = api_resource(group, version, kind_name, plural);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         let params = ListParams::default().limit(1);
-        let probe = retry_transient(|| api.list(&params), transient).await;
+        let probe = retrying(|| api.list(&params), transient).await;
         match probe {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {
@@ -139,36 +140,4 @@ fn watcher(
     api: Api<DynamicObject>,
 ) -> impl futures::Stream<Item = Result<Event<DynamicObject>, watcher::Error>> {
     watcher::watcher(api, watcher::Config::default()).default_backoff()
-}
-
-/// Whether a failed request is worth repeating: throttled, a server error, or no answer.
-pub(crate) fn transient(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
-        _ => true,
-    }
-}
-
-/// Repeats `call` while it fails transiently, a few times with a growing pause: starting a
-/// watch makes a dozen requests, and a busy API server answering some of them with 429 or 5xx
-/// should not stop it.
-pub(crate) async fn retry_transient<T, E, F, Fut>(
-    mut call: F,
-    retriable: impl Fn(&E) -> bool,
-) -> Result<T, E>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    let mut pause = std::time::Duration::from_millis(50);
-    for _ in 0..6 {
-        match call().await {
-            Err(e) if retriable(&e) => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(std::time::Duration::from_secs(2));
-            }
-            other => return other,
-        }
-    }
-    call().await
 }
