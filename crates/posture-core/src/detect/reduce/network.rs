@@ -134,43 +134,33 @@ impl Reducer {
     fn slice_memo(&self, object: &Fields<'_>) -> Option<SliceMemo> {
         let service_name = object.labels().service_name.get()?;
         let namespace = object.namespace().unwrap_or_default();
-        let endpoints = &object.endpoints;
-        // A missing `ready` condition means ready, as the API documents.
-        let ready = endpoints
-            .iter()
-            .filter(|e| e.conditions.ready.0 != Some(false))
-            .count();
         // The EndpointSlice controller copies the Service's labels onto its slices.
-        let mut pod_key = String::new();
-        let important = object.labels().k8s_app.get() == Some("kube-dns")
-            || endpoints.iter().any(|e| {
-                let target = &e.target_ref;
-                target.kind.get() == Some("Pod")
-                    && target.name.get().is_some_and(|pod| {
-                        let ns = target.namespace.get().unwrap_or(namespace);
-                        pod_key.clear();
-                        pod_key.extend([ns, "/", pod]);
-                        self.pod_is_ingress(&pod_key)
-                    })
-            });
-        // Terminating endpoints are going away (a rollout, a drain): not flips.
-        let tracked = endpoints
-            .iter()
-            .filter(|e| e.conditions.terminating.0 != Some(true))
-            .filter_map(|e| {
-                let target = &e.target_ref;
-                let pod = target
-                    .name
-                    .get()
-                    .filter(|_| target.kind.get() == Some("Pod"))?;
-                let ready = e.conditions.ready.0 != Some(false);
-                Some(EndpointMemo {
-                    pod: join_key(target.namespace.get().unwrap_or(namespace), pod),
-                    ready,
-                    was_ready: ready,
-                })
-            })
-            .collect();
+        let mut important = object.labels().k8s_app.get() == Some("kube-dns");
+        let mut ready = 0usize;
+        let mut tracked = Vec::new();
+        for endpoint in object.endpoints.iter() {
+            // A missing `ready` condition means ready, as the API documents.
+            let is_ready = endpoint.conditions.ready.0 != Some(false);
+            ready += usize::from(is_ready);
+            let target = &endpoint.target_ref;
+            let Some(pod) = target
+                .name
+                .get()
+                .filter(|_| target.kind.get() == Some("Pod"))
+            else {
+                continue;
+            };
+            let pod = join_key(target.namespace.get().unwrap_or(namespace), pod);
+            important = important || self.pod_is_ingress(&pod);
+            // Terminating endpoints are going away (a rollout, a drain): not flips.
+            if endpoint.conditions.terminating.0 != Some(true) {
+                tracked.push(EndpointMemo {
+                    pod,
+                    ready: is_ready,
+                    was_ready: is_ready,
+                });
+            }
+        }
         Some(SliceMemo {
             service: join_key(namespace, service_name),
             ready: u32::try_from(ready).unwrap_or(u32::MAX),
