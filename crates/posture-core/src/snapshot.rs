@@ -118,6 +118,22 @@ pub struct Unreadable {
 }
 
 impl Snapshot {
+    /// The Deployment that owns ReplicaSet `namespace/name`, if the snapshot shows one.
+    pub fn deployment_of_replica_set(&self, namespace: &str, name: &str) -> Option<&str> {
+        self.replica_sets
+            .iter()
+            .find(|rs| {
+                rs.metadata.namespace.as_deref() == Some(namespace)
+                    && rs.metadata.name.as_deref() == Some(name)
+            })?
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.kind == "Deployment")
+            .map(|o| o.name.as_str())
+    }
+
     /// The reason a resource could not be read, if it could not.
     pub fn unreadable(&self, resource: &str) -> Option<&str> {
         self.unreadable

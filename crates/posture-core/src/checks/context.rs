@@ -80,18 +80,8 @@ impl<'a> Ctx<'a> {
             .find(|o| o.controller == Some(true))
             .or_else(|| owners.first())?;
         let (kind, name) = if owner.kind == "ReplicaSet" {
-            let deployment = self
-                .snap
-                .replica_sets
-                .iter()
-                .find(|r| {
-                    r.metadata.name.as_deref() == Some(owner.name.as_str())
-                        && r.metadata.namespace.as_deref() == Some(namespace)
-                })
-                .and_then(|r| r.metadata.owner_references.as_deref())
-                .and_then(|o| o.iter().find(|o| o.kind == "Deployment"));
-            match deployment {
-                Some(d) => ("Deployment", d.name.as_str()),
+            match self.snap.deployment_of_replica_set(namespace, &owner.name) {
+                Some(deployment) => ("Deployment", deployment),
                 None => ("ReplicaSet", owner.name.as_str()),
             }
         } else {

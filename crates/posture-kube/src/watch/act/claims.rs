@@ -69,7 +69,7 @@ pub(super) fn workloads_using(
                 (o.kind == kind && o.name == name)
                     || (kind == "Deployment"
                         && o.kind == "ReplicaSet"
-                        && replica_set_owner(snapshot, namespace, &o.name) == Some(name))
+                        && snapshot.deployment_of_replica_set(namespace, &o.name) == Some(name))
             })
         })
     };
@@ -114,20 +114,4 @@ pub(super) fn workloads_using(
         }
     }
     found
-}
-
-fn replica_set_owner<'s>(snapshot: &'s Snapshot, namespace: &str, name: &str) -> Option<&'s str> {
-    snapshot
-        .replica_sets
-        .iter()
-        .find(|rs| {
-            rs.metadata.namespace.as_deref() == Some(namespace)
-                && rs.metadata.name.as_deref() == Some(name)
-        })?
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.kind == "Deployment")
-        .map(|o| o.name.as_str())
 }
