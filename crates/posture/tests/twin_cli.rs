@@ -9,6 +9,13 @@ use std::process::Stdio;
 use common::{posture, run};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// `posture --kubeconfig KUBECONFIG twin ARGS...`, run to completion.
+async fn twin(kubeconfig: &str, args: &[&str]) -> common::Output {
+    let mut all = vec!["--kubeconfig", kubeconfig, "twin"];
+    all.extend_from_slice(args);
+    run(posture(&all)).await
+}
+
 async fn kubectl_nodes(kubeconfig: &str) -> String {
     let out = tokio::process::Command::new("kubectl")
         .args(["--kubeconfig", kubeconfig, "get", "nodes", "--no-headers"])
@@ -91,25 +98,10 @@ async fn a_served_twin_takes_faults_and_time_from_other_commands() {
         "{}",
         String::from_utf8_lossy(&system.stderr)
     );
-    let stop = run(posture(&[
-        "--kubeconfig",
-        kubeconfig,
-        "twin",
-        "fault",
-        "stop-node",
-        "worker-1",
-    ]))
-    .await;
+    let stop = twin(kubeconfig, &["fault", "stop-node", "worker-1"]).await;
     assert_eq!(stop.code, 0, "{}", stop.stderr);
     assert_eq!(stop.stdout.trim(), "injected stop-node worker-1");
-    let advance = run(posture(&[
-        "--kubeconfig",
-        kubeconfig,
-        "twin",
-        "advance",
-        "60",
-    ]))
-    .await;
+    let advance = twin(kubeconfig, &["advance", "60"]).await;
     assert_eq!(advance.code, 0, "{}", advance.stderr);
     assert!(
         advance.stdout.starts_with("twin time is now "),
@@ -121,50 +113,22 @@ async fn a_served_twin_takes_faults_and_time_from_other_commands() {
         "NotReady,SchedulingDisabled"
     );
 
-    let start = run(posture(&[
-        "--kubeconfig",
-        kubeconfig,
-        "twin",
-        "fault",
-        "start-node",
-        "worker-1",
-    ]))
-    .await;
+    let start = twin(kubeconfig, &["fault", "start-node", "worker-1"]).await;
     assert_eq!(start.code, 0, "{}", start.stderr);
-    let advance = run(posture(&[
-        "--kubeconfig",
-        kubeconfig,
-        "twin",
-        "advance",
-        "5",
-    ]))
-    .await;
+    let advance = twin(kubeconfig, &["advance", "5"]).await;
     assert_eq!(advance.code, 0, "{}", advance.stderr);
     assert_eq!(
         status_of(&kubectl_nodes(kubeconfig).await, "worker-1"),
         "Ready,SchedulingDisabled"
     );
 
-    let errors = run(posture(&[
-        "--kubeconfig",
+    let errors = twin(
         kubeconfig,
-        "twin",
-        "fault",
-        "api-errors",
-        "1.0",
-        "--status",
-        "429",
-    ]))
+        &["fault", "api-errors", "1.0", "--status", "429"],
+    )
     .await;
     assert_eq!(errors.code, 0, "{}", errors.stderr);
-    let clear = run(posture(&[
-        "--kubeconfig",
-        kubeconfig,
-        "twin",
-        "fault",
-        "clear",
-    ]))
-    .await;
+    let clear = twin(kubeconfig, &["fault", "clear"]).await;
     assert_eq!(clear.code, 0, "{}", clear.stderr);
     assert!(kubectl_nodes(kubeconfig).await.contains("miniserver"));
 
