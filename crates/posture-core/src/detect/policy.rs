@@ -78,7 +78,7 @@ pub struct RebuildPolicy {
     pub per_node_limit: u32,
     /// An over-limit alert clears after the node stayed within the limit this long. Default 300 s.
     pub over_limit_clear_seconds: u64,
-    /// Rebuilds (started or failed) of one volume. Default: 3 in 30 min, clear after 30 min.
+    /// Rebuilds started on one volume. Default: 3 in 30 min, clear after 30 min.
     pub repeated: RateThresholds,
 }
 

@@ -1,7 +1,14 @@
 //! Longhorn volumes, replicas, engines and the rebuild-limit setting.
 //!
 //! Rebuilds are read from the engine's `status.replicaModeMap`: a replica in `WO` is being
-//! rebuilt; `WO → RW` finished it, `WO → ERR` or dropping out of the map failed it.
+//! rebuilt; `WO → RW` finished it, `WO → ERR` failed it.
+//!
+//! A rebuild is keyed on its replica: an engine's map may be emptied and refilled while a
+//! rebuild runs, so a replica in `WO` that drops out of the map is still the same rebuild, and
+//! coming back in `WO` (with no `RW` or `ERR` between) starts nothing new. Coming back in `RW`
+//! finishes it; coming back in any other mode, the replica being marked failed
+//! (`spec.failedAt`) or deleted, or the engine being deleted fails it. A replica whose Replica
+//! object is not known when it drops out fails at once: nothing would end its rebuild later.
 
 use super::{Fields, Out, Reducer};
 use crate::detect::reduce::Change;
@@ -22,6 +29,19 @@ pub(super) struct EngineMemo {
     volume: String,
     /// Replica name and mode, as last seen.
     modes: Vec<(String, String)>,
+}
+
+/// A rebuild whose replica dropped out of its engine's mode map while in `WO`.
+#[derive(Debug)]
+pub(super) struct DroppedRebuild {
+    engine: String,
+    volume: String,
+}
+
+impl DroppedRebuild {
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.engine.capacity() + self.volume.capacity()
+    }
 }
 
 impl VolumeMemo {
@@ -75,8 +95,17 @@ impl Reducer {
         }
     }
 
-    pub(super) fn replica(&mut self, change: Change, object: &Fields<'_>) {
+    pub(super) fn replica(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
         let replica = object.name();
+        let failed = change == Change::Deleted
+            || object.spec.failed_at.get().is_some_and(|at| !at.is_empty());
+        if failed && let Some(dropped) = self.dropped_rebuilds.remove(replica) {
+            out.push(SignalKind::ReplicaRebuildFailed {
+                volume: dropped.volume,
+                replica: replica.to_owned(),
+                node: self.replica_node(replica),
+            });
+        }
         if change == Change::Deleted {
             self.replica_nodes.remove(replica);
             return;
@@ -117,9 +146,12 @@ impl Reducer {
                 .map(|(_, m)| m.as_str())
         };
         for (replica, mode) in &modes {
-            let before = old_mode(replica);
+            let dropped = (self.dropped_rebuilds.get(replica)).is_some_and(|d| d.engine == engine);
+            if dropped {
+                self.dropped_rebuilds.remove(replica);
+            }
             let rebuilding_now = mode == REBUILDING;
-            let was_rebuilding = before == Some(REBUILDING);
+            let was_rebuilding = dropped || old_mode(replica) == Some(REBUILDING);
             let signal = match (was_rebuilding, rebuilding_now) {
                 (false, true) => SignalKind::ReplicaRebuildStarted {
                     volume: volume.clone(),
@@ -141,7 +173,18 @@ impl Reducer {
             out.push(signal);
         }
         for (replica, mode) in &old {
-            if mode == REBUILDING && !modes.iter().any(|(r, _)| r == replica) {
+            if mode != REBUILDING || modes.iter().any(|(r, _)| r == replica) {
+                continue;
+            }
+            if change != Change::Deleted && self.replica_nodes.contains_key(replica) {
+                self.dropped_rebuilds.insert(
+                    replica.clone(),
+                    DroppedRebuild {
+                        engine: engine.clone(),
+                        volume: volume.clone(),
+                    },
+                );
+            } else {
                 out.push(SignalKind::ReplicaRebuildFailed {
                     volume: volume.clone(),
                     replica: replica.clone(),
@@ -149,7 +192,21 @@ impl Reducer {
                 });
             }
         }
-        if change != Change::Deleted {
+        if change == Change::Deleted {
+            let mut gone: Vec<String> = (self.dropped_rebuilds.iter())
+                .filter(|(_, d)| d.engine == engine)
+                .map(|(replica, _)| replica.clone())
+                .collect();
+            gone.sort();
+            for replica in gone {
+                self.dropped_rebuilds.remove(&replica);
+                out.push(SignalKind::ReplicaRebuildFailed {
+                    volume: volume.clone(),
+                    node: self.replica_node(&replica),
+                    replica,
+                });
+            }
+        } else {
             self.engines.insert(engine, EngineMemo { volume, modes });
         }
     }

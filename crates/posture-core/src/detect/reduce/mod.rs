@@ -89,6 +89,8 @@ pub struct Reducer {
     volumes: HashMap<String, longhorn::VolumeMemo>,
     replica_nodes: HashMap<String, String>,
     engines: HashMap<String, longhorn::EngineMemo>,
+    /// Rebuilds still running whose replica dropped out of its engine's mode map, by replica.
+    dropped_rebuilds: HashMap<String, longhorn::DroppedRebuild>,
     rebuild_limit: Option<u32>,
 }
 
@@ -141,7 +143,7 @@ impl Reducer {
             WatchedKind::Node => self.node(change, object, &mut out),
             WatchedKind::VolumeAttachment => self.attachment(change, object, &mut out),
             WatchedKind::LonghornVolume => self.volume(change, object, &mut out),
-            WatchedKind::LonghornReplica => self.replica(change, object),
+            WatchedKind::LonghornReplica => self.replica(change, object, &mut out),
             WatchedKind::LonghornEngine => self.engine(change, object, &mut out),
             WatchedKind::LonghornSetting => self.setting(change, object, &mut out),
         }

@@ -19,6 +19,7 @@ impl Reducer {
             + table_bytes(&self.volumes, |m| m.heap_bytes())
             + table_bytes(&self.replica_nodes, String::capacity)
             + table_bytes(&self.engines, |m| m.heap_bytes())
+            + table_bytes(&self.dropped_rebuilds, |d| d.heap_bytes())
     }
 }
 

@@ -362,10 +362,7 @@ fn engine_replica_modes_rw_wo_rw_are_a_rebuild_on_the_replicas_node() {
         Change::Modified,
         &engine,
     );
-    engine["status"]["replicaModeMap"]
-        .as_object_mut()
-        .expect("map")
-        .remove(&replica);
+    set(&mut engine, mode, json!("ERR"));
     assert_eq!(
         kinds(
             &mut r,
@@ -378,6 +375,221 @@ fn engine_replica_modes_rw_wo_rw_are_a_rebuild_on_the_replicas_node() {
             replica,
             node: "worker-1".into()
         }]
+    );
+}
+
+/// The gitea volume's replicas and engine as the reducer's baseline, with the worker's replica
+/// (returned) just started rebuilding.
+fn rebuilding_gitea(r: &mut Reducer) -> (Value, Vec<Value>, String) {
+    let longhorn = fixture(LONGHORN);
+    let replicas = longhorn["replicas"].as_array().expect("replicas").clone();
+    for replica in &replicas {
+        kinds(r, WatchedKind::LonghornReplica, Change::Added, replica);
+    }
+    let mut engine = longhorn["engine"].clone();
+    kinds(r, WatchedKind::LonghornEngine, Change::Added, &engine);
+    let replica = replicas[1]["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    engine["status"]["replicaModeMap"][&replica] = json!("WO");
+    let signals = kinds(r, WatchedKind::LonghornEngine, Change::Modified, &engine);
+    assert!(
+        matches!(&signals[..], [SignalKind::ReplicaRebuildStarted { replica: started, .. }] if *started == replica),
+        "{signals:?}"
+    );
+    (engine, replicas, replica)
+}
+
+fn with_modes(engine: &Value, modes: Value) -> Value {
+    let mut engine = engine.clone();
+    engine["status"]["replicaModeMap"] = modes;
+    engine
+}
+
+#[test]
+fn a_mode_map_emptied_and_refilled_during_one_rebuild_is_one_rebuild() {
+    use crate::detect::{DetectPolicy, Detectors};
+    let mut r = Reducer::new();
+    let (engine, _, replica) = rebuilding_gitea(&mut r);
+    let healthy = "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31-r-a07f3c2";
+    let mut signals = Vec::new();
+    // A 10 s rebuild during which the engine's status is emptied and refilled twice, once
+    // as `null` and once as `{}`, as a real control plane was seen to do.
+    for (s, modes) in [
+        (1, json!({})),
+        (2, json!({healthy: "RW", &replica: "WO"})),
+        (4, Value::Null),
+        (5, json!({healthy: "RW"})),
+        (6, json!({healthy: "RW", &replica: "WO"})),
+        (10, json!({healthy: "RW", &replica: "RW"})),
+    ] {
+        signals.extend(r.reduce(
+            t(s),
+            WatchedKind::LonghornEngine,
+            Change::Modified,
+            &with_modes(&engine, modes),
+        ));
+    }
+    let kinds: Vec<&SignalKind> = signals.iter().map(|s| &s.kind).collect();
+    assert!(
+        matches!(&kinds[..], [SignalKind::ReplicaRebuildFinished { replica: done, node, .. }] if *done == replica && node == "worker-1"),
+        "one rebuild, finished: {kinds:?}"
+    );
+
+    // The same sequence three times within half an hour is three rebuilds, no more.
+    let mut d = Detectors::new(&DetectPolicy::default());
+    let alerts: Vec<_> = signals.iter().flat_map(|s| d.observe(s)).collect();
+    assert!(alerts.is_empty(), "{alerts:?}");
+}
+
+#[test]
+fn a_rebuild_that_drops_out_and_returns_failed_or_finished_is_then_a_new_one() {
+    let mut r = Reducer::new();
+    let (engine, _, replica) = rebuilding_gitea(&mut r);
+    let healthy = "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31-r-a07f3c2";
+    let mut step = |modes: Value| {
+        kinds(
+            &mut r,
+            WatchedKind::LonghornEngine,
+            Change::Modified,
+            &with_modes(&engine, modes),
+        )
+    };
+    assert!(
+        step(json!({healthy: "RW"})).is_empty(),
+        "dropped out: still rebuilding"
+    );
+    assert!(
+        matches!(
+            &step(json!({healthy: "RW", &replica: "ERR"}))[..],
+            [SignalKind::ReplicaRebuildFailed { .. }]
+        ),
+        "back in ERR: the rebuild failed"
+    );
+    assert!(
+        matches!(
+            &step(json!({healthy: "RW", &replica: "WO"}))[..],
+            [SignalKind::ReplicaRebuildStarted { .. }]
+        ),
+        "WO after ERR: a new rebuild"
+    );
+    assert!(step(json!({})).is_empty());
+    assert!(
+        matches!(
+            &step(json!({healthy: "RW", &replica: "RW"}))[..],
+            [SignalKind::ReplicaRebuildFinished { .. }]
+        ),
+        "back in RW: the rebuild finished"
+    );
+    assert!(
+        step(json!({healthy: "RW"})).is_empty(),
+        "RW dropping out is no rebuild"
+    );
+    assert!(
+        matches!(
+            &step(json!({healthy: "RW", &replica: "WO"}))[..],
+            [SignalKind::ReplicaRebuildStarted { .. }]
+        ),
+        "WO after RW: a new rebuild"
+    );
+}
+
+#[test]
+fn a_rebuild_out_of_the_map_fails_when_its_replica_fails_or_goes() {
+    let healthy = "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31-r-a07f3c2";
+    let drop_out = |r: &mut Reducer, engine: &Value| {
+        let signals = kinds(
+            r,
+            WatchedKind::LonghornEngine,
+            Change::Modified,
+            &with_modes(engine, json!({healthy: "RW"})),
+        );
+        assert!(signals.is_empty(), "{signals:?}");
+    };
+    let failed = |signals: &[SignalKind], replica: &str| {
+        matches!(signals, [SignalKind::ReplicaRebuildFailed { replica: r, node, volume }]
+            if r == replica && node == "worker-1" && volume == "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31")
+    };
+
+    // Marked failed by Longhorn.
+    let mut r = Reducer::new();
+    let (engine, replicas, replica) = rebuilding_gitea(&mut r);
+    drop_out(&mut r, &engine);
+    let mut object = replicas[1].clone();
+    assert!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornReplica,
+            Change::Modified,
+            &object
+        )
+        .is_empty()
+    );
+    object["spec"]["failedAt"] = json!("2026-11-24T10:00:05Z");
+    let signals = kinds(
+        &mut r,
+        WatchedKind::LonghornReplica,
+        Change::Modified,
+        &object,
+    );
+    assert!(failed(&signals, &replica), "{signals:?}");
+    assert!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornReplica,
+            Change::Modified,
+            &object
+        )
+        .is_empty()
+    );
+
+    // Deleted.
+    let mut r = Reducer::new();
+    let (engine, replicas, replica) = rebuilding_gitea(&mut r);
+    drop_out(&mut r, &engine);
+    let signals = kinds(
+        &mut r,
+        WatchedKind::LonghornReplica,
+        Change::Deleted,
+        &replicas[1],
+    );
+    assert!(failed(&signals, &replica), "{signals:?}");
+
+    // Its engine deleted.
+    let mut r = Reducer::new();
+    let (engine, _, replica) = rebuilding_gitea(&mut r);
+    drop_out(&mut r, &engine);
+    let signals = kinds(
+        &mut r,
+        WatchedKind::LonghornEngine,
+        Change::Deleted,
+        &engine,
+    );
+    assert!(failed(&signals, &replica), "{signals:?}");
+    assert_eq!(r.live_objects(), 2, "the two replicas");
+
+    // Deleted before it dropped out: nothing could end the rebuild later.
+    let mut r = Reducer::new();
+    let (engine, replicas, replica) = rebuilding_gitea(&mut r);
+    assert!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornReplica,
+            Change::Deleted,
+            &replicas[1]
+        )
+        .is_empty()
+    );
+    let signals = kinds(
+        &mut r,
+        WatchedKind::LonghornEngine,
+        Change::Modified,
+        &with_modes(&engine, json!({healthy: "RW"})),
+    );
+    assert!(
+        matches!(&signals[..], [SignalKind::ReplicaRebuildFailed { replica: r, .. }] if *r == replica),
+        "{signals:?}"
     );
 }
 

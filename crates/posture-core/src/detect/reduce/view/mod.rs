@@ -222,6 +222,9 @@ pub(crate) struct Spec<'a> {
     pub(crate) node_id: Text<'a>,
     #[serde(default, borrow)]
     pub(crate) volume_name: Text<'a>,
+    /// Longhorn Replica: set when the replica failed, cleared before it is rebuilt.
+    #[serde(default, borrow)]
+    pub(crate) failed_at: Text<'a>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -228,7 +228,13 @@ fn focus(kind: WatchedKind) -> Vec<(&'static [&'static str], Vec<Value>)> {
             ),
         ],
         WatchedKind::LonghornReplica => {
-            vec![(&["spec", "nodeID"], vec![json!("node-a"), json!("node-b")])]
+            vec![
+                (&["spec", "nodeID"], vec![json!("node-a"), json!("node-b")]),
+                (
+                    &["spec", "failedAt"],
+                    vec![json!(""), json!("2026-11-24T10:00:05Z")],
+                ),
+            ]
         }
         WatchedKind::LonghornEngine => vec![
             (
