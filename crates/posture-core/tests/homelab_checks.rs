@@ -7,6 +7,7 @@ use posture_core::{Policy, checks, load_snapshot_str};
 const HOMELAB: &str = include_str!("../../../scenarios/homelab.yaml");
 const FIXED: &str = include_str!("../../../scenarios/homelab-fixed.yaml");
 const OTHER_NAMES: &str = include_str!("../../../scenarios/broken-other-names.yaml");
+const APPS_DOWN: &str = include_str!("../../../scenarios/homelab-apps-down.yaml");
 const NO_LONGHORN: &str = include_str!("../../../scenarios/no-longhorn.yaml");
 const CHECKS_DOC: &str = include_str!("../../../docs/checks.md");
 
@@ -159,6 +160,91 @@ fn homelab_reports_every_deliberate_finding() {
 }
 
 #[test]
+fn apps_whose_claims_are_lost_are_errors_with_the_controllers_reasons() {
+    use Severity::*;
+    let r = check("homelab-apps-down.yaml", APPS_DOWN);
+    let apps = [
+        ("qdrant-storage", "qdrant-0", "StatefulSet apps/qdrant"),
+        (
+            "gitea-data",
+            "gitea-7d4b9c8f6d-q2x7m",
+            "Deployment apps/gitea",
+        ),
+        (
+            "ha-config",
+            "home-assistant-5f8c6d9b7c-w4k9t",
+            "Deployment apps/home-assistant",
+        ),
+        (
+            "nextcloud-data",
+            "nextcloud-6b9d8c7f5d-z8r2p",
+            "Deployment apps/nextcloud",
+        ),
+        (
+            "media",
+            "jellyfin-84c6d5f7b9-hn2pd",
+            "Deployment apps/jellyfin",
+        ),
+    ];
+    for (claim, pod, workload) in apps {
+        assert_finding(&r, "preconditions.claims.bound", claim, Error);
+        assert_finding(&r, "preconditions.pods.scheduled", pod, Error);
+        let lost = r
+            .findings
+            .iter()
+            .find(|f| f.id == "preconditions.claims.bound" && f.object.name == claim)
+            .expect("claim finding");
+        assert!(
+            lost.message.contains("no longer exists")
+                && lost.message.contains("ClaimLost")
+                && lost.message.contains(&format!("{workload} cannot start")),
+            "{}",
+            lost.message
+        );
+        let pending = r
+            .findings
+            .iter()
+            .find(|f| f.id == "preconditions.pods.scheduled" && f.object.name == pod)
+            .expect("pod finding");
+        assert!(
+            pending.message.contains(&format!("({workload}) cannot be scheduled: Unschedulable: 0/2 nodes are available: persistentvolumeclaim \"{claim}\" bound to non-existent persistentvolume"))
+                && pending.message.ends_with(&format!("(claim {claim} is Lost)")),
+            "{}",
+            pending.message
+        );
+    }
+    // CoreDNS runs: only what cannot start is a finding.
+    assert_eq!(
+        status(&r, "preconditions.pods.scheduled").1,
+        "6 pod(s), 5 Pending"
+    );
+    // Everything else is judged as on the homelab it was made from.
+    let key = |f: &posture_core::report::Finding| (f.id.clone(), f.object.clone(), f.severity);
+    let base: Vec<_> = check("homelab.yaml", HOMELAB)
+        .findings
+        .iter()
+        .map(key)
+        .collect();
+    let new: Vec<_> = r
+        .findings
+        .iter()
+        .map(key)
+        .filter(|k| !base.contains(k))
+        .collect();
+    assert!(
+        new.iter()
+            .all(|(id, _, _)| id == "preconditions.claims.bound"
+                || id == "preconditions.pods.scheduled"),
+        "{new:?}"
+    );
+    assert_eq!(new.len(), 10);
+    assert!(
+        base.iter()
+            .all(|k| r.findings.iter().map(key).any(|f| f == *k))
+    );
+}
+
+#[test]
 fn homelab_report_is_pinned() {
     let r = check("homelab.yaml", HOMELAB);
     insta::assert_yaml_snapshot!("homelab_report", r);
@@ -305,7 +391,11 @@ fn a_cluster_without_longhorn_skips_the_section() {
 
 #[test]
 fn every_check_id_is_documented() {
-    for report in [check("a", HOMELAB), check("b", NO_LONGHORN)] {
+    for report in [
+        check("a", HOMELAB),
+        check("b", NO_LONGHORN),
+        check("c", APPS_DOWN),
+    ] {
         for c in &report.checks {
             let documented = match c.id.strip_prefix("longhorn.setting.") {
                 Some(setting) => {

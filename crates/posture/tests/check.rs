@@ -6,6 +6,7 @@ use common::{posture, run};
 use serde_json::Value;
 
 const HOMELAB: &str = "scenarios/homelab.yaml";
+const APPS_DOWN: &str = "scenarios/homelab-apps-down.yaml";
 
 #[tokio::test]
 async fn homelab_human_report() {
@@ -41,6 +42,42 @@ async fn homelab_json_report() {
     let report: Value = serde_json::from_str(&out.stdout).expect("valid JSON");
     assert_eq!(report["schema"], "posture.dev/v1/report");
     insta::assert_snapshot!(out.stdout);
+}
+
+/// Lost claims and unschedulable pods are errors: the default `--fail-on error` fails, and the
+/// Preconditions section names each claim and pod with the controllers' reasons.
+#[tokio::test]
+async fn apps_that_cannot_start_fail_the_check() {
+    let out = run(posture(&["check", "--snapshot", APPS_DOWN])).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let preconditions = out
+        .stdout
+        .split("\n2.1 k3s control plane")
+        .next()
+        .expect("a Preconditions section");
+    insta::assert_snapshot!(preconditions);
+
+    let json = run(posture(&[
+        "check",
+        "--snapshot",
+        APPS_DOWN,
+        "-o",
+        "json",
+        "--fail-on",
+        "never",
+    ]))
+    .await;
+    let report: Value = serde_json::from_str(&json.stdout).expect("valid JSON");
+    let errors = |id: &str| {
+        report["findings"]
+            .as_array()
+            .expect("findings array")
+            .iter()
+            .filter(|f| f["id"] == id && f["severity"] == "error")
+            .count()
+    };
+    assert_eq!(errors("preconditions.claims.bound"), 5);
+    assert_eq!(errors("preconditions.pods.scheduled"), 5);
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ mod quantity;
 mod record;
 mod risks;
 mod selectors;
+mod startable;
 pub(crate) mod workload;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::Node;
 use super::context::Ctx;
 use super::record::{CheckDef, Recorder, Verdict};
 use super::selectors;
+use super::startable;
 use super::workload::{Kind, UNSCHEDULABLE_TAINT, Workload};
 use crate::object::ObjectRef;
 use crate::report::{Evidence, Section, Severity};
@@ -32,6 +33,7 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
     out.record(&def_cordoned(), secondary_cordoned(ctx));
     out.record(&def_daemonsets_only(), daemonsets_only(ctx));
     out.record(&def_pinned(), apps_pinned(ctx));
+    startable::check(ctx, out);
 }
 
 fn def_topology() -> CheckDef {

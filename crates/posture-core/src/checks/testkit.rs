@@ -5,7 +5,9 @@ use std::marker::PhantomData;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -207,6 +209,33 @@ impl Fx<Pod> {
     }
 }
 
+impl Fx<Pod> {
+    /// Mounts claim `claim`.
+    pub fn mounts(self, claim: &str) -> Self {
+        self.push(
+            "spec.volumes",
+            json!({"name": claim, "persistentVolumeClaim": {"claimName": claim}}),
+        )
+    }
+    /// In `phase`, with a PodScheduled condition of `status`, `reason` and `message`.
+    pub fn scheduled(self, phase: &str, status: &str, reason: &str, message: &str) -> Self {
+        self.set("status.phase", json!(phase)).push(
+            "status.conditions",
+            json!({"type": "PodScheduled", "status": status, "reason": reason, "message": message}),
+        )
+    }
+}
+
+impl<K: DeserializeOwned> Fx<K> {
+    /// Mounts claim `claim` in the pod template.
+    pub fn template_mounts(self, claim: &str) -> Self {
+        self.push(
+            &format!("{POD}.volumes"),
+            json!({"name": claim, "persistentVolumeClaim": {"claimName": claim}}),
+        )
+    }
+}
+
 fn meta(ns: Option<&str>, name: &str) -> Value {
     match ns {
         Some(ns) => json!({"name": name, "namespace": ns}),
@@ -247,6 +276,40 @@ pub(crate) fn daemon_set(ns: &str, name: &str) -> Fx<DaemonSet> {
 }
 pub(crate) fn pod(ns: &str, name: &str) -> Fx<Pod> {
     fx(json!({"metadata": meta(Some(ns), name), "spec": {"containers": [{"name": "main"}]}}))
+}
+/// A claim in `phase`, bound (or once bound) to `volume` when given.
+pub(crate) fn pvc(
+    ns: &str,
+    name: &str,
+    phase: &str,
+    volume: Option<&str>,
+) -> PersistentVolumeClaim {
+    let mut v = json!({"metadata": meta(Some(ns), name), "spec": {}, "status": {"phase": phase}});
+    if let Some(volume) = volume {
+        v["spec"]["volumeName"] = json!(volume);
+    }
+    fx::<PersistentVolumeClaim>(v).build()
+}
+pub(crate) fn pv(name: &str, phase: &str) -> PersistentVolume {
+    fx::<PersistentVolume>(json!({"metadata": meta(None, name), "status": {"phase": phase}}))
+        .build()
+}
+/// An event about `kind` `ns/name`, last seen at `at`.
+pub(crate) fn event(
+    kind: &str,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    reason: &str,
+    message: &str,
+    at: &str,
+) -> Event {
+    fx::<Event>(json!({
+        "metadata": meta(Some(ns), &format!("{name}.{reason}.{at}")),
+        "involvedObject": {"kind": kind, "namespace": ns, "name": name},
+        "type": type_, "reason": reason, "message": message, "lastTimestamp": at,
+    }))
+    .build()
 }
 pub(crate) fn service(ns: &str, name: &str, app: &str) -> Fx<Service> {
     fx(json!({"metadata": meta(Some(ns), name), "spec": {"selector": {"app": app}}}))

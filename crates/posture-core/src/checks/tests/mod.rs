@@ -8,3 +8,4 @@ mod odd;
 mod ownership;
 mod preconditions;
 mod risks;
+mod startable;
