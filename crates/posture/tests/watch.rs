@@ -41,16 +41,21 @@ async fn watch(kubeconfig: &str, extra: &[&str]) -> Output {
 }
 
 fn crash_loop_gitea(twin: &RunningTwin) {
+    crash_loop(twin, "apps", "gitea-");
+}
+
+/// Puts the first pod in `namespace` whose name starts with `prefix` in a crash loop.
+fn crash_loop(twin: &RunningTwin, namespace: &str, prefix: &str) {
     let pod = twin.with_twin(|t| {
         let pods = posture_twin::resources::by_plural("", "pods").expect("registered");
         t.store
-            .list(pods, Some("apps"))
+            .list(pods, Some(namespace))
             .map(|(key, _)| key.name.clone())
-            .find(|name| name.starts_with("gitea-"))
-            .expect("a gitea pod")
+            .find(|name| name.starts_with(prefix))
+            .expect("a pod to crash")
     });
     twin.inject(&Fault::CrashLoop {
-        namespace: "apps".into(),
+        namespace: namespace.into(),
         pod,
     });
 }
@@ -93,12 +98,14 @@ async fn until_stable_exits_one_when_a_crash_loop_alerts_and_the_recording_repla
         .lines()
         .filter(|l| l.contains(" RAISED "))
         .collect();
+    // Nothing owns gitea: there is no Argo CD Application to roll back.
     assert!(
         out.stdout
-            .contains("  act: posture watch --act argo-rollback | --act pin-to-primary"),
+            .contains("  act: posture watch --act pin-to-primary"),
         "each raised alert names its counter-moves: {}",
         out.stdout
     );
+    assert!(!out.stdout.contains("argo-rollback"), "{}", out.stdout);
     assert!(
         raised
             .iter()
@@ -124,6 +131,37 @@ async fn until_stable_exits_one_when_a_crash_loop_alerts_and_the_recording_repla
         .collect();
     assert_eq!(alerts.len(), raised.len());
     assert_eq!(alerts[0]["type"], "raised");
+}
+
+/// CoreDNS belongs to k3s: its crash loop is undone in the manifest k3s re-applies, not by an
+/// Argo CD rollback.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_coredns_crash_loop_offers_the_k3s_manifest_and_no_argo_rollback() {
+    let (twin, _dir, kubeconfig) = fast_twin().await;
+    crash_loop(&twin, "kube-system", "coredns-");
+    let out = watch(&kubeconfig, &["--until-stable", "30m"]).await;
+    assert_eq!(
+        out.code, 1,
+        "stdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout
+            .contains(" RAISED crash-loop kube-system/coredns-")
+            || out
+                .stdout
+                .contains(" RAISED restart-loop kube-system/coredns-"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "  act: k3s packaged addon coredns: revert the change in /var/lib/rancher/k3s/server/manifests/coredns.yaml"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("argo-rollback"), "{}", out.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -62,7 +62,8 @@ impl DetectorKind {
     }
 
     /// The runbook's "Act" for this risk, as `posture watch --act` names the actions, the
-    /// first the one to try first. Re-cordoning the secondary and pinning workloads to the
+    /// first the one to try first; [`counter_moves`](super::counter_moves) keeps those that fit
+    /// the subject's owner (argo-rollback only for Argo CD's workloads). Re-cordoning the secondary and pinning workloads to the
     /// primary stop things moving to a node that comes and goes; stopping rebuilds and
     /// auto-balance calm Longhorn; Argo CD rollback and snapshot restore undo a bad change.
     pub fn counter_moves(self) -> &'static [&'static str] {

@@ -33,6 +33,7 @@ mod crash;
 mod endpoints;
 mod flap;
 mod leases;
+mod moves;
 pub mod policy;
 mod rebuilds;
 mod reduce;
@@ -50,6 +51,7 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 
 pub use alert::{Alert, DetectorKind};
+pub use moves::{CounterMove, counter_moves, workload_of_subject};
 pub use policy::DetectPolicy;
 pub use reduce::{Change, Reducer, UnreadableEvent, WatchEvent, WatchedKind, WatchedObject};
 pub use replay::{ReplayError, SIGNALS_SCHEMA, header_line, parse_line, replay};

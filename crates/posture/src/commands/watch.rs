@@ -8,9 +8,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::SignedDuration;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use posture_core::ObjectRef;
 use posture_core::detect::{
-    Alert, DetectPolicy, Detectors, ReplayError, SIGNALS_SCHEMA, Signal, StabilityVerdict,
-    UntilStable, header_line, parse_line,
+    Alert, CounterMove, DetectPolicy, Detectors, ReplayError, SIGNALS_SCHEMA, Signal, SignalKind,
+    StabilityVerdict, UntilStable, counter_moves, header_line, parse_line,
 };
 use posture_kube::watch::{SignalWatch, Update, WatchOptions};
 
@@ -45,6 +47,10 @@ struct Session {
     record_path: String,
     /// The dashboard's model when drawing on a terminal; alerts go there instead of stdout.
     dashboard: Option<Model>,
+    /// Workloads with their metadata, to fit counter-moves to their owners; empty in a replay.
+    workloads: Vec<(ObjectRef, ObjectMeta)>,
+    /// When `workloads` was last read.
+    workloads_read: Option<std::time::Instant>,
 }
 
 impl Session {
@@ -76,6 +82,8 @@ impl Session {
             record,
             record_path,
             dashboard: None,
+            workloads: Vec::new(),
+            workloads_read: None,
         })
     }
 
@@ -114,11 +122,11 @@ impl Session {
 
     fn print(&mut self, alert: &Alert) -> Result<(), CliError> {
         if let Some(model) = &mut self.dashboard {
-            model.alert(alert);
+            model.alert(alert, &alert_moves(alert, &self.workloads));
             return Ok(());
         }
         let line = match self.output {
-            WatchOutput::Human => match counter_moves_line(alert) {
+            WatchOutput::Human => match counter_moves_line(alert, &self.workloads) {
                 Some(moves) => format!("{}\n{moves}", alert_line(alert)),
                 None => alert_line(alert),
             },
@@ -130,6 +138,44 @@ impl Session {
             }
         };
         crate::render::write_stdout(&format!("{line}\n"))
+    }
+
+    /// Reads the workloads' owners when none were read yet, or when a restart names a workload
+    /// not read (created since), at most every 30 s; a failure leaves moves unfitted, noted.
+    async fn read_owners(&mut self, client: &kube::Client, signals: &[Signal]) {
+        let stale = match self.workloads_read {
+            None => true,
+            Some(at) => {
+                at.elapsed() >= Duration::from_secs(30)
+                    && signals.iter().any(|s| self.names_unknown_workload(s))
+            }
+        };
+        if !stale {
+            return;
+        }
+        self.workloads_read = Some(std::time::Instant::now());
+        match posture_kube::watch::act::workload_owners(client).await {
+            Ok(workloads) => self.workloads = workloads,
+            Err(e) => {
+                let note = format!("counter-moves not fitted to owners: {e}");
+                match &mut self.dashboard {
+                    Some(model) => model.note(&note),
+                    None => anstream::eprintln!("note: {note}"),
+                }
+            }
+        }
+    }
+
+    fn names_unknown_workload(&self, signal: &Signal) -> bool {
+        let workload = match &signal.kind {
+            SignalKind::ContainerRestarted { workload, .. }
+            | SignalKind::CrashLoopBackOff { workload, .. } => workload,
+            _ => return false,
+        };
+        !self.workloads.iter().any(|(w, _)| {
+            workload.split_once('/')
+                == Some((w.namespace.as_deref().unwrap_or_default(), w.name.as_str()))
+        })
     }
 
     fn replay(&mut self, path: &Path) -> Result<u8, CliError> {
@@ -191,7 +237,10 @@ impl Session {
             && args.until_stable.is_none();
         if on_terminal {
             self.dashboard = Some(Model::new(cluster.server.clone()));
-            return self.draw(&mut watch).await;
+        }
+        self.read_owners(&client, &[]).await;
+        if on_terminal {
+            return self.draw(&mut watch, &client).await;
         }
         loop {
             let update = tokio::select! {
@@ -200,6 +249,7 @@ impl Session {
             };
             match update {
                 Update::Signals(signals) => {
+                    self.read_owners(&client, &signals).await;
                     for signal in &signals {
                         if let Some(code) = self.signal(signal)? {
                             return Ok(code);
@@ -215,7 +265,11 @@ impl Session {
 
 impl Session {
     /// Runs the dashboard until `q` or Ctrl-C; the terminal is restored however it ends.
-    async fn draw(&mut self, watch: &mut SignalWatch) -> Result<u8, CliError> {
+    async fn draw(
+        &mut self,
+        watch: &mut SignalWatch,
+        client: &kube::Client,
+    ) -> Result<u8, CliError> {
         let mut terminal = ratatui::init();
         let (quit_sender, mut quit) = tokio::sync::mpsc::channel::<()>(1);
         // Raw mode turns Ctrl-C into a key, so keys are read on a thread of their own.
@@ -238,7 +292,9 @@ impl Session {
                 }
             }
         });
-        let result = self.draw_until_quit(watch, &mut terminal, &mut quit).await;
+        let result = self
+            .draw_until_quit(watch, client, &mut terminal, &mut quit)
+            .await;
         ratatui::restore();
         result
     }
@@ -246,6 +302,7 @@ impl Session {
     async fn draw_until_quit(
         &mut self,
         watch: &mut SignalWatch,
+        client: &kube::Client,
         terminal: &mut ratatui::DefaultTerminal,
         quit: &mut tokio::sync::mpsc::Receiver<()>,
     ) -> Result<u8, CliError> {
@@ -259,6 +316,7 @@ impl Session {
             };
             match update {
                 Update::Signals(signals) => {
+                    self.read_owners(client, &signals).await;
                     for signal in &signals {
                         self.signal(signal)?;
                     }
@@ -317,18 +375,41 @@ pub(crate) fn alert_line(alert: &Alert) -> String {
     }
 }
 
+/// The counter-moves under a raised alert, fitted to the owner of its workload among
+/// `workloads`; none under a cleared one.
+pub(crate) fn alert_moves(
+    alert: &Alert,
+    workloads: &[(ObjectRef, ObjectMeta)],
+) -> Vec<CounterMove> {
+    match alert {
+        Alert::Raised {
+            detector, subject, ..
+        } => counter_moves(*detector, subject, workloads),
+        Alert::Cleared { .. } => Vec::new(),
+    }
+}
+
 /// `  act: posture watch --act stop-rebuilds | --act disable-auto-balance` under a raised
-/// alert: the runbook's counter-moves, each dry-run and approved before it writes.
-pub(crate) fn counter_moves_line(alert: &Alert) -> Option<String> {
-    let Alert::Raised { detector, .. } = alert else {
-        return None;
-    };
-    let moves: Vec<String> = detector
-        .counter_moves()
-        .iter()
-        .map(|m| format!("--act {m}"))
+/// alert: the runbook's counter-moves that fit the owner of its workload, each `--act`
+/// dry-run and approved before it writes; a move the owner makes in its own source comes as
+/// `  act: k3s packaged addon coredns: revert the change in ...`.
+pub(crate) fn counter_moves_line(
+    alert: &Alert,
+    workloads: &[(ObjectRef, ObjectMeta)],
+) -> Option<String> {
+    let moves = alert_moves(alert, workloads);
+    let acts: Vec<String> = (moves.iter())
+        .filter(|m| matches!(m, CounterMove::Act { .. }))
+        .map(CounterMove::describe)
         .collect();
-    (!moves.is_empty()).then(|| format!("  act: posture watch {}", moves.join(" | ")))
+    let mut lines: Vec<String> = (moves.iter())
+        .filter(|m| matches!(m, CounterMove::Source { .. }))
+        .map(|m| format!("  act: {}", m.describe()))
+        .collect();
+    if !acts.is_empty() {
+        lines.push(format!("  act: posture watch {}", acts.join(" | ")));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 /// Parses `--until-stable` (`5m`, `90s`, `1h30m`, or ISO 8601).
@@ -394,9 +475,10 @@ mod tests {
             alert_line(&raised),
             "2026-11-23T12:00:00Z RAISED restart-loop apps/web-1/web [warning] 3 restarts in 10m"
         );
+        // Nothing known owns apps/web: nothing to roll back.
         assert_eq!(
-            counter_moves_line(&raised).as_deref(),
-            Some("  act: posture watch --act argo-rollback | --act pin-to-primary")
+            counter_moves_line(&raised, &[]).as_deref(),
+            Some("  act: posture watch --act pin-to-primary")
         );
         let cleared = Alert::Cleared {
             id: "restart-loop/apps/web-1/web".into(),
@@ -409,7 +491,79 @@ mod tests {
             alert_line(&cleared),
             "2026-11-23T12:00:00Z CLEARED restart-loop apps/web-1/web quiet for 10m"
         );
-        assert_eq!(counter_moves_line(&cleared), None);
+        assert_eq!(counter_moves_line(&cleared, &[]), None);
+    }
+
+    /// A workload `kind` `ns/name` with these annotations.
+    fn workload(ns: &str, name: &str, annotations: &[(&str, &str)]) -> (ObjectRef, ObjectMeta) {
+        let meta = ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            annotations: Some(
+                (annotations.iter())
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ),
+            ..ObjectMeta::default()
+        };
+        (
+            ObjectRef::new("apps/v1", "Deployment", Some(ns), name),
+            meta,
+        )
+    }
+
+    #[test]
+    fn counter_moves_fit_the_owner_of_the_looping_workload() {
+        use posture_core::Severity;
+        use posture_core::detect::DetectorKind;
+        let workloads = [
+            workload(
+                "kube-system",
+                "coredns",
+                &[
+                    (
+                        "objectset.rio.cattle.io/owner-gvk",
+                        "k3s.cattle.io/v1, Kind=Addon",
+                    ),
+                    ("objectset.rio.cattle.io/owner-name", "coredns"),
+                ],
+            ),
+            workload(
+                "apps",
+                "nextcloud",
+                &[(
+                    "argocd.argoproj.io/tracking-id",
+                    "nextcloud:apps/Deployment:apps/nextcloud",
+                )],
+            ),
+        ];
+        let raised = |subject: &str| Alert::Raised {
+            id: format!("crash-loop/{subject}"),
+            detector: DetectorKind::CrashLoop,
+            subject: subject.into(),
+            severity: Severity::Warning,
+            at: "2026-11-23T12:00:00Z".parse().expect("valid"),
+            message: "in CrashLoopBackOff".into(),
+            evidence: vec![],
+        };
+        assert_eq!(
+            counter_moves_line(
+                &raised("kube-system/coredns-6799fbcd5-x7k2p/coredns"),
+                &workloads
+            )
+            .as_deref(),
+            Some(
+                "  act: k3s packaged addon coredns: revert the change in /var/lib/rancher/k3s/server/manifests/coredns.yaml on the server (k3s re-applies it over any live rollback), or its ConfigMap if the change was there\n  act: posture watch --act pin-to-primary"
+            )
+        );
+        assert_eq!(
+            counter_moves_line(
+                &raised("apps/nextcloud-6b9d8c7f5d-z8r2p/nextcloud"),
+                &workloads
+            )
+            .as_deref(),
+            Some("  act: posture watch --act argo-rollback | --act pin-to-primary")
+        );
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub(crate) struct Model {
     /// Replica name → (volume, node).
     replicas: BTreeMap<String, (String, String)>,
     pub(crate) active: BTreeMap<String, Alert>,
+    /// The counter-moves under each active alert, fitted to its workload's owner.
+    pub(crate) moves: BTreeMap<String, Vec<String>>,
     pub(crate) timeline: VecDeque<String>,
 }
 
@@ -194,12 +196,20 @@ impl Model {
         }
     }
 
-    pub(crate) fn alert(&mut self, alert: &Alert) {
+    pub(crate) fn alert(&mut self, alert: &Alert, moves: &[posture_core::detect::CounterMove]) {
         self.push_timeline(crate::commands::watch::alert_line(alert));
         if alert.is_raised() {
             self.active.insert(alert.id().to_owned(), alert.clone());
+            let moves = (moves.iter())
+                .map(|m| match m {
+                    posture_core::detect::CounterMove::Act { name } => (*name).to_owned(),
+                    source => source.describe(),
+                })
+                .collect();
+            self.moves.insert(alert.id().to_owned(), moves);
         } else {
             self.active.remove(alert.id());
+            self.moves.remove(alert.id());
         }
     }
 

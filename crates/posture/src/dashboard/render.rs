@@ -112,6 +112,7 @@ fn active_alerts(model: &Model) -> Paragraph<'static> {
             .values()
             .filter_map(|alert| match alert {
                 Alert::Raised {
+                    id,
                     detector,
                     subject,
                     severity,
@@ -125,10 +126,15 @@ fn active_alerts(model: &Model) -> Paragraph<'static> {
                         ),
                         Span::raw(format!("{detector} {subject} since {at}")),
                     ]),
-                    // The runbook's counter-moves, as `posture watch --act` names them.
+                    // The runbook's counter-moves that fit the owner, as `posture watch
+                    // --act` names them (or the owner's own move).
                     Line::raw(format!(
                         "        act: {}",
-                        detector.counter_moves().join(", ")
+                        model
+                            .moves
+                            .get(id)
+                            .map(|m| m.join(", "))
+                            .unwrap_or_default()
                     )),
                 ]),
                 Alert::Cleared { .. } => None,

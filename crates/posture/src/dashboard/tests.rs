@@ -9,6 +9,7 @@ use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::{Model, render};
+use crate::commands::watch::alert_moves;
 
 fn at(text: &str) -> Timestamp {
     text.parse().expect("valid timestamp")
@@ -105,7 +106,7 @@ fn model() -> Model {
         &json!({"metadata": {"name": "pvc-data-e-0"}, "spec": {"volumeName": "pvc-data"},
                 "status": {"rebuildStatus": {"tcp://10.0.0.2:10000": {"isRebuilding": true, "progress": 42}}}}),
     );
-    model.alert(&Alert::Raised {
+    let alert = Alert::Raised {
         id: "no-ready-endpoints/kube-system/kube-dns".into(),
         detector: DetectorKind::NoReadyEndpoints,
         subject: "kube-system/kube-dns".into(),
@@ -113,8 +114,9 @@ fn model() -> Model {
         at: at("2026-11-23T12:04:10Z"),
         message: "kube-system/kube-dns has had no ready endpoints for 10s".into(),
         evidence: vec![],
-    });
-    model.alert(&Alert::Raised {
+    };
+    model.alert(&alert, &alert_moves(&alert, &[]));
+    let alert = Alert::Raised {
         id: "lease-thrash/kube-system/kube-scheduler".into(),
         detector: DetectorKind::LeaseThrash,
         subject: "kube-system/kube-scheduler".into(),
@@ -122,14 +124,16 @@ fn model() -> Model {
         at: at("2026-11-23T12:03:00Z"),
         message: "3 holder changes in 10m".into(),
         evidence: vec![],
-    });
-    model.alert(&Alert::Cleared {
+    };
+    model.alert(&alert, &alert_moves(&alert, &[]));
+    let alert = Alert::Cleared {
         id: "lease-thrash/kube-system/kube-scheduler".into(),
         detector: DetectorKind::LeaseThrash,
         subject: "kube-system/kube-scheduler".into(),
         at: at("2026-11-23T12:04:50Z"),
         message: "quiet for 10m".into(),
-    });
+    };
+    model.alert(&alert, &alert_moves(&alert, &[]));
     model.note("skipping volumeattachments.storage.k8s.io: not served by this cluster");
     model
 }

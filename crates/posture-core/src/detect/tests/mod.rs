@@ -3,6 +3,7 @@
 mod cluster;
 mod detectors;
 mod longhorn;
+mod moves;
 mod props;
 mod reducer;
 mod stage;

@@ -140,6 +140,62 @@ pub enum ActError {
     Collect(#[source] crate::CollectError),
 }
 
+/// Every Deployment, StatefulSet and DaemonSet with its metadata (labels and annotations tell
+/// who owns it), read as metadata only: what the counter-moves under an alert are fitted to.
+pub async fn workload_owners(
+    client: &kube::Client,
+) -> Result<
+    Vec<(
+        ObjectRef,
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    )>,
+    ActError,
+> {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+    async fn list<K>(
+        client: &kube::Client,
+    ) -> Result<
+        Vec<(
+            ObjectRef,
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        )>,
+        ActError,
+    >
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + k8s_openapi::Resource
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned,
+    {
+        let api: Api<K> = Api::all(client.clone());
+        let list = api
+            .list_metadata(&ListParams::default())
+            .await
+            .map_err(|source| ActError::Api {
+                what: format!("listing {}", <K as k8s_openapi::Resource>::URL_PATH_SEGMENT),
+                source,
+            })?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|item| {
+                let object = ObjectRef::new(
+                    <K as k8s_openapi::Resource>::API_VERSION,
+                    <K as k8s_openapi::Resource>::KIND,
+                    item.metadata.namespace.as_deref(),
+                    item.metadata.name.clone().unwrap_or_default(),
+                );
+                (object, item.metadata)
+            })
+            .collect())
+    }
+    let mut all = list::<Deployment>(client).await?;
+    all.extend(list::<StatefulSet>(client).await?);
+    all.extend(list::<DaemonSet>(client).await?);
+    Ok(all)
+}
+
 /// True when an alert subject names the object: `namespace/name` itself, or something under it
 /// (`namespace/name/...`, a pod `namespace/name-...`); without a namespace, any path segment.
 pub(crate) fn alert_names(alerts: &[String], namespace: Option<&str>, name: &str) -> bool {
