@@ -14,6 +14,7 @@
 mod control;
 mod discovery;
 mod eviction;
+mod json_patch;
 mod objects;
 mod patch;
 mod selectors;

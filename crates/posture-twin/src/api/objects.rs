@@ -11,6 +11,7 @@ use super::status::{ApiError, json_response, text_response};
 pub(crate) use super::target::{Query, Target, parse_target};
 use super::{Request, Shared, eviction, patch, selectors, table, watch};
 use crate::Twin;
+use crate::model;
 use crate::resources::{self, ResourceType};
 
 pub(crate) async fn route(shared: &Arc<Shared>, request: Request) -> Response {
@@ -161,12 +162,74 @@ fn create(shared: &Shared, target: &Target, request: &Request) -> Result<Respons
     }
     let dry_run = request.query.dry_run();
     let created = write(shared, dry_run, |twin| {
+        check_namespace(twin, target)?;
+        let object = admit(twin, target, None, object)?;
         let now = twin.now();
         twin.store
             .create(rt, object, now, dry_run)
             .map_err(|e| ApiError::from_store(rt, e))
     })?;
     Ok(json_response(201, &created))
+}
+
+/// Creating in a namespace that does not exist is 404 for the namespace (the NamespaceLifecycle
+/// admission plugin), before the object is validated.
+pub(crate) fn check_namespace(twin: &Twin, target: &Target) -> Result<(), ApiError> {
+    let (Some(namespace), Some(namespaces)) = (
+        target.namespace.as_deref(),
+        resources::by_plural("", "namespaces"),
+    ) else {
+        return Ok(());
+    };
+    let key = crate::store::ObjectKey::new(namespaces, "", namespace);
+    if twin.store.get(&key).is_none() {
+        return Err(ApiError::not_found(namespaces, namespace));
+    }
+    Ok(())
+}
+
+/// Normalizes, defaults and validates `next` (a create when `old` is None), as the real API
+/// server does to every write: 422 Invalid with every cause when it is not valid.
+pub(crate) fn admit(
+    twin: &Twin,
+    target: &Target,
+    old: Option<&Value>,
+    mut next: Value,
+) -> Result<Value, ApiError> {
+    let causes = model::admit(&twin.store, target.rt, &mut next, old);
+    if causes.0.is_empty() {
+        return Ok(next);
+    }
+    let name = next
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(target.name())
+        .to_owned();
+    Err(ApiError::invalid_causes(
+        target.rt.group,
+        target.rt.kind,
+        &name,
+        &causes.0,
+    ))
+}
+
+/// A write to the scale subresource is validated as an `autoscaling/v1 Scale`.
+pub(crate) fn check_scale(target: &Target, scale: &Value) -> Result<(), ApiError> {
+    if target.sub.as_deref() != Some("scale") {
+        return Ok(());
+    }
+    let mut causes = model::Causes::default();
+    model::validate::replicas(&mut causes, scale.get("spec").unwrap_or(&Value::Null));
+    if causes.0.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid_causes(
+        "autoscaling",
+        "Scale",
+        target.name(),
+        &causes.0,
+    ))
 }
 
 /// Rejects a body whose `apiVersion`/`kind` name another resource than the URL.
@@ -218,7 +281,9 @@ fn update(shared: &Shared, target: &Target, request: &Request) -> Result<Respons
             .get(&key)
             .cloned()
             .ok_or_else(|| ApiError::not_found(target.rt, target.name()))?;
+        check_scale(target, &incoming)?;
         let next = prepare_update(target, &current, incoming);
+        let next = admit(twin, target, Some(&current), next)?;
         twin.store
             .update(&key, next, dry_run)
             .map_err(|e| ApiError::from_store(target.rt, e))
@@ -402,8 +467,18 @@ pub(crate) fn check_preconditions(
                     "Precondition failed: {label} in precondition: {expected}, {label} in object meta: {actual}"
                 ),
             )
-            .with_details(json!({"name": target.name(), "kind": target.rt.plural})));
+            .with_details(precondition_details(target)));
         }
     }
     Ok(())
+}
+
+/// A failed precondition names the object's group and Kind (not its resource, as other
+/// conflicts do).
+fn precondition_details(target: &Target) -> Value {
+    let mut details = json!({"name": target.name(), "kind": target.rt.kind});
+    if !target.rt.group.is_empty() {
+        details["group"] = json!(target.rt.group);
+    }
+    details
 }

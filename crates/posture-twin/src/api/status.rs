@@ -4,6 +4,7 @@ use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 
+use crate::model::Cause;
 use crate::resources::ResourceType;
 use crate::store::StoreError;
 
@@ -77,6 +78,40 @@ impl ApiError {
             422,
             "Invalid",
             format!("{} \"{name}\" is invalid: {reason}", qualified_kind(rt)),
+        )
+        .with_details(details)
+    }
+
+    /// 422 Invalid listing every cause, as validation failures answer: details name the
+    /// object, its group and its kind.
+    pub fn invalid_causes(group: &str, kind: &str, name: &str, causes: &[Cause]) -> Self {
+        let listed: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let qualified = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let mut details = json!({
+            "name": name,
+            "kind": kind,
+            "causes": causes.iter().map(|c| json!({
+                "reason": c.reason, "message": c.message, "field": c.field,
+            })).collect::<Vec<_>>(),
+        });
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        let message = match listed.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        Self::new(
+            422,
+            "Invalid",
+            format!("{qualified} \"{name}\" is invalid: {message}"),
         )
         .with_details(details)
     }
