@@ -16,6 +16,7 @@ mod discovery;
 mod eviction;
 mod json_patch;
 mod objects;
+mod pages;
 mod patch;
 mod selectors;
 mod status;
@@ -23,6 +24,7 @@ mod strategic;
 mod table;
 mod table_cells;
 mod table_columns;
+mod table_crd;
 mod target;
 mod watch;
 

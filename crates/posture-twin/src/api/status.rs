@@ -44,6 +44,12 @@ impl ApiError {
         )
     }
 
+    /// The plain-text `404 page not found` the real server's mux answers for paths no API
+    /// handler serves: unknown groups, and unknown resources of custom resource groups.
+    pub fn page_not_found() -> Self {
+        Self::new(404, PAGE_NOT_FOUND, "404 page not found")
+    }
+
     pub fn not_found(rt: &ResourceType, name: &str) -> Self {
         Self::new(
             404,
@@ -158,8 +164,14 @@ impl ApiError {
     }
 }
 
+/// The reason that marks [`ApiError::page_not_found`], answered as text rather than a Status.
+const PAGE_NOT_FOUND: &str = "PageNotFound";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.reason == PAGE_NOT_FOUND {
+            return text_response(404, format!("{}\n", self.message));
+        }
         json_response(self.code, &self.to_status())
     }
 }

@@ -12,17 +12,39 @@ use crate::store::{ObjectKey, Store};
 
 /// The schema of `rt` at its served version, from the stored CRD `plural.group`.
 pub(crate) fn schema(store: &Store, rt: &ResourceType) -> Option<Value> {
+    served_version(store, rt)?
+        .pointer("/schema/openAPIV3Schema")
+        .cloned()
+}
+
+/// The printer columns of `rt`'s served version (Age alone when it declares none); None when
+/// no CRD with that version is stored.
+pub(crate) fn printer_columns(store: &Store, rt: &ResourceType) -> Option<Vec<Value>> {
+    let version = served_version(store, rt)?;
+    Some(
+        version
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_else(|| {
+                vec![serde_json::json!({"name": "Age", "type": "date",
+                                        "jsonPath": ".metadata.creationTimestamp"})]
+            }),
+    )
+}
+
+fn served_version(store: &Store, rt: &ResourceType) -> Option<Value> {
     let crds = crate::resources::by_plural("apiextensions.k8s.io", "customresourcedefinitions")?;
     let crd = store.get(&ObjectKey::new(
         crds,
         "",
         &format!("{}.{}", rt.plural, rt.group),
     ))?;
-    let versions = crd.pointer("/spec/versions")?.as_array()?;
-    let version = versions
+    crd.pointer("/spec/versions")?
+        .as_array()?
         .iter()
-        .find(|v| v.get("name").and_then(Value::as_str) == Some(rt.version))?;
-    version.pointer("/schema/openAPIV3Schema").cloned()
+        .find(|v| v.get("name").and_then(Value::as_str) == Some(rt.version))
+        .cloned()
 }
 
 /// Prunes and defaults `object` in place, then validates it; the causes of what is invalid.
