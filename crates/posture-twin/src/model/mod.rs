@@ -64,6 +64,15 @@ pub fn prepare(store: &Store, rt: &ResourceType, object: &mut Value, old: Option
     shape::normalize(object, shape);
 }
 
+/// A pod a controller creates, as the API server stores it: defaulted and admitted.
+pub fn prepare_new_pod(pod: &mut Value) {
+    let shape = kinds::of("", "Pod");
+    shape::normalize(pod, shape);
+    defaults::apply("", "Pod", pod);
+    admission::pod(pod);
+    shape::normalize(pod, shape);
+}
+
 /// The Go serialization of a built-in object, without defaults.
 pub fn normalize(rt: &ResourceType, object: &mut Value) {
     if !is_custom(rt) {
