@@ -6,6 +6,7 @@
 pub mod api;
 pub mod clock;
 pub mod fault;
+pub mod model;
 pub mod resources;
 pub mod sim;
 pub mod store;
@@ -21,6 +22,10 @@ use crate::store::Store;
 
 /// The runbook's starting cluster, embedded so the binary needs no files.
 pub const HOMELAB_SCENARIO: &str = include_str!("../../../scenarios/homelab.yaml");
+
+/// The CustomResourceDefinitions of the Longhorn kinds the twin serves, installed in every
+/// twin so custom resources are validated against their real schemas.
+pub const LONGHORN_CRDS: &str = include_str!("../crds/longhorn-v1.12.1.yaml");
 
 /// How far one simulation step moves the clock when advancing.
 pub const STEP: SignedDuration = SignedDuration::from_secs(1);
@@ -74,6 +79,8 @@ impl Twin {
     pub fn load_scenario(&mut self, file: &str, text: &str) -> Result<(), ScenarioError> {
         let history_limit = self.store.history_limit();
         self.store.set_history_limit(1);
+        self.create_scenario_objects("longhorn-v1.12.1.yaml", LONGHORN_CRDS)
+            .expect("the embedded CRDs are valid");
         let loaded = self.create_scenario_objects(file, text);
         if loaded.is_ok() {
             self.create_system_namespaces();
@@ -93,12 +100,13 @@ impl Twin {
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let key = store::ObjectKey::new(namespaces, "", name);
             if self.store.get(&key).is_none() {
-                let namespace = serde_json::json!({
+                let mut namespace = serde_json::json!({
                     "apiVersion": "v1",
                     "kind": "Namespace",
                     "metadata": {"name": name},
                     "status": {"phase": "Active"},
                 });
+                model::prepare(&self.store, namespaces, &mut namespace, None);
                 // The namespace was just found missing, so creating it cannot conflict.
                 let _ = self.store.create(namespaces, namespace, now, false);
             }
@@ -130,13 +138,25 @@ impl Twin {
                     kind: format!("{api_version} {kind}"),
                 }
             })?;
-            self.store
-                .create(rt, value, now, false)
-                .map_err(|source| ScenarioError::Store {
-                    file: file.to_owned(),
-                    index: index + 1,
-                    source,
-                })?;
+            let mut value = value;
+            model::prepare(&self.store, rt, &mut value, None);
+            let existing = meta_name(&value).and_then(|name| {
+                let key = store::ObjectKey::new(rt, "", &name);
+                (!rt.namespaced && self.store.get(&key).is_some()).then_some(key)
+            });
+            let written = match existing {
+                // A scenario may bring its own version of a cluster-scoped object installed
+                // before it (a CRD): the scenario's wins.
+                Some(key) if rt.kind == "CustomResourceDefinition" => {
+                    self.store.update(&key, value, false)
+                }
+                _ => self.store.create(rt, value, now, false),
+            };
+            written.map_err(|source| ScenarioError::Store {
+                file: file.to_owned(),
+                index: index + 1,
+                source,
+            })?;
         }
         Ok(())
     }
@@ -168,6 +188,13 @@ impl Twin {
         self.sim.inject(&mut self.store, fault, now);
         self.settle();
     }
+}
+
+fn meta_name(object: &Value) -> Option<String> {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -91,8 +91,14 @@ impl Lab {
         )
     }
 
+    /// An uncordoned node as a real API server stores it: without `unschedulable` (a Go
+    /// zero value with omitempty), not with `unschedulable: false`.
     fn uncordon(&self) {
-        self.edit(&self.node(), |n| n["spec"]["unschedulable"] = json!(false));
+        self.edit(&self.node(), |n| {
+            if let Some(spec) = n["spec"].as_object_mut() {
+                spec.remove("unschedulable");
+            }
+        });
     }
 }
 

@@ -282,7 +282,13 @@ fn health(request: &Request) -> Response {
     let endpoint = request.path.trim_start_matches('/');
     if request.query.has("verbose") {
         let mut text = String::new();
-        for check in HEALTH_CHECKS {
+        // informer-sync and shutdown are readiness checks: /readyz lists them, /healthz and
+        // /livez do not.
+        let readiness_only = ["informer-sync", "shutdown"];
+        for check in HEALTH_CHECKS
+            .iter()
+            .filter(|c| endpoint == "readyz" || !readiness_only.contains(c))
+        {
             text.push_str(&format!("[+]{check} ok\n"));
         }
         text.push_str(&format!("{endpoint} check passed\n"));

@@ -14,7 +14,9 @@
 mod control;
 mod discovery;
 mod eviction;
+mod json_patch;
 mod objects;
+mod pages;
 mod patch;
 mod selectors;
 mod status;
@@ -22,6 +24,7 @@ mod strategic;
 mod table;
 mod table_cells;
 mod table_columns;
+mod table_crd;
 mod target;
 mod watch;
 

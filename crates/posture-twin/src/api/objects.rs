@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 
 use super::status::{ApiError, json_response, text_response};
 pub(crate) use super::target::{Query, Target, parse_target};
-use super::{Request, Shared, eviction, patch, selectors, table, watch};
+use super::{Request, Shared, eviction, pages, patch, selectors, table, table_crd, watch};
 use crate::Twin;
+use crate::model;
 use crate::resources::{self, ResourceType};
 
 pub(crate) async fn route(shared: &Arc<Shared>, request: Request) -> Response {
@@ -19,7 +20,7 @@ pub(crate) async fn route(shared: &Arc<Shared>, request: Request) -> Response {
         Err(error) => return error.into_response(),
     };
     if !crd_installed(shared, target.rt) {
-        return ApiError::not_found_path().into_response();
+        return ApiError::page_not_found().into_response();
     }
     let result = match (
         &request.method,
@@ -56,8 +57,49 @@ pub(crate) fn crd_installed(shared: &Shared, rt: &ResourceType) -> bool {
     shared.twin().store.get(&key).is_some()
 }
 
-fn wants_table(request: &Request) -> bool {
-    request.accept().contains("as=Table")
+/// Whether the client asked for a Table: the first media range of `Accept` the twin can
+/// serve decides. 406 when it can serve none of them (a Table version it does not have).
+fn wants_table(request: &Request) -> Result<bool, ApiError> {
+    let accept = request.accept();
+    if accept.trim().is_empty() {
+        return Ok(false);
+    }
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("");
+        let params: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).collect();
+        let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        if !matches!(media, "application/json" | "application/*" | "*/*") {
+            continue;
+        }
+        match param("as") {
+            None => return Ok(false),
+            Some("Table")
+                if param("g") == Some("meta.k8s.io")
+                    && matches!(param("v"), Some("v1" | "v1beta1")) =>
+            {
+                return Ok(true);
+            }
+            Some(_) => {}
+        }
+    }
+    Err(ApiError::new(
+        406,
+        "NotAcceptable",
+        format!(
+            "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf (asked for {accept:?})"
+        ),
+    ))
+}
+
+/// A Table of `items`: a custom resource's columns come from its CRD's printer columns.
+fn table_for(twin: &Twin, rt: &ResourceType, items: &[&Value], rv: u64) -> Value {
+    if model::is_custom(rt)
+        && let Some(columns) = model::crd::printer_columns(&twin.store, rt)
+    {
+        return table_crd::table(&columns, items, twin.now(), rv);
+    }
+    table::table(rt, items, twin.now(), rv)
 }
 
 fn get(shared: &Shared, target: &Target, request: &Request) -> Result<Response, ApiError> {
@@ -69,37 +111,43 @@ fn get(shared: &Shared, target: &Target, request: &Request) -> Result<Response, 
     if target.sub.as_deref() == Some("scale") {
         return Ok(json_response(200, &scale_of(object)));
     }
-    if wants_table(request) {
+    if wants_table(request)? {
         let rv = twin.store.resource_version();
         return Ok(json_response(
             200,
-            &table::table(target.rt, &[object], twin.now(), rv),
+            &table_for(&twin, target.rt, &[object], rv),
         ));
     }
     Ok(json_response(200, object))
 }
 
 fn list(shared: &Shared, target: &Target, request: &Request) -> Result<Response, ApiError> {
-    let filter = selectors::Filter::from_query(&request.query)?;
+    let filter = selectors::Filter::from_query(&request.query, target.rt)?;
     let twin = shared.twin();
-    let items: Vec<&Value> = twin
+    let selected: Vec<_> = twin
         .store
         .list(target.rt, target.namespace.as_deref())
-        .map(|(_, object)| object)
-        .filter(|object| filter.matches(object))
+        .filter(|(_, object)| filter.matches(object))
         .collect();
     let rv = twin.store.resource_version();
-    if wants_table(request) {
-        return Ok(json_response(
-            200,
-            &table::table(target.rt, &items, twin.now(), rv),
-        ));
+    let page = pages::page(selected, &request.query, rv, !filter.is_empty())?;
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if let Some(next) = &page.next {
+        metadata["continue"] = json!(next);
+    }
+    if let Some(remaining) = page.remaining {
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    if wants_table(request)? {
+        let mut table = table_for(&twin, target.rt, &page.items, rv);
+        table["metadata"] = metadata;
+        return Ok(json_response(200, &table));
     }
     let list = json!({
         "kind": format!("{}List", target.rt.kind),
         "apiVersion": target.rt.api_version(),
-        "metadata": {"resourceVersion": rv.to_string()},
-        "items": items,
+        "metadata": metadata,
+        "items": page.items,
     });
     Ok(json_response(200, &list))
 }
@@ -161,12 +209,74 @@ fn create(shared: &Shared, target: &Target, request: &Request) -> Result<Respons
     }
     let dry_run = request.query.dry_run();
     let created = write(shared, dry_run, |twin| {
+        check_namespace(twin, target)?;
+        let object = admit(twin, target, None, object)?;
         let now = twin.now();
         twin.store
             .create(rt, object, now, dry_run)
             .map_err(|e| ApiError::from_store(rt, e))
     })?;
     Ok(json_response(201, &created))
+}
+
+/// Creating in a namespace that does not exist is 404 for the namespace (the NamespaceLifecycle
+/// admission plugin), before the object is validated.
+pub(crate) fn check_namespace(twin: &Twin, target: &Target) -> Result<(), ApiError> {
+    let (Some(namespace), Some(namespaces)) = (
+        target.namespace.as_deref(),
+        resources::by_plural("", "namespaces"),
+    ) else {
+        return Ok(());
+    };
+    let key = crate::store::ObjectKey::new(namespaces, "", namespace);
+    if twin.store.get(&key).is_none() {
+        return Err(ApiError::not_found(namespaces, namespace));
+    }
+    Ok(())
+}
+
+/// Normalizes, defaults and validates `next` (a create when `old` is None), as the real API
+/// server does to every write: 422 Invalid with every cause when it is not valid.
+pub(crate) fn admit(
+    twin: &Twin,
+    target: &Target,
+    old: Option<&Value>,
+    mut next: Value,
+) -> Result<Value, ApiError> {
+    let causes = model::admit(&twin.store, target.rt, &mut next, old);
+    if causes.0.is_empty() {
+        return Ok(next);
+    }
+    let name = next
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(target.name())
+        .to_owned();
+    Err(ApiError::invalid_causes(
+        target.rt.group,
+        target.rt.kind,
+        &name,
+        &causes.0,
+    ))
+}
+
+/// A write to the scale subresource is validated as an `autoscaling/v1 Scale`.
+pub(crate) fn check_scale(target: &Target, scale: &Value) -> Result<(), ApiError> {
+    if target.sub.as_deref() != Some("scale") {
+        return Ok(());
+    }
+    let mut causes = model::Causes::default();
+    model::validate::replicas(&mut causes, scale.get("spec").unwrap_or(&Value::Null));
+    if causes.0.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid_causes(
+        "autoscaling",
+        "Scale",
+        target.name(),
+        &causes.0,
+    ))
 }
 
 /// Rejects a body whose `apiVersion`/`kind` name another resource than the URL.
@@ -218,7 +328,9 @@ fn update(shared: &Shared, target: &Target, request: &Request) -> Result<Respons
             .get(&key)
             .cloned()
             .ok_or_else(|| ApiError::not_found(target.rt, target.name()))?;
+        check_scale(target, &incoming)?;
         let next = prepare_update(target, &current, incoming);
+        let next = admit(twin, target, Some(&current), next)?;
         twin.store
             .update(&key, next, dry_run)
             .map_err(|e| ApiError::from_store(target.rt, e))
@@ -348,7 +460,7 @@ fn delete_collection(
     target: &Target,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    let filter = selectors::Filter::from_query(&request.query)?;
+    let filter = selectors::Filter::from_query(&request.query, target.rt)?;
     let dry_run = request.query.dry_run();
     let (deleted, rv) = write(shared, dry_run, |twin| {
         let keys: Vec<_> = twin
@@ -402,8 +514,18 @@ pub(crate) fn check_preconditions(
                     "Precondition failed: {label} in precondition: {expected}, {label} in object meta: {actual}"
                 ),
             )
-            .with_details(json!({"name": target.name(), "kind": target.rt.plural})));
+            .with_details(precondition_details(target)));
         }
     }
     Ok(())
+}
+
+/// A failed precondition names the object's group and Kind (not its resource, as other
+/// conflicts do).
+fn precondition_details(target: &Target) -> Value {
+    let mut details = json!({"name": target.name(), "kind": target.rt.kind});
+    if !target.rt.group.is_empty() {
+        details["group"] = json!(target.rt.group);
+    }
+    details
 }

@@ -4,6 +4,52 @@ use serde_json::Value;
 
 use super::objects::Query;
 use super::status::ApiError;
+use crate::resources::ResourceType;
+
+/// The fields each kind can be selected by, besides `metadata.name` and `metadata.namespace`
+/// (which every kind, custom resources included, supports), as the real registries declare them.
+fn field_supported(rt: &ResourceType, path: &str) -> bool {
+    let extra: &[&str] = match (rt.group, rt.kind) {
+        ("", "Pod") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        ("", "Node") => &["spec.unschedulable"],
+        ("", "Namespace") => &["status.phase"],
+        ("", "Secret") => &["type"],
+        ("", "PersistentVolumeClaim") | ("", "PersistentVolume") => &[],
+        ("", "Event") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("apps", "ReplicaSet") => &["status.replicas"],
+        ("events.k8s.io", "Event") => &[
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "reason",
+            "reportingController",
+            "type",
+        ],
+        _ => &[],
+    };
+    matches!(path, "metadata.name" | "metadata.namespace") || extra.contains(&path)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 enum LabelRequirement {
@@ -30,12 +76,23 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
-    pub(crate) fn from_query(query: &Query) -> Result<Self, ApiError> {
+    pub(crate) fn from_query(query: &Query, rt: &ResourceType) -> Result<Self, ApiError> {
         let labels = parse_labels(query.get("labelSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
         let fields = parse_fields(query.get("fieldSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?;
+        if let Some(unsupported) = fields.iter().find(|f| !field_supported(rt, &f.path)) {
+            return Err(ApiError::bad_request(format!(
+                "field label not supported: {}",
+                unsupported.path
+            )));
+        }
         Ok(Self { labels, fields })
+    }
+
+    /// Whether the request selects by any label or field.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
     }
 
     pub(crate) fn matches(&self, object: &Value) -> bool {

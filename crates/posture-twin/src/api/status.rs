@@ -4,6 +4,7 @@ use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 
+use crate::model::Cause;
 use crate::resources::ResourceType;
 use crate::store::StoreError;
 
@@ -43,6 +44,12 @@ impl ApiError {
         )
     }
 
+    /// The plain-text `404 page not found` the real server's mux answers for paths no API
+    /// handler serves: unknown groups, and unknown resources of custom resource groups.
+    pub fn page_not_found() -> Self {
+        Self::new(404, PAGE_NOT_FOUND, "404 page not found")
+    }
+
     pub fn not_found(rt: &ResourceType, name: &str) -> Self {
         Self::new(
             404,
@@ -77,6 +84,40 @@ impl ApiError {
             422,
             "Invalid",
             format!("{} \"{name}\" is invalid: {reason}", qualified_kind(rt)),
+        )
+        .with_details(details)
+    }
+
+    /// 422 Invalid listing every cause, as validation failures answer: details name the
+    /// object, its group and its kind.
+    pub fn invalid_causes(group: &str, kind: &str, name: &str, causes: &[Cause]) -> Self {
+        let listed: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let qualified = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let mut details = json!({
+            "name": name,
+            "kind": kind,
+            "causes": causes.iter().map(|c| json!({
+                "reason": c.reason, "message": c.message, "field": c.field,
+            })).collect::<Vec<_>>(),
+        });
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        let message = match listed.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        Self::new(
+            422,
+            "Invalid",
+            format!("{qualified} \"{name}\" is invalid: {message}"),
         )
         .with_details(details)
     }
@@ -123,8 +164,14 @@ impl ApiError {
     }
 }
 
+/// The reason that marks [`ApiError::page_not_found`], answered as text rather than a Status.
+const PAGE_NOT_FOUND: &str = "PageNotFound";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.reason == PAGE_NOT_FOUND {
+            return text_response(404, format!("{}\n", self.message));
+        }
         json_response(self.code, &self.to_status())
     }
 }

@@ -2,8 +2,12 @@
 //!
 //! Maps merge; lists of objects merge by their patch merge key (containers, volumes, env and
 //! ports by name or port, volumeMounts by mountPath, conditions by type, ...); other lists are
-//! replaced. `$patch: delete`/`replace` and `$deleteFromPrimitiveList/` are honoured;
-//! `$setElementOrder/` and `$retainKeys` are accepted and ignored.
+//! replaced. `$patch: delete`/`replace`, `$deleteFromPrimitiveList/` and `$retainKeys` (keys of
+//! the original not listed are cleared first) are honoured.
+//!
+//! Merged lists are ordered as the real server orders them: the items the patch names (in the
+//! order of `$setElementOrder/` or of the patch) interleaved with the items only the server has
+//! (in their order), a new item going before the server-only items it is compared with.
 
 use serde_json::{Map, Value};
 
@@ -41,6 +45,9 @@ fn merge_value(target: &mut Value, patch: &Value) -> Outcome {
         *target = Value::Object(Map::new());
     }
     let fields = target.as_object_mut().expect("made an object above");
+    if let Some(retained) = patch_map.get("$retainKeys").and_then(Value::as_array) {
+        fields.retain(|key, _| retained.iter().any(|r| r == key));
+    }
     for (key, value) in patch_map {
         if key == "$patch" || key == "$retainKeys" || key.starts_with("$setElementOrder/") {
             continue;
@@ -63,8 +70,12 @@ fn merge_value(target: &mut Value, patch: &Value) -> Outcome {
                 }
             }
             Value::Array(items) => {
+                let order = patch_map
+                    .get(&format!("$setElementOrder/{key}"))
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice);
                 let slot = fields.entry(key.clone()).or_insert(Value::Null);
-                merge_list(slot, items, key);
+                merge_list(slot, items, key, order);
             }
             _ => {
                 fields.insert(key.clone(), value.clone());
@@ -102,7 +113,7 @@ fn merges_as_set(field: &str) -> bool {
     field == "finalizers"
 }
 
-fn merge_list(target: &mut Value, patch: &[Value], field: &str) {
+fn merge_list(target: &mut Value, patch: &[Value], field: &str, order: Option<&[Value]>) {
     let replace_whole = patch.iter().any(|item| {
         item.as_object()
             .is_some_and(|m| m.len() == 1 && directive(m) == Some("replace"))
@@ -121,12 +132,15 @@ fn merge_list(target: &mut Value, patch: &[Value], field: &str) {
         return;
     }
     let list = target.as_array_mut().expect("checked above");
+    let server_order = list.clone();
     let Some(key) = key else {
         for item in patch {
             if !list.contains(item) {
                 list.push(item.clone());
             }
         }
+        let merged = std::mem::take(list);
+        *list = interleave(merged, order.unwrap_or(patch), &server_order, None);
         return;
     };
     for item in patch {
@@ -150,6 +164,50 @@ fn merge_list(target: &mut Value, patch: &[Value], field: &str) {
             (_, None) => list.push(strip_directives(item)),
         }
     }
+    let merged = std::mem::take(list);
+    *list = interleave(merged, order.unwrap_or(patch), &server_order, Some(key));
+}
+
+/// Orders a merged list: the items `patch_order` names, in its order, merged with the items
+/// only the server had, in `server_order`; at each step a server-only item goes first only
+/// when both are in `server_order` and it comes earlier there.
+fn interleave(
+    merged: Vec<Value>,
+    patch_order: &[Value],
+    server_order: &[Value],
+    key: Option<&str>,
+) -> Vec<Value> {
+    let id = |item: &Value| -> Option<Value> {
+        match key {
+            Some(key) => item.get(key).cloned(),
+            None => Some(item.clone()),
+        }
+    };
+    let position = |list: &[Value], item: &Value| {
+        let wanted = id(item)?;
+        list.iter().position(|x| id(x).as_ref() == Some(&wanted))
+    };
+    let (mut named, server_only): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|item| position(patch_order, item).is_some());
+    named.sort_by_key(|item| position(patch_order, item));
+    let mut out = Vec::with_capacity(named.len() + server_only.len());
+    let mut left = server_only.into_iter().peekable();
+    let mut right = named.into_iter().peekable();
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => matches!(
+                (position(server_order, l), position(server_order, r)),
+                (Some(li), Some(ri)) if li < ri
+            ),
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
+    }
+    out
 }
 
 /// A patch fragment as a plain value: directive keys removed at every depth.
@@ -230,16 +288,43 @@ mod tests {
             &json!({"metadata": {"labels": {"$patch": "replace", "only": "this"}, "finalizers": ["b"]}}),
         );
         assert_eq!(target["metadata"]["labels"], json!({"only": "this"}));
-        assert_eq!(target["metadata"]["finalizers"], json!(["a", "b"]));
+        // A new item of a set goes before the server's items, as on the real server.
+        assert_eq!(target["metadata"]["finalizers"], json!(["b", "a"]));
     }
 
     #[test]
-    fn null_removes_a_field_and_retain_keys_is_ignored() {
-        let mut target = json!({"spec": {"unschedulable": true, "podCIDR": "x"}});
+    fn null_removes_a_field_and_retain_keys_clears_the_others() {
+        let mut target = json!({"spec": {"unschedulable": true, "podCIDR": "x", "other": 1}});
         merge(
             &mut target,
-            &json!({"spec": {"unschedulable": null, "$retainKeys": ["podCIDR"]}}),
+            &json!({"spec": {"unschedulable": null, "$retainKeys": ["podCIDR", "unschedulable"]}}),
         );
         assert_eq!(target, json!({"spec": {"podCIDR": "x"}}));
+        let mut strategy =
+            json!({"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}});
+        merge(
+            &mut strategy,
+            &json!({"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}),
+        );
+        assert_eq!(strategy, json!({"strategy": {"type": "Recreate"}}));
+    }
+
+    #[test]
+    fn new_items_go_before_the_server_only_items() {
+        let mut target = json!({"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]});
+        merge(&mut target, &json!({"containers": [{"name": "new"}]}));
+        let names = |t: &Value| -> Vec<String> {
+            t["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| i["name"].as_str().unwrap_or("").to_owned())
+                .collect()
+        };
+        assert_eq!(names(&target), ["new", "a", "b", "c"]);
+        let mut target = json!({"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]});
+        merge(&mut target, &json!({"containers": [{"name": "b", "x": 1}]}));
+        assert_eq!(names(&target), ["a", "b", "c"]);
+        assert_eq!(target["containers"][1]["x"], 1);
     }
 }

@@ -70,11 +70,11 @@ pub(crate) fn parse_target(path: &str) -> Result<Target, ApiError> {
                 .iter()
                 .any(|r| r.group == *group && r.version == *version);
             if !served {
-                return Err(ApiError::not_found_path());
+                return Err(ApiError::page_not_found());
             }
             (*group, rest)
         }
-        _ => return Err(ApiError::not_found_path()),
+        _ => return Err(ApiError::page_not_found()),
     };
     let namespaced_form = rest.first() == Some(&"namespaces")
         && rest.len() >= 3
@@ -90,7 +90,18 @@ pub(crate) fn parse_target(path: &str) -> Result<Target, ApiError> {
         [plural, name, sub] => (*plural, Some(*name), Some(*sub)),
         _ => return Err(ApiError::not_found_path()),
     };
-    let rt = resources::by_plural(group, plural).ok_or_else(ApiError::not_found_path)?;
+    let rt = resources::by_plural(group, plural).ok_or_else(|| {
+        // Custom resource groups are served by the apiextensions server, whose unknown paths
+        // fall through to the mux's plain-text 404.
+        let custom = resources::RESOURCES
+            .iter()
+            .any(|r| r.group == group && crate::model::is_custom(r));
+        if custom {
+            ApiError::page_not_found()
+        } else {
+            ApiError::not_found_path()
+        }
+    })?;
     if rt.namespaced && name.is_some() && namespace.is_none() {
         return Err(ApiError::not_found_path());
     }

@@ -52,7 +52,7 @@ impl WatchRequest {
 }
 
 pub(crate) fn serve(shared: Arc<Shared>, target: Target, request: &Request) -> Response {
-    let filter = match Filter::from_query(&request.query) {
+    let filter = match Filter::from_query(&request.query, target.rt) {
         Ok(filter) => filter,
         Err(error) => return error.into_response(),
     };

@@ -1,4 +1,5 @@
-//! Building pods from controller templates the way the API server's admission would leave them.
+//! Building pods from controller templates the way the API server's defaulting and admission
+//! would leave them (see [`crate::model::prepare_new_pod`]).
 
 use crate::sim::util::slot;
 use serde_json::{Map, Value, json};
@@ -40,28 +41,17 @@ pub(crate) fn build(new: NewPod<'_>) -> Value {
         .unwrap_or_else(|| json!({}));
     let daemon = new.daemon_node.is_some();
     add_default_tolerations(&mut spec, daemon);
-    for (field, default) in [
-        ("schedulerName", json!("default-scheduler")),
-        ("restartPolicy", json!("Always")),
-        ("dnsPolicy", json!("ClusterFirst")),
-        ("terminationGracePeriodSeconds", json!(30)),
-        ("priority", json!(0)),
-    ] {
-        spec.as_object_mut()
-            .expect("spec is an object")
-            .entry(field)
-            .or_insert(default);
-    }
     if let Some(node) = new.daemon_node {
         *slot(&mut spec, &["nodeName"]) = json!(node);
     }
-    json!({
+    let mut pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": metadata,
         "spec": spec,
-        "status": {"phase": "Pending", "qosClass": qos_class(new.template)},
-    })
+    });
+    crate::model::prepare_new_pod(&mut pod);
+    pod
 }
 
 /// What the DefaultTolerationSeconds admission plugin (and the DaemonSet controller) add.
@@ -101,22 +91,6 @@ fn add_default_tolerations(spec: &mut Value, daemon: bool) {
             *slot(&mut toleration, &["tolerationSeconds"]) = json!(300);
         }
         list.push(toleration);
-    }
-}
-
-fn qos_class(template: &Value) -> &'static str {
-    let containers = template
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let any_requests = containers.iter().any(|c| {
-        c.pointer("/resources/requests").is_some() || c.pointer("/resources/limits").is_some()
-    });
-    if any_requests {
-        "Burstable"
-    } else {
-        "BestEffort"
     }
 }
 
