@@ -162,6 +162,32 @@ fn required_pod_anti_affinity_spreads_or_waits() {
 }
 
 #[test]
+fn an_existing_pods_required_anti_affinity_keeps_matching_pods_off_its_node() {
+    let mut twin = homelab();
+    // The guard repels pods labelled app=intruder; the intruder itself asks for nothing.
+    let mut guard = deployment("guard", 1, anti_affinity("intruder"));
+    guard["spec"]["template"]["spec"]["nodeSelector"] =
+        json!({"kubernetes.io/hostname": "miniserver"});
+    run(&mut twin, guard);
+    assert_eq!(node_of(&pods(&twin, "apps", "guard-")[0]), "miniserver");
+    run(
+        &mut twin,
+        deployment(
+            "intruder",
+            1,
+            json!({"nodeSelector": {"kubernetes.io/hostname": "miniserver"}}),
+        ),
+    );
+    let intruder = pods(&twin, "apps", "intruder-");
+    assert_eq!(node_of(&intruder[0]), "", "the guard's anti-affinity holds");
+    let messages = failed_scheduling(&twin, "intruder-");
+    assert!(
+        messages[0].contains("didn't match pod anti-affinity rules"),
+        "{messages:?}"
+    );
+}
+
+#[test]
 fn topology_spread_keeps_skew_or_waits() {
     let mut twin = homelab();
     let spread = json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",

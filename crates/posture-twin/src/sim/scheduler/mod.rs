@@ -43,6 +43,17 @@ struct Placed {
     /// Being deleted: still there for inter-pod (anti-)affinity, no longer counted by topology
     /// spread, as in kube-scheduler.
     terminating: bool,
+    /// Its required anti-affinity terms: they keep matching pods off its topology domain too
+    /// (kube-scheduler's InterPodAffinity filter checks existing pods' terms as well).
+    anti: Vec<Value>,
+}
+
+/// The required pod anti-affinity terms of a pod.
+fn required_anti_affinity(pod: &Value) -> Vec<Value> {
+    pod.pointer("/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) {
@@ -80,6 +91,7 @@ pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) 
                     namespace: namespace(&pod).to_owned(),
                     labels: labels(&pod).cloned().unwrap_or_default(),
                     terminating: false,
+                    anti: required_anti_affinity(&pod),
                 });
                 let node_name = node.name.clone();
                 sim.scheduling_messages
@@ -187,6 +199,7 @@ fn node_infos(store: &Store) -> Vec<NodeInfo> {
             namespace: namespace(pod).to_owned(),
             labels: labels(pod).cloned().unwrap_or_default(),
             terminating: is_terminating(pod),
+            anti: required_anti_affinity(pod),
         });
     }
     nodes
@@ -280,6 +293,7 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
         } else if anti
             .iter()
             .any(|term| anti_affinity_violated(term, ns, node, nodes))
+            || existing_anti_affinity_violated(pod, ns, node, nodes)
         {
             Some("node(s) didn't match pod anti-affinity rules".to_owned())
         } else if spread
@@ -347,6 +361,29 @@ fn term_matches<'n>(
 /// Required anti-affinity: no matching pod in the node's topology domain.
 fn anti_affinity_violated(term: &Value, ns: &str, node: &NodeInfo, nodes: &[NodeInfo]) -> bool {
     term_matches(term, ns, node, nodes).next().is_some()
+}
+
+/// An existing pod's required anti-affinity selects the incoming pod and the existing pod is in
+/// `node`'s domain for that term's topology key: the incoming pod may not go there.
+fn existing_anti_affinity_violated(
+    pod: &Value,
+    ns: &str,
+    node: &NodeInfo,
+    nodes: &[NodeInfo],
+) -> bool {
+    let own = labels(pod);
+    nodes.iter().any(|other| {
+        other.placed.iter().any(|placed| {
+            placed.anti.iter().any(|term| {
+                let key = text(term, "/topologyKey");
+                let domain = node.labels.get(key);
+                domain.is_some()
+                    && other.labels.get(key) == domain
+                    && term_namespaces(term, &placed.namespace).contains(&ns)
+                    && selector_matches(term.get("labelSelector"), own)
+            })
+        })
+    })
 }
 
 /// DoNotSchedule topology spread: placing here must keep skew within maxSkew.
