@@ -213,6 +213,159 @@ fn rollback_undoes_everything_newest_first() {
     assert!(replay(&cluster.journal).applied.is_empty());
 }
 
+/// One change on a Deployment as the ingress stage makes it: more replicas, a rollout strategy,
+/// and the only nodeSelector key removed.
+fn unpinning_plan() -> (posture_core::plan::Plan, support::FakeCluster) {
+    use posture_core::plan::patch::{Edit, build, path};
+    let (mut plan, mut cluster) = synthetic_plan(&[1], false);
+    let object = support::object("o0-0");
+    let doc = json!({"metadata": {"name": "o0-0", "namespace": "apps"}, "spec": {
+        "replicas": 1,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+        "template": {"spec": {"nodeSelector": {"kubernetes.io/hostname": "a"}, "containers": [{"name": "c"}]}},
+    }});
+    let built = build(
+        &doc,
+        &[
+            Edit::Set(path(&["spec", "replicas"]), json!(2)),
+            Edit::Set(
+                path(&["spec", "strategy"]),
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
+            ),
+            Edit::Remove(path(&[
+                "spec",
+                "template",
+                "spec",
+                "nodeSelector",
+                "kubernetes.io/hostname",
+            ])),
+        ],
+    )
+    .expect("builds")
+    .expect("a change");
+    cluster.objects.insert(object, doc);
+    plan.stages[0].changes[0].action = posture_core::plan::Action::Patch {
+        forward: built.forward,
+        inverse: built.inverse,
+    };
+    plan.sha256 = plan.content_hash();
+    (plan, cluster)
+}
+
+#[test]
+fn rollback_restores_a_map_the_server_dropped_and_the_strategy_last() {
+    let (plan, mut cluster) = unpinning_plan();
+    cluster.drops_empty = true;
+    let before = contents(&cluster);
+    assert_eq!(
+        cluster.drive(&plan, &ApplyOptions::default(), fresh()),
+        ApplyState::Done
+    );
+    let object = support::object("o0-0");
+    assert!(
+        cluster.objects[&object]
+            .pointer("/spec/template/spec/nodeSelector")
+            .is_none(),
+        "the emptied map is dropped"
+    );
+    // The journaled inverse tests what the server stored: the map is absent.
+    let Some(Record::Applied {
+        inverse: posture_core::apply::journal::Operation::Patch { patch },
+        ..
+    }) = cluster
+        .journal
+        .iter()
+        .find(|r| matches!(r, Record::Applied { .. }))
+    else {
+        panic!("an applied patch")
+    };
+    let ops = serde_json::to_value(patch).expect("json");
+    assert!(
+        ops.as_array().expect("ops").contains(
+            &json!({"op": "test", "path": "/spec/template/spec/nodeSelector", "value": null})
+        ),
+        "{ops}"
+    );
+
+    let queue = replay(&cluster.journal).rollback_queue();
+    let end = cluster.drive(
+        &plan,
+        &ApplyOptions::default(),
+        ApplyState::Ready(Mode::Rollback(queue)),
+    );
+    assert_eq!(end, ApplyState::Halted(Halt::RolledBack));
+    assert_eq!(contents(&cluster), before);
+    // Two writes: the template and replicas under posture's strategy, then the strategy.
+    let writes: Vec<Vec<String>> = cluster
+        .journal
+        .iter()
+        .filter_map(|r| match r {
+            Record::Intent {
+                rollback: true,
+                operation: posture_core::apply::journal::Operation::Patch { patch },
+                ..
+            } => Some(
+                patch
+                    .0
+                    .iter()
+                    .filter(|op| !matches!(op, json_patch::PatchOperation::Test(_)))
+                    .map(|op| op.path().to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        writes,
+        vec![
+            vec![
+                "/spec/template/spec/nodeSelector".to_owned(),
+                "/spec/replicas".to_owned()
+            ],
+            vec!["/spec/strategy".to_owned()],
+        ]
+    );
+}
+
+#[test]
+fn a_rollback_stuck_on_a_rollout_stops_and_a_second_run_finishes_it() {
+    let (plan, mut cluster) = unpinning_plan();
+    cluster.drops_empty = true;
+    let before = contents(&cluster);
+    assert_eq!(
+        cluster.drive(&plan, &ApplyOptions::default(), fresh()),
+        ApplyState::Done
+    );
+    // The apply's post-condition was met; the rollback's first rollout wait times out.
+    cluster.post_conditions = [false].into_iter().collect();
+    let queue = replay(&cluster.journal).rollback_queue();
+    let end = cluster.drive(
+        &plan,
+        &ApplyOptions::default(),
+        ApplyState::Ready(Mode::Rollback(queue)),
+    );
+    assert!(
+        matches!(end, ApplyState::Halted(Halt::RolloutStuck { ref change, .. }) if change == "s0#1"),
+        "{end:?}"
+    );
+    assert_eq!(
+        replay(&cluster.journal).applied.len(),
+        1,
+        "not yet rolled back"
+    );
+    // Run again: the first write already landed (its tests fail, its effect shows), so the
+    // rollback waits for the rollout again and goes on with the strategy.
+    let queue = replay(&cluster.journal).rollback_queue();
+    let end = cluster.drive(
+        &plan,
+        &ApplyOptions::default(),
+        ApplyState::Ready(Mode::Rollback(queue)),
+    );
+    assert_eq!(end, ApplyState::Halted(Halt::RolledBack));
+    assert_eq!(contents(&cluster), before);
+    assert!(cluster.conflicts.is_empty(), "{:?}", cluster.conflicts);
+}
+
 #[test]
 fn rollback_never_clobbers_a_concurrent_edit() {
     let (plan, mut cluster) = synthetic_plan(&[2], false);

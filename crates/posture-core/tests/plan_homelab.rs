@@ -320,6 +320,23 @@ fn render_marks_old_and_new_values() {
 }
 
 #[test]
+fn one_stage_renders_with_its_number_in_the_whole_plan() {
+    let p = homelab_plan(PlanOptions::default());
+    assert!(p.stages.len() > 2);
+    let lines: Vec<String> = posture_core::plan::render_stage_diff(&p, 1)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let heading = format!("Stage 2 of {}: {}", p.stages.len(), p.stages[1].title);
+    assert!(lines[0].starts_with(&heading), "{lines:#?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("Stage ")).count(),
+        1,
+        "{lines:#?}"
+    );
+}
+
+#[test]
 fn homelab_plan_snapshot() {
     insta::assert_json_snapshot!("homelab_plan", homelab_plan(PlanOptions::default()));
 }

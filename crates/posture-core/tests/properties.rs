@@ -273,6 +273,18 @@ proptest! {
                     }
                 }
             }
+            ApplyState::Halted(posture_core::apply::Halt::RolloutStuck { change, .. }) => {
+                // A stage's rollback stopped waiting for a rollout: the inverse itself landed.
+                let object = &plan
+                    .stages
+                    .iter()
+                    .flat_map(|s| &s.changes)
+                    .find(|c| c.id == change)
+                    .expect("change in plan")
+                    .object;
+                let now = contents(&cluster);
+                prop_assert_eq!(now.get(object), original.get(object));
+            }
             other => prop_assert!(false, "unexpected end {:?}", other),
         }
     }

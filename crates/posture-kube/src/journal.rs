@@ -18,7 +18,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use posture_core::apply::journal::{
-    JournalError, JournalHeader, ParsedJournal, Record, encode_line, parse_journal,
+    JournalError, JournalHeader, ParsedJournal, Record, encode_line, encode_record_at,
+    parse_journal,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -57,14 +58,43 @@ pub enum JournalIoError {
     },
 }
 
-/// An open, locked journal ready for appending.
+/// An open, locked journal ready for appending, or one that will be created with its first
+/// record (see [`JournalFile::create_on_first_record`]).
 #[derive(Debug)]
 pub struct JournalFile {
-    file: File,
+    file: Option<File>,
     path: PathBuf,
+    /// The header to write when the file is created on the first record.
+    pending: Option<JournalHeader>,
 }
 
 impl JournalFile {
+    /// A new journal that is created (with its header) only when the first record is appended,
+    /// so a run that stops before it writes anything (another cluster, a lock held, the
+    /// cluster unreachable) leaves no journal behind to refuse the next try. A journal already
+    /// at `path` is refused now, as [`JournalFile::create`] would.
+    pub fn create_on_first_record(
+        path: &Path,
+        header: &JournalHeader,
+    ) -> Result<Self, JournalIoError> {
+        if path.exists() {
+            return Err(JournalIoError::Create {
+                path: path.to_owned(),
+                source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            });
+        }
+        Ok(Self {
+            file: None,
+            path: path.to_owned(),
+            pending: Some(header.clone()),
+        })
+    }
+
+    /// True once the journal exists on disk.
+    pub fn is_created(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// Creates a new journal (refusing to overwrite one) and writes its header.
     pub fn create(path: &Path, header: &JournalHeader) -> Result<Self, JournalIoError> {
         let file = OpenOptions::new()
@@ -95,7 +125,7 @@ impl JournalFile {
         let mut journal = Self::locked(file, path)?;
         let mut bytes = Vec::new();
         journal
-            .file
+            .file_mut()
             .read_to_end(&mut bytes)
             .map_err(|source| journal.read_error(source))?;
         let parsed = parse_journal(&bytes).map_err(|source| JournalIoError::Parse {
@@ -103,22 +133,30 @@ impl JournalFile {
             source,
         })?;
         if parsed.torn_tail.is_some() {
-            journal
-                .file
+            let file = journal.file_mut();
+            let cut = file
                 .set_len(parsed.committed_len as u64)
-                .and_then(|()| journal.file.sync_data())
-                .map_err(|source| journal.write_error(source))?;
+                .and_then(|()| file.sync_data());
+            cut.map_err(|source| journal.write_error(source))?;
         }
-        journal
-            .file
-            .seek(SeekFrom::End(0))
-            .map_err(|source| journal.write_error(source))?;
+        let end = journal.file_mut().seek(SeekFrom::End(0));
+        end.map_err(|source| journal.write_error(source))?;
         Ok((journal, parsed))
     }
 
-    /// Appends one record and waits until it is on disk.
+    /// Appends one record and waits until it is on disk; a journal made with
+    /// [`JournalFile::create_on_first_record`] is created first.
     pub fn append(&mut self, record: &Record) -> Result<(), JournalIoError> {
-        self.write_line(&encode_line(record))
+        if let Some(header) = self.pending.take() {
+            *self = Self::create(&self.path.clone(), &header)?;
+        }
+        self.write_line(&encode_record_at(record, &crate::apply::stamp()))
+    }
+
+    fn file_mut(&mut self) -> &mut File {
+        self.file
+            .as_mut()
+            .expect("an opened journal has its file; a pending one is created before use")
     }
 
     pub fn path(&self) -> &Path {
@@ -128,8 +166,9 @@ impl JournalFile {
     fn locked(file: File, path: &Path) -> Result<Self, JournalIoError> {
         match file.try_lock() {
             Ok(()) => Ok(Self {
-                file,
+                file: Some(file),
                 path: path.to_owned(),
+                pending: None,
             }),
             Err(TryLockError::WouldBlock) => Err(JournalIoError::Locked {
                 path: path.to_owned(),
@@ -142,10 +181,11 @@ impl JournalFile {
     }
 
     fn write_line(&mut self, line: &str) -> Result<(), JournalIoError> {
-        self.file
+        let file = self.file_mut();
+        let written = file
             .write_all(line.as_bytes())
-            .and_then(|()| self.file.sync_data())
-            .map_err(|source| self.write_error(source))
+            .and_then(|()| file.sync_data());
+        written.map_err(|source| self.write_error(source))
     }
 
     fn read_error(&self, source: std::io::Error) -> JournalIoError {
@@ -221,6 +261,24 @@ mod tests {
         journal.append(&intent("s#2")).expect("appends");
         drop(journal);
         assert_eq!(read_journal(&path).expect("reads").records.len(), 3);
+    }
+
+    #[test]
+    fn every_record_carries_the_time_it_was_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("apply.journal");
+        let mut journal = JournalFile::create(&path, &header()).expect("creates");
+        journal.append(&intent("s#1")).expect("appends");
+        drop(journal);
+        let text = std::fs::read_to_string(&path).expect("reads");
+        let record: serde_json::Value =
+            serde_json::from_str(text.lines().nth(1).expect("a record line")).expect("json");
+        let time = record["time"].as_str().expect("a time");
+        assert!(time.parse::<jiff::Timestamp>().is_ok(), "{time}");
+        assert_eq!(
+            read_journal(&path).expect("reads").records,
+            vec![intent("s#1")]
+        );
     }
 
     #[test]

@@ -168,6 +168,43 @@ async fn apply_meets_the_runbook_and_rollback_restores_every_object() {
     for (object, was) in &before {
         assert_eq!(&after[object], was, "{object} differs after rollback");
     }
+    // Rollback waited for the rollouts its inverses started: every workload has finished
+    // rolling out and no pod is left Pending.
+    let snapshot = lab.snapshot().await;
+    let mut unfinished = Vec::new();
+    for d in &snapshot.deployments {
+        let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let status = d.status.clone().unwrap_or_default();
+        let counts = [
+            status.replicas,
+            status.updated_replicas,
+            status.ready_replicas,
+        ];
+        if counts.iter().any(|c| c.unwrap_or(0) != want) {
+            unfinished.push(format!(
+                "{}: want {want}, have {counts:?}",
+                ObjectRef::of(d)
+            ));
+        }
+    }
+    for s in &snapshot.stateful_sets {
+        let want = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let status = s.status.clone().unwrap_or_default();
+        if status.ready_replicas.unwrap_or(0) != want || status.replicas != want {
+            unfinished.push(format!("{}: want {want}", ObjectRef::of(s)));
+        }
+    }
+    let pending: Vec<String> = snapshot
+        .pods
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"))
+        .map(|p| ObjectRef::of(p).to_string())
+        .collect();
+    assert!(
+        unfinished.is_empty(),
+        "rollouts left unfinished: {unfinished:#?}"
+    );
+    assert!(pending.is_empty(), "pods left Pending: {pending:#?}");
 
     // Apply again from a fresh plan, then a third plan is empty.
     let plan = lab.plan(all_sections()).await;

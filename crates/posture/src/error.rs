@@ -16,6 +16,8 @@ pub(crate) mod exit {
     pub(crate) const USAGE: u8 = 2;
     /// The cluster cannot be reached, or refuses the credentials as a whole.
     pub(crate) const CLUSTER: u8 = 3;
+    /// apply/rollback stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+    pub(crate) const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]

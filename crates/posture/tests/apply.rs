@@ -23,13 +23,18 @@ async fn lab() -> Lab {
     lab_with(false).await
 }
 
-/// A homelab twin; `other_cluster` gives it a kube-system uid of its own, as another cluster has.
 async fn lab_with(other_cluster: bool) -> Lab {
+    lab_at(other_cluster, 200.0).await
+}
+
+/// A homelab twin whose clock runs `speed` times real time; `other_cluster` gives it a
+/// kube-system uid of its own, as another cluster has.
+async fn lab_at(other_cluster: bool, speed: f64) -> Lab {
     let start = "2026-11-23T12:00:00Z".parse().expect("timestamp");
     let twin = serve(
         Twin::homelab(start),
         ServeOptions {
-            speed: 200.0,
+            speed,
             ..ServeOptions::default()
         },
     )
@@ -90,6 +95,26 @@ async fn plan_then_apply_approved_then_the_cluster_needs_nothing() {
     let out = run(lab.posture(&["apply", &plan, "--approve"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(std::path::Path::new(&format!("{plan}.journal")).exists());
+    // Without a terminal every stage still leaves a timestamped start and end line.
+    let stages: Vec<String> =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&plan).expect("plan"))
+            .expect("json")["stages"]
+            .as_array()
+            .expect("stages")
+            .iter()
+            .map(|s| s["id"].as_str().expect("id").to_owned())
+            .collect();
+    assert!(!stages.is_empty());
+    for stage in &stages {
+        for event in ["started", "done"] {
+            let line = stamped_line(&out.stderr, &format!("stage {stage} {event}"));
+            assert!(
+                line.is_some(),
+                "no {event} line for {stage}: {}",
+                out.stderr
+            );
+        }
+    }
 
     let again = lab.path("again.json");
     let out = run(lab.posture(&["plan", "--allow-owned", "-o", &again])).await;
@@ -108,7 +133,26 @@ async fn plan_then_apply_approved_then_the_cluster_needs_nothing() {
     ]))
     .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        stamped_line(&out.stderr, "rollback started").is_some(),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        stamped_line(&out.stderr, "rolled back ").is_some(),
+        "{}",
+        out.stderr
+    );
     lab.twin.shutdown().await;
+}
+
+/// The line of `stderr` that starts with an RFC 3339 time followed by `text`.
+fn stamped_line<'s>(stderr: &'s str, text: &str) -> Option<&'s str> {
+    stderr.lines().find(|line| {
+        line.split_once(' ').is_some_and(|(time, rest)| {
+            time.parse::<jiff::Timestamp>().is_ok() && rest.starts_with(text)
+        })
+    })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -153,6 +197,14 @@ async fn a_plan_for_another_cluster_is_refused_before_any_write() {
             .count()
     });
     assert_eq!(writes, 0, "apply wrote to the wrong cluster");
+    // Nothing was applied, so no journal was left to refuse the next try.
+    assert!(
+        !std::path::Path::new(&format!("{plan}.journal")).exists(),
+        "{}",
+        out.stderr
+    );
+    let out = run(planned.posture(&["apply", &plan, "--approve"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
     planned.twin.shutdown().await;
     other.twin.shutdown().await;
 }
@@ -182,5 +234,73 @@ async fn apply_one_stage_at_a_time_then_resume_to_the_end() {
     let out = run(lab.posture(&["apply", &plan, "--approve", "--resume"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("applied"), "{}", out.stderr);
+    lab.twin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_mid_stage_releases_the_lock_and_the_printed_resume_command_finishes() {
+    // Slow enough that a stage's rollout takes real seconds, so the signal lands mid-stage.
+    let lab = lab_at(false, 10.0).await;
+    let plan = lab.path("plan.json");
+    let out = run(lab.posture(&["plan", "--allow-owned", "-o", &plan])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let journal = format!("{plan}.journal");
+
+    let mut apply = lab.posture(&["apply", &plan, "--approve"]);
+    apply
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = apply.spawn().expect("apply starts");
+    let pid = child.id().expect("a pid").to_string();
+    // Wait until a write of the first stage has landed and been journaled.
+    let landed = async {
+        loop {
+            let text = std::fs::read_to_string(&journal).unwrap_or_default();
+            if text.contains("\"record\":\"applied\"") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), landed)
+        .await
+        .expect("a change lands");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let output = child.wait_with_output().await.expect("apply exits");
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    // The lock is released, and the journal has no write in doubt.
+    let leases =
+        posture_twin::resources::by_plural("coordination.k8s.io", "leases").expect("served");
+    let lock = posture_twin::store::ObjectKey::new(leases, "kube-system", "posture-lock");
+    assert!(
+        lab.twin.with_twin(|t| t.store.get(&lock).is_none()),
+        "the lock is left: {stderr}"
+    );
+    let parsed =
+        posture_core::apply::journal::parse_journal(&std::fs::read(&journal).expect("journal"))
+            .expect("a consistent journal");
+    let state = posture_core::apply::journal::replay(&parsed.records);
+    assert!(state.in_doubt.is_none(), "a write in doubt: {stderr}");
+    assert!(!state.applied.is_empty());
+
+    // The printed command goes on to the end.
+    let resume = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("go on with:  "))
+        .expect("a resume command");
+    let words: Vec<&str> = resume.split_whitespace().collect();
+    assert_eq!(words[..2], ["posture", "apply"], "{resume}");
+    let mut args = words[1..].to_vec();
+    args.push("--approve");
+    let out = run(lab.posture(&args)).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("applied; journal"), "{}", out.stderr);
     lab.twin.shutdown().await;
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::inverse::rebase;
 use super::journal::{AppliedChange, Operation, Record};
 use super::machine::{Step, change_at, fail_stage, halt, stage_id};
 use super::reconcile::{Landing, decide};
@@ -71,13 +72,22 @@ pub(super) fn in_flight(
             Event::WriteSucceeded {
                 resource_version,
                 uid,
+                object,
             },
-        ) => landed(plan, change, progress, resource_version, uid),
+        ) => landed(
+            plan,
+            change,
+            progress,
+            resource_version,
+            uid,
+            object.as_ref(),
+        ),
         (Phase::Reconcile, Event::ObjectRead(object)) => match decide(change, object.as_ref()) {
             Landing::Landed {
                 resource_version,
                 uid,
-            } => landed(plan, change, progress, resource_version, uid),
+                object,
+            } => landed(plan, change, progress, resource_version, uid, Some(&object)),
             // The read already waited out the backoff: send the write again at once.
             Landing::NotLanded => {
                 let (effects, state) =
@@ -155,16 +165,19 @@ fn retry(
     )
 }
 
+/// Journals a landed write with its inverse, rebuilt on the object as the server stored it
+/// when the answer carried it (see [`rebase`]).
 fn landed(
     plan: &Plan,
     change: &Change,
     mut progress: Progress,
     resource_version: Option<String>,
     uid: Option<String>,
+    stored: Option<&serde_json::Value>,
 ) -> Step {
     let inverse = match &change.action {
         Action::Patch { inverse, .. } => Operation::Patch {
-            patch: inverse.clone(),
+            patch: stored.map_or_else(|| inverse.clone(), |stored| rebase(inverse, stored)),
         },
         Action::Create { .. } => Operation::Delete { uid },
     };

@@ -144,6 +144,16 @@ pub fn encode_line<T: Serialize>(value: &T) -> String {
     line
 }
 
+/// A record's line with the wall-clock time it was written (`"time"`, RFC 3339), so a journal
+/// shows when each write happened. Replay ignores the time: order is the line order.
+pub fn encode_record_at(record: &Record, time: &str) -> String {
+    let mut value = serde_json::to_value(record).unwrap_or(Value::Null);
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert("time".to_owned(), Value::String(time.to_owned()));
+    }
+    encode_line(&value)
+}
+
 /// Parses a journal's bytes.
 pub fn parse_journal(bytes: &[u8]) -> Result<ParsedJournal, JournalError> {
     let committed_len = bytes

@@ -14,6 +14,9 @@ pub fn step(plan: &Plan, opts: &ApplyOptions, state: ApplyState, event: Event) -
     if let Event::JournalFailed(reason) = event {
         return halt(Vec::new(), Halt::JournalFailed(reason));
     }
+    if let Event::LockLost(reason) = event {
+        return halt(Vec::new(), Halt::LockLost(reason));
+    }
     match (state, event) {
         (ApplyState::Ready(mode), Event::Start) => match plan.verify() {
             Err(e) => (

@@ -27,6 +27,7 @@
 //! inverse landed); the journal header's plan hash says which one.
 
 mod in_flight;
+pub mod inverse;
 pub mod journal;
 mod machine;
 mod reconcile;

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::inverse::effect_holds;
 use crate::plan::patch::{actual_values, expected_values, tests_hold};
 use crate::plan::{Action, Change, MANAGED_BY_LABEL};
 
@@ -10,6 +11,7 @@ pub(super) enum Landing {
     Landed {
         resource_version: Option<String>,
         uid: Option<String>,
+        object: Value,
     },
     NotLanded,
     Conflict {
@@ -25,17 +27,20 @@ pub(super) fn meta_str(object: &Value, field: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Decides from the object as read back whether the change's write landed.
+/// Decides from the object as read back whether the change's write landed. The forward
+/// patch's own values decide, as the server stored them (with its defaults, without the empty
+/// maps and lists it drops), so a landed write is recognised on a real API server too.
 pub(super) fn decide(change: &Change, object: Option<&Value>) -> Landing {
     match (&change.action, object) {
-        (Action::Patch { forward, inverse }, Some(obj)) => {
-            if tests_hold(inverse, obj) {
+        (Action::Patch { forward, .. }, Some(obj)) => {
+            if tests_hold(forward, obj) {
+                Landing::NotLanded
+            } else if effect_holds(forward, obj) {
                 Landing::Landed {
                     resource_version: meta_str(obj, "resourceVersion"),
                     uid: None,
+                    object: obj.clone(),
                 }
-            } else if tests_hold(forward, obj) {
-                Landing::NotLanded
             } else {
                 Landing::Conflict {
                     expected: expected_values(forward),
@@ -59,6 +64,7 @@ pub(super) fn decide(change: &Change, object: Option<&Value>) -> Landing {
                 Landing::Landed {
                     resource_version: meta_str(obj, "resourceVersion"),
                     uid: meta_str(obj, "uid"),
+                    object: obj.clone(),
                 }
             } else {
                 Landing::Conflict {

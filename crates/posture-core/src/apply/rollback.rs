@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::in_flight::backoff;
+use super::inverse::{effect_holds, rollback_writes, rollout_after};
 use super::journal::{AppliedChange, Operation, Record};
 use super::machine::{Step, find_change, halt};
 use super::reconcile::meta_str;
@@ -26,6 +27,8 @@ pub(super) fn start_rollback(
         cause,
         conflict: false,
         sleeping: false,
+        write: 0,
+        waiting: false,
     };
     match rollback_call(plan, &rb) {
         Some(call) => {
@@ -36,11 +39,19 @@ pub(super) fn start_rollback(
     }
 }
 
+/// The head's write in flight: one of the writes its inverse is split into.
+fn current_write(rb: &RollbackProgress) -> Option<Operation> {
+    let head = rb.queue.first()?;
+    rollback_writes(&head.object, &head.inverse)
+        .into_iter()
+        .nth(rb.write)
+}
+
 fn rollback_call(plan: &Plan, rb: &RollbackProgress) -> Option<Vec<Effect>> {
     let head = rb.queue.first()?;
     find_change(plan, &head.change)?;
     let object = head.object.clone();
-    let operation = head.inverse.clone();
+    let operation = current_write(rb)?;
     Some(match rb.phase {
         Phase::DryRun => vec![Effect::DryRun { object, operation }],
         Phase::Write => vec![
@@ -71,6 +82,38 @@ fn finish_rollback(rb: RollbackProgress, effects: Vec<Effect>, stage: String) ->
     }
 }
 
+/// After one of the head's writes landed: waits for the rollout it started (a workload's), then
+/// goes on with the head's next write or the next change.
+fn rollback_landed(
+    plan: &Plan,
+    mut rb: RollbackProgress,
+    head: &AppliedChange,
+    written: Option<&Value>,
+) -> Step {
+    match rollout_after(&head.object, written) {
+        Some(rollout) => {
+            rb.waiting = true;
+            rb.attempt = 0;
+            (vec![Effect::WaitFor(rollout)], ApplyState::RollingBack(rb))
+        }
+        None => rollback_advance(plan, rb, head),
+    }
+}
+
+/// Moves to the head's next write, or journals the head as rolled back and moves on.
+fn rollback_advance(plan: &Plan, mut rb: RollbackProgress, head: &AppliedChange) -> Step {
+    rb.waiting = false;
+    rb.phase = Phase::DryRun;
+    rb.attempt = 0;
+    rb.conflict = false;
+    if rb.write + 1 < rollback_writes(&head.object, &head.inverse).len() {
+        rb.write += 1;
+        let effects = rollback_call(plan, &rb).unwrap_or_default();
+        return (effects, ApplyState::RollingBack(rb));
+    }
+    rollback_next(plan, rb, head)
+}
+
 /// Journals the head's rollback and moves to the next inverse.
 fn rollback_next(plan: &Plan, mut rb: RollbackProgress, head: &AppliedChange) -> Step {
     let mut effects = vec![Effect::Journal(Record::RolledBack {
@@ -80,6 +123,9 @@ fn rollback_next(plan: &Plan, mut rb: RollbackProgress, head: &AppliedChange) ->
     rb.queue.remove(0);
     rb.phase = Phase::DryRun;
     rb.attempt = 0;
+    rb.write = 0;
+    rb.conflict = false;
+    rb.waiting = false;
     match rollback_call(plan, &rb) {
         Some(call) => {
             effects.extend(call);
@@ -145,13 +191,30 @@ pub(super) fn rolling_back(
             let effects = rollback_call(plan, &rb).unwrap_or_default();
             (effects, ApplyState::RollingBack(rb))
         }
-        (Phase::Write, Event::WriteSucceeded { .. }) => rollback_next(plan, rb, &head),
+        (_, Event::PostConditionMet) if rb.waiting => rollback_advance(plan, rb, &head),
+        (_, Event::PostConditionTimedOut) if rb.waiting => halt(
+            Vec::new(),
+            Halt::RolloutStuck {
+                change: head.change.clone(),
+                workload: head.object.to_string(),
+            },
+        ),
+        (Phase::Write, Event::WriteSucceeded { object, .. }) => {
+            rollback_landed(plan, rb, &head, object.as_ref())
+        }
         (Phase::Reconcile, Event::ObjectRead(read)) if rb.conflict => {
-            // Already back to what the change found (someone undid it by hand): nothing to undo.
+            // Already back to what the change found (someone undid it by hand, or an earlier
+            // run's write landed): nothing to undo.
             if is_back(change, read.as_ref()) {
                 return rollback_next(plan, rb, &head);
             }
-            let (expected, actual) = conflict_values(&head.inverse, read.as_ref());
+            if let (Some(Operation::Patch { patch }), Some(obj)) = (current_write(&rb), &read)
+                && effect_holds(&patch, obj)
+            {
+                return rollback_landed(plan, rb, &head, Some(obj));
+            }
+            let write = current_write(&rb).unwrap_or_else(|| head.inverse.clone());
+            let (expected, actual) = conflict_values(&write, read.as_ref());
             halt(
                 vec![Effect::ShowConflict {
                     object,
@@ -166,22 +229,27 @@ pub(super) fn rolling_back(
         (Phase::Reconcile, Event::ObjectRead(read)) => {
             // Did the inverse land? It did when the object is back to what the forward patch
             // expected (or, for a delete, is gone).
-            let back = is_back(change, read.as_ref());
-            let still_applied = match (&head.inverse, read.as_ref()) {
+            let write = current_write(&rb).unwrap_or_else(|| head.inverse.clone());
+            let landed = match (&write, read.as_ref()) {
+                (Operation::Patch { patch }, Some(obj)) => effect_holds(patch, obj),
+                (Operation::Delete { .. }, None) => true,
+                _ => false,
+            };
+            let still_applied = match (&write, read.as_ref()) {
                 (Operation::Patch { patch }, Some(obj)) => tests_hold(patch, obj),
                 (Operation::Delete { uid }, Some(obj)) => {
                     uid.is_none() || meta_str(obj, "uid") == *uid
                 }
                 _ => false,
             };
-            if back {
-                rollback_next(plan, rb, &head)
+            if landed {
+                rollback_landed(plan, rb, &head, read.as_ref())
             } else if still_applied {
                 rb.phase = Phase::Write;
                 rollback_retry(opts, rb, "inverse did not land")
             } else {
                 rb.conflict = true;
-                let (expected, actual) = conflict_values(&head.inverse, read.as_ref());
+                let (expected, actual) = conflict_values(&write, read.as_ref());
                 halt(
                     vec![Effect::ShowConflict {
                         object,

@@ -70,6 +70,10 @@ pub struct RollbackProgress {
     pub conflict: bool,
     /// Set while a backoff sleep is under way.
     pub sleeping: bool,
+    /// Which of the head's writes is in flight (see `inverse::rollback_writes`).
+    pub write: usize,
+    /// Set while waiting for the rollout a workload's inverse started.
+    pub waiting: bool,
 }
 
 /// What the machine is asked to do.
@@ -118,6 +122,13 @@ pub enum Halt {
     },
     /// `posture rollback` finished.
     RolledBack,
+    /// The run lost its cluster lock and stopped before its next write.
+    LockLost(String),
+    /// An inverse landed but the rollout it started did not complete in time.
+    RolloutStuck {
+        change: String,
+        workload: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +170,9 @@ pub enum Event {
     WriteSucceeded {
         resource_version: Option<String>,
         uid: Option<String>,
+        /// The object as the server stored it (`None` for a delete): the journaled inverse is
+        /// rebuilt on it.
+        object: Option<Value>,
     },
     Failed(ApiFailure),
     /// The object as read back; `None` when it does not exist.
@@ -168,6 +182,9 @@ pub enum Event {
     FlapDetected(String),
     Slept,
     JournalFailed(String),
+    /// The cluster lock can no longer be trusted (not renewed in time, or taken over): nothing
+    /// more may be written.
+    LockLost(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]

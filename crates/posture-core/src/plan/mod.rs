@@ -28,7 +28,7 @@ use crate::topology;
 
 pub use file::{PlanFileError, canonical_json};
 pub use patch::{Edit, PatchBuildError, PinnedPatch};
-pub use render::{DiffLine, Marker, render_diff};
+pub use render::{DiffLine, Marker, render_diff, render_stage_diff};
 
 pub const PLAN_SCHEMA: &str = "posture.dev/v1/plan";
 

@@ -285,12 +285,98 @@ pub fn actual_values(patch: &Patch, doc: &Value) -> Value {
     )
 }
 
-/// True when every `test` of the patch holds on `doc`.
+/// True when every `test` of the patch holds on `doc`, as the API server judges them: a test
+/// for `null` holds on an absent path whose parent exists.
 pub fn tests_hold(patch: &Patch, doc: &Value) -> bool {
     patch.0.iter().all(|op| match op {
-        PatchOperation::Test(t) => doc.pointer(t.path.as_str()) == Some(&t.value),
+        PatchOperation::Test(t) => test_holds(doc, t),
         _ => true,
     })
+}
+
+fn test_holds(doc: &Value, test: &TestOperation) -> bool {
+    match doc.pointer(test.path.as_str()) {
+        Some(found) => found == &test.value,
+        None => test.value.is_null() && parent_exists(doc, &test.path),
+    }
+}
+
+fn parent_exists(doc: &Value, path: &json_patch::jsonptr::Pointer) -> bool {
+    path.parent()
+        .is_some_and(|parent| doc.pointer(parent.as_str()).is_some())
+}
+
+/// Applies a patch as the Kubernetes API server does: all or nothing, RFC 6902 except that a
+/// `test` for `null` passes on an absent path whose parent exists (the server's JSON patch
+/// library reads a missing member as null). posture's inverses use that to test "absent".
+pub fn apply_as_server(doc: &mut Value, patch: &Patch) -> Result<(), json_patch::PatchError> {
+    let mut working = doc.clone();
+    for op in &patch.0 {
+        if let PatchOperation::Test(t) = op
+            && t.value.is_null()
+            && working.pointer(t.path.as_str()).is_none()
+            && parent_exists(&working, &t.path)
+        {
+            continue;
+        }
+        json_patch::patch(&mut working, std::slice::from_ref(op))?;
+    }
+    *doc = working;
+    Ok(())
+}
+
+/// One place where an object no longer holds what posture expected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Difference {
+    /// JSON pointer of the deepest value that differs.
+    pub path: String,
+    /// `None`: posture expected nothing there.
+    pub expected: Option<Value>,
+    /// `None`: the object has nothing there.
+    pub actual: Option<Value>,
+}
+
+/// The paths that differ between what a patch's `test`s expected and what the object holds
+/// (both as [`expected_values`] and [`actual_values`] give them, keyed by pointer), down to the
+/// deepest value that differs, so a conflict report names the few fields someone changed
+/// instead of printing two whole objects.
+pub fn differences(expected: &Value, actual: &Value) -> Vec<Difference> {
+    let mut found = Vec::new();
+    let (Some(expected), Some(actual)) = (expected.as_object(), actual.as_object()) else {
+        diff_at(String::new(), Some(expected), Some(actual), &mut found);
+        return found;
+    };
+    for (path, want) in expected {
+        diff_at(path.clone(), Some(want), actual.get(path), &mut found);
+    }
+    found
+}
+
+fn diff_at(path: String, want: Option<&Value>, have: Option<&Value>, found: &mut Vec<Difference>) {
+    let want = want.filter(|v| !v.is_null());
+    let have = have.filter(|v| !v.is_null());
+    if want == have {
+        return;
+    }
+    match (want, have) {
+        (Some(Value::Object(w)), Some(Value::Object(h))) => {
+            let keys: std::collections::BTreeSet<&String> = w.keys().chain(h.keys()).collect();
+            for key in keys {
+                let child = format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"));
+                diff_at(child, w.get(key), h.get(key), found);
+            }
+        }
+        (Some(Value::Array(w)), Some(Value::Array(h))) if w.len() == h.len() => {
+            for (i, (w, h)) in w.iter().zip(h).enumerate() {
+                diff_at(format!("{path}/{i}"), Some(w), Some(h), found);
+            }
+        }
+        _ => found.push(Difference {
+            path,
+            expected: want.cloned(),
+            actual: have.cloned(),
+        }),
+    }
 }
 
 /// Serializes an object to JSON without the `null`s optional fields leave behind, so paths
@@ -366,6 +452,45 @@ mod tests {
         let inverse = serde_json::to_value(&built.inverse).expect("json");
         assert_eq!(inverse[0]["path"], "/spec/template/spec/nodeSelector");
         assert_eq!(inverse[1]["op"], "remove");
+    }
+
+    #[test]
+    fn differences_name_only_the_changed_leaves() {
+        let expected = json!({"/spec/template/spec": {
+            "nodeSelector": {"kubernetes.io/hostname": "a"},
+            "containers": [{"name": "c", "image": "x:1"}],
+            "dnsPolicy": "ClusterFirst",
+        }, "/spec/replicas": 2});
+        let actual = json!({"/spec/template/spec": {
+            "nodeSelector": {"kubernetes.io/hostname": "b"},
+            "containers": [{"name": "c", "image": "x:2"}],
+            "dnsPolicy": "ClusterFirst",
+            "hostNetwork": true,
+        }, "/spec/replicas": 2});
+        let paths: Vec<(String, Option<Value>, Option<Value>)> = differences(&expected, &actual)
+            .into_iter()
+            .map(|d| (d.path, d.expected, d.actual))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                (
+                    "/spec/template/spec/containers/0/image".into(),
+                    Some(json!("x:1")),
+                    Some(json!("x:2"))
+                ),
+                (
+                    "/spec/template/spec/hostNetwork".into(),
+                    None,
+                    Some(json!(true))
+                ),
+                (
+                    "/spec/template/spec/nodeSelector/kubernetes.io~1hostname".into(),
+                    Some(json!("a")),
+                    Some(json!("b"))
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -62,6 +62,26 @@ pub fn render_diff(plan: &Plan) -> Vec<DiffLine> {
         ));
     }
     for (n, stage) in plan.stages.iter().enumerate() {
+        out.extend(stage_lines(n, plan.stages.len(), stage));
+    }
+    for note in &plan.notes {
+        out.push(line(Marker::Note, note.clone()));
+    }
+    out
+}
+
+/// The lines of the plan's stage at `index`, numbered as in the whole plan ("Stage 3 of 7"),
+/// for asking approval of one stage at a time.
+pub fn render_stage_diff(plan: &Plan, index: usize) -> Vec<DiffLine> {
+    plan.stages
+        .get(index)
+        .map(|stage| stage_lines(index, plan.stages.len(), stage))
+        .unwrap_or_default()
+}
+
+fn stage_lines(n: usize, of: usize, stage: &super::Stage) -> Vec<DiffLine> {
+    let mut out = Vec::new();
+    {
         let approval = if stage.runbook_approval_required {
             " [APPROVAL REQUIRED]"
         } else {
@@ -69,7 +89,7 @@ pub fn render_diff(plan: &Plan) -> Vec<DiffLine> {
         };
         out.push(line(
             Marker::Stage,
-            format!("Stage {}: {}{approval}", n + 1, stage.title),
+            format!("Stage {} of {of}: {}{approval}", n + 1, stage.title),
         ));
         for change in &stage.changes {
             out.push(line(
@@ -135,9 +155,6 @@ pub fn render_diff(plan: &Plan) -> Vec<DiffLine> {
                 }
             }
         }
-    }
-    for note in &plan.notes {
-        out.push(line(Marker::Note, note.clone()));
     }
     out
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use posture_core::apply::journal::{Operation, Record};
 use posture_core::apply::{ApiFailure, ApplyOptions, ApplyState, Effect, Event, step};
 use posture_core::object::ObjectRef;
-use posture_core::plan::patch::{Edit, build, path};
+use posture_core::plan::patch::{Edit, apply_as_server, build, path};
 use posture_core::plan::{
     Action, Change, ClusterIdentity, Delivery, PLAN_SCHEMA, Plan, PlanOptions, PostCondition, Stage,
 };
@@ -36,6 +36,8 @@ pub struct FakeCluster {
     pub post_conditions: VecDeque<bool>,
     pub decline: bool,
     pub identity: Option<ClusterIdentity>,
+    /// Store objects as a real API server does, without the maps and lists a patch emptied.
+    pub drops_empty: bool,
     write_calls: usize,
     rv: u64,
 }
@@ -51,7 +53,10 @@ impl FakeCluster {
         match op {
             Operation::Patch { patch } => {
                 let mut doc = self.objects.get(object).cloned().ok_or("not found")?;
-                json_patch::patch(&mut doc, patch).map_err(|e| e.to_string())?;
+                apply_as_server(&mut doc, patch).map_err(|e| e.to_string())?;
+                if self.drops_empty {
+                    drop_empty(&mut doc);
+                }
                 Ok(Some(doc))
             }
             Operation::Create { manifest } => {
@@ -137,6 +142,7 @@ impl FakeCluster {
                             Some(Event::WriteSucceeded {
                                 resource_version,
                                 uid,
+                                object: self.objects.get(object).cloned(),
                             })
                         }
                     }
@@ -185,6 +191,22 @@ impl FakeCluster {
             }
         }
         panic!("machine did not stop");
+    }
+}
+
+/// Leaves out every empty map and list, as Go's `omitempty` does for the map and slice
+/// fields of the built-in types.
+pub fn drop_empty(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.values_mut().for_each(drop_empty);
+            map.retain(|_, v| {
+                !matches!(v, Value::Object(m) if m.is_empty())
+                    && !matches!(v, Value::Array(a) if a.is_empty())
+            });
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_empty),
+        _ => {}
     }
 }
 

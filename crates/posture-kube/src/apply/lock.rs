@@ -6,8 +6,13 @@
 //!   runs racing for it cannot both win.
 //! - A lock someone else holds is never taken over while it is fresh; an expired one only with
 //!   `break_expired` (`--break-lock`).
+//! - A run that cannot renew its lock in time, or finds it taken over, knows before its next
+//!   write ([`HeldLock::lost`]): the engine stops instead of writing without it.
+//! - Release is retried with backoff; a lock that still cannot be deleted is reported with the
+//!   command that deletes it, never only logged.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -66,8 +71,20 @@ pub enum LockError {
 pub struct HeldLock {
     api: Api<Lease>,
     name: String,
+    namespace: String,
     uid: Option<String>,
     renewal: JoinHandle<()>,
+    state: Arc<Mutex<Renewal>>,
+    lease_duration: Duration,
+}
+
+/// What the renewal task last saw.
+#[derive(Debug, Clone)]
+struct Renewal {
+    /// When the lease was last written by this run (taken or renewed).
+    at: Instant,
+    /// Someone else holds the lease now (it was taken over or deleted).
+    taken_over: Option<String>,
 }
 
 fn now() -> MicroTime {
@@ -151,37 +168,96 @@ pub async fn acquire(
         }
         Err(e) => return Err(LockError::Api(e)),
     };
+    let state = Arc::new(Mutex::new(Renewal {
+        at: Instant::now(),
+        taken_over: None,
+    }));
     let renewal = tokio::spawn(renew(
         api.clone(),
         settings.name.clone(),
+        settings.holder.clone(),
         settings.lease_duration,
+        Arc::clone(&state),
     ));
     Ok(HeldLock {
         api,
         name: settings.name.clone(),
+        namespace: settings.namespace.clone(),
         uid: lease.metadata.uid,
         renewal,
+        state,
+        lease_duration: settings.lease_duration,
     })
 }
 
 /// Renews the lease a few times per duration; a failed renewal is retried at the next tick.
-async fn renew(api: Api<Lease>, name: String, duration: Duration) {
+/// Each renewal tests that the lease still names this run, so a lock taken over (after it
+/// expired) is noticed, never silently renewed back.
+async fn renew(
+    api: Api<Lease>,
+    name: String,
+    holder: String,
+    duration: Duration,
+    state: Arc<Mutex<Renewal>>,
+) {
     let mut ticks = tokio::time::interval((duration / 3).max(Duration::from_millis(100)));
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        let patch = serde_json::json!({"spec": {"renewTime": now()}});
-        if let Err(error) = api
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        let Ok(patch) = serde_json::from_value::<kube_json_patch::Patch>(serde_json::json!([
+            {"op": "test", "path": "/spec/holderIdentity", "value": holder},
+            {"op": "replace", "path": "/spec/renewTime", "value": now()},
+        ])) else {
+            return;
+        };
+        let sent = Instant::now();
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Json::<()>(patch))
             .await
         {
-            tracing::warn!(%error, "failed to renew the cluster lock");
+            Ok(_) => {
+                if let Ok(mut state) = state.lock() {
+                    state.at = sent;
+                }
+            }
+            Err(kube::Error::Api(status)) if matches!(status.code, 404 | 409 | 422) => {
+                let holder = api
+                    .get_opt(&name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|l| l.spec.and_then(|s| s.holder_identity))
+                    .unwrap_or_else(|| "nobody (the lease was deleted)".into());
+                if let Ok(mut state) = state.lock() {
+                    state.taken_over = Some(holder);
+                }
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "failed to renew the cluster lock"),
         }
     }
 }
 
 impl HeldLock {
-    /// Stops renewing and deletes the Lease (only the one this run created).
+    /// Why this run may no longer write, if it may not: the lease was taken over, or it has not
+    /// been renewed for two thirds of its duration, so it may expire before a write lands.
+    pub fn lost(&self) -> Option<String> {
+        let state = self.state.lock().ok()?.clone();
+        if let Some(holder) = state.taken_over {
+            return Some(format!("the cluster lock was taken over by {holder}"));
+        }
+        let stale = state.at.elapsed();
+        (stale > self.lease_duration * 2 / 3).then(|| {
+            format!(
+                "the cluster lock could not be renewed for {}s (it lasts {}s)",
+                stale.as_secs(),
+                self.lease_duration.as_secs()
+            )
+        })
+    }
+
+    /// Stops renewing and deletes the Lease (only the one this run created), retrying with
+    /// backoff. A lease that cannot be deleted is reported with the command that deletes it.
     pub async fn release(self) {
         self.renewal.abort();
         let params = DeleteParams {
@@ -191,11 +267,32 @@ impl HeldLock {
             }),
             ..DeleteParams::default()
         };
-        if let Err(error) = self.api.delete(&self.name, &params).await {
-            tracing::warn!(%error, "failed to release the cluster lock");
+        let mut delay = Duration::from_millis(200);
+        let mut last = None;
+        for _ in 0..RELEASE_ATTEMPTS {
+            match self.api.delete(&self.name, &params).await {
+                Ok(_) => return,
+                // Gone already, or no longer ours (taken over after it expired): nothing to do.
+                Err(kube::Error::Api(status)) if matches!(status.code, 404 | 409) => return,
+                Err(error) => last = Some(error),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        if let Some(error) = last {
+            eprintln!(
+                "warning: could not release the cluster lock ({error}); it expires in {}s, or \
+                 delete it: kubectl -n {} delete lease {}",
+                self.lease_duration.as_secs(),
+                self.namespace,
+                self.name
+            );
         }
     }
 }
+
+/// Deletes tried before the lock is reported as left behind.
+const RELEASE_ATTEMPTS: u32 = 6;
 
 impl Drop for HeldLock {
     fn drop(&mut self) {

@@ -13,6 +13,7 @@
 mod conditions;
 mod gate;
 pub mod lock;
+mod narrate;
 pub(crate) mod objects;
 mod wait;
 
@@ -34,6 +35,7 @@ use lock::{HeldLock, LockSettings};
 use wait::WaitOutcome;
 
 pub use lock::LockError;
+pub(crate) use narrate::stamp;
 
 /// How the shell runs the machine.
 #[derive(Debug, Clone)]
@@ -49,6 +51,12 @@ pub struct EngineSettings {
     /// runs halts it and rolls it back. `None` turns the gate off (post-condition timeouts
     /// still apply).
     pub gate: Option<DetectPolicy>,
+    /// Print a timestamped line on stderr as each stage starts and ends (and as a rollback
+    /// undoes each change), for runs without a terminal.
+    pub narrate: bool,
+    /// Becomes `true` when the run should stop (Ctrl-C, SIGTERM): the write in flight finishes
+    /// and is journaled, nothing further is written or waited for, and the lock is released.
+    pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl EngineSettings {
@@ -59,6 +67,8 @@ impl EngineSettings {
             progress: false,
             stop_after_records: None,
             gate: Some(DetectPolicy::default()),
+            narrate: false,
+            interrupt: None,
         }
     }
 }
@@ -99,6 +109,8 @@ pub struct Outcome {
     /// What the operator should know that did not stop the run, such as alerts already active
     /// when a stage began.
     pub notes: Vec<String>,
+    /// Stopped by [`EngineSettings::interrupt`]; `state` says where.
+    pub interrupted: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,15 +198,18 @@ impl Engine<'_> {
             skipped: Vec::new(),
             stopped: false,
             notes: Vec::new(),
+            interrupted: false,
         };
         let gated = matches!(mode, Mode::Apply(_));
         let mut state = ApplyState::Ready(mode);
         let mut event = Event::Start;
         let mut records = 0usize;
         let mut gated_stage = None;
+        let mut narrator = narrate::Narrator::new(self.settings.narrate);
         loop {
             let (effects, next) = step(plan, &self.options, state, event);
             state = next;
+            narrator.state(plan, &state, running_stage(&state));
             if let Some(gate) = gate.as_mut()
                 && let Some(stage) = running_stage(&state)
                 && gated_stage != Some(stage)
@@ -213,6 +228,18 @@ impl Engine<'_> {
             let mut answer = None;
             for effect in effects {
                 tracing::debug!(?effect, "effect");
+                if self.interrupted() && !may_finish(&effect) {
+                    outcome.interrupted = true;
+                    break;
+                }
+                if let Some(lock) = held.as_ref()
+                    && matches!(effect, Effect::Write { .. })
+                    && let Some(reason) = lock.lost()
+                {
+                    answer = Some(Event::LockLost(reason));
+                    break;
+                }
+                narrator.effect(&effect);
                 match effect {
                     Effect::ReadClusterIdentity => {
                         let id = retrying(
@@ -281,7 +308,10 @@ impl Engine<'_> {
                     Effect::WaitFor(condition) => {
                         let forward = matches!(state, ApplyState::WaitingPostCondition(_));
                         let gate = gate.as_mut().filter(|_| forward);
-                        answer = Some(self.wait(&condition, gate).await);
+                        answer = self.wait(&condition, gate).await;
+                        if answer.is_none() {
+                            outcome.interrupted = true;
+                        }
                     }
                     Effect::Sleep(duration) => {
                         tokio::time::sleep(duration).await;
@@ -299,6 +329,9 @@ impl Engine<'_> {
                     Effect::Skip { change, reason } => outcome.skipped.push((change, reason)),
                 }
             }
+            if outcome.interrupted {
+                break;
+            }
             match answer {
                 Some(next_event) if !matches!(state, ApplyState::Done | ApplyState::Halted(_)) => {
                     event = next_event;
@@ -310,12 +343,20 @@ impl Engine<'_> {
         Ok(outcome)
     }
 
+    fn interrupted(&self) -> bool {
+        self.settings
+            .interrupt
+            .as_ref()
+            .is_some_and(|stop| *stop.borrow())
+    }
+
     /// Waits for `condition`; with a gate, a new alert in the stage ends the wait as a flap.
+    /// `None` when the run is interrupted while waiting.
     async fn wait(
         &self,
         condition: &posture_core::plan::PostCondition,
         gate: Option<&mut FlapGate>,
-    ) -> Event {
+    ) -> Option<Event> {
         let bar = if self.settings.progress {
             indicatif::ProgressBar::with_draw_target(
                 Some(100),
@@ -336,19 +377,44 @@ impl Engine<'_> {
             bar.tick();
         };
         let waiting = wait::wait_for(&self.client, condition, self.settings.timeout, &mut report);
-        let outcome = match gate {
-            None => waiting.await,
-            Some(gate) => tokio::select! {
-                outcome = waiting => outcome,
-                alert = gate.tripped() => WaitOutcome::Flapping(gate::describe(&alert)),
-            },
+        let flap = async {
+            match gate {
+                Some(gate) => WaitOutcome::Flapping(gate::describe(&gate.tripped().await)),
+                None => std::future::pending().await,
+            }
+        };
+        let mut interrupt = self.settings.interrupt.clone();
+        let stop = async {
+            match interrupt.as_mut() {
+                Some(stop) => {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = waiting => Some(outcome),
+            outcome = flap => Some(outcome),
+            () = stop => None,
         };
         bar.finish_and_clear();
-        match outcome {
+        Some(match outcome? {
             WaitOutcome::Met => Event::PostConditionMet,
             WaitOutcome::TimedOut => Event::PostConditionTimedOut,
             WaitOutcome::Flapping(what) => Event::FlapDetected(what),
+        })
+    }
+}
+
+/// Effects an interrupted run still carries out: journal records of what already happened and
+/// releasing the lock. An `Intent` is not one: the write it announces will not be sent.
+fn may_finish(effect: &Effect) -> bool {
+    match effect {
+        Effect::Journal(record) => {
+            !matches!(record, posture_core::apply::journal::Record::Intent { .. })
         }
+        Effect::ReleaseLock | Effect::ShowConflict { .. } | Effect::Skip { .. } => true,
+        _ => false,
     }
 }
 

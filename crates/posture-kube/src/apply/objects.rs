@@ -87,23 +87,26 @@ pub(crate) async fn write(
             };
             api.delete(&object.name, &params)
                 .await
-                .map(|_| (None, uid.clone()))
+                .map(|_| (None, uid.clone(), None))
         }
     };
     match result {
         Ok(_) if dry_run => Event::DryRunSucceeded,
-        Ok((resource_version, uid)) => Event::WriteSucceeded {
+        Ok((resource_version, uid, object)) => Event::WriteSucceeded {
             resource_version,
             uid,
+            object,
         },
         Err(e) => Event::Failed(failure(&e)),
     }
 }
 
-fn written(object: &DynamicObject) -> (Option<String>, Option<String>) {
+/// What a write answered: resourceVersion, uid and the object as the server stored it.
+fn written(object: &DynamicObject) -> (Option<String>, Option<String>, Option<serde_json::Value>) {
     (
         object.metadata.resource_version.clone(),
         object.metadata.uid.clone(),
+        serde_json::to_value(object).ok(),
     )
 }
 

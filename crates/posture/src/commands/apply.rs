@@ -7,6 +7,7 @@ use std::time::Duration;
 use posture_core::apply::journal::{JournalHeader, resume_from, resume_point};
 use posture_core::apply::{ApplyOptions, ApplyState, Halt, Mode};
 use posture_core::plan::Plan;
+use posture_core::plan::patch::differences;
 use posture_kube::apply::lock::LockSettings;
 use posture_kube::apply::{Approver, Engine, EngineSettings, Outcome};
 use posture_kube::journal::JournalFile;
@@ -34,7 +35,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8, CliError>
             return Err(CliError::JournalExists(journal_path));
         }
         let header = JournalHeader::for_plan(&plan);
-        let file = JournalFile::create(&journal_path, &header).map_err(CliError::Journal)?;
+        // Created with its first record: a run refused before it writes leaves none behind.
+        let file = JournalFile::create_on_first_record(&journal_path, &header)
+            .map_err(CliError::Journal)?;
         let point = resume_point(&plan, &header, &[]).map_err(CliError::JournalPlan)?;
         (file, point)
     };
@@ -46,6 +49,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8, CliError>
     let settings = EngineSettings {
         timeout: Duration::from_secs(args.timeout_minutes * 60),
         progress: true,
+        narrate: true,
         gate: Some(detect),
         ..EngineSettings::new(LockSettings::for_this_process(args.break_lock))
     };
@@ -62,7 +66,16 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8, CliError>
         approver: &mut approver,
     };
     let outcome = run.run(global, &plan, Mode::Apply(point))?;
-    Ok(report(&outcome, approver.stopped_at_limit, &journal_path))
+    let mut resume = format!("posture apply {} --resume", args.plan.display());
+    if args.journal.is_some() {
+        resume.push_str(&format!(" --journal {}", journal_path.display()));
+    }
+    Ok(report(
+        &outcome,
+        approver.stopped_at_limit,
+        &journal_path,
+        &resume,
+    ))
 }
 
 /// What `apply` and `rollback` hand the engine besides the cluster, which comes from the global
@@ -88,11 +101,15 @@ impl EngineRun<'_> {
             )
             .await
             .map_err(CliError::Client)?;
+            let settings = EngineSettings {
+                interrupt: Some(super::stop_on_signals()),
+                ..self.settings
+            };
             let mut engine = Engine {
                 client,
                 server: cluster.server,
                 options: self.options,
-                settings: self.settings,
+                settings,
                 journal: self.journal,
                 approver: self.approver,
             };
@@ -119,8 +136,14 @@ pub(crate) fn default_journal(plan: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Prints how the run ended and gives its exit code.
-pub(crate) fn report(outcome: &Outcome, stopped_at_limit: bool, journal: &Path) -> u8 {
+/// Prints how the run ended and gives its exit code; `resume` is the command that goes on
+/// after an interruption.
+pub(crate) fn report(
+    outcome: &Outcome,
+    stopped_at_limit: bool,
+    journal: &Path,
+    resume: &str,
+) -> u8 {
     for note in &outcome.notes {
         anstream::eprintln!("note: {note}");
     }
@@ -128,14 +151,38 @@ pub(crate) fn report(outcome: &Outcome, stopped_at_limit: bool, journal: &Path) 
         anstream::eprintln!("skipped {change}: {reason}");
     }
     for conflict in &outcome.conflicts {
+        let changed = differences(&conflict.expected, &conflict.actual);
         anstream::eprintln!(
-            "conflict on {}: posture set {} but the object now has {}",
+            "conflict on {}: {} field(s) changed since posture's write:",
             conflict.object,
-            conflict.expected,
-            conflict.actual
+            changed.len()
         );
+        if changed.is_empty() {
+            anstream::eprintln!(
+                "  every field reads back as expected, yet the server refused the patch's tests"
+            );
+        }
+        for difference in &changed {
+            anstream::eprintln!(
+                "  {}: expected {}, found {}",
+                difference.path,
+                shown(difference.expected.as_ref()),
+                shown(difference.actual.as_ref())
+            );
+        }
     }
+    let kept = journal.exists();
     let journal = journal.display();
+    if outcome.interrupted {
+        anstream::eprintln!(
+            "interrupted {}; nothing more was written and the cluster lock is released",
+            position(&outcome.state)
+        );
+        anstream::eprintln!("journal: {journal}");
+        anstream::eprintln!("go on with:  {resume}");
+        anstream::eprintln!("or undo with:  posture rollback --journal {journal}");
+        return exit::INTERRUPTED;
+    }
     match &outcome.state {
         ApplyState::Done => {
             anstream::eprintln!("applied; journal: {journal}");
@@ -154,7 +201,11 @@ pub(crate) fn report(outcome: &Outcome, stopped_at_limit: bool, journal: &Path) 
         ApplyState::Halted(halt) => {
             let (message, code) = describe(halt);
             anstream::eprintln!("halted: {message}");
-            anstream::eprintln!("journal: {journal}");
+            if kept {
+                anstream::eprintln!("journal: {journal}");
+            } else {
+                anstream::eprintln!("nothing was written, so no journal was kept");
+            }
             code
         }
         other => {
@@ -162,6 +213,32 @@ pub(crate) fn report(outcome: &Outcome, stopped_at_limit: bool, journal: &Path) 
             exit::HALTED
         }
     }
+}
+
+/// Where an interrupted run stopped, in words.
+fn position(state: &ApplyState) -> String {
+    match state {
+        ApplyState::InFlight { progress, .. }
+        | ApplyState::Backoff { progress, .. }
+        | ApplyState::WaitingPostCondition(progress)
+        | ApplyState::AwaitingApproval(progress) => format!(
+            "in stage {} with {} of its change(s) applied",
+            progress.at.stage + 1,
+            progress.applied.len()
+        ),
+        ApplyState::RollingBack(rb) => {
+            format!(
+                "while rolling back, {} change(s) still to undo",
+                rb.queue.len()
+            )
+        }
+        _ => "before any write".to_owned(),
+    }
+}
+
+/// A value in a conflict line; absent fields say so.
+fn shown(value: Option<&serde_json::Value>) -> String {
+    value.map_or_else(|| "<absent>".to_owned(), ToString::to_string)
 }
 
 fn describe(halt: &Halt) -> (String, u8) {
@@ -199,6 +276,17 @@ fn describe(halt: &Halt) -> (String, u8) {
             exit::HALTED,
         ),
         Halt::RolledBack => ("rolled back".into(), exit::OK),
+        Halt::LockLost(reason) => (
+            format!("{reason}: stopped before the next write; nothing is left in flight"),
+            exit::HALTED,
+        ),
+        Halt::RolloutStuck { change, workload } => (
+            format!(
+                "{change} was rolled back on the API, but {workload} did not finish rolling out in time: \
+                 see `kubectl rollout status` and its Pending pods; run `posture rollback` again to go on"
+            ),
+            exit::HALTED,
+        ),
     }
 }
 
@@ -220,17 +308,7 @@ impl Approver for Asking {
         if self.approve_all {
             return true;
         }
-        let only_stage = Plan {
-            stages: plan
-                .stages
-                .iter()
-                .filter(|s| s.id == stage)
-                .cloned()
-                .collect(),
-            notes: Vec::new(),
-            ..plan.clone()
-        };
-        anstream::eprint!("{}", super::plan::render_plan(&only_stage));
+        anstream::eprint!("{}", super::plan::render_stage(plan, index));
         anstream::eprint!("apply stage {stage}? [y/N] ");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();

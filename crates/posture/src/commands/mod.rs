@@ -13,7 +13,7 @@ use posture_core::Policy;
 use posture_kube::Collection;
 
 use crate::cli::{Cli, Command, GlobalArgs};
-use crate::error::CliError;
+use crate::error::{CliError, exit};
 
 pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
@@ -76,6 +76,50 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, C
         .build()
         .map_err(CliError::Runtime)?;
     Ok(runtime.block_on(future))
+}
+
+/// Turns Ctrl-C and SIGTERM into a stop request for a run that writes: the first asks it to
+/// finish the write in flight, journal it, release the lock and stop; a second exits at once.
+/// Must be called inside the runtime.
+pub(crate) fn stop_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        for count in 1.. {
+            if next_stop_signal().await.is_err() {
+                return;
+            }
+            if count == 1 {
+                anstream::eprintln!(
+                    "interrupted: finishing the write in flight, then stopping (again to exit at once)"
+                );
+                let _ = stop.send(true);
+            } else {
+                anstream::eprintln!(
+                    "exiting at once; the cluster lock expires on its own and the journal says where \
+                     to go on"
+                );
+                std::process::exit(i32::from(exit::INTERRUPTED));
+            }
+        }
+    });
+    stopped
+}
+
+/// Resolves on Ctrl-C, or SIGTERM where there is one.
+async fn next_stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }
 
 /// Asks a yes/no question on the terminal; anything but yes is no.

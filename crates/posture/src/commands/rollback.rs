@@ -51,10 +51,19 @@ pub(crate) fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<u8, CliErr
             auto_approve: true,
             ..ApplyOptions::default()
         },
-        settings: EngineSettings::new(LockSettings::for_this_process(args.break_lock)),
+        settings: EngineSettings {
+            narrate: true,
+            ..EngineSettings::new(LockSettings::for_this_process(args.break_lock))
+        },
         journal: &mut journal,
         approver: &mut ApproveAll,
     };
     let outcome = run.run(global, &plan, Mode::Rollback(queue))?;
-    Ok(super::apply::report(&outcome, false, &journal_path))
+    let resume = format!("posture rollback --journal {}", journal_path.display());
+    Ok(super::apply::report(
+        &outcome,
+        false,
+        &journal_path,
+        &resume,
+    ))
 }

@@ -1,0 +1,106 @@
+//! One timestamped line per stage event on stderr, so a run without a terminal (CI, cron, a
+//! pipe) leaves a log of what it did and when: each stage's start, end and outcome, and each
+//! change a rollback undid.
+
+use std::time::Instant;
+
+use posture_core::apply::journal::Record;
+use posture_core::apply::{ApplyState, Effect};
+use posture_core::plan::{Plan, PostCondition};
+
+/// Remembers what it already said, so a line is printed once per event.
+#[derive(Debug, Default)]
+pub(crate) struct Narrator {
+    enabled: bool,
+    stage: Option<(usize, Instant)>,
+    rolling_back: bool,
+}
+
+impl Narrator {
+    pub(crate) fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            ..Self::default()
+        }
+    }
+
+    fn say(&self, text: &str) {
+        if self.enabled {
+            eprintln!("{} {text}", stamp());
+        }
+    }
+
+    /// The machine moved to `state`: says when a stage starts or a rollback begins.
+    pub(crate) fn state(&mut self, plan: &Plan, state: &ApplyState, running: Option<usize>) {
+        if let Some(index) = running
+            && self.stage.is_none_or(|(current, _)| current != index)
+        {
+            self.stage = Some((index, Instant::now()));
+            if let Some(stage) = plan.stages.get(index) {
+                self.say(&format!(
+                    "stage {} started: {} ({} change(s))",
+                    stage.id,
+                    stage.title,
+                    stage.changes.len()
+                ));
+            }
+        }
+        match state {
+            ApplyState::RollingBack(rb) if !self.rolling_back => {
+                self.rolling_back = true;
+                self.say(&format!(
+                    "rollback started: {} change(s) to undo, newest first",
+                    rb.queue.len()
+                ));
+            }
+            ApplyState::RollingBack(_) => {}
+            _ => self.rolling_back = false,
+        }
+    }
+
+    /// An effect the engine is about to carry out.
+    pub(crate) fn effect(&mut self, effect: &Effect) {
+        match effect {
+            Effect::Journal(Record::StageComplete { stage }) => {
+                let took = self.elapsed();
+                self.say(&format!("stage {stage} done: applied{took}"));
+            }
+            Effect::Journal(Record::Failed {
+                stage,
+                change,
+                reason,
+            }) => {
+                let took = self.elapsed();
+                let change = change
+                    .as_deref()
+                    .map(|c| format!(" at {c}"))
+                    .unwrap_or_default();
+                self.say(&format!("stage {stage} failed{change}{took}: {reason}"));
+            }
+            Effect::Journal(Record::RolledBack { stage, change }) => {
+                self.say(&format!("rolled back {change} (stage {stage})"));
+            }
+            Effect::WaitFor(PostCondition::RolloutComplete {
+                workload, replicas, ..
+            }) if self.rolling_back => {
+                self.say(&format!(
+                    "waiting for {workload} to roll out {replicas} ready replica(s)"
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    fn elapsed(&self) -> String {
+        self.stage
+            .map(|(_, since)| format!(" in {:.1}s", since.elapsed().as_secs_f64()))
+            .unwrap_or_default()
+    }
+}
+
+/// Wall-clock time in RFC 3339, seconds precision, UTC.
+pub(crate) fn stamp() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+}
