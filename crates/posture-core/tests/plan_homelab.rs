@@ -337,6 +337,36 @@ fn one_stage_renders_with_its_number_in_the_whole_plan() {
 }
 
 #[test]
+fn a_cluster_whose_apps_cannot_start_blocks_the_plan() {
+    const APPS_DOWN: &str = include_str!("../../../scenarios/homelab-apps-down.yaml");
+    let snapshot = load_snapshot_str("homelab-apps-down.yaml", APPS_DOWN).expect("scenario loads");
+    let p = plan(
+        &snapshot,
+        &Policy::default(),
+        &inputs(PlanOptions::default()),
+    )
+    .expect("plans");
+    assert!(p.stages.is_empty(), "{:#?}", p.stages);
+    assert!(
+        p.blockers
+            .iter()
+            .any(|b| b.starts_with("preconditions.claims.bound")),
+        "{:#?}",
+        p.blockers
+    );
+    assert!(
+        p.blockers
+            .iter()
+            .any(|b| b.starts_with("preconditions.pods.scheduled")),
+        "{:#?}",
+        p.blockers
+    );
+    let lines: Vec<String> = render_diff(&p).iter().map(ToString::to_string).collect();
+    assert!(lines[0].starts_with("Blocked"), "{lines:#?}");
+    assert!(homelab_plan(PlanOptions::default()).blockers.is_empty());
+}
+
+#[test]
 fn homelab_plan_snapshot() {
     insta::assert_json_snapshot!("homelab_plan", homelab_plan(PlanOptions::default()));
 }

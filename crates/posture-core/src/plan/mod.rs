@@ -123,6 +123,10 @@ pub struct Plan {
     /// Things the planner could not do or wants the operator to know.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why nothing was planned although the cluster does not meet the runbook: findings of the
+    /// checks that must pass before posture changes anything (see [`BLOCKING_CHECKS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blockers: Vec<String>,
     /// sha256 of the canonical JSON of everything else, hex.
     pub sha256: String,
 }
@@ -290,7 +294,48 @@ pub(crate) struct Context<'a> {
 }
 
 /// Plans the runbook's changes for `snapshot`.
+/// Checks whose errors block planning: a cluster whose apps cannot start (claims Lost or
+/// Pending, pods the scheduler cannot place) needs its storage or scheduling fixed first. Moving
+/// workloads and volumes around it would change what runs where while nothing can be verified,
+/// and every post-condition that waits for a rollout would time out.
+pub const BLOCKING_CHECKS: &[&str] =
+    &["preconditions.claims.bound", "preconditions.pods.scheduled"];
+
+/// The findings of [`BLOCKING_CHECKS`] that fail, as lines for the plan.
+fn blockers(snapshot: &Snapshot, policy: &Policy) -> Vec<String> {
+    crate::checks::run(snapshot, policy)
+        .findings
+        .iter()
+        .filter(|f| {
+            BLOCKING_CHECKS.contains(&f.id.as_str()) && f.severity >= crate::report::Severity::Error
+        })
+        .map(|f| format!("{} {}: {}", f.id, f.object, f.message))
+        .collect()
+}
+
 pub fn plan(snapshot: &Snapshot, policy: &Policy, inputs: &PlanInputs) -> Result<Plan, PlanError> {
+    let blockers = blockers(snapshot, policy);
+    if !blockers.is_empty() {
+        let mut plan = Plan {
+            schema: PLAN_SCHEMA.to_owned(),
+            cluster: inputs.cluster.clone(),
+            source: snapshot.info.source.clone(),
+            options: inputs.options.clone(),
+            primary: None,
+            secondary: None,
+            observed: Vec::new(),
+            stages: Vec::new(),
+            notes: vec![
+                "nothing was planned: the apps cannot start, so fix their storage and scheduling \
+                 first (see `posture check`)"
+                    .to_owned(),
+            ],
+            blockers,
+            sha256: String::new(),
+        };
+        plan.sha256 = plan.content_hash();
+        return Ok(plan);
+    }
     let topology = topology::infer(snapshot, policy);
     let mut notes = Vec::new();
     let mut drafts = Vec::new();
@@ -353,6 +398,7 @@ pub fn plan(snapshot: &Snapshot, policy: &Policy, inputs: &PlanInputs) -> Result
         observed,
         stages,
         notes,
+        blockers: Vec::new(),
         sha256: String::new(),
     };
     plan.sha256 = plan.content_hash();

@@ -55,7 +55,15 @@ fn short(value: &Value) -> String {
 /// it touches (taken from the patch's own `test`s, so the diff shows what was observed).
 pub fn render_diff(plan: &Plan) -> Vec<DiffLine> {
     let mut out = Vec::new();
-    if plan.stages.is_empty() {
+    if !plan.blockers.is_empty() {
+        out.push(line(
+            Marker::Stage,
+            "Blocked: these must be fixed before posture changes anything.",
+        ));
+        for blocker in &plan.blockers {
+            out.push(line(Marker::Remove, blocker.clone()));
+        }
+    } else if plan.stages.is_empty() {
         out.push(line(
             Marker::Stage,
             "Nothing to change: the cluster already matches the runbook.",

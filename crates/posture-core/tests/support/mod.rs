@@ -294,6 +294,7 @@ pub fn synthetic_plan(shape: &[usize], with_create: bool) -> (Plan, FakeCluster)
         observed: Vec::new(),
         stages,
         notes: Vec::new(),
+        blockers: Vec::new(),
         sha256: String::new(),
     };
     plan.sha256 = plan.content_hash();

@@ -62,6 +62,13 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
             ))?;
         }
     }
+    if !plan.blockers.is_empty() {
+        anstream::eprintln!(
+            "plan blocked: {} finding(s) must be fixed first; `posture check` shows their evidence",
+            plan.blockers.len()
+        );
+        return Ok(exit::FINDINGS);
+    }
     Ok(exit::OK)
 }
 

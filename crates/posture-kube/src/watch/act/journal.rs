@@ -106,6 +106,7 @@ pub fn rollback_plan(
         observed,
         stages,
         notes: Vec::new(),
+        blockers: Vec::new(),
         sha256: String::new(),
     };
     plan.sha256 = plan.content_hash();
