@@ -154,6 +154,10 @@ fn namespace(object: &mut Value) {
             labels.insert("kubernetes.io/metadata.name".into(), json!(name));
         }
     }
+    // The namespace registry gives every namespace the kubernetes finalizer.
+    if let Some(spec) = field(object, "spec") {
+        default(spec, "finalizers", json!(["kubernetes"]));
+    }
     if let Some(status) = field(object, "status") {
         default(status, "phase", json!("Active"));
     }
@@ -382,6 +386,17 @@ mod tests {
                    "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3})
         );
         assert_eq!(d["spec"]["template"]["spec"]["securityContext"], json!({}));
+    }
+
+    #[test]
+    fn namespaces_are_labelled_with_their_name() {
+        let mut ns = json!({"metadata": {"name": "apps"}});
+        apply("", "Namespace", &mut ns);
+        assert_eq!(
+            ns,
+            json!({"metadata": {"name": "apps", "labels": {"kubernetes.io/metadata.name": "apps"}},
+                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+        );
     }
 
     #[test]
