@@ -138,6 +138,32 @@ async fn eviction_is_refused_while_the_budget_allows_no_disruption() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_only_lists_and_gets_answer_partial_object_metadata() {
+    let served = common::serve_homelab().await;
+    let client = served.client().await;
+    let deployments: Api<Deployment> = Api::all(client.clone());
+    let full = deployments
+        .list(&ListParams::default())
+        .await
+        .expect("list");
+    let meta = deployments
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("a metadata-only list");
+    assert_eq!(meta.items.len(), full.items.len());
+    assert!(meta.items.iter().all(|m| m.metadata.name.is_some()));
+    let gitea = Api::<Deployment>::namespaced(client.clone(), "apps")
+        .get_metadata("gitea")
+        .await
+        .expect("a metadata-only get");
+    assert_eq!(gitea.metadata.name.as_deref(), Some("gitea"));
+    assert_eq!(
+        gitea.types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_update_conflicts() {
     let served = common::serve_homelab().await;
     let api: Api<ConfigMap> = Api::namespaced(served.client().await, "apps");

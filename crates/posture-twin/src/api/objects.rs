@@ -57,12 +57,22 @@ pub(crate) fn crd_installed(shared: &Shared, rt: &ResourceType) -> bool {
     shared.twin().store.get(&key).is_some()
 }
 
-/// Whether the client asked for a Table: the first media range of `Accept` the twin can
-/// serve decides. 406 when it can serve none of them (a Table version it does not have).
-fn wants_table(request: &Request) -> Result<bool, ApiError> {
+/// How the client asked to see objects (`Accept: application/json;as=...;g=meta.k8s.io;v=v1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Representation {
+    Object,
+    Table,
+    /// `PartialObjectMetadata(List)`: the objects' metadata only, as kube-rs's
+    /// `list_metadata` and controllers' metadata informers ask for.
+    Metadata,
+}
+
+/// What the client asked for: the first media range of `Accept` the twin can serve decides.
+/// 406 when it can serve none of them (a Table or metadata version it does not have).
+pub(crate) fn representation(request: &Request) -> Result<Representation, ApiError> {
     let accept = request.accept();
     if accept.trim().is_empty() {
-        return Ok(false);
+        return Ok(Representation::Object);
     }
     for range in accept.split(',') {
         let mut parts = range.split(';').map(str::trim);
@@ -72,13 +82,13 @@ fn wants_table(request: &Request) -> Result<bool, ApiError> {
         if !matches!(media, "application/json" | "application/*" | "*/*") {
             continue;
         }
+        let meta_v1 =
+            param("g") == Some("meta.k8s.io") && matches!(param("v"), Some("v1" | "v1beta1"));
         match param("as") {
-            None => return Ok(false),
-            Some("Table")
-                if param("g") == Some("meta.k8s.io")
-                    && matches!(param("v"), Some("v1" | "v1beta1")) =>
-            {
-                return Ok(true);
+            None => return Ok(Representation::Object),
+            Some("Table") if meta_v1 => return Ok(Representation::Table),
+            Some("PartialObjectMetadata" | "PartialObjectMetadataList") if meta_v1 => {
+                return Ok(Representation::Metadata);
             }
             Some(_) => {}
         }
@@ -90,6 +100,15 @@ fn wants_table(request: &Request) -> Result<bool, ApiError> {
             "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf (asked for {accept:?})"
         ),
     ))
+}
+
+/// An object's `PartialObjectMetadata`: its metadata only.
+pub(crate) fn partial_metadata(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }
 
 /// A Table of `items`: a custom resource's columns come from its CRD's printer columns.
@@ -111,14 +130,17 @@ fn get(shared: &Shared, target: &Target, request: &Request) -> Result<Response, 
     if target.sub.as_deref() == Some("scale") {
         return Ok(json_response(200, &scale_of(object)));
     }
-    if wants_table(request)? {
-        let rv = twin.store.resource_version();
-        return Ok(json_response(
-            200,
-            &table_for(&twin, target.rt, &[object], rv),
-        ));
+    match representation(request)? {
+        Representation::Table => {
+            let rv = twin.store.resource_version();
+            Ok(json_response(
+                200,
+                &table_for(&twin, target.rt, &[object], rv),
+            ))
+        }
+        Representation::Metadata => Ok(json_response(200, &partial_metadata(object))),
+        Representation::Object => Ok(json_response(200, object)),
     }
-    Ok(json_response(200, object))
 }
 
 fn list(shared: &Shared, target: &Target, request: &Request) -> Result<Response, ApiError> {
@@ -138,10 +160,25 @@ fn list(shared: &Shared, target: &Target, request: &Request) -> Result<Response,
     if let Some(remaining) = page.remaining {
         metadata["remainingItemCount"] = json!(remaining);
     }
-    if wants_table(request)? {
-        let mut table = table_for(&twin, target.rt, &page.items, rv);
-        table["metadata"] = metadata;
-        return Ok(json_response(200, &table));
+    match representation(request)? {
+        Representation::Table => {
+            let mut table = table_for(&twin, target.rt, &page.items, rv);
+            table["metadata"] = metadata;
+            return Ok(json_response(200, &table));
+        }
+        Representation::Metadata => {
+            let items: Vec<Value> = page.items.iter().map(|o| partial_metadata(o)).collect();
+            return Ok(json_response(
+                200,
+                &json!({
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": metadata,
+                    "items": items,
+                }),
+            ));
+        }
+        Representation::Object => {}
     }
     let list = json!({
         "kind": format!("{}List", target.rt.kind),

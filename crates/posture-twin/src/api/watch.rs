@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::objects::Target;
+use super::objects::{Representation, partial_metadata, representation};
 use super::selectors::Filter;
 use super::status::ApiError;
 use super::{Request, Shared, table};
@@ -35,18 +36,19 @@ struct WatchRequest {
     filter: Filter,
     bookmarks: bool,
     timeout: Option<Duration>,
-    /// `kubectl get -w` asks for each object as a one-row Table.
-    as_table: bool,
+    /// `kubectl get -w` asks for each object as a one-row Table, metadata informers for its
+    /// metadata only.
+    representation: Representation,
     /// Objects the client has been told about and that still match the selectors.
     selected: HashSet<ObjectKey>,
 }
 
 impl WatchRequest {
     fn object_event(&self, kind: &str, object: &Value, now: Timestamp, rv: u64) -> Bytes {
-        if self.as_table {
-            event(kind, &table::table(self.target.rt, &[object], now, rv))
-        } else {
-            event(kind, object)
+        match self.representation {
+            Representation::Table => event(kind, &table::table(self.target.rt, &[object], now, rv)),
+            Representation::Metadata => event(kind, &partial_metadata(object)),
+            Representation::Object => event(kind, object),
         }
     }
 }
@@ -76,7 +78,10 @@ pub(crate) fn serve(shared: Arc<Shared>, target: Target, request: &Request) -> R
             .get("timeoutSeconds")
             .and_then(|s| s.parse::<u64>().ok())
             .map(Duration::from_secs),
-        as_table: request.accept().contains("as=Table"),
+        representation: match representation(request) {
+            Ok(representation) => representation,
+            Err(error) => return error.into_response(),
+        },
         selected: HashSet::new(),
     };
     // Subscribe before reading the store so no change between the two is missed.
