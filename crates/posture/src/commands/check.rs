@@ -2,7 +2,8 @@
 
 use std::io::Read;
 
-use posture_core::{Snapshot, load_snapshot_str};
+use posture_core::policy::PolicyError;
+use posture_core::{Policy, Snapshot, load_snapshot_str};
 
 use crate::cli::{CheckArgs, GlobalArgs, OutputFormat};
 use crate::error::{CliError, exit};
@@ -14,6 +15,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8, CliError>
         Some(path) => load_file(&path.to_string_lossy())?,
         None => super::collect_live(global)?.snapshot,
     };
+    policy_fits(global, &policy, &snapshot)?;
     // Checks that needed these say "unknown"; say why once, where it does not disturb stdout.
     for unreadable in &snapshot.unreadable {
         anstream::eprintln!(
@@ -34,6 +36,22 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8, CliError>
         .iter()
         .any(|f| args.fail_on.is_reached_by(f.severity));
     Ok(if failed { exit::FINDINGS } else { exit::OK })
+}
+
+/// The policy's cross-checks against the cluster about to be judged or changed: the nodes it
+/// names exist, and it asks no volume for more replicas than there are nodes.
+pub(crate) fn policy_fits(
+    global: &GlobalArgs,
+    policy: &Policy,
+    snapshot: &Snapshot,
+) -> Result<(), CliError> {
+    policy.validate_for(snapshot).map_err(|violations| {
+        let file = global
+            .config
+            .as_ref()
+            .map_or_else(|| "policy".to_owned(), |p| p.display().to_string());
+        CliError::Config(PolicyError::invalid(&file, &violations))
+    })
 }
 
 /// Loads a saved snapshot; `-` reads stdin.
