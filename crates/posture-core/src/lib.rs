@@ -15,7 +15,7 @@ pub mod report;
 pub mod snapshot;
 pub mod topology;
 
-pub use load::{LoadError, load_snapshot_str};
+pub use load::{LoadError, ensure_cluster, load_snapshot_str};
 pub use object::ObjectRef;
 pub use policy::Policy;
 pub use report::{Evidence, Finding, Report, Section, Severity};

@@ -39,6 +39,22 @@ pub enum LoadError {
     Object(Box<ObjectError>),
     #[error("{file}:{line}: document is not a Kubernetes object (it needs apiVersion and kind)")]
     NotAnObject { file: String, line: usize },
+    #[error(
+        "{file}: no Node, so this is not a cluster's snapshot (empty input, or the output of another command?)"
+    )]
+    NotACluster { file: String },
+}
+
+/// A snapshot that lists no Node cannot be the cluster (every cluster has one): an empty file,
+/// empty stdin, or some other command's output. Nodes the credentials may not read are not
+/// missing: the checks that need them say unknown.
+pub fn ensure_cluster(snapshot: &Snapshot) -> Result<(), LoadError> {
+    if snapshot.nodes.is_empty() && snapshot.unreadable("nodes").is_none() {
+        return Err(LoadError::NotACluster {
+            file: snapshot.info.source.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// Parses `text` (named `file` in errors) into a snapshot.

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod client;
 pub mod collect;
 pub mod journal;
+pub mod rbac;
 mod retry;
 pub mod save;
 mod targets;

@@ -8,7 +8,7 @@ use posture_core::Severity;
 const AFTER_HELP: &str = "\
 Exit codes:
   0  nothing reaches --fail-on
-  1  a finding reaches --fail-on
+  1  a finding reaches --fail-on (or a check is unknown, with --fail-on unknown)
   2  usage, configuration or input error
   3  cluster unreachable, or credentials rejected for the whole cluster";
 
@@ -221,9 +221,16 @@ pub(crate) struct CheckArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
     pub(crate) output: OutputFormat,
-    /// Lowest finding severity that makes the exit code 1.
-    #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "SEVERITY")]
-    pub(crate) fail_on: FailOn,
+    /// Lowest finding severity that makes the exit code 1; `unknown` also fails on any check
+    /// that could not be judged (comma-separated, e.g. `warning,unknown`).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "error",
+        value_name = "SEVERITY"
+    )]
+    pub(crate) fail_on: Vec<FailOn>,
 }
 
 #[derive(Debug, Args)]
@@ -246,6 +253,34 @@ pub(crate) enum FailOn {
     Warning,
     Error,
     Never,
+    /// A check that could not be judged fails the run too.
+    Unknown,
+}
+
+/// What makes `check` exit 1: findings from a severity up, and unknown checks if asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FailPolicy {
+    pub(crate) severity: FailOn,
+    pub(crate) unknown: bool,
+}
+
+impl FailPolicy {
+    /// The lowest severity given (`error` when only `unknown` is, nothing with `never`), and
+    /// whether `unknown` is among them.
+    pub(crate) fn from_args(values: &[FailOn]) -> Self {
+        let severity = [FailOn::Info, FailOn::Warning, FailOn::Error]
+            .into_iter()
+            .find(|s| values.contains(s))
+            .unwrap_or(if values.contains(&FailOn::Never) {
+                FailOn::Never
+            } else {
+                FailOn::Error
+            });
+        Self {
+            severity,
+            unknown: values.contains(&FailOn::Unknown),
+        }
+    }
 }
 
 impl FailOn {
@@ -255,7 +290,7 @@ impl FailOn {
             Self::Info => Severity::Info,
             Self::Warning => Severity::Warning,
             Self::Error => Severity::Error,
-            Self::Never => return false,
+            Self::Never | Self::Unknown => return false,
         };
         severity >= threshold
     }
@@ -290,6 +325,27 @@ mod tests {
         assert!(FailOn::Warning.is_reached_by(Severity::Error));
         assert!(FailOn::Info.is_reached_by(Severity::Info));
         assert!(!FailOn::Never.is_reached_by(Severity::Error));
+    }
+
+    #[test]
+    fn unknown_adds_to_the_severity_given() {
+        let policy = |v: &[FailOn]| FailPolicy::from_args(v);
+        assert_eq!(
+            policy(&[FailOn::Unknown]),
+            FailPolicy {
+                severity: FailOn::Error,
+                unknown: true
+            }
+        );
+        assert_eq!(
+            policy(&[FailOn::Warning, FailOn::Unknown]).severity,
+            FailOn::Warning
+        );
+        assert_eq!(
+            policy(&[FailOn::Never, FailOn::Unknown]).severity,
+            FailOn::Never
+        );
+        assert!(!policy(&[FailOn::Error]).unknown);
     }
 
     #[test]

@@ -355,3 +355,28 @@ async fn one_rollback_undoes_every_act_of_a_journal_newest_first() {
     assert_eq!(lab.get(&lab.node())["spec"], node_before["spec"]);
     assert_eq!(lab.get(&lab.setting())["value"], setting_before);
 }
+
+/// A counter-move that places by the policy's topology refuses a node the cluster does not have
+/// (exit 2), before anything is dry-run or written.
+#[tokio::test]
+async fn placing_acts_refuse_a_policy_naming_a_node_the_cluster_lacks() {
+    let lab = lab("homelab.yaml").await;
+    let config = lab.dir.path().join("posture.yaml");
+    std::fs::write(&config, "topology: {secondary: nosuchnode}\n").expect("write");
+    let config = config.display().to_string();
+    for action in ["recordon-secondary", "pin-to-primary"] {
+        let out = lab.act(action, &["--config", &config, "--approve"]).await;
+        assert_eq!(out.code, 2, "{action}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr
+                .contains("topology.secondary: no node \"nosuchnode\" in the cluster"),
+            "{action}: {}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty(), "{action}: {}", out.stdout);
+    }
+    assert!(
+        !std::path::Path::new(&lab.journal()).exists(),
+        "nothing journaled"
+    );
+}

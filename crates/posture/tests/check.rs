@@ -345,3 +345,86 @@ async fn installed_as_a_kubectl_plugin_it_says_so() {
         out.stdout
     );
 }
+
+/// An empty file or empty stdin is not a cluster: a CI job fed the wrong input must not go green.
+#[tokio::test]
+async fn an_empty_snapshot_is_an_input_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "").expect("write");
+    let empty = empty.to_string_lossy().into_owned();
+    let out = run(posture(&["check", "--snapshot", &empty])).await;
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stdout.is_empty(), "no report: {}", out.stdout);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(
+        lines[0].starts_with("error: invalid snapshot: "),
+        "{}",
+        out.stderr
+    );
+    assert!(lines[0].contains("no Node"), "{}", out.stderr);
+    assert!(lines[1].starts_with("hint: "), "{}", out.stderr);
+
+    let out = run(posture(&["check", "--snapshot", "-"])).await;
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .starts_with("error: invalid snapshot: <stdin>: no Node"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Objects that are not of a cluster (no Node among them) are refused the same way.
+#[tokio::test]
+async fn a_snapshot_without_nodes_is_an_input_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("pods.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system, uid: u}\n",
+    )
+    .expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let out = run(posture(&["check", "--snapshot", &file])).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+/// `--fail-on unknown` fails the run on a check that could not be judged; by default unknown
+/// checks do not change the exit code.
+#[tokio::test]
+async fn fail_on_unknown_fails_on_unknown_checks() {
+    const FIXED: &str = "scenarios/homelab-fixed.yaml";
+    let out = run(posture(&["check", "--snapshot", FIXED])).await;
+    assert_eq!(out.code, 0, "no error findings: {}", out.stderr);
+    assert!(out.stdout.contains(" unknown, "), "{}", out.stdout);
+    let out = run(posture(&[
+        "check",
+        "--snapshot",
+        FIXED,
+        "--fail-on",
+        "unknown",
+    ]))
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = run(posture(&[
+        "check",
+        "--snapshot",
+        FIXED,
+        "--fail-on",
+        "never,unknown",
+    ]))
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    // Severities still count alongside: homelab has errors and unknown checks.
+    let out = run(posture(&[
+        "check",
+        "--snapshot",
+        HOMELAB,
+        "--fail-on",
+        "warning,unknown",
+    ]))
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+}

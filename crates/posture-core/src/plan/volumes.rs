@@ -25,6 +25,10 @@ impl VolumeView<'_> {
     fn healthy_count(&self) -> usize {
         self.healthy.values().map(Vec::len).sum()
     }
+    /// Nodes holding at least one healthy replica: the volume's redundancy.
+    fn covered_nodes(&self) -> usize {
+        self.healthy.values().filter(|r| !r.is_empty()).count()
+    }
     fn missing_nodes(&self) -> Vec<String> {
         self.healthy
             .iter()
@@ -61,6 +65,16 @@ pub(crate) fn volumes(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
         return Ok(Vec::new());
     };
     let target = cx.policy.longhorn.replicas_per_volume;
+    if target < cx.nodes.len() as i64 {
+        // Only an explained `allowFewerReplicas` gets here: it is for new volumes. Existing ones
+        // keep their redundancy; lowering it is a decision to take by hand, volume by volume.
+        cx.notes.push(format!(
+            "longhorn.replicasPerVolume is {target}, fewer than the {} nodes: existing volumes \
+             keep their replicas (posture never lowers a volume's redundancy)",
+            cx.nodes.len()
+        ));
+        return Ok(Vec::new());
+    }
     let mut views: Vec<VolumeView> = lh
         .volumes
         .iter()
@@ -136,6 +150,14 @@ fn volume_stage(
         && overrides.is_empty()
         && view.failed.is_empty()
     {
+        return Ok(None);
+    }
+    if (view.covered_nodes() as i64) > target {
+        cx.notes.push(format!(
+            "volume {name} has healthy replicas on {} nodes, more than the target {target}; \
+             posture never lowers a volume's redundancy, so it leaves it alone",
+            view.covered_nodes()
+        ));
         return Ok(None);
     }
     if view.healthy_count() == 0 {

@@ -2,9 +2,11 @@
 
 use std::io::Read;
 
-use posture_core::{Snapshot, load_snapshot_str};
+use posture_core::policy::PolicyError;
+use posture_core::report::CheckStatus;
+use posture_core::{Policy, Snapshot, load_snapshot_str};
 
-use crate::cli::{CheckArgs, GlobalArgs, OutputFormat};
+use crate::cli::{CheckArgs, FailPolicy, GlobalArgs, OutputFormat};
 use crate::error::{CliError, exit};
 use crate::render;
 
@@ -14,6 +16,8 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8, CliError>
         Some(path) => load_file(&path.to_string_lossy())?,
         None => super::collect_live(global)?.snapshot,
     };
+    posture_core::ensure_cluster(&snapshot).map_err(CliError::Snapshot)?;
+    policy_fits(global, &policy, &snapshot)?;
     // Checks that needed these say "unknown"; say why once, where it does not disturb stdout.
     for unreadable in &snapshot.unreadable {
         anstream::eprintln!(
@@ -29,11 +33,33 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8, CliError>
         OutputFormat::Yaml => render::structured::yaml(&report)?,
     };
     render::write_stdout(&text)?;
+    let fail = FailPolicy::from_args(&args.fail_on);
     let failed = report
         .findings
         .iter()
-        .any(|f| args.fail_on.is_reached_by(f.severity));
+        .any(|f| fail.severity.is_reached_by(f.severity))
+        || (fail.unknown
+            && report
+                .checks
+                .iter()
+                .any(|c| c.status == CheckStatus::Unknown));
     Ok(if failed { exit::FINDINGS } else { exit::OK })
+}
+
+/// The policy's cross-checks against the cluster about to be judged or changed: the nodes it
+/// names exist, and it asks no volume for more replicas than there are nodes.
+pub(crate) fn policy_fits(
+    global: &GlobalArgs,
+    policy: &Policy,
+    snapshot: &Snapshot,
+) -> Result<(), CliError> {
+    policy.validate_for(snapshot).map_err(|violations| {
+        let file = global
+            .config
+            .as_ref()
+            .map_or_else(|| "policy".to_owned(), |p| p.display().to_string());
+        CliError::Config(PolicyError::invalid(&file, &violations))
+    })
 }
 
 /// Loads a saved snapshot; `-` reads stdin.

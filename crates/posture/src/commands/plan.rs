@@ -34,6 +34,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
             (collection.snapshot, server)
         }
     };
+    super::check::policy_fits(global, &policy, &snapshot)?;
     let cluster =
         ClusterIdentity::from_snapshot(&snapshot, &server).ok_or(CliError::NoClusterIdentity)?;
     let options = PlanOptions {

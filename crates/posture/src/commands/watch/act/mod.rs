@@ -22,6 +22,18 @@ pub(crate) fn run(
 ) -> Result<u8, CliError> {
     let policy = crate::commands::load_policy(global)?;
     crate::commands::with_client(global, async |client, cluster| {
+        if matches!(
+            action,
+            WatchAction::RecordonSecondary
+                | WatchAction::PinToPrimary
+                | WatchAction::SnapshotRestore
+        ) {
+            // These place by the policy's topology: the nodes it names must be the cluster's.
+            let snapshot = posture_kube::collect(&client, &cluster)
+                .await
+                .map_err(CliError::Collect)?;
+            crate::commands::check::policy_fits(global, &policy, &snapshot)?;
+        }
         let act_on = match action {
             WatchAction::RecordonSecondary => Act::Cordon {
                 node: secondary_node(&client, &cluster, &policy)

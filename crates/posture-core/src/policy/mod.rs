@@ -1,7 +1,13 @@
 //! The runbook's targets as data. Defaults are the runbook's values; `posture.yaml` overrides
-//! any of them. Unknown keys are rejected so a typo never silently keeps a default.
+//! any of them. Unknown keys are rejected so a typo never silently keeps a default, and every
+//! value is checked against its bounds ([`validate`]) so a value cannot plan data loss.
+//! `docs/policy.md` lists every key, its default and its bounds.
 
 use std::collections::BTreeMap;
+
+pub mod validate;
+
+pub use validate::{Bound, Violation};
 
 use serde::{Deserialize, Serialize};
 
@@ -77,10 +83,20 @@ pub struct Resources {
 pub struct LonghornPolicy {
     /// Replicas every volume must have: one per node.
     pub replicas_per_volume: i64,
+    /// Accepts fewer than two replicas per volume (`replicasPerVolume` or the
+    /// `default-replica-count` setting), which cannot survive the loss of a node. Needs a reason.
+    pub allow_fewer_replicas: Option<AllowFewerReplicas>,
     /// Global settings and the values the runbook requires.
     pub settings: BTreeMap<String, String>,
     /// Acceptable values of node-drain-policy on two nodes.
     pub node_drain_policies: Vec<String>,
+}
+
+/// An explicit, explained decision to run volumes with fewer replicas than nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowFewerReplicas {
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +175,7 @@ impl Default for LonghornPolicy {
         .collect();
         Self {
             replicas_per_volume: 2,
+            allow_fewer_replicas: None,
             settings,
             node_drain_policies: vec![
                 "block-if-contains-last-replica".into(),
@@ -188,12 +205,13 @@ pub struct PolicyError {
 }
 
 impl Policy {
-    /// Parses a `posture.yaml`. Errors carry the file, line and column.
+    /// Parses a `posture.yaml` and checks every value against its bounds. Errors carry the
+    /// file, and the line and column or the key path and its bound.
     pub fn from_yaml(file: &str, text: &str) -> Result<Self, PolicyError> {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        serde_norway::from_str(text).map_err(|e| {
+        let policy: Self = serde_norway::from_str(text).map_err(|e| {
             let message = match e.location() {
                 Some(loc) => {
                     let msg = e.to_string();
@@ -209,7 +227,25 @@ impl Policy {
                 file: file.to_owned(),
                 message,
             }
-        })
+        })?;
+        policy
+            .validate()
+            .map_err(|violations| PolicyError::invalid(file, &violations))?;
+        Ok(policy)
+    }
+}
+
+impl PolicyError {
+    /// One error for every value out of bounds, on one line.
+    pub fn invalid(file: &str, violations: &[Violation]) -> Self {
+        Self {
+            file: file.to_owned(),
+            message: violations
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
     }
 }
 
