@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod client;
 pub mod collect;
+pub mod deadline;
 pub mod journal;
 mod retry;
 pub mod save;

@@ -34,6 +34,10 @@ pub(crate) struct GlobalArgs {
     /// Policy file overriding the runbook's targets.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// How long to wait for the API server to answer one request (e.g. 10s, 2m; a bare number
+    /// is seconds). Throttled requests are retried within a budget of their own.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_request_timeout)]
+    pub(crate) request_timeout: std::time::Duration,
     /// Log what posture does to stderr (-v, -vv, -vvv for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -261,6 +265,34 @@ impl FailOn {
     }
 }
 
+/// `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds, as kubectl's `--request-timeout`;
+/// zero (kubectl's "no timeout") is refused, since a request without a deadline can hang forever.
+pub(crate) fn parse_request_timeout(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration such as 30s, 2m or 500ms, got {text:?}"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?}: use ms, s, m or h")),
+    };
+    if seconds <= 0.0 {
+        return Err("must be more than zero: a request without a deadline can hang forever".into());
+    }
+    if seconds > 86_400.0 {
+        return Err("must be at most 24h".into());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 /// The name to show in usage lines: `kubectl posture` when installed as a kubectl plugin.
 pub(crate) fn bin_name(argv0: Option<&std::ffi::OsStr>) -> String {
     let stem = argv0
@@ -290,6 +322,22 @@ mod tests {
         assert!(FailOn::Warning.is_reached_by(Severity::Error));
         assert!(FailOn::Info.is_reached_by(Severity::Info));
         assert!(!FailOn::Never.is_reached_by(Severity::Error));
+    }
+
+    #[test]
+    fn request_timeouts_are_read_as_kubectl_reads_them() {
+        use std::time::Duration;
+        assert_eq!(parse_request_timeout("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_request_timeout("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_request_timeout("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(
+            parse_request_timeout("500ms"),
+            Ok(Duration::from_millis(500))
+        );
+        assert!(parse_request_timeout("0").is_err());
+        assert!(parse_request_timeout("1y").is_err());
+        assert!(parse_request_timeout("99999h").is_err());
+        assert!(parse_request_timeout("soon").is_err());
     }
 
     #[test]

@@ -134,6 +134,15 @@ impl CliError {
             Self::Collect(CollectError::Forbidden { .. }) => {
                 "posture needs get/list on the resources it checks; `kubectl auth can-i list pods -A` shows what is allowed".into()
             }
+            Self::Collect(CollectError::TimedOut { .. }) => {
+                "the server accepted the connection but did not answer: is it overloaded, or a proxy in the way? --request-timeout gives a slow link longer".into()
+            }
+            Self::Collect(CollectError::Throttled { .. }) => {
+                "the API server is overloaded or its priority and fairness limits hold these requests back; retry later (`kubectl get flowschemas` shows the limits)".into()
+            }
+            Self::Collect(CollectError::NothingRead { .. }) => {
+                "the API server answered every request with an error; `kubectl get --raw '/readyz?verbose'` shows its health".into()
+            }
             Self::Watch(_) => "is the API server up and the address right? `kubectl get --raw /readyz` uses the same kubeconfig".into(),
             Self::Act(_) => "nothing was applied unless the journal says so; `posture rollback --journal FILE` undoes what it records".into(),
             Self::ReadRecording { .. } => "check the path given to --replay".into(),
