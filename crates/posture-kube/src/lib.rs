@@ -5,6 +5,7 @@ pub mod client;
 pub mod collect;
 pub mod deadline;
 pub mod journal;
+pub mod message;
 mod retry;
 pub mod save;
 mod targets;

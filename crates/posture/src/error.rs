@@ -117,6 +117,25 @@ impl CliError {
 
     /// What the person can do about it.
     pub(crate) fn hint(&self) -> String {
+        // Whatever was being done, a request that timed out or was throttled says so first.
+        if !matches!(self, Self::Collect(_)) {
+            if posture_kube::deadline::timed_out(self).is_some() {
+                return Self::Collect(CollectError::TimedOut {
+                    server: String::new(),
+                    context: String::new(),
+                    timeout: std::time::Duration::ZERO,
+                })
+                .hint();
+            }
+            if throttled(self) {
+                return Self::Collect(CollectError::Throttled {
+                    server: String::new(),
+                    context: String::new(),
+                    retry_after: None,
+                })
+                .hint();
+            }
+        }
         match self {
             Self::ReadConfig { path, .. } => {
                 format!("check the path given to --config ({})", path.display())
@@ -165,20 +184,26 @@ impl CliError {
         }
     }
 
-    /// The message and its causes on one line, outermost first.
+    /// The message and its causes on one line, outermost first; an answer of the API server as
+    /// `<code> <reason>: <message>`.
     pub(crate) fn one_line(&self) -> String {
-        let mut line = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !line.contains(&text) {
-                line.push_str(": ");
-                line.push_str(&text);
-            }
-            source = cause.source();
-        }
-        line
+        posture_kube::message::one_line(self)
     }
+}
+
+/// Whether a request in `error`'s chain was answered 429 Too Many Requests.
+fn throttled(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    for _ in 0..32 {
+        let Some(error) = current else { break };
+        if let Some(kube::Error::Api(status)) = error.downcast_ref::<kube::Error>()
+            && status.code == 429
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -193,6 +218,41 @@ mod tests {
         };
         assert_eq!(err.one_line(), "cannot read snapshot x.yaml: no such file");
         assert_eq!(err.exit_code(), exit::USAGE);
+    }
+
+    #[test]
+    fn api_answers_are_one_line_without_debug_text() {
+        let status =
+            kube::core::Status::failure("namespaces \"kube-system\" is forbidden", "Forbidden")
+                .with_code(403);
+        let err = CliError::Watch(posture_kube::watch::WatchError::Unreachable(
+            kube::Error::Api(status.boxed()),
+        ));
+        let line = err.one_line();
+        assert!(
+            line.ends_with(": 403 Forbidden: namespaces \"kube-system\" is forbidden"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("Status {") && !line.contains("ApiError"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "{line}");
+    }
+
+    #[test]
+    fn a_timeout_anywhere_is_hinted_as_one() {
+        let timed_out = kube::Error::Service(Box::new(posture_kube::deadline::TimedOut {
+            timeout: std::time::Duration::from_secs(3),
+        }));
+        let err = CliError::Watch(posture_kube::watch::WatchError::Unreachable(timed_out));
+        assert!(
+            err.one_line()
+                .ends_with("no answer within the request timeout of 3s"),
+            "{}",
+            err.one_line()
+        );
+        assert!(err.hint().contains("--request-timeout"), "{}", err.hint());
     }
 
     #[test]
