@@ -77,7 +77,7 @@ Exit codes:
   0  stopped, or --until-stable: no alert for the whole duration
   1  --until-stable: an alert was raised first; --act argo-rollback: listing Applications is
      forbidden
-  2  usage, configuration or input error
+  2  usage, configuration or input error; --act without --approve when stdin is not a terminal
   3  cluster unreachable";
 
 #[derive(Debug, Args)]
@@ -195,10 +195,19 @@ pub(crate) struct ApplyArgs {
     /// Take over a cluster lock whose holder stopped renewing it.
     #[arg(long)]
     pub(crate) break_lock: bool,
-    /// Minutes to wait for one change's post-condition.
-    #[arg(long = "timeout", value_name = "MINUTES", default_value_t = 30)]
+    /// Minutes to wait for one change's post-condition (1 to 1440).
+    #[arg(
+        long = "timeout",
+        value_name = "MINUTES",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MINUTES)
+    )]
     pub(crate) timeout_minutes: u64,
 }
+
+/// A day: longer than any rollout or rebuild should take, and far from overflowing when
+/// turned into seconds.
+pub(crate) const MAX_TIMEOUT_MINUTES: u64 = 24 * 60;
 
 #[derive(Debug, Args)]
 pub(crate) struct RollbackArgs {
@@ -338,6 +347,19 @@ mod tests {
         assert!(parse_request_timeout("1y").is_err());
         assert!(parse_request_timeout("99999h").is_err());
         assert!(parse_request_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn apply_timeouts_that_would_overflow_are_refused() {
+        let parse = |minutes: &str| {
+            Cli::try_parse_from(["posture", "apply", "plan.json", "--timeout", minutes])
+        };
+        assert!(parse("30").is_ok());
+        assert!(parse("1440").is_ok());
+        for refused in ["0", "1441", "307445734561825861", "18446744073709551615"] {
+            let err = parse(refused).expect_err(refused);
+            assert!(err.to_string().contains("--timeout"), "{err}");
+        }
     }
 
     #[test]

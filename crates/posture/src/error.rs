@@ -96,6 +96,8 @@ pub(crate) enum CliError {
     JournalExists(PathBuf),
     #[error("stdin is not a terminal, so posture cannot ask for approval")]
     NeedsApproval,
+    #[error("not applied: stdin is not a terminal, so posture cannot ask for approval")]
+    ActNeedsApproval,
     #[error(transparent)]
     Engine(posture_kube::apply::EngineError),
     #[error("cannot serialize the {what}")]
@@ -179,6 +181,7 @@ impl CliError {
             Self::ActJournal(_) => "the journal was edited or damaged; undo what it records by hand (each record names the object and its inverse patch)".into(),
             Self::JournalExists(_) => "continue it with --resume, undo it with `posture rollback`, or pass another --journal".into(),
             Self::NeedsApproval => "review the plan (`posture plan`) and pass --approve to apply it without asking".into(),
+            Self::ActNeedsApproval => "review the dry run above and pass --approve to apply it without asking".into(),
             Self::Engine(_) => "is the API server up and the address right? `kubectl cluster-info` uses the same kubeconfig".into(),
             Self::Serialize { .. } => "this is a bug in posture; please report it with the input that caused it".into(),
         }
