@@ -101,6 +101,16 @@ async fn a_served_twin_takes_faults_and_time_from_other_commands() {
     let stop = twin(kubeconfig, &["fault", "stop-node", "worker-1"]).await;
     assert_eq!(stop.code, 0, "{}", stop.stderr);
     assert_eq!(stop.stdout.trim(), "injected stop-node worker-1");
+    for missing in [
+        &["fault", "stop-node", "nosuchnode"][..],
+        &["fault", "crash-loop", "default/nosuchpod"],
+    ] {
+        let out = twin(kubeconfig, missing).await;
+        assert_eq!(out.code, 2, "{missing:?}: {}", out.stderr);
+        assert!(!out.stdout.contains("injected"), "{}", out.stdout);
+        assert!(out.stderr.contains("no such object"), "{}", out.stderr);
+        assert!(out.stderr.contains("\"nosuch"), "{}", out.stderr);
+    }
     let advance = twin(kubeconfig, &["advance", "60"]).await;
     assert_eq!(advance.code, 0, "{}", advance.stderr);
     assert!(

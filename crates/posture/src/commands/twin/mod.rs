@@ -93,6 +93,8 @@ pub(crate) enum TwinError {
     },
     #[error("invalid value")]
     Value(String),
+    #[error("not injected: {fault}: the twin has no such object ({message})")]
+    NoTarget { fault: String, message: String },
 }
 
 impl TwinError {
@@ -114,6 +116,7 @@ impl TwinError {
             Self::Signal(_) => "the system is short of resources; retry".into(),
             Self::Control { .. } => "is `posture twin serve` running, and does --kubeconfig (or KUBECONFIG) point at the file it wrote?".into(),
             Self::Value(_) => "see `posture twin fault --help`".into(),
+            Self::NoTarget { .. } => "`kubectl get nodes` and `kubectl get pods -A` list what the twin has".into(),
         }
     }
 }
