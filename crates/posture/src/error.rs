@@ -38,6 +38,8 @@ pub(crate) enum CliError {
     },
     #[error("invalid snapshot")]
     Snapshot(#[source] posture_core::LoadError),
+    #[error(transparent)]
+    TooDeep(posture_core::nesting::TooDeep),
     #[error("cannot configure a cluster client")]
     Client(#[source] ClientError),
     #[error(transparent)]
@@ -144,6 +146,7 @@ impl CliError {
             }
             Self::Config(_) => "fix the field named above; `posture.yaml` keys are camelCase and unknown keys are rejected".into(),
             Self::ReadSnapshot { .. } => "check the path given to --snapshot (`-` reads stdin)".into(),
+            Self::TooDeep(_) => "no snapshot, policy or scenario nests this deep: the file is damaged or not one posture reads".into(),
             Self::Snapshot(_) => "fix the document at the position named above, or save a fresh one with `posture snapshot -o FILE`".into(),
             Self::Client(_) => "check --kubeconfig, KUBECONFIG and --context; `kubectl config get-contexts` lists the contexts".into(),
             Self::Collect(CollectError::Unreachable { .. }) => {

@@ -47,3 +47,41 @@ async fn an_api_error_is_one_line_with_code_reason_and_message() {
     }
     assert!(lines[1].starts_with("hint: "), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn documents_nested_100000_deep_are_refused_before_parsing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deep = dir.path().join("deep.yaml");
+    let depth = 100_000;
+    std::fs::write(
+        &deep,
+        format!(
+            "kind: List\nitems: {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ),
+    )
+    .expect("write");
+    let deep = deep.to_str().expect("utf-8");
+    let homelab = "scenarios/homelab.yaml";
+    for args in [
+        &["check", "--snapshot", deep][..],
+        &["plan", "--snapshot", deep],
+        &["--config", deep, "check", "--snapshot", homelab],
+        &["twin", "serve", "--scenario", deep],
+    ] {
+        let out = run(posture(args)).await;
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("{deep}:2:")),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("nested more than 256 levels deep"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.lines().count(), 2, "{}", out.stderr);
+    }
+}

@@ -81,6 +81,8 @@ pub(crate) enum TwinError {
     },
     #[error("invalid scenario")]
     Scenario(#[source] posture_twin::ScenarioError),
+    #[error("invalid scenario")]
+    TooDeep(#[source] posture_core::nesting::TooDeep),
     #[error("cannot serve the twin")]
     Serve(#[source] posture_twin::api::ServeError),
     #[error("cannot wait for Ctrl-C or SIGTERM")]
@@ -108,6 +110,7 @@ impl TwinError {
     pub(crate) fn hint(&self) -> String {
         match self {
             Self::ReadScenario { .. } => "check the path given to --scenario".into(),
+            Self::TooDeep(_) => "no scenario nests this deep: the file is damaged or not one posture reads".into(),
             Self::Scenario(_) => {
                 "fix the document named above; the twin serves the kinds `posture snapshot` saves"
                     .into()

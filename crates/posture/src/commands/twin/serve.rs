@@ -50,6 +50,12 @@ fn load(scenario: Option<&Path>) -> Result<Twin, TwinError> {
         path: path.to_owned(),
         source,
     })?;
+    posture_core::nesting::check_nesting(
+        &path.display().to_string(),
+        &text,
+        posture_core::nesting::MAX_NESTING,
+    )
+    .map_err(TwinError::TooDeep)?;
     let mut twin = Twin::new(start);
     twin.load_scenario(&path.display().to_string(), &text)
         .map_err(TwinError::Scenario)?;
