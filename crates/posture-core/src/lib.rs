@@ -7,6 +7,7 @@ pub mod checks;
 pub mod detect;
 pub mod load;
 pub mod longhorn;
+pub mod nesting;
 pub mod object;
 pub mod ownership;
 pub mod plan;

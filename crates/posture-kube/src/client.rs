@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use kube::config::{Config, KubeConfigOptions, Kubeconfig};
 
+use crate::deadline::DeadlineLayer;
+
 /// Which cluster a client talks to, for provenance and for error messages a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterIdentity {
@@ -50,7 +52,9 @@ pub async fn client_from(
     client_with(kubeconfig, context, |_| {}).await
 }
 
-/// [`client_from`] with a last say on the configuration (apply turns kube-rs's retries off).
+/// [`client_from`] with a last say on the configuration. Every request gets the deadline of
+/// [`crate::deadline::request_timeout`]; `default_retry` left on (as kube-rs sets it) retries
+/// throttled requests within [`crate::deadline::RETRY_BUDGET`], turned off (apply) never.
 pub async fn client_with(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
@@ -89,12 +93,22 @@ pub async fn client_with(
     };
     let mut config = config;
     adjust(&mut config);
+    // kube-rs's retries wait minutes in all; the deadline layer's are bounded (see `deadline`).
+    let settings = DeadlineLayer {
+        timeout: crate::deadline::request_timeout(),
+        retry: config.default_retry,
+    };
+    config.default_retry = false;
     let server = config.cluster_url.to_string();
     let server = server.trim_end_matches('/').to_owned();
-    let client = kube::Client::try_from(config).map_err(|source| ClientError::Build {
-        server: server.clone(),
-        source,
-    })?;
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map_err(|source| ClientError::Build {
+            server: server.clone(),
+            source,
+        })?
+        .with_layer(&tower::buffer::BufferLayer::new(1024))
+        .with_layer(&settings)
+        .build();
     Ok((
         client,
         ClusterIdentity {

@@ -39,8 +39,38 @@ pub enum CollectError {
         #[source]
         source: kube::Error,
     },
-    #[error("context {context} could read none of the resources posture needs on {server}")]
+    #[error(
+        "context {context} may read none of the resources posture needs on {server} (403 Forbidden)"
+    )]
     Forbidden { server: String, context: String },
+    #[error(
+        "the API server {server} (context {context}) did not answer within the request timeout of {}",
+        crate::deadline::seconds(*timeout)
+    )]
+    TimedOut {
+        server: String,
+        context: String,
+        timeout: std::time::Duration,
+    },
+    #[error(
+        "the API server {server} (context {context}) is throttling requests (429 Too Many Requests) and still was after {} attempts or {} of retrying{}",
+        crate::deadline::MAX_ATTEMPTS,
+        crate::deadline::seconds(crate::deadline::RETRY_BUDGET),
+        retry_after.map(|d| format!(" (it last asked to wait {})", crate::deadline::seconds(d))).unwrap_or_default()
+    )]
+    Throttled {
+        server: String,
+        context: String,
+        retry_after: Option<std::time::Duration>,
+    },
+    #[error(
+        "context {context} could read none of the resources posture needs on {server}: {reason}"
+    )]
+    NothingRead {
+        server: String,
+        context: String,
+        reason: String,
+    },
 }
 
 /// What one request came back with, classified before anything is done with it.
@@ -102,6 +132,7 @@ pub async fn collect_documents(
 
     let mut longhorn_absent = true;
     let mut any_read = false;
+    let mut not_forbidden: Option<String> = None;
     for (target, outcome) in TARGETS.iter().zip(lists) {
         match outcome {
             Outcome::Read(items) => {
@@ -112,17 +143,26 @@ pub async fn collect_documents(
                 }
             }
             Outcome::Refused { status, .. } if target.is_longhorn() && status == 404 => {}
-            Outcome::Refused { reason, .. } => {
+            Outcome::Refused { status, reason } => {
                 longhorn_absent &= !target.is_longhorn();
+                if status != 403 && not_forbidden.is_none() {
+                    not_forbidden = Some(format!("{}: {reason}", target.resource()));
+                }
                 record_unreadable(&mut collection, target, &reason);
             }
             Outcome::Fatal(source) => return Err(fatal(cluster, source)),
         }
     }
     if !any_read {
-        return Err(CollectError::Forbidden {
-            server: cluster.server.clone(),
-            context: cluster.context.clone(),
+        // Only a 403 is a permission problem; anything else is what the server said.
+        let (server, context) = (cluster.server.clone(), cluster.context.clone());
+        return Err(match not_forbidden {
+            None => CollectError::Forbidden { server, context },
+            Some(reason) => CollectError::NothingRead {
+                server,
+                context,
+                reason,
+            },
         });
     }
     if !longhorn_absent {
@@ -179,7 +219,24 @@ fn record_unreadable(collection: &mut Collection, target: &Target, reason: &str)
 
 fn fatal(cluster: &ClusterIdentity, source: kube::Error) -> CollectError {
     let (server, context) = (cluster.server.clone(), cluster.context.clone());
+    if let Some(timeout) = crate::deadline::timed_out(&source) {
+        return CollectError::TimedOut {
+            server,
+            context,
+            timeout,
+        };
+    }
     match &source {
+        kube::Error::Api(status) if status.code == 429 => CollectError::Throttled {
+            server,
+            context,
+            retry_after: status
+                .details
+                .as_ref()
+                .map(|d| u64::from(d.retry_after_seconds))
+                .filter(|s| *s > 0)
+                .map(std::time::Duration::from_secs),
+        },
         kube::Error::Auth(_) => CollectError::Unauthorized {
             server,
             context,
@@ -199,10 +256,11 @@ fn fatal(cluster: &ClusterIdentity, source: kube::Error) -> CollectError {
 }
 
 /// Classifies a failed request: what the server answered concerns one resource; anything else
-/// (connection refused, TLS, 401, credentials that cannot be obtained) the whole cluster.
+/// (connection refused, TLS, no answer in time, 401, throttling that outlasted the retries,
+/// credentials that cannot be obtained) the whole cluster.
 fn classify<T>(error: kube::Error) -> Outcome<T> {
     match error {
-        kube::Error::Api(status) if status.code != 401 && status.code != 0 => Outcome::Refused {
+        kube::Error::Api(status) if !matches!(status.code, 0 | 401 | 429) => Outcome::Refused {
             status: status.code,
             reason: reason_for(status.code, &status.message),
         },
@@ -261,8 +319,14 @@ async fn health(
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return (Outcome::Fatal(e), date),
     };
-    let outcome = if status == StatusCode::UNAUTHORIZED {
-        let status = kube::core::Status::failure(body.trim(), "Unauthorized").with_code(401);
+    let outcome = if status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS {
+        let status = serde_json::from_str::<kube::core::Status>(&body)
+            .ok()
+            .filter(|s| s.code == status.as_u16())
+            .unwrap_or_else(|| {
+                let reason = status.canonical_reason().unwrap_or_default();
+                kube::core::Status::failure(body.trim(), reason).with_code(status.as_u16())
+            });
         Outcome::Fatal(kube::Error::Api(status.boxed()))
     } else if status.is_success() || status == StatusCode::INTERNAL_SERVER_ERROR {
         // A failing health check answers 500 with the same verbose body: data, not an error.

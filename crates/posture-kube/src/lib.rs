@@ -3,7 +3,9 @@
 pub mod apply;
 pub mod client;
 pub mod collect;
+pub mod deadline;
 pub mod journal;
+pub mod message;
 pub mod rbac;
 mod retry;
 pub mod save;

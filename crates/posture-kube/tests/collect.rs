@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 
 const DATE: &str = "Tue, 24 Nov 2026 16:04:42 GMT";
 
-/// Answers each path with a fixed status and body; anything unknown is 404.
+/// Answers each path with a fixed status and body; anything unknown is 404 (or `otherwise`).
 #[derive(Default, Clone)]
 struct FakeApi {
     routes: HashMap<String, (StatusCode, String)>,
+    otherwise: Option<StatusCode>,
 }
 
 impl FakeApi {
@@ -31,6 +32,10 @@ impl FakeApi {
             json!({"kind": "List", "apiVersion": "v1", "items": items}),
         )
     }
+    fn otherwise(mut self, status: StatusCode) -> Self {
+        self.otherwise = Some(status);
+        self
+    }
     fn text(mut self, path: &str, body: &str) -> Self {
         self.routes
             .insert(path.to_owned(), (StatusCode::OK, body.to_owned()));
@@ -43,7 +48,10 @@ impl FakeApi {
                 .routes
                 .get(request.uri().path())
                 .cloned()
-                .unwrap_or((StatusCode::NOT_FOUND, "404 page not found".to_owned()));
+                .unwrap_or(match api.otherwise {
+                    Some(status) => (status, json!({"kind": "Status", "code": status.as_u16(), "reason": "Forbidden", "message": "no"}).to_string()),
+                    None => (StatusCode::NOT_FOUND, "404 page not found".to_owned()),
+                });
             (status, [(header::DATE, DATE)], body).into_response()
         }
         let app = Router::new().fallback(answer).with_state(Arc::new(self));
@@ -166,12 +174,16 @@ async fn saved_snapshots_load_back_the_same() {
 
 #[tokio::test]
 async fn a_cluster_that_forbids_everything_is_an_error() {
-    let server = FakeApi::default().text("/readyz", "ok").serve().await;
+    let server = FakeApi::default()
+        .text("/readyz", "ok")
+        .text("/healthz", "ok")
+        .otherwise(StatusCode::FORBIDDEN)
+        .serve()
+        .await;
     let config = kubeconfig(&server);
     let (client, identity) = client_from(Some(config.path()), None)
         .await
         .expect("client");
-    // Every LIST 404s here: nothing was read, which says the same as a refusal.
     let err = collect_documents(&client, &identity)
         .await
         .expect_err("nothing readable");
@@ -179,6 +191,24 @@ async fn a_cluster_that_forbids_everything_is_an_error() {
         matches!(err, posture_kube::CollectError::Forbidden { .. }),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_cluster_that_reads_nothing_for_another_reason_is_not_called_forbidden() {
+    let server = FakeApi::default().text("/readyz", "ok").serve().await;
+    let config = kubeconfig(&server);
+    let (client, identity) = client_from(Some(config.path()), None)
+        .await
+        .expect("client");
+    // Every LIST 404s here: nothing was read, but nothing was refused for permissions either.
+    let err = collect_documents(&client, &identity)
+        .await
+        .expect_err("nothing readable");
+    assert!(
+        matches!(err, posture_kube::CollectError::NothingRead { .. }),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("403"), "{err}");
 }
 
 #[tokio::test]

@@ -34,6 +34,10 @@ pub(crate) struct GlobalArgs {
     /// Policy file overriding the runbook's targets.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// How long to wait for the API server to answer one request (e.g. 10s, 2m; a bare number
+    /// is seconds). Throttled requests are retried within a budget of their own.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_request_timeout)]
+    pub(crate) request_timeout: std::time::Duration,
     /// Log what posture does to stderr (-v, -vv, -vvv for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -73,7 +77,7 @@ Exit codes:
   0  stopped, or --until-stable: no alert for the whole duration
   1  --until-stable: an alert was raised first; --act argo-rollback: listing Applications is
      forbidden
-  2  usage, configuration or input error
+  2  usage, configuration or input error; --act without --approve when stdin is not a terminal
   3  cluster unreachable";
 
 #[derive(Debug, Args)]
@@ -191,10 +195,19 @@ pub(crate) struct ApplyArgs {
     /// Take over a cluster lock whose holder stopped renewing it.
     #[arg(long)]
     pub(crate) break_lock: bool,
-    /// Minutes to wait for one change's post-condition.
-    #[arg(long = "timeout", value_name = "MINUTES", default_value_t = 30)]
+    /// Minutes to wait for one change's post-condition (1 to 1440).
+    #[arg(
+        long = "timeout",
+        value_name = "MINUTES",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_MINUTES)
+    )]
     pub(crate) timeout_minutes: u64,
 }
+
+/// A day: longer than any rollout or rebuild should take, and far from overflowing when
+/// turned into seconds.
+pub(crate) const MAX_TIMEOUT_MINUTES: u64 = 24 * 60;
 
 #[derive(Debug, Args)]
 pub(crate) struct RollbackArgs {
@@ -296,6 +309,34 @@ impl FailOn {
     }
 }
 
+/// `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds, as kubectl's `--request-timeout`;
+/// zero (kubectl's "no timeout") is refused, since a request without a deadline can hang forever.
+pub(crate) fn parse_request_timeout(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration such as 30s, 2m or 500ms, got {text:?}"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?}: use ms, s, m or h")),
+    };
+    if seconds <= 0.0 {
+        return Err("must be more than zero: a request without a deadline can hang forever".into());
+    }
+    if seconds > 86_400.0 {
+        return Err("must be at most 24h".into());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 /// The name to show in usage lines: `kubectl posture` when installed as a kubectl plugin.
 pub(crate) fn bin_name(argv0: Option<&std::ffi::OsStr>) -> String {
     let stem = argv0
@@ -346,6 +387,35 @@ mod tests {
             FailOn::Never
         );
         assert!(!policy(&[FailOn::Error]).unknown);
+    }
+
+    #[test]
+    fn request_timeouts_are_read_as_kubectl_reads_them() {
+        use std::time::Duration;
+        assert_eq!(parse_request_timeout("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_request_timeout("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_request_timeout("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(
+            parse_request_timeout("500ms"),
+            Ok(Duration::from_millis(500))
+        );
+        assert!(parse_request_timeout("0").is_err());
+        assert!(parse_request_timeout("1y").is_err());
+        assert!(parse_request_timeout("99999h").is_err());
+        assert!(parse_request_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn apply_timeouts_that_would_overflow_are_refused() {
+        let parse = |minutes: &str| {
+            Cli::try_parse_from(["posture", "apply", "plan.json", "--timeout", minutes])
+        };
+        assert!(parse("30").is_ok());
+        assert!(parse("1440").is_ok());
+        for refused in ["0", "1441", "307445734561825861", "18446744073709551615"] {
+            let err = parse(refused).expect_err(refused);
+            assert!(err.to_string().contains("--timeout"), "{err}");
+        }
     }
 
     #[test]

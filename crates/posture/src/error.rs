@@ -38,6 +38,8 @@ pub(crate) enum CliError {
     },
     #[error("invalid snapshot")]
     Snapshot(#[source] posture_core::LoadError),
+    #[error(transparent)]
+    TooDeep(posture_core::nesting::TooDeep),
     #[error("cannot configure a cluster client")]
     Client(#[source] ClientError),
     #[error(transparent)]
@@ -96,6 +98,8 @@ pub(crate) enum CliError {
     JournalExists(PathBuf),
     #[error("stdin is not a terminal, so posture cannot ask for approval")]
     NeedsApproval,
+    #[error("not applied: stdin is not a terminal, so posture cannot ask for approval")]
+    ActNeedsApproval,
     #[error(transparent)]
     Engine(posture_kube::apply::EngineError),
     #[error("cannot serialize the {what}")]
@@ -117,12 +121,32 @@ impl CliError {
 
     /// What the person can do about it.
     pub(crate) fn hint(&self) -> String {
+        // Whatever was being done, a request that timed out or was throttled says so first.
+        if !matches!(self, Self::Collect(_)) {
+            if posture_kube::deadline::timed_out(self).is_some() {
+                return Self::Collect(CollectError::TimedOut {
+                    server: String::new(),
+                    context: String::new(),
+                    timeout: std::time::Duration::ZERO,
+                })
+                .hint();
+            }
+            if throttled(self) {
+                return Self::Collect(CollectError::Throttled {
+                    server: String::new(),
+                    context: String::new(),
+                    retry_after: None,
+                })
+                .hint();
+            }
+        }
         match self {
             Self::ReadConfig { path, .. } => {
                 format!("check the path given to --config ({})", path.display())
             }
             Self::Config(_) => "fix the field named above; `posture.yaml` keys are camelCase and unknown keys are rejected".into(),
             Self::ReadSnapshot { .. } => "check the path given to --snapshot (`-` reads stdin)".into(),
+            Self::TooDeep(_) => "no snapshot, policy or scenario nests this deep: the file is damaged or not one posture reads".into(),
             Self::Snapshot(_) => "fix the document at the position named above, or save a fresh one with `posture snapshot -o FILE`".into(),
             Self::Client(_) => "check --kubeconfig, KUBECONFIG and --context; `kubectl config get-contexts` lists the contexts".into(),
             Self::Collect(CollectError::Unreachable { .. }) => {
@@ -133,6 +157,15 @@ impl CliError {
             }
             Self::Collect(CollectError::Forbidden { .. }) => {
                 "posture needs get/list on the resources it checks; `kubectl auth can-i list pods -A` shows what is allowed".into()
+            }
+            Self::Collect(CollectError::TimedOut { .. }) => {
+                "the server accepted the connection but did not answer: is it overloaded, or a proxy in the way? --request-timeout gives a slow link longer".into()
+            }
+            Self::Collect(CollectError::Throttled { .. }) => {
+                "the API server is overloaded or its priority and fairness limits hold these requests back; retry later (`kubectl get flowschemas` shows the limits)".into()
+            }
+            Self::Collect(CollectError::NothingRead { .. }) => {
+                "the API server answered every request with an error; `kubectl get --raw '/readyz?verbose'` shows its health".into()
             }
             Self::Watch(_) => "is the API server up and the address right? `kubectl get --raw /readyz` uses the same kubeconfig".into(),
             Self::Act(_) => "nothing was applied unless the journal says so; `posture rollback --journal FILE` undoes what it records".into(),
@@ -151,25 +184,32 @@ impl CliError {
             Self::ActJournal(_) => "the journal was edited or damaged; undo what it records by hand (each record names the object and its inverse patch)".into(),
             Self::JournalExists(_) => "continue it with --resume, undo it with `posture rollback`, or pass another --journal".into(),
             Self::NeedsApproval => "review the plan (`posture plan`) and pass --approve to apply it without asking".into(),
+            Self::ActNeedsApproval => "review the dry run above and pass --approve to apply it without asking".into(),
             Self::Engine(_) => "is the API server up and the address right? `kubectl cluster-info` uses the same kubeconfig".into(),
             Self::Serialize { .. } => "this is a bug in posture; please report it with the input that caused it".into(),
         }
     }
 
-    /// The message and its causes on one line, outermost first.
+    /// The message and its causes on one line, outermost first; an answer of the API server as
+    /// `<code> <reason>: <message>`.
     pub(crate) fn one_line(&self) -> String {
-        let mut line = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !line.contains(&text) {
-                line.push_str(": ");
-                line.push_str(&text);
-            }
-            source = cause.source();
-        }
-        line
+        posture_kube::message::one_line(self)
     }
+}
+
+/// Whether a request in `error`'s chain was answered 429 Too Many Requests.
+fn throttled(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    for _ in 0..32 {
+        let Some(error) = current else { break };
+        if let Some(kube::Error::Api(status)) = error.downcast_ref::<kube::Error>()
+            && status.code == 429
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -184,6 +224,41 @@ mod tests {
         };
         assert_eq!(err.one_line(), "cannot read snapshot x.yaml: no such file");
         assert_eq!(err.exit_code(), exit::USAGE);
+    }
+
+    #[test]
+    fn api_answers_are_one_line_without_debug_text() {
+        let status =
+            kube::core::Status::failure("namespaces \"kube-system\" is forbidden", "Forbidden")
+                .with_code(403);
+        let err = CliError::Watch(posture_kube::watch::WatchError::Unreachable(
+            kube::Error::Api(status.boxed()),
+        ));
+        let line = err.one_line();
+        assert!(
+            line.ends_with(": 403 Forbidden: namespaces \"kube-system\" is forbidden"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("Status {") && !line.contains("ApiError"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "{line}");
+    }
+
+    #[test]
+    fn a_timeout_anywhere_is_hinted_as_one() {
+        let timed_out = kube::Error::Service(Box::new(posture_kube::deadline::TimedOut {
+            timeout: std::time::Duration::from_secs(3),
+        }));
+        let err = CliError::Watch(posture_kube::watch::WatchError::Unreachable(timed_out));
+        assert!(
+            err.one_line()
+                .ends_with("no answer within the request timeout of 3s"),
+            "{}",
+            err.one_line()
+        );
+        assert!(err.hint().contains("--request-timeout"), "{}", err.hint());
     }
 
     #[test]

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     init_tracing(cli.global.verbose);
+    posture_kube::deadline::set_request_timeout(cli.global.request_timeout);
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -262,6 +262,21 @@ async fn rollback_refuses_to_uncordon_a_node_recordoned_with_another_taint() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_act_without_approval_and_without_a_terminal_is_a_usage_error() {
+    let lab = lab("homelab.yaml").await;
+    let original = lab.get(&lab.setting())["value"].clone();
+    let out = lab.act("stop-rebuilds", &[]).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stdout.contains("dry run accepted"), "{}", out.stdout);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(lines[0].contains("not applied"), "{}", out.stderr);
+    assert!(lines[1].contains("--approve"), "{}", out.stderr);
+    assert_eq!(lab.get(&lab.setting())["value"], original);
+    assert!(!std::path::Path::new(&lab.journal()).exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rollback_undoes_a_setting_act_but_not_a_setting_changed_since() {
     let lab = lab("homelab.yaml").await;
     let original = lab.get(&lab.setting())["value"].clone();

@@ -101,6 +101,16 @@ async fn a_served_twin_takes_faults_and_time_from_other_commands() {
     let stop = twin(kubeconfig, &["fault", "stop-node", "worker-1"]).await;
     assert_eq!(stop.code, 0, "{}", stop.stderr);
     assert_eq!(stop.stdout.trim(), "injected stop-node worker-1");
+    for missing in [
+        &["fault", "stop-node", "nosuchnode"][..],
+        &["fault", "crash-loop", "default/nosuchpod"],
+    ] {
+        let out = twin(kubeconfig, missing).await;
+        assert_eq!(out.code, 2, "{missing:?}: {}", out.stderr);
+        assert!(!out.stdout.contains("injected"), "{}", out.stdout);
+        assert!(out.stderr.contains("no such object"), "{}", out.stderr);
+        assert!(out.stderr.contains("\"nosuch"), "{}", out.stderr);
+    }
     let advance = twin(kubeconfig, &["advance", "60"]).await;
     assert_eq!(advance.code, 0, "{}", advance.stderr);
     assert!(
@@ -249,4 +259,108 @@ async fn generated_scenarios_have_the_size_asked_for() {
     let first = lines.next_line().await.expect("read").expect("a line");
     assert!(first.starts_with("twin serving at "), "{first}");
     assert_eq!(kubectl_nodes(kubeconfig).await.lines().count(), 3);
+}
+
+#[tokio::test]
+async fn serving_beyond_loopback_is_refused_unless_asked() {
+    let out = run(posture(&["twin", "serve", "--addr", "0.0.0.0:0"])).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not a loopback address"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--allow-remote"), "{}", out.stderr);
+}
+
+/// The status line of a raw HTTP/1.1 request to `addr`, with an optional bearer token.
+async fn status_line(addr: &str, method: &str, path: &str, token: Option<&str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = r#"{"type":"stop-node","node":"worker-1"}"#;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: twin\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+        if method == "POST" { body.len() } else { 0 },
+        if method == "POST" { body } else { "" }
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read");
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twin_served_beyond_loopback_requires_the_token_it_writes_into_the_kubeconfig() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    let mut serve = posture(&[
+        "twin",
+        "serve",
+        "--addr",
+        "0.0.0.0:0",
+        "--allow-remote",
+        "--speed",
+        "0",
+        "--kubeconfig-out",
+        kubeconfig,
+    ]);
+    serve.stdout(Stdio::piped()).kill_on_drop(true);
+    let mut server = serve.spawn().expect("serve starts");
+    let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
+    let first = lines
+        .next_line()
+        .await
+        .expect("stdout")
+        .expect("a first line");
+    let port = first.rsplit(':').next().expect("a port").to_owned();
+    let mut warned = false;
+    while let Ok(Some(line)) = lines.next_line().await {
+        warned |= line.contains("bearer token");
+        if line.starts_with("posture twin fault") {
+            break;
+        }
+    }
+    assert!(warned, "serve says the token is needed");
+    let text = std::fs::read_to_string(kubeconfig).expect("kubeconfig written");
+    let token = text
+        .split("token: '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the kubeconfig carries a token")
+        .to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(kubeconfig)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the kubeconfig is private: {mode:o}");
+    }
+
+    let addr = format!("127.0.0.1:{port}");
+    for (method, path) in [("GET", "/api/v1/nodes"), ("POST", "/twin/v1/faults")] {
+        let refused = status_line(&addr, method, path, None).await;
+        assert!(refused.contains(" 401 "), "{method} {path}: {refused}");
+        let wrong = status_line(&addr, method, path, Some("not-the-token")).await;
+        assert!(wrong.contains(" 401 "), "{method} {path}: {wrong}");
+    }
+    let allowed = status_line(&addr, "GET", "/api/v1/nodes", Some(&token)).await;
+    assert!(allowed.contains(" 200 "), "{allowed}");
+    let check = run(posture(&[
+        "--kubeconfig",
+        kubeconfig,
+        "check",
+        "-o",
+        "json",
+    ]))
+    .await;
+    assert!(matches!(check.code, 0 | 1), "{}", check.stderr);
+    let fault = twin(kubeconfig, &["fault", "stop-node", "worker-1"]).await;
+    assert_eq!(fault.code, 0, "{}", fault.stderr);
 }

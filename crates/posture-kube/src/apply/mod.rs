@@ -429,13 +429,6 @@ fn running_stage(state: &ApplyState) -> Option<usize> {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    crate::message::one_line(error)
 }

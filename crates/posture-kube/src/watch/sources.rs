@@ -125,7 +125,7 @@ pub(crate) async fn start(
             while let Some(item) = stream.next().await {
                 let raw = match item {
                     Ok(event) => Raw::Event(kind, Box::new(event)),
-                    Err(error) => Raw::Error(kind, error.to_string()),
+                    Err(error) => Raw::Error(kind, crate::message::one_line(&error)),
                 };
                 if sender.send(raw).await.is_err() {
                     return;

@@ -45,6 +45,7 @@ pub(crate) fn route(shared: &Shared, request: &Request) -> Option<Response> {
         (&Method::POST, "advance") => advance(shared, request),
         (&Method::POST, "faults") => serde_json::from_slice::<Fault>(&request.body)
             .map_err(|e| ApiError::bad_request(format!("invalid fault: {e}")))
+            .and_then(|fault| missing_target(&shared.twin(), &fault).map_or(Ok(fault), Err))
             .map(|fault| {
                 inject(shared, &fault);
                 json!({"injected": fault})
@@ -76,6 +77,39 @@ fn advance(shared: &Shared, request: &Request) -> Result<serde_json::Value, ApiE
         .ok_or_else(|| ApiError::bad_request("seconds must be a non-negative number"))?;
     shared.mutate(|twin| twin.advance(by));
     Ok(now_body(shared))
+}
+
+/// A fault aimed at a node, pod, lease or volume the twin does not have: 404, as the API
+/// server answers for a missing object, so nothing is "injected" into thin air.
+fn missing_target(twin: &crate::Twin, fault: &Fault) -> Option<ApiError> {
+    let (group, plural, namespace, name) = match fault {
+        Fault::StopNode { node }
+        | Fault::StartNode { node }
+        | Fault::PartitionNode { node }
+        | Fault::HealNode { node } => ("", "nodes", None, node),
+        Fault::CrashLoop { namespace, pod } | Fault::FlapReadiness { namespace, pod, .. } => {
+            ("", "pods", Some(namespace), pod)
+        }
+        Fault::LeaseThrash {
+            namespace, name, ..
+        } => ("coordination.k8s.io", "leases", Some(namespace), name),
+        Fault::FailRebuilds {
+            volume: Some(volume),
+        } => ("longhorn.io", "volumes", None, volume),
+        _ => return None,
+    };
+    let rt = crate::resources::by_plural(group, plural)?;
+    let found = twin
+        .store
+        .list(rt, namespace.map(String::as_str))
+        .any(|(key, _)| key.name == *name);
+    (!found).then(|| {
+        let mut error = ApiError::not_found(rt, name);
+        if let Some(namespace) = namespace {
+            error.message = format!("{} in namespace \"{namespace}\"", error.message);
+        }
+        error
+    })
 }
 
 /// API faults change the server; cluster faults go to the simulation.
@@ -219,6 +253,35 @@ mod tests {
         assert_eq!(clock_step(1.0), Duration::from_millis(100));
         assert_eq!(clock_step(200.0), Duration::from_millis(10));
         assert_eq!(clock_step(1e6), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn faults_at_objects_the_twin_lacks_are_refused() {
+        let twin = Twin::homelab("2026-11-23T12:00:00Z".parse().expect("valid"));
+        let node = |name: &str| Fault::StopNode { node: name.into() };
+        let error = missing_target(&twin, &node("nosuchnode")).expect("refused");
+        assert_eq!(error.code, 404);
+        assert!(
+            error.message.contains("\"nosuchnode\" not found"),
+            "{}",
+            error.message
+        );
+        let pod = Fault::CrashLoop {
+            namespace: "nowhere".into(),
+            pod: "nothing".into(),
+        };
+        assert!(missing_target(&twin, &pod).is_some());
+        let existing = twin
+            .store
+            .list(
+                crate::resources::by_plural("", "nodes").expect("nodes"),
+                None,
+            )
+            .map(|(key, _)| key.name.clone())
+            .next()
+            .expect("a node");
+        assert!(missing_target(&twin, &node(&existing)).is_none());
+        assert!(missing_target(&twin, &Fault::ClearAll).is_none());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - Responses carry a `Date` header with the twin's virtual time.
 //!
 //! # Caveats
-//! - HTTP only and no authentication: the twin binds to loopback.
+//! - HTTP only. Without a token (the default, for loopback) there is no authentication; with
+//!   one ([`serve_with_token`]) every request must carry it as a bearer token, else 401.
 //! - Server-side apply is approximated by a merge patch that creates missing objects.
 
 mod control;
@@ -97,6 +98,8 @@ pub(crate) struct Shared {
     held_requests: AtomicU64,
     /// Real time between watch bookmarks.
     bookmark_interval: Duration,
+    /// The bearer token every request must carry, if any.
+    token: Option<String>,
 }
 
 impl Shared {
@@ -111,6 +114,7 @@ impl Shared {
             request_counter: AtomicU64::new(0),
             held_requests: AtomicU64::new(0),
             bookmark_interval: Duration::from_secs(5),
+            token: None,
         }
     }
 
@@ -148,6 +152,16 @@ pub struct RunningTwin {
 
 /// Starts serving `twin` in the background of the current tokio runtime.
 pub async fn serve(twin: Twin, options: ServeOptions) -> Result<RunningTwin, ServeError> {
+    serve_with_token(twin, options, None).await
+}
+
+/// [`serve`], answering only requests that carry `Authorization: Bearer <token>` when a token
+/// is given (401 otherwise); [`RunningTwin::kubeconfig`] then carries the token.
+pub async fn serve_with_token(
+    twin: Twin,
+    options: ServeOptions,
+    token: Option<String>,
+) -> Result<RunningTwin, ServeError> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|source| ServeError::Bind {
@@ -155,7 +169,9 @@ pub async fn serve(twin: Twin, options: ServeOptions) -> Result<RunningTwin, Ser
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
-    let shared = Arc::new(Shared::new(twin));
+    let mut shared = Shared::new(twin);
+    shared.token = token;
+    let shared = Arc::new(shared);
     let router = Router::new()
         .fallback(handle)
         .with_state(Arc::clone(&shared));
@@ -195,14 +211,25 @@ impl RunningTwin {
     pub fn kubeconfig(&self) -> String {
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: posture-twin\n  cluster:\n    server: {}\n\
-             users:\n- name: posture-twin\n  user: {{}}\ncontexts:\n- name: posture-twin\n  context:\n    \
+             users:\n- name: posture-twin\n  user: {}\ncontexts:\n- name: posture-twin\n  context:\n    \
              cluster: posture-twin\n    user: posture-twin\ncurrent-context: posture-twin\npreferences: {{}}\n",
-            self.url()
+            self.url(),
+            match &self.shared.token {
+                Some(token) => format!("{{token: '{token}'}}"),
+                None => "{}".to_owned(),
+            }
         )
     }
 
+    /// Writes [`Self::kubeconfig`]; one carrying a token is readable by its owner only.
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
-        std::fs::write(path, self.kubeconfig())
+        std::fs::write(path, self.kubeconfig())?;
+        #[cfg(unix)]
+        if self.shared.token.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
     }
 
     pub fn now(&self) -> Timestamp {
@@ -261,6 +288,15 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(token) = &shared.token
+        && !bearer_matches(&headers, token)
+    {
+        return axum::response::IntoResponse::into_response(status::ApiError::new(
+            401,
+            "Unauthorized",
+            "Unauthorized",
+        ));
+    }
     let request = Request {
         method,
         path: uri.path().trim_end_matches('/').to_owned(),
@@ -283,6 +319,23 @@ async fn handle(
         response.headers_mut().insert(http::header::DATE, date);
     }
     response
+}
+
+/// Whether the request carries `Authorization: Bearer <token>`, compared in constant time.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 /// One parsed request, passed to every route.

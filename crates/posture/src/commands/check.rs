@@ -80,5 +80,6 @@ fn load_file(path: &str) -> Result<Snapshot, CliError> {
         })?;
         (path, text)
     };
+    super::shallow(name, &text)?;
     load_snapshot_str(name, &text).map_err(CliError::Snapshot)
 }

@@ -37,7 +37,15 @@ pub(crate) fn load_policy(global: &GlobalArgs) -> Result<Policy, CliError> {
         path: path.clone(),
         source,
     })?;
-    Policy::from_yaml(&path.display().to_string(), &text).map_err(CliError::Config)
+    let name = path.display().to_string();
+    shallow(&name, &text)?;
+    Policy::from_yaml(&name, &text).map_err(CliError::Config)
+}
+
+/// Refuses a document nested so deeply that parsing it would take minutes.
+pub(crate) fn shallow(file: &str, text: &str) -> Result<(), CliError> {
+    posture_core::nesting::check_nesting(file, text, posture_core::nesting::MAX_NESTING)
+        .map_err(CliError::TooDeep)
 }
 
 /// Runs `work` on a runtime of its own with a client for the cluster the global options name.

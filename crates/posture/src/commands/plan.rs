@@ -23,6 +23,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
                 source,
             })?;
             let name = path.display().to_string();
+            super::shallow(&name, &text)?;
             let snapshot =
                 posture_core::load_snapshot_str(&name, &text).map_err(CliError::Snapshot)?;
             let server = snapshot.info.source.clone();

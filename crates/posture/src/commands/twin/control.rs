@@ -131,7 +131,17 @@ pub(super) fn fault(global: &GlobalArgs, command: &FaultCommand) -> Result<u8, C
         what: "fault",
         source: Box::new(e),
     })?;
-    let answer = post(global, "/twin/v1/faults", body)?;
+    let answer = post(global, "/twin/v1/faults", body).map_err(|error| match error {
+        // The twin has no such node, pod, lease or volume: the person named it wrong.
+        CliError::Twin(TwinError::Control {
+            source: kube::Error::Api(status),
+            ..
+        }) if matches!(status.code, 404 | 422) => CliError::Twin(TwinError::NoTarget {
+            fault: describe(&fault),
+            message: status.message,
+        }),
+        other => other,
+    })?;
     println!("injected {}", describe(&fault));
     tracing::debug!(%answer, "twin answered");
     Ok(exit::OK)

@@ -43,9 +43,13 @@ pub(crate) struct ServeArgs {
     /// Multi-document YAML scenario to load (default: the runbook's homelab cluster, embedded).
     #[arg(long, value_name = "FILE")]
     pub(crate) scenario: Option<PathBuf>,
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on; port 0 picks a free port. Only loopback unless --allow-remote.
     #[arg(long, default_value = "127.0.0.1:0", value_name = "IP:PORT")]
     pub(crate) addr: std::net::SocketAddr,
+    /// Serve on a non-loopback --addr: every request (API and faults) then needs the bearer
+    /// token written into the kubeconfig.
+    #[arg(long)]
+    pub(crate) allow_remote: bool,
     /// Where to write the kubeconfig (default: a file in the temporary directory).
     #[arg(long, value_name = "FILE")]
     pub(crate) kubeconfig_out: Option<PathBuf>,
@@ -81,6 +85,8 @@ pub(crate) enum TwinError {
     },
     #[error("invalid scenario")]
     Scenario(#[source] posture_twin::ScenarioError),
+    #[error("invalid scenario")]
+    TooDeep(#[source] posture_core::nesting::TooDeep),
     #[error("cannot serve the twin")]
     Serve(#[source] posture_twin::api::ServeError),
     #[error("cannot wait for Ctrl-C or SIGTERM")]
@@ -93,6 +99,10 @@ pub(crate) enum TwinError {
     },
     #[error("invalid value")]
     Value(String),
+    #[error("refusing to serve the twin on {0}, which is not a loopback address")]
+    Remote(std::net::SocketAddr),
+    #[error("not injected: {fault}: the twin has no such object ({message})")]
+    NoTarget { fault: String, message: String },
 }
 
 impl TwinError {
@@ -106,6 +116,7 @@ impl TwinError {
     pub(crate) fn hint(&self) -> String {
         match self {
             Self::ReadScenario { .. } => "check the path given to --scenario".into(),
+            Self::TooDeep(_) => "no scenario nests this deep: the file is damaged or not one posture reads".into(),
             Self::Scenario(_) => {
                 "fix the document named above; the twin serves the kinds `posture snapshot` saves"
                     .into()
@@ -114,6 +125,8 @@ impl TwinError {
             Self::Signal(_) => "the system is short of resources; retry".into(),
             Self::Control { .. } => "is `posture twin serve` running, and does --kubeconfig (or KUBECONFIG) point at the file it wrote?".into(),
             Self::Value(_) => "see `posture twin fault --help`".into(),
+            Self::Remote(_) => "the twin's API and fault endpoint would be open to the network; pass --allow-remote to serve it with a bearer token, or use 127.0.0.1".into(),
+            Self::NoTarget { .. } => "`kubectl get nodes` and `kubectl get pods -A` list what the twin has".into(),
         }
     }
 }

@@ -9,6 +9,10 @@ use super::{ServeArgs, TwinError};
 use crate::error::{CliError, exit};
 
 pub(super) fn run(args: &ServeArgs) -> Result<u8, CliError> {
+    let remote = !args.addr.ip().is_loopback();
+    if remote && !args.allow_remote {
+        return Err(TwinError::Remote(args.addr).into());
+    }
     let twin = load(args.scenario.as_deref())?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
@@ -16,7 +20,15 @@ pub(super) fn run(args: &ServeArgs) -> Result<u8, CliError> {
             addr: args.addr,
             speed: args.speed,
         };
-        let running = posture_twin::api::serve(twin, options)
+        // Reachable from elsewhere: nobody without the kubeconfig may read or fault it.
+        let token = remote.then(|| {
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )
+        });
+        let running = posture_twin::api::serve_with_token(twin, options, token)
             .await
             .map_err(TwinError::Serve)?;
         let (kubeconfig, chosen) = match &args.kubeconfig_out {
@@ -50,6 +62,12 @@ fn load(scenario: Option<&Path>) -> Result<Twin, TwinError> {
         path: path.to_owned(),
         source,
     })?;
+    posture_core::nesting::check_nesting(
+        &path.display().to_string(),
+        &text,
+        posture_core::nesting::MAX_NESTING,
+    )
+    .map_err(TwinError::TooDeep)?;
     let mut twin = Twin::new(start);
     twin.load_scenario(&path.display().to_string(), &text)
         .map_err(TwinError::Scenario)?;
@@ -69,6 +87,13 @@ fn announce(running: &RunningTwin, kubeconfig: &Path, args: &ServeArgs) {
     };
     println!("twin serving at {}", running.url());
     println!("{speed}; Ctrl-C stops it.");
+    if !running.addr().ip().is_loopback() {
+        println!(
+            "reachable from the network: every request needs the bearer token in {} (keep it private; \
+             kubectl sends no token over plain HTTP, so reach it through an SSH tunnel to loopback instead)",
+            kubeconfig.display()
+        );
+    }
     println!();
     println!("export KUBECONFIG={}", kubeconfig.display());
     println!("kubectl get nodes -o wide");

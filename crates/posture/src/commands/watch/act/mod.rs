@@ -111,6 +111,10 @@ async fn run_all(
     let Some(first) = pending.first() else {
         return Ok(exit::OK);
     };
+    // As apply: a change nobody can approve is a usage error, not a quiet success.
+    if !args.approve && !std::io::stdin().is_terminal() {
+        return Err(CliError::ActNeedsApproval);
+    }
     if !args.approve && !ask(first)? {
         anstream::eprintln!("not applied: pass --approve to apply");
         return Ok(exit::OK);
