@@ -216,7 +216,9 @@ async fn act_dry_runs_without_approval_and_journals_with_it() {
         &args(false).iter().map(String::as_str).collect::<Vec<_>>(),
     ))
     .await;
-    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    // Without a terminal to ask on, an unapproved act is a usage error, as for apply.
+    assert_eq!(dry.code, 2, "{}", dry.stderr);
+    assert!(dry.stderr.contains("--approve"), "{}", dry.stderr);
     assert!(dry.stdout.contains("dry run accepted"), "{}", dry.stdout);
     assert!(dry.stdout.contains(r#""op":"test""#), "{}", dry.stdout);
     assert!(dry.stderr.contains("not applied"), "{}", dry.stderr);
