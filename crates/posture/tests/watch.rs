@@ -77,7 +77,6 @@ async fn until_stable_exits_zero_on_a_quiet_twin() {
     );
 }
 
-#[ignore = "intermittently hangs at start-up against the stricter twin while a pod crash-loops; run by hand with --ignored until the cause is found"]
 #[tokio::test(flavor = "multi_thread")]
 async fn until_stable_exits_one_when_a_crash_loop_alerts_and_the_recording_replays() {
     let (twin, dir, kubeconfig) = fast_twin().await;
@@ -136,7 +135,6 @@ async fn until_stable_exits_one_when_a_crash_loop_alerts_and_the_recording_repla
 
 /// CoreDNS belongs to k3s: its crash loop is undone in the manifest k3s re-applies, not by an
 /// Argo CD rollback.
-#[ignore = "intermittently hangs at start-up against the stricter twin while a pod crash-loops; run by hand with --ignored until the cause is found"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_coredns_crash_loop_offers_the_k3s_manifest_and_no_argo_rollback() {
     let (twin, _dir, kubeconfig) = fast_twin().await;

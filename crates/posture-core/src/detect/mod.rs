@@ -57,7 +57,7 @@ pub use reduce::{Change, Reducer, UnreadableEvent, WatchEvent, WatchedKind, Watc
 pub use replay::{ReplayError, SIGNALS_SCHEMA, header_line, parse_line, replay};
 pub use signal::{Signal, SignalKind};
 pub use stable::{StabilityVerdict, UntilStable};
-pub use stage::StageGuard;
+pub use stage::{StageGuard, Standing};
 
 use crash::CrashLoopDetector;
 use endpoints::EndpointDetector;
@@ -164,7 +164,7 @@ impl Detectors {
                 let subject = format!("{pod}/{container}");
                 out.extend(self.crash_loops.observe(&subject, workload, *active, at));
             }
-            SignalKind::PodCreated { .. } => {}
+            SignalKind::PodCreated { .. } | SignalKind::ContainerHistory { .. } => {}
             // A rollout replacing its pods is the controller doing its job, not a loop.
             SignalKind::PodDeleted { replaced: true, .. } => {}
             SignalKind::PodDeleted {

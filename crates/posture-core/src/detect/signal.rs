@@ -49,6 +49,17 @@ pub enum SignalKind {
         container: String,
         restart_count: i64,
     },
+    /// A container first seen (when the watch lists, or relists, a pod it did not know) running
+    /// with restarts already behind it, and when it last exited. A crash loop caught between
+    /// two back-offs looks like this; the detectors raise nothing on it, but the apply gate
+    /// uses it to tell a stage's own crash loops from the cluster's standing ones.
+    ContainerHistory {
+        pod: String,
+        workload: String,
+        container: String,
+        restart_count: i64,
+        last_exit: Timestamp,
+    },
     /// A container entered (`active`) or left CrashLoopBackOff.
     CrashLoopBackOff {
         pod: String,

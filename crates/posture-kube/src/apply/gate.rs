@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use posture_core::detect::{Alert, DetectPolicy, StageGuard};
+use posture_core::detect::{Alert, DetectPolicy, StageGuard, Standing};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -99,8 +99,9 @@ impl FlapGate {
         })
     }
 
-    /// A stage begins: returns the alerts already active, which will not trip it.
-    pub(crate) fn begin_stage(&self) -> Vec<Alert> {
+    /// A stage begins: returns what already stands (alerts, restarting containers), which will
+    /// not trip it.
+    pub(crate) fn begin_stage(&self) -> Standing {
         let mut guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
         let standing = guard.begin_stage();
         self.tripped.send_replace(None);
@@ -119,6 +120,22 @@ impl FlapGate {
             }
         }
     }
+}
+
+/// One line for what a stage began with, or `None` if nothing stood.
+pub(crate) fn describe_standing(standing: &Standing) -> Option<String> {
+    let mut parts = Vec::new();
+    if !standing.alerts.is_empty() {
+        let alerts: Vec<String> = standing.alerts.iter().map(describe).collect();
+        parts.push(format!("alerts already active: {}", alerts.join("; ")));
+    }
+    if !standing.restarting.is_empty() {
+        parts.push(format!(
+            "containers restarting before it: {}",
+            standing.restarting.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("{}; not held against it", parts.join("; ")))
 }
 
 /// One line for a halt reason: detector, subject and what was seen.

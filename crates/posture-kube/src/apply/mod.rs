@@ -215,14 +215,11 @@ impl Engine<'_> {
                 && gated_stage != Some(stage)
             {
                 gated_stage = Some(stage);
-                let standing = gate.begin_stage();
-                if !standing.is_empty() {
+                if let Some(standing) = gate::describe_standing(&gate.begin_stage()) {
                     let id = plan.stages.get(stage).map_or("?", |s| s.id.as_str());
-                    let alerts: Vec<String> = standing.iter().map(gate::describe).collect();
-                    outcome.notes.push(format!(
-                        "stage {id} began with alerts already active, not held against it: {}",
-                        alerts.join("; ")
-                    ));
+                    outcome
+                        .notes
+                        .push(format!("stage {id} began with {standing}"));
                 }
             }
             let mut answer = None;

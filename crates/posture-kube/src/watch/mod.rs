@@ -181,10 +181,12 @@ impl SignalWatch {
         }
     }
 
-    /// True once every watched resource has delivered its first list: from then on, signals
-    /// are news about the cluster, not its history.
+    /// True once every watched resource has delivered its first list and every update of those
+    /// lists has been handed out by [`SignalWatch::next`]: from then on, signals are news about
+    /// the cluster, not its history. (The last list's signals queue behind its objects; a
+    /// caller that took one of those objects has not yet seen the cluster as it stands.)
     pub fn is_synced(&self) -> bool {
-        self.listed.len() >= self.tasks.len()
+        self.listed.len() >= self.tasks.len() && self.pending.is_empty()
     }
 
     fn min_refresh(&self) -> Duration {
@@ -328,6 +330,63 @@ pub async fn until_stable_on(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A watch of pods alone, fed by hand; its client is never asked anything.
+    fn watch_of_pods() -> SignalWatch {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("a URL"));
+        let (_, raw) = mpsc::channel(1);
+        SignalWatch {
+            client: kube::Client::try_from(config).expect("a client"),
+            raw,
+            tasks: vec![tokio::spawn(async {})],
+            reducer: Reducer::new(),
+            clock: ClusterClock::default(),
+            ticks: tokio::time::interval(Duration::from_secs(3600)),
+            relisting: HashMap::new(),
+            listed: std::collections::HashSet::new(),
+            pending: VecDeque::new(),
+            refreshed: std::time::Instant::now(),
+            tick_every: Duration::from_secs(3600),
+        }
+    }
+
+    fn pod(name: &str) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"namespace": "apps", "name": name},
+            "status": {"containerStatuses": [{"name": "app", "restartCount": 0,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]},
+        }))
+        .expect("a pod")
+    }
+
+    #[tokio::test]
+    async fn the_watch_is_synced_only_once_the_last_lists_signals_are_handed_out() {
+        let mut watch = watch_of_pods();
+        let now = "2026-11-23T12:00:00Z".parse().expect("valid");
+        let event = |e| Raw::Event(WatchedKind::Pod, Box::new(e));
+        watch.take(now, event(Event::Init));
+        watch.take(now, event(Event::InitApply(pod("web-1"))));
+        watch.take(now, event(Event::InitApply(pod("web-2"))));
+        watch.take(now, event(Event::InitDone));
+        let mut crash_loops = 0;
+        while !watch.is_synced() {
+            if let Update::Signals(batch) = watch.next().await.expect("queued") {
+                crash_loops += (batch.iter())
+                    .filter(|s| {
+                        matches!(
+                            s.kind,
+                            posture_core::detect::SignalKind::CrashLoopBackOff { .. }
+                        )
+                    })
+                    .count();
+            }
+        }
+        assert_eq!(
+            crash_loops, 2,
+            "synced before the list's crash loops were seen"
+        );
+    }
 
     #[test]
     fn a_real_time_clock_is_read_once_a_tick_and_others_for_nearly_every_burst() {

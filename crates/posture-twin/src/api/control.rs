@@ -215,24 +215,39 @@ async fn hold_until_cleared(shared: &Shared) {
 }
 
 /// Advances virtual time by `speed` times the real time elapsed, in small steps.
+///
+/// When the machine cannot keep up (a debug build sharing two cores with its tests, say), the
+/// clock slows down rather than catching up: one tick advances at most a few steps' worth, and
+/// a late tick is not followed by a burst of ticks. Catching up would hold the twin for longer
+/// than the time it catches up on, so every tick would be later than the last, and the API,
+/// starved of the twin, would stop answering.
 pub(crate) async fn run_clock(shared: Arc<Shared>, speed: f64) {
     let speed = if speed.is_finite() {
         speed.clamp(0.0, 1e6)
     } else {
         1.0
     };
-    let mut ticker = tokio::time::interval(clock_step(speed));
+    let step = clock_step(speed);
+    let most_per_tick = step.mul_f64(speed * CATCH_UP_TICKS);
+    let mut ticker = tokio::time::interval(step);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = Instant::now();
     loop {
         ticker.tick().await;
         let now = Instant::now();
-        let elapsed = now.saturating_duration_since(last).mul_f64(speed);
+        let elapsed = now
+            .saturating_duration_since(last)
+            .mul_f64(speed)
+            .min(most_per_tick);
         last = now;
         if let Ok(by) = SignedDuration::try_from(elapsed) {
             shared.mutate(|twin| twin.advance(by));
         }
     }
 }
+
+/// How many ticks' worth of virtual time one late tick may make up.
+const CATCH_UP_TICKS: f64 = 4.0;
 
 /// How often the sped-up clock advances: every 100 ms, but often enough that one step is at
 /// most about two virtual seconds, so leases renewed every few seconds are seen renewing on
@@ -302,5 +317,20 @@ mod tests {
         ticker.abort();
         let elapsed = shared.twin().now().duration_since(start);
         assert_eq!(elapsed, SignedDuration::from_secs(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clock_that_falls_behind_slows_down_rather_than_catching_up() {
+        let start: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().expect("valid");
+        let shared = Arc::new(Shared::new(Twin::new(start)));
+        let ticker = tokio::spawn(run_clock(Arc::clone(&shared), 200.0));
+        // The first tick fires at once; the next comes 100 ms late, ten steps in one.
+        tokio::task::yield_now().await;
+        tokio::time::advance(Duration::from_millis(100)).await;
+        tokio::task::yield_now().await;
+        ticker.abort();
+        let elapsed = shared.twin().now().duration_since(start);
+        // 100 ms at 200x is 20 virtual seconds; one late tick makes up at most four steps (8 s).
+        assert_eq!(elapsed, SignedDuration::from_secs(8));
     }
 }

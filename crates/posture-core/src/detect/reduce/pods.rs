@@ -93,13 +93,23 @@ impl Reducer {
                 pod: pod.clone(),
                 workload: workload.clone(),
             });
-            for (container, restarts, backoff) in statuses {
+            for (container, restarts, backoff, last_exit) in statuses {
                 if backoff {
                     out.push(SignalKind::CrashLoopBackOff {
                         pod: pod.clone(),
                         workload: workload.clone(),
                         container: container.to_owned(),
                         active: true,
+                    });
+                } else if restarts > 0
+                    && let Some(last_exit) = last_exit.and_then(|t| t.parse().ok())
+                {
+                    out.push(SignalKind::ContainerHistory {
+                        pod: pod.clone(),
+                        workload: workload.clone(),
+                        container: container.to_owned(),
+                        restart_count: restarts,
+                        last_exit,
                     });
                 }
                 memo.containers.push(ContainerMemo {
@@ -111,7 +121,7 @@ impl Reducer {
             self.pods.insert(pod, memo);
             return;
         };
-        for (container, restarts, backoff) in statuses {
+        for (container, restarts, backoff, _) in statuses {
             let index = match memo.containers.iter().position(|c| c.name == container) {
                 Some(i) => i,
                 None => {
@@ -189,7 +199,9 @@ impl Reducer {
 }
 
 /// `(container, restartCount, in CrashLoopBackOff)` for init and app containers.
-fn container_statuses<'o>(object: &'o Fields<'_>) -> impl Iterator<Item = (&'o str, i64, bool)> {
+fn container_statuses<'o>(
+    object: &'o Fields<'_>,
+) -> impl Iterator<Item = (&'o str, i64, bool, Option<&'o str>)> {
     let status = &object.status;
     (status.init_container_statuses.iter())
         .chain(status.container_statuses.iter())
@@ -197,7 +209,8 @@ fn container_statuses<'o>(object: &'o Fields<'_>) -> impl Iterator<Item = (&'o s
             let name = status.name.get().unwrap_or_default();
             let restarts = status.restart_count.0.unwrap_or(0);
             let backoff = status.state.waiting.reason.get() == Some("CrashLoopBackOff");
-            (name, restarts, backoff)
+            let last_exit = status.last_state.terminated.finished_at.get();
+            (name, restarts, backoff, last_exit)
         })
 }
 

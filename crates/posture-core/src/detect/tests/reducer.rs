@@ -44,10 +44,19 @@ fn a_restart_count_rising_from_two_to_three_is_one_restart() {
     // First sight: restarts from before the watch began are history, not news.
     assert_eq!(
         kinds(&mut r, WatchedKind::Pod, Change::Added, &pod),
-        vec![SignalKind::PodCreated {
-            pod: "kube-system/coredns-6799fbcd5-x7k2p".into(),
-            workload: "kube-system/coredns".into()
-        }]
+        vec![
+            SignalKind::PodCreated {
+                pod: "kube-system/coredns-6799fbcd5-x7k2p".into(),
+                workload: "kube-system/coredns".into()
+            },
+            SignalKind::ContainerHistory {
+                pod: "kube-system/coredns-6799fbcd5-x7k2p".into(),
+                workload: "kube-system/coredns".into(),
+                container: "coredns".into(),
+                restart_count: 2,
+                last_exit: "2026-11-24T09:57:50Z".parse().expect("a timestamp"),
+            }
+        ]
     );
     assert!(kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod).is_empty());
     set(

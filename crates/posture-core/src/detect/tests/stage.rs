@@ -34,7 +34,7 @@ fn alerts_standing_when_a_stage_begins_do_not_trip_it() {
     guard.observe(&crash(0, "web-1", true));
     let standing = guard.begin_stage();
     assert_eq!(
-        ids(&standing),
+        ids(&standing.alerts),
         vec![(true, "crash-loop/apps/web-1/app".into())]
     );
     assert!(guard.observe(&tick(5)).is_none());
@@ -79,7 +79,64 @@ fn a_new_stage_forgets_the_last_trip() {
     }
     assert!(guard.tripped().is_some());
     let standing = guard.begin_stage();
-    assert_eq!(standing.len(), 1, "the restart loop is still active");
+    assert_eq!(standing.alerts.len(), 1, "the restart loop is still active");
     assert!(guard.tripped().is_none());
     assert!(guard.observe(&restart(40, 4)).is_none());
+}
+
+fn history(pod: &str, exited_at: i64) -> Signal {
+    at(
+        0,
+        SignalKind::ContainerHistory {
+            pod: format!("apps/{pod}"),
+            workload: "apps/web".into(),
+            container: "app".into(),
+            restart_count: 7,
+            last_exit: t(exited_at),
+        },
+    )
+}
+
+#[test]
+fn a_crash_loop_first_listed_between_back_offs_is_standing() {
+    let mut guard = StageGuard::new(&DetectPolicy::default());
+    // Listed while running, having exited a moment ago: no alert is active yet.
+    guard.observe(&history("web-1", -20));
+    guard.observe(&tick(1));
+    let standing = guard.begin_stage();
+    assert!(standing.alerts.is_empty());
+    assert_eq!(standing.restarting, vec!["apps/web-1/app".to_owned()]);
+    assert!(guard.observe(&crash(30, "web-1", true)).is_none());
+    for (s, n) in [(40, 8), (50, 9), (60, 10)] {
+        assert!(guard.observe(&restart(s, n)).is_none());
+    }
+    assert!(guard.tripped().is_none());
+    // A container that never restarted is not excused.
+    assert!(guard.observe(&crash(70, "web-2", true)).is_some());
+}
+
+#[test]
+fn a_container_seen_restarting_before_the_stage_is_standing() {
+    let mut guard = StageGuard::new(&DetectPolicy::default());
+    guard.observe(&restart(0, 1));
+    guard.observe(&tick(5));
+    let standing = guard.begin_stage();
+    assert!(standing.alerts.is_empty(), "one restart raises nothing");
+    assert_eq!(standing.restarting, vec!["apps/web-1/app".to_owned()]);
+    for (s, n) in [(10, 2), (20, 3)] {
+        assert!(guard.observe(&restart(s, n)).is_none());
+    }
+    assert!(guard.observe(&crash(25, "web-1", true)).is_none());
+    assert!(guard.tripped().is_none());
+}
+
+#[test]
+fn an_exit_older_than_the_clear_period_does_not_excuse_a_crash_loop() {
+    let policy = DetectPolicy::default();
+    let clear_after = i64::try_from(policy.restarts.clear_after_seconds).expect("small");
+    let mut guard = StageGuard::new(&policy);
+    guard.observe(&history("web-1", -clear_after - 60));
+    guard.observe(&tick(1));
+    assert!(guard.begin_stage().is_empty());
+    assert!(guard.observe(&crash(30, "web-1", true)).is_some());
 }

@@ -52,8 +52,8 @@ fn an_hour_of_steady_objects_through_the_reducer_raises_nothing() {
         .filter(|s| !matches!(s.kind, SignalKind::Tick | SignalKind::LeaseRenewed { .. }))
         .count();
     assert_eq!(
-        changes, 2,
-        "only the first sightings of the pod and the Service"
+        changes, 3,
+        "only the first sightings of the pod (with its container's restarts) and the Service"
     );
     let alerts = run(&mut detectors, signals);
     assert!(alerts.is_empty(), "{alerts:?}");

@@ -282,6 +282,21 @@ pub(crate) struct ContainerStatus<'a> {
     pub(crate) restart_count: Int,
     #[serde(default, borrow)]
     pub(crate) state: Obj<ContainerState<'a>>,
+    #[serde(default, borrow)]
+    pub(crate) last_state: Obj<LastState<'a>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct LastState<'a> {
+    #[serde(default, borrow)]
+    pub(crate) terminated: Obj<Terminated<'a>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Terminated<'a> {
+    #[serde(default, borrow)]
+    pub(crate) finished_at: Text<'a>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
