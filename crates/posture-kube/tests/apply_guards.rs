@@ -14,8 +14,11 @@ use posture_core::apply::journal::{Record, resume_from};
 use posture_core::apply::{ApplyState, Halt, Mode};
 use posture_core::plan::{Plan, PlanOptions};
 use posture_core::{Section, Severity};
+use posture_kube::apply::Approver;
 use posture_kube::journal::{JournalFile, read_journal};
+use posture_twin::api::RunningTwin;
 use posture_twin::fault::Fault;
+use posture_twin::store::ObjectKey;
 use serde_json::json;
 
 use support::{Lab, lab};
@@ -294,5 +297,96 @@ async fn an_expired_lock_is_taken_over_only_when_asked() {
     settings.lock.break_expired = true;
     let outcome = lab.apply(&plan, "second.journal", settings).await;
     assert_eq!(outcome.state, ApplyState::Done, "{outcome:?}");
+    lab.twin.shutdown().await;
+}
+
+/// Hands the cluster lock to another run as the second stage is approved, the way a run that
+/// took over an expired lock does: the Lease replaced in place, same uid, another holder.
+struct TakeOverOnSecondStage<'t> {
+    twin: &'t RunningTwin,
+    approved: usize,
+}
+
+impl Approver for TakeOverOnSecondStage<'_> {
+    fn approve(&mut self, _plan: &Plan, _stage: &str) -> bool {
+        self.approved += 1;
+        if self.approved == 2 {
+            self.twin.with_twin(|t| {
+                let leases = posture_twin::resources::by_plural("coordination.k8s.io", "leases")
+                    .expect("registered");
+                let key = ObjectKey::new(leases, "kube-system", "posture-lock");
+                assert!(t.store.modify(&key, |lease| {
+                    lease["spec"]["holderIdentity"] = json!("mallory@elsewhere/7");
+                }));
+            });
+        }
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_taken_over_mid_apply_stops_the_run_before_its_next_write() {
+    let lab = lab().await;
+    let plan = lab
+        .plan(sections(&[Section::Ingress, Section::Longhorn]))
+        .await;
+    assert!(plan.stages.len() >= 2, "{:?}", plan.stages);
+    let mut approver = TakeOverOnSecondStage {
+        twin: &lab.twin,
+        approved: 0,
+    };
+    let outcome = lab
+        .apply_approving(&plan, "taken.journal", &mut approver)
+        .await;
+    let ApplyState::Halted(Halt::LockLost(reason)) = &outcome.state else {
+        panic!("expected the run to stop on the lost lock, got {outcome:?}");
+    };
+    assert!(reason.contains("mallory@elsewhere/7"), "{reason}");
+    // Nothing of the second stage was written, and the other run's lock was left alone.
+    let second = &plan.stages[1].id;
+    let applied = lab.still_applied(&plan, "taken.journal");
+    assert!(applied.iter().all(|c| &c.stage != second), "{applied:?}");
+    let leases: Api<Lease> = Api::namespaced(lab.client.clone(), "kube-system");
+    let lease = leases
+        .get("posture-lock")
+        .await
+        .expect("the other run's lock stays");
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some("mallory@elsewhere/7")
+    );
+    lab.twin.shutdown().await;
+}
+
+/// A third of requests fail, the lock's release among them: apply and rollback both end with
+/// the lock released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_is_released_after_apply_and_rollback_under_api_errors() {
+    let lab = lab().await;
+    let plan = lab.plan(sections(&[Section::Ingress])).await;
+    let leases: Api<Lease> = Api::namespaced(lab.client.clone(), "kube-system");
+    lab.twin.inject(&Fault::ApiErrors {
+        rate: 0.3,
+        status: 500,
+    });
+    let outcome = lab.apply(&plan, "errors.journal", lab.settings()).await;
+    assert_eq!(outcome.state, ApplyState::Done, "{outcome:?}");
+    lab.twin.inject(&Fault::ClearAll);
+    assert!(leases.get_opt("posture-lock").await.expect("get").is_none());
+
+    lab.twin.inject(&Fault::ApiErrors {
+        rate: 0.3,
+        status: 500,
+    });
+    let (undone, outcome) = lab.roll_back(&plan, "errors.journal").await;
+    lab.twin.inject(&Fault::ClearAll);
+    assert!(undone > 0);
+    assert_eq!(
+        outcome.state,
+        ApplyState::Halted(Halt::RolledBack),
+        "{outcome:?}"
+    );
+    assert!(lab.still_applied(&plan, "errors.journal").is_empty());
+    assert!(leases.get_opt("posture-lock").await.expect("get").is_none());
     lab.twin.shutdown().await;
 }

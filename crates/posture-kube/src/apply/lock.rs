@@ -72,6 +72,7 @@ pub struct HeldLock {
     api: Api<Lease>,
     name: String,
     namespace: String,
+    holder: String,
     uid: Option<String>,
     renewal: JoinHandle<()>,
     state: Arc<Mutex<Renewal>>,
@@ -183,6 +184,7 @@ pub async fn acquire(
         api,
         name: settings.name.clone(),
         namespace: settings.namespace.clone(),
+        holder: settings.holder.clone(),
         uid: lease.metadata.uid,
         renewal,
         state,
@@ -256,24 +258,50 @@ impl HeldLock {
         })
     }
 
-    /// Stops renewing and deletes the Lease (only the one this run created), retrying with
-    /// backoff. A lease that cannot be deleted is reported with the command that deletes it.
+    /// [`HeldLock::lost`], confirmed on the API: the lease is read, and a lease that is gone,
+    /// replaced or names another holder means the lock is lost. Renewal notices a takeover only
+    /// at its next tick; the engine asks this before every write, so it never writes in that
+    /// gap. A read that fails says nothing either way, and only the renewal's view counts.
+    pub async fn confirm(&self) -> Option<String> {
+        if let Some(reason) = self.lost() {
+            return Some(reason);
+        }
+        let lease = match self.api.get_opt(&self.name).await {
+            Ok(lease) => lease,
+            Err(error) => {
+                tracing::debug!(%error, "could not read the cluster lock before a write");
+                return None;
+            }
+        };
+        let holder = lease.as_ref().and_then(|l| {
+            let same = l.metadata.uid == self.uid;
+            let holder = l.spec.as_ref().and_then(|s| s.holder_identity.clone());
+            (!same || holder.as_deref() != Some(&self.holder)).then(|| holder.unwrap_or_default())
+        });
+        let taken_over = match (lease, holder) {
+            (None, _) => "nobody (the lease was deleted)".to_owned(),
+            (Some(_), Some(holder)) if holder.is_empty() => "nobody".to_owned(),
+            (Some(_), Some(holder)) => holder,
+            (Some(_), None) => return None,
+        };
+        if let Ok(mut state) = self.state.lock() {
+            state.taken_over = Some(taken_over);
+        }
+        self.lost()
+    }
+
+    /// Stops renewing and deletes the Lease if it is still this run's, retrying with backoff. A
+    /// lease that cannot be deleted is reported with the command that deletes it.
+    ///
+    /// Another run that takes over an expired lock replaces the Lease in place (same uid), so
+    /// the delete is pinned to the resourceVersion of a read that found this run the holder.
     pub async fn release(self) {
         self.renewal.abort();
-        let params = DeleteParams {
-            preconditions: Some(Preconditions {
-                uid: self.uid.clone(),
-                resource_version: None,
-            }),
-            ..DeleteParams::default()
-        };
         let mut delay = Duration::from_millis(200);
         let mut last = None;
         for _ in 0..RELEASE_ATTEMPTS {
-            match self.api.delete(&self.name, &params).await {
-                Ok(_) => return,
-                // Gone already, or no longer ours (taken over after it expired): nothing to do.
-                Err(kube::Error::Api(status)) if matches!(status.code, 404 | 409) => return,
+            match self.release_once().await {
+                Ok(()) => return,
                 Err(error) => last = Some(error),
             }
             tokio::time::sleep(delay).await;
@@ -289,6 +317,34 @@ impl HeldLock {
             );
         }
     }
+
+    /// One read and, if the lease is still ours, one delete pinned to what was read.
+    async fn release_once(&self) -> Result<(), kube::Error> {
+        let Some(lease) = self.api.get_opt(&self.name).await? else {
+            return Ok(());
+        };
+        let holder = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref());
+        if lease.metadata.uid != self.uid || holder != Some(self.holder.as_str()) {
+            // No longer ours (taken over after it expired): nothing to release.
+            return Ok(());
+        }
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: self.uid.clone(),
+                resource_version: lease.metadata.resource_version.clone(),
+            }),
+            ..DeleteParams::default()
+        };
+        match self.api.delete(&self.name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            // Changed since the read (a renewal that was in flight): read again.
+            Err(error) => Err(error),
+        }
+    }
 }
 
 /// Deletes tried before the lock is reported as left behind.
@@ -297,5 +353,49 @@ const RELEASE_ATTEMPTS: u32 = 6;
 impl Drop for HeldLock {
     fn drop(&mut self) {
         self.renewal.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lock last renewed `ago`, lasting a minute; its client is never asked anything.
+    fn renewed(ago: Duration) -> HeldLock {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("a URL"));
+        let client = kube::Client::try_from(config).expect("a client");
+        HeldLock {
+            api: Api::namespaced(client, "kube-system"),
+            name: LOCK_NAME.into(),
+            namespace: "kube-system".into(),
+            holder: "alice@laptop/42".into(),
+            uid: Some("u".into()),
+            renewal: tokio::spawn(async {}),
+            state: Arc::new(Mutex::new(Renewal {
+                at: Instant::now() - ago,
+                taken_over: None,
+            })),
+            lease_duration: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lock_not_renewed_for_two_thirds_of_its_duration_is_lost() {
+        assert_eq!(renewed(Duration::from_secs(30)).lost(), None);
+        let lost = renewed(Duration::from_secs(41)).lost().expect("lost");
+        assert_eq!(
+            lost,
+            "the cluster lock could not be renewed for 41s (it lasts 60s)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lock_taken_over_is_lost_however_fresh() {
+        let lock = renewed(Duration::ZERO);
+        lock.state.lock().expect("state").taken_over = Some("bob@ci/7".into());
+        assert_eq!(
+            lock.lost().as_deref(),
+            Some("the cluster lock was taken over by bob@ci/7")
+        );
     }
 }

@@ -231,7 +231,7 @@ impl Engine<'_> {
                 }
                 if let Some(lock) = held.as_ref()
                     && matches!(effect, Effect::Write { .. })
-                    && let Some(reason) = lock.lost()
+                    && let Some(reason) = lock.confirm().await
                 {
                     answer = Some(Event::LockLost(reason));
                     break;
