@@ -8,7 +8,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use posture_core::apply::ApplyState;
+use posture_core::apply::{ApplyState, Halt};
 use std::time::Duration;
 
 use posture_core::plan::PlanOptions;
@@ -89,7 +89,7 @@ async fn every_request_fits_the_documented_permissions() {
         .await
         .expect("act");
 
-    // The ingress stage with a DaemonSet creates it; however the stage ends, what it created is deleted again (by its own rollback or by ours).
+    // The ingress stage with a DaemonSet creates it, and the rollback deletes it again.
     let plan = lab
         .plan(PlanOptions {
             sections: vec![Section::Ingress],
@@ -101,10 +101,13 @@ async fn every_request_fits_the_documented_permissions() {
     let mut settings = lab.settings();
     settings.timeout = Duration::from_secs(20);
     let outcome = lab.apply(&plan, "apply.journal", settings).await;
-    if outcome.state == ApplyState::Done {
-        let (_, outcome) = lab.roll_back(&plan, "apply.journal").await;
-        assert_eq!(outcome.state, ApplyState::Done, "{outcome:?}");
-    }
+    assert_eq!(outcome.state, ApplyState::Done, "{outcome:?}");
+    let (_, outcome) = lab.roll_back(&plan, "apply.journal").await;
+    assert_eq!(
+        outcome.state,
+        ApplyState::Halted(Halt::RolledBack),
+        "{outcome:?}"
+    );
 
     let log = log.lock().expect("log").clone();
     let mut used = std::collections::BTreeSet::new();

@@ -110,7 +110,7 @@ fn rollout(
     if !(observed && settled) {
         return waiting(format!("{workload} to roll out {replicas} ready replicas"));
     }
-    let ready_nodes: Vec<String> = pods_of(seen, w)
+    let ready_nodes: Vec<String> = pods_of(seen, w, &workload.kind)
         .filter(|p| is_ready(p))
         .map(|p| text(p, "/spec/nodeName").to_owned())
         .collect();
@@ -121,13 +121,17 @@ fn rollout(
     }
 }
 
-/// The live pods a workload selects by its `matchLabels`.
-fn pods_of<'s>(seen: &'s Seen, workload: &Value) -> impl Iterator<Item = &'s Value> {
+/// The live pods a workload controls: selected by its `matchLabels` and controlled by it (a
+/// Deployment through its ReplicaSet, named after the pod's template hash). Selection alone is
+/// not enough: while a DaemonSet replaces a Deployment, both select the same pods.
+fn pods_of<'s>(seen: &'s Seen, workload: &Value, kind: &str) -> impl Iterator<Item = &'s Value> {
     let namespace = text(workload, "/metadata/namespace").to_owned();
     let labels: BTreeMap<String, String> = workload
         .pointer("/spec/selector/matchLabels")
         .and_then(|m| serde_json::from_value(m.clone()).ok())
         .unwrap_or_default();
+    let kind = kind.to_owned();
+    let name = text(workload, "/metadata/name").to_owned();
     seen.of("pods").filter(move |p| {
         text(p, "/metadata/namespace") == namespace
             && p.pointer("/metadata/deletionTimestamp").is_none()
@@ -137,7 +141,32 @@ fn pods_of<'s>(seen: &'s Seen, workload: &Value) -> impl Iterator<Item = &'s Val
                     .and_then(Value::as_str)
                     == Some(v)
             })
+            && controlled_by(p, &kind, &name)
     })
+}
+
+/// Whether `pod`'s controller is the workload `kind`/`name` (for another kind of workload, any
+/// controller will do).
+fn controlled_by(pod: &Value, kind: &str, name: &str) -> bool {
+    let Some(controller) = pod
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|refs| {
+            refs.iter()
+                .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        })
+    else {
+        return false;
+    };
+    let (owner_kind, owner_name) = (text(controller, "/kind"), text(controller, "/name"));
+    match kind {
+        "Deployment" => {
+            let hash = text(pod, "/metadata/labels/pod-template-hash");
+            owner_kind == "ReplicaSet" && !hash.is_empty() && owner_name == format!("{name}-{hash}")
+        }
+        "DaemonSet" | "StatefulSet" => owner_kind == kind && owner_name == name,
+        _ => true,
+    }
 }
 
 fn is_ready(pod: &Value) -> bool {
@@ -257,14 +286,17 @@ mod tests {
     }
 
     fn deployment(ready: i64) -> Value {
-        json!({"metadata": {"name": "web", "namespace": "a", "generation": 2},
+        json!({"kind": "Deployment", "metadata": {"name": "web", "namespace": "a", "generation": 2},
                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
                "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2,
                           "readyReplicas": ready, "availableReplicas": ready}})
     }
 
     fn pod(name: &str, node: &str, restarts: i64) -> Value {
-        json!({"metadata": {"name": name, "namespace": "a", "labels": {"app": "web"}},
+        json!({"metadata": {"name": name, "namespace": "a",
+                            "labels": {"app": "web", "pod-template-hash": "5d8f"},
+                            "ownerReferences": [{"kind": "ReplicaSet", "name": "web-5d8f",
+                                                 "controller": true}]},
                "spec": {"nodeName": node},
                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
                           "containerStatuses": [{"restartCount": restarts}]}})
@@ -303,6 +335,36 @@ mod tests {
             ("pods", pod("p2", "n2", 0)),
         ]);
         assert_eq!(evaluate(&condition, &spread), Verdict::Met);
+    }
+
+    #[test]
+    fn a_daemon_set_is_judged_on_its_own_pods_not_a_deployments_it_replaces() {
+        let daemon_set = json!({"kind": "DaemonSet",
+            "metadata": {"name": "web", "namespace": "a", "generation": 1},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}},
+            "status": {"observedGeneration": 1, "desiredNumberScheduled": 2,
+                       "numberReady": 2, "updatedNumberScheduled": 2}});
+        let daemon = |name: &str, node: &str| {
+            let mut p = pod(name, node, 0);
+            p["metadata"]["ownerReferences"] =
+                json!([{"kind": "DaemonSet", "name": "web", "controller": true}]);
+            p
+        };
+        let condition = PostCondition::RolloutComplete {
+            workload: ObjectRef::new("apps/v1", "DaemonSet", Some("a"), "web"),
+            replicas: 2,
+            placement: Placement::OnePerNode {
+                nodes: vec!["n1".into(), "n2".into()],
+            },
+        };
+        // The Deployment's pod on n1 still runs beside the DaemonSet's two.
+        let both = seen(&[
+            ("daemonsets", daemon_set),
+            ("pods", pod("old", "n1", 0)),
+            ("pods", daemon("d1", "n1")),
+            ("pods", daemon("d2", "n2")),
+        ]);
+        assert_eq!(evaluate(&condition, &both), Verdict::Met);
     }
 
     #[test]
