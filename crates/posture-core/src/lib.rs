@@ -2,9 +2,11 @@
 //! functions over it. Nothing here performs I/O, spawns tasks or reads the clock; callers pass
 //! time in. That keeps every judgement reproducible from a saved snapshot.
 
+pub mod act;
 pub mod apply;
 pub mod checks;
 pub mod detect;
+pub mod facts;
 pub mod load;
 pub mod longhorn;
 pub mod nesting;

@@ -77,7 +77,7 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "nodes",
         verbs: &["patch"],
         scope: Scope::Cluster,
-        used_by: "watch --act recordon-secondary",
+        used_by: "watch --act cordon-secondary",
     },
     Permission {
         group: "apps",

@@ -55,6 +55,11 @@ pub enum Fault {
     ApiTimeouts {
         rate: f64,
     },
+    /// Writes (not dry runs) to resources of this plural are carried out and then never
+    /// answered: the client times out not knowing that they landed.
+    LostReplies {
+        plural: String,
+    },
     /// The API server restarts: every open watch ends.
     RestartApi,
     /// Removes every fault.

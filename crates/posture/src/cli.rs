@@ -114,7 +114,8 @@ pub(crate) struct WatchArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum WatchAction {
     /// Cordon the secondary node again (the topology comes from a live collect).
-    RecordonSecondary,
+    #[value(alias = "recordon-secondary")]
+    CordonSecondary,
     /// Pin workloads with storage and no placement of their own to the primary.
     PinToPrimary,
     /// Set Longhorn's concurrent-replica-rebuild-per-node-limit to 0.

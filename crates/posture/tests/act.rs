@@ -212,7 +212,7 @@ async fn rollback_undoes_a_recordon_and_a_second_rollback_changes_nothing() {
     let before = lab.get(&lab.node());
     assert!(!unschedulable(&before));
 
-    let act = lab.act("recordon-secondary", &["--approve"]).await;
+    let act = lab.act("cordon-secondary", &["--approve"]).await;
     assert_eq!(act.code, 0, "{}", act.stderr);
     assert!(unschedulable(&lab.get(&lab.node())));
 
@@ -241,7 +241,7 @@ async fn rollback_undoes_a_recordon_and_a_second_rollback_changes_nothing() {
 async fn rollback_refuses_to_uncordon_a_node_recordoned_with_another_taint() {
     let lab = lab("homelab.yaml").await;
     lab.uncordon();
-    let act = lab.act("recordon-secondary", &["--approve"]).await;
+    let act = lab.act("cordon-secondary", &["--approve"]).await;
     assert_eq!(act.code, 0, "{}", act.stderr);
     // Someone uncordons and cordons again, this time with a taint of their own.
     lab.uncordon();
@@ -350,7 +350,7 @@ async fn one_rollback_undoes_every_act_of_a_journal_newest_first() {
     lab.uncordon();
     let node_before = lab.get(&lab.node());
     let setting_before = lab.get(&lab.setting())["value"].clone();
-    for action in ["recordon-secondary", "stop-rebuilds"] {
+    for action in ["cordon-secondary", "stop-rebuilds"] {
         let out = lab.act(action, &["--approve"]).await;
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
@@ -379,7 +379,7 @@ async fn placing_acts_refuse_a_policy_naming_a_node_the_cluster_lacks() {
     let config = lab.dir.path().join("posture.yaml");
     std::fs::write(&config, "topology: {secondary: nosuchnode}\n").expect("write");
     let config = config.display().to_string();
-    for action in ["recordon-secondary", "pin-to-primary"] {
+    for action in ["cordon-secondary", "pin-to-primary"] {
         let out = lab.act(action, &["--config", &config, "--approve"]).await;
         assert_eq!(out.code, 2, "{action}: {}{}", out.stdout, out.stderr);
         assert!(
@@ -394,4 +394,62 @@ async fn placing_acts_refuse_a_policy_naming_a_node_the_cluster_lacks() {
         !std::path::Path::new(&lab.journal()).exists(),
         "nothing journaled"
     );
+}
+
+/// The server carries out the counter-move's PATCH and never answers it: the engine reads the
+/// setting back, journals the write as applied, and `posture rollback` undoes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_counter_move_whose_reply_is_lost_is_journaled_as_applied_and_rolled_back() {
+    use posture_core::apply::journal::Record;
+
+    let lab = lab("homelab.yaml").await;
+    let original = lab.get(&lab.setting())["value"].clone();
+    lab.twin.inject(&posture_twin::fault::Fault::LostReplies {
+        plural: "settings".into(),
+    });
+    let act = lab
+        .act("stop-rebuilds", &["--approve", "--request-timeout", "1s"])
+        .await;
+    lab.twin.inject(&posture_twin::fault::Fault::ClearAll);
+    assert_eq!(act.code, 0, "{}", act.stderr);
+    assert_eq!(lab.get(&lab.setting())["value"], "0");
+    let journal =
+        posture_kube::journal::read_journal(std::path::Path::new(&lab.journal())).expect("journal");
+    let applied = journal
+        .records
+        .iter()
+        .filter(|r| matches!(r, Record::Applied { .. }))
+        .count();
+    assert_eq!(applied, 1, "{:#?}", journal.records);
+
+    let undone = lab.rollback().await;
+    assert_eq!(undone.code, 0, "{}", undone.stderr);
+    assert_eq!(lab.get(&lab.setting())["value"], original);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_act_while_another_posture_holds_the_lock_is_refused_naming_the_holder() {
+    let lab = lab("homelab.yaml").await;
+    let original = lab.get(&lab.setting())["value"].clone();
+    // The lock is judged by this machine's clock: alice renewed it just now.
+    let now = jiff::Timestamp::now().to_string();
+    lab.twin.with_twin(|t| {
+        let leases =
+            posture_twin::resources::by_plural("coordination.k8s.io", "leases").expect("served");
+        let lease = json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "posture-lock", "namespace": "kube-system"},
+            "spec": {"holderIdentity": "alice@laptop/42", "leaseDurationSeconds": 3600,
+                     "acquireTime": now, "renewTime": now}
+        });
+        let at = t.now();
+        t.store
+            .create(leases, lease, at, false)
+            .expect("alice holds the lock");
+    });
+    let act = lab.act("stop-rebuilds", &["--approve"]).await;
+    assert_ne!(act.code, 0, "{}", act.stderr);
+    assert!(act.stderr.contains("alice@laptop/42"), "{}", act.stderr);
+    assert!(!act.stderr.contains("Status {"), "{}", act.stderr);
+    assert_eq!(lab.get(&lab.setting())["value"], original);
 }

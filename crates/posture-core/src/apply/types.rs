@@ -131,6 +131,53 @@ pub enum Halt {
     },
 }
 
+/// One line for a person: what stopped the run and what to do.
+impl std::fmt::Display for Halt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PlanInvalid(e) => write!(f, "plan file refused: {e}"),
+            Self::WrongCluster(e) => write!(f, "wrong cluster: {e}"),
+            Self::JournalFailed(e) => write!(f, "journal: {e}"),
+            Self::LockUnavailable(who) => f.write_str(who),
+            Self::Declined { stage } => write!(f, "stage {stage} was not approved"),
+            Self::StageFailed {
+                stage,
+                reason,
+                rolled_back,
+            } => write!(
+                f,
+                "stage {stage} failed ({reason}); {}",
+                if *rolled_back {
+                    "its changes were rolled back"
+                } else {
+                    "its changes were left in place: `posture rollback` undoes them"
+                }
+            ),
+            Self::RollbackConflict { change } => write!(
+                f,
+                "{change} was changed by someone else since; rollback stopped instead of \
+                 overwriting it"
+            ),
+            Self::NeedsRollback { stage } => write!(
+                f,
+                "stage {stage} failed earlier and left changes applied: run `posture rollback` \
+                 first"
+            ),
+            Self::RolledBack => f.write_str("rolled back"),
+            Self::LockLost(reason) => write!(
+                f,
+                "{reason}: stopped before the next write; nothing is left in flight"
+            ),
+            Self::RolloutStuck { change, workload } => write!(
+                f,
+                "{change} was rolled back on the API, but {workload} did not finish rolling out \
+                 in time: see `kubectl rollout status` and its Pending pods; run `posture \
+                 rollback` again to go on"
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiFailure {
     /// A `test` failed (422) or a precondition did not hold (409): the object changed.

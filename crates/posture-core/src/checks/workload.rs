@@ -14,7 +14,7 @@ use crate::policy::Policy;
 use crate::snapshot::Snapshot;
 
 pub(crate) const HOSTNAME_KEY: &str = "kubernetes.io/hostname";
-pub(crate) const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
+pub(crate) use crate::facts::UNSCHEDULABLE_TAINT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {

@@ -69,17 +69,15 @@ impl DetectorKind {
     pub fn counter_moves(self) -> &'static [&'static str] {
         match self {
             Self::RestartLoop | Self::CrashLoop => &["argo-rollback", "pin-to-primary"],
-            Self::EndpointChurn | Self::NoReadyEndpoints => {
-                &["recordon-secondary", "pin-to-primary"]
-            }
-            Self::EvictionLoop | Self::NodeReadyFlap => &["recordon-secondary", "pin-to-primary"],
-            Self::LeaseThrash | Self::LeaseRenewGap => &["recordon-secondary"],
+            Self::EndpointChurn | Self::NoReadyEndpoints => &["cordon-secondary", "pin-to-primary"],
+            Self::EvictionLoop | Self::NodeReadyFlap => &["cordon-secondary", "pin-to-primary"],
+            Self::LeaseThrash | Self::LeaseRenewGap => &["cordon-secondary"],
             Self::RebuildConcurrency | Self::RebuildRepeated => {
                 &["stop-rebuilds", "disable-auto-balance"]
             }
             Self::RobustnessFlap => &["stop-rebuilds", "disable-auto-balance", "snapshot-restore"],
             Self::VolumeStateFlap | Self::AttachmentChurn => {
-                &["pin-to-primary", "recordon-secondary"]
+                &["pin-to-primary", "cordon-secondary"]
             }
         }
     }

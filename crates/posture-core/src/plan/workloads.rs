@@ -17,7 +17,7 @@ use crate::report::Section;
 pub(super) const HOSTNAME_KEY: &str = "kubernetes.io/hostname";
 /// The cordon taint. Platform pods that must run on both nodes tolerate it, as DaemonSets do;
 /// apps do not, so the cordon keeps them on the primary as the runbook wants.
-const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
+use crate::facts::UNSCHEDULABLE_TAINT;
 
 /// The ingress controller as `posture check` recognises it (image, labels, or the one the
 /// policy names), so the plan changes exactly the controller the check judged.

@@ -22,7 +22,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use posture_core::ObjectRef;
-use posture_core::apply::{ApplyOptions, ApplyState, Effect, Event, Mode, step};
+use posture_core::apply::journal::Operation;
+use posture_core::apply::{ApiFailure, ApplyOptions, ApplyState, Effect, Event, Mode, step};
 use posture_core::detect::DetectPolicy;
 use posture_core::plan::{ClusterIdentity, Plan};
 use serde_json::Value;
@@ -143,6 +144,37 @@ pub async fn cluster_identity(
         server: server.to_owned(),
         kube_system_uid: ns.metadata.uid.unwrap_or_default(),
     })
+}
+
+/// Asks the API server to dry-run every live change of `plan` as the engine would send it, and
+/// writes nothing: what `watch --act` shows before it is approved. The first refusal is the
+/// error, in words.
+pub async fn dry_run(client: &kube::Client, plan: &Plan) -> Result<(), String> {
+    for change in plan.stages.iter().flat_map(|s| &s.changes) {
+        if !change.is_live() {
+            continue;
+        }
+        let operation = match &change.action {
+            posture_core::plan::Action::Patch { forward, .. } => Operation::Patch {
+                patch: forward.clone(),
+            },
+            posture_core::plan::Action::Create { manifest } => Operation::Create {
+                manifest: manifest.clone(),
+            },
+        };
+        match objects::write(client, &change.object, &operation, true).await {
+            Event::DryRunSucceeded => {}
+            Event::Failed(failure) => {
+                return Err(match failure {
+                    ApiFailure::TestFailed(m) => format!("the object changed since: {m}"),
+                    ApiFailure::Throttled => "throttled (429)".to_owned(),
+                    ApiFailure::Unavailable(m) | ApiFailure::Rejected(m) => m,
+                });
+            }
+            _ => return Err("the server's answer to the dry run was not understood".into()),
+        }
+    }
+    Ok(())
 }
 
 /// Everything a run needs besides the plan.

@@ -24,6 +24,8 @@ pub struct ApiFaults {
     pub errors: Option<(f64, u16)>,
     /// Share of requests held until the fault is cleared.
     pub timeouts: Option<f64>,
+    /// Plural of the resources whose writes are carried out and then held unanswered.
+    pub lost_replies: Option<String>,
 }
 
 /// Whether request number `n` is among the `rate` share picked, spreading picks evenly so
@@ -53,7 +55,8 @@ pub(crate) fn route(shared: &Shared, request: &Request) -> Option<Response> {
         (&Method::GET, "faults") => {
             let faults = shared.faults().clone();
             let held = shared.held_requests.load(Ordering::SeqCst);
-            Ok(json!({"errors": faults.errors, "timeouts": faults.timeouts, "held": held}))
+            Ok(json!({"errors": faults.errors, "timeouts": faults.timeouts,
+                "lostReplies": faults.lost_replies, "held": held}))
         }
         (_, "now" | "advance" | "faults") => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found_path()),
@@ -121,6 +124,10 @@ pub(crate) fn inject(shared: &Shared, fault: &Fault) {
         }
         Fault::ApiTimeouts { rate } => {
             shared.faults().timeouts = Some(*rate);
+            shared.fault_changes.send_modify(|n| *n += 1);
+        }
+        Fault::LostReplies { plural } => {
+            shared.faults().lost_replies = Some(plural.clone());
             shared.fault_changes.send_modify(|n| *n += 1);
         }
         Fault::RestartApi => {
@@ -200,6 +207,41 @@ impl Drop for HeldRequest<'_> {
     fn drop(&mut self) {
         self.0.held_requests.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// After a write was carried out: holds the answer when the write's resource loses its replies.
+pub(crate) async fn lose_reply(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    dry_run: bool,
+    response: Response,
+) -> Response {
+    let mutating = matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let Some(plural) = shared.faults().lost_replies.clone() else {
+        return response;
+    };
+    let names_it = path.split('/').any(|s| s == plural);
+    if !mutating || dry_run || !names_it || !response.status().is_success() {
+        return response;
+    }
+    let _held = HeldRequest::new(shared);
+    let mut fault_changes = shared.fault_changes.subscribe();
+    let mut shutdown = shared.shutdown.subscribe();
+    while shared.faults().lost_replies.is_some() && !*shutdown.borrow() {
+        tokio::select! {
+            changed = fault_changes.changed() => if changed.is_err() { break },
+            _ = shutdown.changed() => break,
+        }
+    }
+    axum::response::IntoResponse::into_response(ApiError::new(
+        504,
+        "Timeout",
+        "the server was unable to return a response in the time allotted, but may still be processing the request",
+    ))
 }
 
 async fn hold_until_cleared(shared: &Shared) {

@@ -311,7 +311,13 @@ async fn handle(
     } else {
         match control::api_fault(&shared).await {
             Some(response) => response,
-            None => objects::route(&shared, request).await,
+            None => {
+                let method = request.method.clone();
+                let path = request.path.clone();
+                let dry_run = request.query.dry_run();
+                let response = objects::route(&shared, request).await;
+                control::lose_reply(&shared, &method, &path, dry_run, response).await
+            }
         }
     };
     let now = shared.twin().now();

@@ -139,6 +139,9 @@ pub(super) fn inject(sim: &mut Simulation, store: &mut Store, fault: &Fault, now
                 sim.nodes.silenced_at.remove(&node);
             }
         }
-        Fault::ApiErrors { .. } | Fault::ApiTimeouts { .. } | Fault::RestartApi => {}
+        Fault::ApiErrors { .. }
+        | Fault::ApiTimeouts { .. }
+        | Fault::LostReplies { .. }
+        | Fault::RestartApi => {}
     }
 }

@@ -242,52 +242,18 @@ fn shown(value: Option<&serde_json::Value>) -> String {
 }
 
 fn describe(halt: &Halt) -> (String, u8) {
-    match halt {
-        Halt::PlanInvalid(e) => (format!("plan file refused: {e}"), exit::USAGE),
-        Halt::WrongCluster(e) => (format!("wrong cluster: {e}"), exit::USAGE),
-        Halt::JournalFailed(e) => (format!("journal: {e}"), exit::USAGE),
-        Halt::LockUnavailable(who) => (who.clone(), exit::HALTED),
-        Halt::Declined { stage } => (format!("stage {stage} was not approved"), exit::HALTED),
-        Halt::StageFailed {
-            stage,
-            reason,
-            rolled_back,
-        } => (
-            format!(
-                "stage {stage} failed ({reason}); {}",
-                if *rolled_back {
-                    "its changes were rolled back"
-                } else {
-                    "its changes were left in place: `posture rollback` undoes them"
-                }
-            ),
-            exit::HALTED,
-        ),
-        Halt::RollbackConflict { change } => (
-            format!(
-                "{change} was changed by someone else since; rollback stopped instead of overwriting it"
-            ),
-            exit::HALTED,
-        ),
-        Halt::NeedsRollback { stage } => (
-            format!(
-                "stage {stage} failed earlier and left changes applied: run `posture rollback` first"
-            ),
-            exit::HALTED,
-        ),
-        Halt::RolledBack => ("rolled back".into(), exit::OK),
-        Halt::LockLost(reason) => (
-            format!("{reason}: stopped before the next write; nothing is left in flight"),
-            exit::HALTED,
-        ),
-        Halt::RolloutStuck { change, workload } => (
-            format!(
-                "{change} was rolled back on the API, but {workload} did not finish rolling out in time: \
-                 see `kubectl rollout status` and its Pending pods; run `posture rollback` again to go on"
-            ),
-            exit::HALTED,
-        ),
-    }
+    let code = match halt {
+        Halt::PlanInvalid(_) | Halt::WrongCluster(_) | Halt::JournalFailed(_) => exit::USAGE,
+        Halt::RolledBack => exit::OK,
+        Halt::LockUnavailable(_)
+        | Halt::Declined { .. }
+        | Halt::StageFailed { .. }
+        | Halt::RollbackConflict { .. }
+        | Halt::NeedsRollback { .. }
+        | Halt::LockLost(_)
+        | Halt::RolloutStuck { .. } => exit::HALTED,
+    };
+    (halt.to_string(), code)
 }
 
 /// Asks per stage on the terminal (showing the stage's diff), unless approved up front; with

@@ -1,7 +1,10 @@
-//! The runbook's "Act" during a storm: re-cordoning the secondary and Longhorn settings changes,
-//! built as pinned JSON patches (leading `test`s, an inverse), dry-run first, and journaled in the
-//! apply journal's record format so `posture rollback --journal` undoes them. Argo CD rollback
-//! ([`argo`]) and snapshot restore ([`restore`]) are read and printed, never run.
+//! The runbook's "Act" during a storm: cordoning the secondary again, pinning a workload to the
+//! primary, and Longhorn settings changes. Each is planned by the core
+//! ([`posture_core::act::plan`]) as a one-stage plan and run by the apply engine, like any apply:
+//! the cluster lock, a server dry-run, the intent journaled before the write, writes in doubt read
+//! back, retries. Its journal is an act journal, which `posture rollback --journal` turns back
+//! into the plan. Argo CD rollback ([`argo`]) and snapshot restore ([`restore`]) are read and
+//! printed, never run.
 
 pub mod argo;
 mod claims;
@@ -12,95 +15,58 @@ mod steps;
 
 pub use placement::{is_unpinned_with_storage, primary_node, secondary_node, unpinned_workloads};
 
-use crate::apply::objects::api_resource;
 use std::path::{Path, PathBuf};
 
 use json_patch::Patch;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch as KubePatch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use posture_core::ObjectRef;
-use posture_core::apply::journal::{JOURNAL_SCHEMA, JournalHeader, Operation, Record};
-use posture_core::plan::ClusterIdentity;
-use posture_core::plan::patch::{Edit, build, path};
+use posture_core::act::Target as ActTarget;
+use posture_core::apply::journal::{JOURNAL_SCHEMA, JournalHeader, resume_point};
+use posture_core::apply::{ApplyOptions, ApplyState, Mode};
+use posture_core::plan::{Action, ClusterIdentity};
 use serde_json::{Value, json};
 
+use crate::apply::lock::LockSettings;
+use crate::apply::objects::api_resource;
+use crate::apply::{ApproveAll, Engine, EngineSettings};
 use crate::journal::{JournalFile, JournalIoError};
+use journal::ACT_JOURNAL_PREFIX;
 
-/// An action a person may approve while watching.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Act {
-    /// Cordon the secondary node again (found with [`secondary_node`]), so nothing new lands
-    /// on the node that comes and goes.
-    Cordon { node: String },
-    /// Pin a workload that has storage but no placement of its own (found with
-    /// [`unpinned_workloads`]) to the primary, so it stops following the secondary around.
-    Pin { workload: ObjectRef, node: String },
-    /// `concurrent-replica-rebuild-per-node-limit` to 0: no new rebuilds start.
-    StopRebuilds,
-    /// `replica-auto-balance` to `disabled`: Longhorn stops moving replicas around.
-    DisableAutoBalance,
-}
+pub use posture_core::act::{Act, UNSCHEDULABLE_TAINT, cordon_edits};
 
-impl Act {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Cordon { .. } => "recordon-secondary",
-            Self::Pin { .. } => "pin-to-primary",
-            Self::StopRebuilds => "stop-rebuilds",
-            Self::DisableAutoBalance => "disable-auto-balance",
+/// The object `action` edits, and the resource it is served as.
+async fn target(client: &kube::Client, action: &Act) -> Result<Target, ActError> {
+    match action.target() {
+        ActTarget::Node(node) => Ok(Target {
+            resource: ApiResource::erase::<k8s_openapi::api::core::v1::Node>(&()),
+            namespace: None,
+            name: node,
+        }),
+        ActTarget::Workload(workload) => Ok(Target {
+            resource: workload_resource(&workload.kind)
+                .ok_or_else(|| ActError::NotFound(workload.kind.clone()))?,
+            namespace: workload.namespace.clone(),
+            name: workload.name.clone(),
+        }),
+        ActTarget::Setting { name, .. } => {
+            let all: Api<DynamicObject> = Api::all_with(client.clone(), &settings());
+            let found = all
+                .list(&ListParams::default())
+                .await
+                .map_err(|source| ActError::Api {
+                    what: "listing Longhorn settings".into(),
+                    source,
+                })?
+                .items
+                .into_iter()
+                .find(|s| s.metadata.name.as_deref() == Some(name))
+                .ok_or_else(|| ActError::NoSetting(name.to_owned()))?;
+            Ok(Target {
+                resource: settings(),
+                namespace: found.metadata.namespace,
+                name: name.to_owned(),
+            })
         }
-    }
-
-    /// The object the action edits, and the edit.
-    async fn target(&self, client: &kube::Client) -> Result<Target, ActError> {
-        let (name, value) = match self {
-            Self::Cordon { node } => {
-                return Ok(Target {
-                    resource: ApiResource::erase::<k8s_openapi::api::core::v1::Node>(&()),
-                    namespace: None,
-                    name: node.clone(),
-                    // Depend on the node's taints: see `cordon_edits`.
-                    edits: Vec::new(),
-                });
-            }
-            Self::Pin { workload, node } => {
-                return Ok(Target {
-                    resource: workload_resource(&workload.kind)
-                        .ok_or_else(|| ActError::NotFound(workload.kind.clone()))?,
-                    namespace: workload.namespace.clone(),
-                    name: workload.name.clone(),
-                    edits: vec![Edit::Set(
-                        path(&[
-                            "spec",
-                            "template",
-                            "spec",
-                            "nodeSelector",
-                            "kubernetes.io/hostname",
-                        ]),
-                        json!(node),
-                    )],
-                });
-            }
-            Self::StopRebuilds => ("concurrent-replica-rebuild-per-node-limit", "0"),
-            Self::DisableAutoBalance => ("replica-auto-balance", "disabled"),
-        };
-        let all: Api<DynamicObject> = Api::all_with(client.clone(), &settings());
-        let found = all
-            .list(&ListParams::default())
-            .await
-            .map_err(|source| ActError::Api {
-                what: "listing Longhorn settings".into(),
-                source,
-            })?
-            .items
-            .into_iter()
-            .find(|s| s.metadata.name.as_deref() == Some(name))
-            .ok_or_else(|| ActError::NoSetting(name.to_owned()))?;
-        Ok(Target {
-            resource: settings(),
-            namespace: found.metadata.namespace,
-            name: name.to_owned(),
-            edits: vec![Edit::Set(path(&["value"]), json!(value))],
-        })
     }
 }
 
@@ -108,7 +74,6 @@ struct Target {
     resource: ApiResource,
     namespace: Option<String>,
     name: String,
-    edits: Vec<Edit>,
 }
 
 fn workload_resource(kind: &str) -> Option<ApiResource> {
@@ -138,6 +103,12 @@ pub enum ActError {
     Journal(#[source] JournalIoError),
     #[error("cannot read the cluster")]
     Collect(#[source] crate::CollectError),
+    #[error("the API server refused {what}: {reason}")]
+    Refused { what: String, reason: String },
+    #[error("{0}")]
+    Engine(String),
+    #[error("not applied: {0}")]
+    Halted(String),
 }
 
 /// Every Deployment, StatefulSet and DaemonSet with its metadata (labels and annotations tell
@@ -231,52 +202,16 @@ fn settings() -> ApiResource {
     ))
 }
 
-/// The taint Kubernetes puts on a cordoned node.
-const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
-
-/// Cordoning edits: `spec.unschedulable` and the unschedulable NoSchedule taint the node
-/// lifecycle controller would add anyway. Setting the taint here makes both the patch and its
-/// inverse pin the node's taints, so a rollback never uncordons a node someone has since
-/// re-cordoned or tainted differently (it stops on the conflict instead).
-///
-/// # Caveats
-/// A taint the control plane adds meanwhile (a NotReady node's `unreachable`) also counts as a
-/// change: the rollback then stops and shows the taints, and the person decides.
-pub fn cordon_edits(node: &Value) -> Vec<Edit> {
-    let mut taints = node["spec"]["taints"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if !taints
-        .iter()
-        .any(|t| t["key"] == UNSCHEDULABLE_TAINT && t["effect"] == "NoSchedule")
-    {
-        taints.push(json!({"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}));
-    }
-    vec![
-        Edit::Set(path(&["spec", "unschedulable"]), json!(true)),
-        Edit::Set(path(&["spec", "taints"]), Value::Array(taints)),
-    ]
-}
-
-/// The pinned patch setting a Longhorn Setting's value; `None` when it already holds it.
-pub fn setting_patch(
-    observed: &Value,
-    value: &str,
-) -> Result<Option<posture_core::plan::PinnedPatch>, ActError> {
-    build(observed, &[Edit::Set(path(&["value"]), json!(value))]).map_err(ActError::Build)
-}
-
-/// Dry-runs the action; with `journal` (the person approved), applies it and journals it.
+/// Dry-runs the action; with `journal` (the person approved), applies it through the apply
+/// engine, which journals it.
 pub async fn act(
     client: &kube::Client,
     cluster: &crate::ClusterIdentity,
     action: &Act,
     journal: Option<&Path>,
 ) -> Result<ActOutcome, ActError> {
-    let target = action.target(client).await?;
+    let target = target(client, action).await?;
     let name = target.name.as_str();
-    let namespace = target.namespace.clone().unwrap_or_default();
     let api: Api<DynamicObject> = match &target.namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &target.resource),
         None => Api::all_with(client.clone(), &target.resource),
@@ -300,11 +235,13 @@ pub async fn act(
         map.insert("apiVersion".into(), json!(target.resource.api_version));
         map.insert("kind".into(), json!(target.resource.kind));
     }
-    let edits = match action {
-        Act::Cordon { .. } => cordon_edits(&observed),
-        _ => target.edits,
+    let identity = ClusterIdentity {
+        server: cluster.server.clone(),
+        kube_system_uid: kube_system_uid(client).await?,
     };
-    let Some(pinned) = build(&observed, &edits).map_err(ActError::Build)? else {
+    let Some(plan) = posture_core::act::plan(action, &object, &observed, identity.clone())
+        .map_err(ActError::Build)?
+    else {
         return Ok(ActOutcome {
             object,
             forward: None,
@@ -313,98 +250,74 @@ pub async fn act(
             journal: None,
         });
     };
-    let refused = |source| ActError::Api {
-        what: format!("patching {name}"),
-        source,
+    let Some(Action::Patch { forward, inverse }) = plan
+        .stages
+        .first()
+        .and_then(|s| s.changes.first())
+        .map(|c| c.action.clone())
+    else {
+        return Err(ActError::Wire(
+            "the counter-move's plan holds no patch".into(),
+        ));
     };
-    api.patch(
-        name,
-        &PatchParams::default().dry_run(),
-        &KubePatch::<()>::Json(wire(&pinned.forward)?),
-    )
-    .await
-    .map_err(refused)?;
     let mut outcome = ActOutcome {
-        object: object.clone(),
-        forward: Some(pinned.forward.clone()),
-        inverse: Some(pinned.inverse.clone()),
+        object,
+        forward: Some(forward),
+        inverse: Some(inverse),
         applied: false,
         journal: None,
     };
     let Some(journal_path) = journal else {
+        crate::apply::dry_run(client, &plan)
+            .await
+            .map_err(|reason| ActError::Refused {
+                what: format!("patching {name}"),
+                reason,
+            })?;
         return Ok(outcome);
     };
     let header = JournalHeader {
         schema: JOURNAL_SCHEMA.to_owned(),
-        plan_sha256: format!("act:{}", action.name()),
-        cluster: ClusterIdentity {
-            server: cluster.server.clone(),
-            kube_system_uid: kube_system_uid(client).await?,
-        },
+        plan_sha256: format!("{ACT_JOURNAL_PREFIX}{}", action.name()),
+        cluster: identity,
     };
     let mut file = if journal_path.exists() {
         JournalFile::open(journal_path)
             .map_err(ActError::Journal)?
             .0
     } else {
-        JournalFile::create(journal_path, &header).map_err(ActError::Journal)?
+        JournalFile::create_on_first_record(journal_path, &header).map_err(ActError::Journal)?
     };
-    let stage = format!("act-{}", action.name());
-    let change = if namespace.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{namespace}/{name}")
-    };
-    file.append(&Record::Intent {
-        stage: stage.clone(),
-        change: change.clone(),
-        object: object.clone(),
-        operation: Operation::Patch {
-            patch: pinned.forward.clone(),
+    let point = resume_point(&plan, &JournalHeader::for_plan(&plan), &[])
+        .map_err(|e| ActError::Wire(e.to_string()))?;
+    let mut approve_all = ApproveAll;
+    let mut settings = EngineSettings::new(LockSettings::for_this_process(false));
+    // A counter-move runs during the storm it answers: the flap gate would halt it at once.
+    settings.gate = None;
+    let mut engine = Engine {
+        client: client.clone(),
+        server: cluster.server.clone(),
+        options: ApplyOptions {
+            auto_approve: true,
+            ..ApplyOptions::default()
         },
-        rollback: false,
-    })
-    .map_err(ActError::Journal)?;
-    let landed = api
-        .patch(
-            name,
-            &PatchParams::default(),
-            &KubePatch::<()>::Json(wire(&pinned.forward)?),
-        )
-        .await;
-    let landed = match landed {
-        Ok(landed) => landed,
-        Err(source) => {
-            let _ = file.append(&Record::Failed {
-                stage,
-                change: Some(change),
-                reason: source.to_string(),
-            });
-            return Err(refused(source));
+        settings,
+        journal: &mut file,
+        approver: &mut approve_all,
+    };
+    let result = engine
+        .run(&plan, Mode::Apply(point))
+        .await
+        .map_err(|e| ActError::Engine(crate::message::one_line(&e)))?;
+    match result.state {
+        ApplyState::Done => {
+            outcome.applied = true;
+            outcome.journal = Some(journal_path.to_owned());
+            Ok(outcome)
         }
-    };
-    file.append(&Record::Applied {
-        stage: stage.clone(),
-        change,
-        object,
-        resource_version: landed.metadata.resource_version,
-        inverse: Operation::Patch {
-            patch: pinned.inverse,
-        },
-    })
-    .map_err(ActError::Journal)?;
-    file.append(&Record::StageComplete { stage })
-        .map_err(ActError::Journal)?;
-    outcome.applied = true;
-    outcome.journal = Some(journal_path.to_owned());
-    Ok(outcome)
-}
-
-/// The patch as kube-rs's own `json_patch` version spells it (the same JSON).
-fn wire<T: serde::de::DeserializeOwned>(patch: &Patch) -> Result<T, ActError> {
-    serde_json::to_value(patch)
-        .and_then(serde_json::from_value)
-        .map_err(|e| ActError::Wire(e.to_string()))
+        ApplyState::Halted(halt) => Err(ActError::Halted(halt.to_string())),
+        other => Err(ActError::Halted(format!("stopped at {other:?}"))),
+    }
 }
 
 async fn kube_system_uid(client: &kube::Client) -> Result<String, ActError> {

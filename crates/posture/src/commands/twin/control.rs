@@ -57,6 +57,9 @@ pub(crate) enum FaultCommand {
         #[arg(value_parser = rate)]
         rate: f64,
     },
+    /// Carry out writes to PLURAL (e.g. settings) and then never answer them, until the faults
+    /// are cleared: the client times out not knowing that they landed.
+    LostReplies { plural: String },
     /// Restart the API server: every open watch ends.
     RestartApi,
     /// Remove every fault.
@@ -93,6 +96,7 @@ impl FaultCommand {
             Self::SlowRebuilds { factor } => Fault::SlowRebuilds { factor },
             Self::ApiErrors { rate, status } => Fault::ApiErrors { rate, status },
             Self::ApiTimeouts { rate } => Fault::ApiTimeouts { rate },
+            Self::LostReplies { plural } => Fault::LostReplies { plural },
             Self::RestartApi => Fault::RestartApi,
             Self::Clear => Fault::ClearAll,
         }

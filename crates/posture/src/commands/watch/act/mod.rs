@@ -24,9 +24,7 @@ pub(crate) fn run(
     crate::commands::with_client(global, async |client, cluster| {
         if matches!(
             action,
-            WatchAction::RecordonSecondary
-                | WatchAction::PinToPrimary
-                | WatchAction::SnapshotRestore
+            WatchAction::CordonSecondary | WatchAction::PinToPrimary | WatchAction::SnapshotRestore
         ) {
             // These place by the policy's topology: the nodes it names must be the cluster's.
             let snapshot = posture_kube::collect(&client, &cluster)
@@ -35,7 +33,7 @@ pub(crate) fn run(
             crate::commands::check::policy_fits(global, &policy, &snapshot)?;
         }
         let act_on = match action {
-            WatchAction::RecordonSecondary => Act::Cordon {
+            WatchAction::CordonSecondary => Act::Cordon {
                 node: secondary_node(&client, &cluster, &policy)
                     .await
                     .map_err(CliError::Act)?,

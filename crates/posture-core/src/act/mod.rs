@@ -1,0 +1,198 @@
+//! The runbook's "Act" during a storm as plans: each counter-move `posture watch --act` offers
+//! becomes a one-stage [`Plan`] that the apply engine runs like any other, with the cluster
+//! lock, a server dry-run, the journal, read-back of writes in doubt and retries. Only the flap
+//! gate is off: a counter-move runs during the storm it answers.
+
+use serde_json::{Value, json};
+
+use crate::ObjectRef;
+use crate::Section;
+pub use crate::facts::UNSCHEDULABLE_TAINT;
+use crate::plan::patch::{Edit, PatchBuildError, PinnedPatch, build, path};
+use crate::plan::{
+    Action, Change, ClusterIdentity, Delivery, ObservedVersion, PLAN_SCHEMA, Plan, PlanOptions,
+    PostCondition, Stage,
+};
+
+/// An action a person may approve while watching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    /// Cordon the secondary node again, so nothing new lands on the node that comes and goes.
+    Cordon { node: String },
+    /// Pin a workload that has storage but no placement of its own to the primary, so it stops
+    /// following the secondary around.
+    Pin { workload: ObjectRef, node: String },
+    /// `concurrent-replica-rebuild-per-node-limit` to 0: no new rebuilds start.
+    StopRebuilds,
+    /// `replica-auto-balance` to `disabled`: Longhorn stops moving replicas around.
+    DisableAutoBalance,
+}
+
+/// The object an action edits, as far as it is known without reading the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Node(String),
+    Workload(ObjectRef),
+    /// A Longhorn Setting; its namespace is wherever Longhorn runs.
+    Setting {
+        name: &'static str,
+        value: &'static str,
+    },
+}
+
+impl Act {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Cordon { .. } => "cordon-secondary",
+            Self::Pin { .. } => "pin-to-primary",
+            Self::StopRebuilds => "stop-rebuilds",
+            Self::DisableAutoBalance => "disable-auto-balance",
+        }
+    }
+
+    pub fn target(&self) -> Target {
+        match self {
+            Self::Cordon { node } => Target::Node(node.clone()),
+            Self::Pin { workload, .. } => Target::Workload(workload.clone()),
+            Self::StopRebuilds => Target::Setting {
+                name: "concurrent-replica-rebuild-per-node-limit",
+                value: "0",
+            },
+            Self::DisableAutoBalance => Target::Setting {
+                name: "replica-auto-balance",
+                value: "disabled",
+            },
+        }
+    }
+
+    /// The edits, fitted to the object as observed (a cordon keeps the node's other taints).
+    pub fn edits(&self, observed: &Value) -> Vec<Edit> {
+        match self {
+            Self::Cordon { .. } => cordon_edits(observed),
+            Self::Pin { node, .. } => vec![Edit::Set(
+                path(&[
+                    "spec",
+                    "template",
+                    "spec",
+                    "nodeSelector",
+                    "kubernetes.io/hostname",
+                ]),
+                json!(node),
+            )],
+            Self::StopRebuilds | Self::DisableAutoBalance => match self.target() {
+                Target::Setting { value, .. } => setting_edits(value),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+/// Cordoning edits: `spec.unschedulable` and the unschedulable NoSchedule taint the node
+/// lifecycle controller would add anyway. Setting the taint here makes both the patch and its
+/// inverse pin the node's taints, so a rollback never uncordons a node someone has since
+/// re-cordoned or tainted differently (it stops on the conflict instead).
+///
+/// # Caveats
+/// A taint the control plane adds meanwhile (a NotReady node's `unreachable`) also counts as a
+/// change: the rollback then stops and shows the taints, and the person decides.
+pub fn cordon_edits(node: &Value) -> Vec<Edit> {
+    let mut taints = node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !taints
+        .iter()
+        .any(|t| t["key"] == UNSCHEDULABLE_TAINT && t["effect"] == "NoSchedule")
+    {
+        taints.push(json!({"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}));
+    }
+    vec![
+        Edit::Set(path(&["spec", "unschedulable"]), json!(true)),
+        Edit::Set(path(&["spec", "taints"]), Value::Array(taints)),
+    ]
+}
+
+fn setting_edits(value: &str) -> Vec<Edit> {
+    vec![Edit::Set(path(&["value"]), json!(value))]
+}
+
+/// The pinned patch setting a Longhorn Setting's value; `None` when it already holds it.
+pub fn setting_patch(
+    observed: &Value,
+    value: &str,
+) -> Result<Option<PinnedPatch>, PatchBuildError> {
+    build(observed, &setting_edits(value))
+}
+
+/// The stage id an action's plan (and its journal records) use.
+pub fn stage_id(act: &Act) -> String {
+    format!("act-{}", act.name())
+}
+
+/// The one-stage plan that carries out `act` on `object`, observed as `observed`; `None` when
+/// the object already looks the way the action wants.
+///
+/// The change is named after the object (`namespace/name`, or the name of a cluster-scoped
+/// one), as `posture rollback` names it when it rebuilds the plan from an act journal.
+pub fn plan(
+    act: &Act,
+    object: &ObjectRef,
+    observed: &Value,
+    cluster: ClusterIdentity,
+) -> Result<Option<Plan>, PatchBuildError> {
+    let Some(pinned) = build(observed, &act.edits(observed))? else {
+        return Ok(None);
+    };
+    let resource_version = observed
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let id = match &object.namespace {
+        Some(namespace) => format!("{namespace}/{}", object.name),
+        None => object.name.clone(),
+    };
+    let stage = stage_id(act);
+    let change = Change {
+        id,
+        summary: format!("{stage} on {object}"),
+        object: object.clone(),
+        resource_version: resource_version.clone(),
+        owner: None,
+        delivery: Delivery::Live,
+        action: Action::Patch {
+            forward: pinned.forward,
+            inverse: pinned.inverse,
+        },
+        post_condition: PostCondition::ObjectExists {
+            object: object.clone(),
+        },
+    };
+    let mut plan = Plan {
+        schema: PLAN_SCHEMA.to_owned(),
+        cluster,
+        source: format!("watch --act {}", act.name()),
+        options: PlanOptions::default(),
+        primary: None,
+        secondary: None,
+        observed: vec![ObservedVersion {
+            object: object.clone(),
+            resource_version,
+        }],
+        stages: vec![Stage {
+            id: stage,
+            section: Section::Risks,
+            title: format!("watch --act {}", act.name()),
+            runbook_approval_required: false,
+            rationale: "the runbook's Act during a storm".into(),
+            changes: vec![change],
+        }],
+        notes: Vec::new(),
+        blockers: Vec::new(),
+        sha256: String::new(),
+    };
+    plan.sha256 = plan.content_hash();
+    Ok(Some(plan))
+}
+
+#[cfg(test)]
+mod tests;
