@@ -17,6 +17,7 @@ pub mod policy;
 pub mod report;
 pub mod snapshot;
 pub mod topology;
+pub(crate) mod workload;
 
 pub use load::{LoadError, ensure_cluster, load_snapshot_str};
 pub use object::ObjectRef;

@@ -194,5 +194,22 @@ pub fn plan(
     Ok(Some(plan))
 }
 
+/// True when an alert subject names the object: `namespace/name` itself, or something under it
+/// (`namespace/name/...`, a pod `namespace/name-...`); without a namespace, any path segment.
+pub fn alert_names(alerts: &[String], namespace: Option<&str>, name: &str) -> bool {
+    alerts.iter().any(|subject| match namespace {
+        Some(ns) => {
+            let own = format!("{ns}/{name}");
+            subject == &own
+                || subject.starts_with(&format!("{own}/"))
+                || subject.starts_with(&format!("{own}-"))
+        }
+        None => subject.split('/').any(|segment| segment == name),
+    })
+}
+
+pub mod argo;
+pub mod restore;
+
 #[cfg(test)]
 mod tests;

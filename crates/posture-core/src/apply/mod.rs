@@ -26,6 +26,7 @@
 //! for. Rollback needs the plan the journal was written for (to decide whether an uncertain
 //! inverse landed); the journal header's plan hash says which one.
 
+pub mod conditions;
 mod in_flight;
 pub mod inverse;
 pub mod journal;

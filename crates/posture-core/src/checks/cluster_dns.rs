@@ -5,10 +5,10 @@ use k8s_openapi::api::core::v1::Service;
 
 use super::context::Ctx;
 use super::record::{CheckDef, Recorder, Verdict};
-use super::workload::Workload;
 use crate::object::ObjectRef;
 use crate::report::{Evidence, Section, Severity};
 use crate::topology::{node_args, node_name};
+use crate::workload::Workload;
 
 const S: Section = Section::Coredns;
 const K3S_DEFAULT_CLUSTER_DNS: &str = "10.43.0.10";

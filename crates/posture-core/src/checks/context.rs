@@ -8,12 +8,12 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use super::record::{CheckDef, Verdict};
 use super::selectors;
-use super::workload::{self, Workload};
-use super::workload::{Kind, UNSCHEDULABLE_TAINT};
 use crate::policy::Policy;
 use crate::report::{Evidence, Finding, Severity};
 use crate::snapshot::Snapshot;
 use crate::topology::{self, Topology};
+use crate::workload::{self, Workload};
+use crate::workload::{Kind, UNSCHEDULABLE_TAINT};
 
 pub(crate) struct Ctx<'a> {
     pub snap: &'a Snapshot,

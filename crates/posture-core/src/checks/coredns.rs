@@ -8,9 +8,9 @@ use super::cluster_dns;
 use super::context::Ctx;
 use super::quantity;
 use super::record::{CheckDef, Recorder, Verdict};
-use super::workload::{HOSTNAME_KEY, Workload};
 use crate::ownership::{Owner, owner_of};
 use crate::report::{Evidence, Finding, Section, Severity};
+use crate::workload::{HOSTNAME_KEY, Workload};
 
 const S: Section = Section::Coredns;
 

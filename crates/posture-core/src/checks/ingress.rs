@@ -5,8 +5,8 @@ use k8s_openapi::api::core::v1::{Container, Probe};
 
 use super::context::Ctx;
 use super::record::{CheckDef, Recorder, Verdict};
-use super::workload::{self, HOSTNAME_KEY, Kind, Rollout, Workload};
 use crate::report::{Evidence, Finding, Section, Severity};
+use crate::workload::{self, HOSTNAME_KEY, Kind, Rollout, Workload};
 
 const S: Section = Section::Ingress;
 

@@ -21,7 +21,6 @@ mod record;
 mod risks;
 mod selectors;
 mod startable;
-pub(crate) mod workload;
 
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -7,10 +7,10 @@ use super::context::Ctx;
 use super::record::{CheckDef, Recorder, Verdict};
 use super::selectors;
 use super::startable;
-use super::workload::{Kind, UNSCHEDULABLE_TAINT, Workload};
 use crate::object::ObjectRef;
 use crate::report::{Evidence, Section, Severity};
 use crate::topology::node_name;
+use crate::workload::{Kind, UNSCHEDULABLE_TAINT, Workload};
 
 const S: Section = Section::Preconditions;
 
@@ -111,15 +111,7 @@ fn topology(ctx: &Ctx<'_>) -> Verdict {
     Verdict::judged(findings, detail)
 }
 
-fn is_ready(node: &Node) -> Option<bool> {
-    node.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.status == "True")
-}
+use crate::facts::node_ready as is_ready;
 
 fn secondary_ready(ctx: &Ctx<'_>) -> Verdict {
     if let Some(v) = ctx.unreadable(&["nodes"]) {

@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 
 use super::patch::{Edit, path, to_json};
 use super::{Action, ChangeDraft, Context, Placement, PlanError, PostCondition, StageDraft};
-use crate::checks::workload::{self, Workload};
 use crate::object::ObjectRef;
 use crate::ownership::owner_of;
 use crate::report::Section;
+use crate::workload::{self, Workload};
 
 pub(super) const HOSTNAME_KEY: &str = "kubernetes.io/hostname";
 /// The cordon taint. Platform pods that must run on both nodes tolerate it, as DaemonSets do;

@@ -10,7 +10,6 @@
 //! The client does not retry on its own (build it with [`client_for_apply`]): the machine
 //! decides about 429s, timeouts and 5xx, and must see them.
 
-mod conditions;
 mod gate;
 pub mod lock;
 mod narrate;

@@ -3,7 +3,6 @@
 //! Flapping is not judged here but by the flap gate beside the whole run (`gate.rs`), with the
 //! same detectors `posture watch` runs.
 
-use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -11,11 +10,11 @@ use futures::stream::select_all;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
 use posture_core::ObjectRef;
-use posture_core::plan::{Placement, PostCondition};
+use posture_core::plan::PostCondition;
 use serde_json::Value;
 
-use super::conditions::{self, Verdict};
 use super::objects::api_resource;
+use posture_core::apply::conditions::{self, Seen, Verdict};
 
 /// How waiting ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,30 +24,8 @@ pub(crate) enum WaitOutcome {
     Flapping(String),
 }
 
-/// What the watches have seen, per resource plural and `namespace/name`.
-#[derive(Debug, Default)]
-pub(crate) struct Seen {
-    pub(crate) objects: HashMap<String, BTreeMap<String, Value>>,
-}
-
-impl Seen {
-    pub(crate) fn of(&self, plural: &str) -> impl Iterator<Item = &Value> {
-        self.objects
-            .get(plural)
-            .into_iter()
-            .flat_map(|m| m.values())
-    }
-
-    pub(crate) fn get(&self, object: &ObjectRef) -> Option<&Value> {
-        let plural = api_resource(object).plural;
-        self.objects
-            .get(&plural)?
-            .get(&key(object.namespace.as_deref(), &object.name))
-    }
-}
-
 fn key(namespace: Option<&str>, name: &str) -> String {
-    format!("{}/{name}", namespace.unwrap_or_default())
+    Seen::key(namespace, name)
 }
 
 /// The resources to watch for a post-condition: (resource, namespace).
@@ -148,18 +125,4 @@ pub(crate) async fn wait_for(
         tracing::warn!(waiting_for = %last, "post-condition not met in time");
     }
     outcome
-}
-
-/// Whether the pods of `placement` are where it says; exposed for the conditions module.
-pub(crate) fn placement_holds(placement: &Placement, ready_nodes: &[String]) -> bool {
-    match placement {
-        Placement::Anywhere => true,
-        Placement::AllOn { node } => ready_nodes.iter().all(|n| n == node),
-        Placement::OnePerNode { nodes } => {
-            ready_nodes.len() == nodes.len()
-                && nodes
-                    .iter()
-                    .all(|n| ready_nodes.iter().filter(|r| *r == n).count() == 1)
-        }
-    }
 }

@@ -98,11 +98,7 @@ impl Model {
                 if deleted {
                     self.nodes.remove(&name);
                 } else {
-                    let ready = object["status"]["conditions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                    let ready = posture_core::facts::ready(object);
                     let cordoned = object["spec"]["unschedulable"] == true;
                     let row = NodeRow { ready, cordoned };
                     if let Some(before) = self.nodes.get(&name).cloned() {
@@ -116,11 +112,7 @@ impl Model {
                 let key = format!("{namespace}/{name}");
                 match Component::of(object) {
                     Some(component) if !deleted => {
-                        let ready = object["status"]["conditions"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                        let ready = posture_core::facts::ready(object);
                         let node = object["spec"]["nodeName"]
                             .as_str()
                             .unwrap_or("-")
@@ -153,13 +145,13 @@ impl Model {
                 if deleted {
                     self.replicas.remove(&name);
                 } else {
-                    let volume = text(object, &["spec", "volumeName"]);
+                    let volume = posture_core::facts::longhorn_volume_of(object).to_owned();
                     let node = text(object, &["spec", "nodeID"]);
                     self.replicas.insert(name, (volume, node));
                 }
             }
             WatchedKind::LonghornEngine => {
-                let volume = text(object, &["spec", "volumeName"]);
+                let volume = posture_core::facts::longhorn_volume_of(object).to_owned();
                 let rebuilds = if deleted {
                     Vec::new()
                 } else {

@@ -1,6 +1,6 @@
 //! Pods and pod Events: restarts, CrashLoopBackOff, creation, deletion and eviction.
 
-use crate::checks::workload::image_repository;
+use crate::workload::image_repository;
 
 use super::{Fields, Out, Reducer, join_key};
 use crate::detect::reduce::Change;

@@ -7,11 +7,9 @@
 //! printed, never run.
 
 pub mod argo;
-mod claims;
 pub mod journal;
 mod placement;
 pub mod restore;
-mod steps;
 
 pub use placement::{is_unpinned_with_storage, primary_node, secondary_node, unpinned_workloads};
 
@@ -32,7 +30,7 @@ use crate::apply::{ApproveAll, Engine, EngineSettings};
 use crate::journal::{JournalFile, JournalIoError};
 use journal::ACT_JOURNAL_PREFIX;
 
-pub use posture_core::act::{Act, UNSCHEDULABLE_TAINT, cordon_edits};
+pub use posture_core::act::{Act, UNSCHEDULABLE_TAINT, alert_names, cordon_edits};
 
 /// The object `action` edits, and the resource it is served as.
 async fn target(client: &kube::Client, action: &Act) -> Result<Target, ActError> {
@@ -165,20 +163,6 @@ pub async fn workload_owners(
     all.extend(list::<StatefulSet>(client).await?);
     all.extend(list::<DaemonSet>(client).await?);
     Ok(all)
-}
-
-/// True when an alert subject names the object: `namespace/name` itself, or something under it
-/// (`namespace/name/...`, a pod `namespace/name-...`); without a namespace, any path segment.
-pub(crate) fn alert_names(alerts: &[String], namespace: Option<&str>, name: &str) -> bool {
-    alerts.iter().any(|subject| match namespace {
-        Some(ns) => {
-            let own = format!("{ns}/{name}");
-            subject == &own
-                || subject.starts_with(&format!("{own}/"))
-                || subject.starts_with(&format!("{own}-"))
-        }
-        None => subject.split('/').any(|segment| segment == name),
-    })
 }
 
 /// What an action did (or, unapproved, would do).
@@ -333,7 +317,3 @@ async fn kube_system_uid(client: &kube::Client) -> Result<String, ActError> {
         })?;
     Ok(namespace.and_then(|n| n.metadata.uid).unwrap_or_default())
 }
-
-#[cfg(test)]
-#[path = "mod_tests.rs"]
-mod tests;

@@ -63,15 +63,9 @@ fn describe_topology(ctx: &mut DemoContext, topology: &Topology) {
 
 /// `Ready`, `NotReady` or `Unknown`, plus `SchedulingDisabled` when cordoned, as kubectl shows it.
 pub(super) fn node_status(node: &Node) -> String {
-    let ready = node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-        .map(|c| c.status.as_str());
-    let mut status = match ready {
-        Some("True") => "Ready".to_owned(),
-        Some(_) => "NotReady".to_owned(),
+    let mut status = match posture_core::facts::node_ready(node) {
+        Some(true) => "Ready".to_owned(),
+        Some(false) => "NotReady".to_owned(),
         None => "Unknown".to_owned(),
     };
     if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
@@ -122,13 +116,7 @@ pub(super) fn pod_node(pod: &Pod) -> Option<&str> {
     pod.spec.as_ref().and_then(|s| s.node_name.as_deref())
 }
 
-pub(super) fn pod_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-        .is_some_and(|c| c.status == "True")
-}
+pub(super) use posture_core::facts::pod_ready;
 
 /// Longhorn volume (with its claim, when bound) to robustness (`healthy`, `degraded`, ...).
 pub(super) fn volume_robustness(snapshot: &Snapshot) -> BTreeMap<String, String> {

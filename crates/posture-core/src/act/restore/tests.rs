@@ -6,7 +6,7 @@ const MEDIA: &str = "pvc-51aa7c3d-2e6f-4d81-a9b0-c4e5f6a7b864";
 const QDRANT: &str = "pvc-6a1f0c3e-7b2d-4e9a-9c41-0d3b5e8f1a20";
 
 fn homelab() -> Snapshot {
-    posture_core::load_snapshot_str("homelab.yaml", HOMELAB).expect("the scenario loads")
+    crate::load_snapshot_str("homelab.yaml", HOMELAB).expect("the scenario loads")
 }
 
 fn snap(name: &str, volume: &str, created: &str, ready: bool) -> Value {
@@ -36,7 +36,7 @@ fn without_alerts_the_degraded_volume_is_chosen_with_its_claim_workload_and_newe
     ];
     let plan = select(
         &homelab(),
-        &posture_core::Policy::default(),
+        &crate::Policy::default(),
         &snapshots,
         None,
         None,
@@ -80,7 +80,7 @@ fn alerts_choose_the_named_volume_and_a_stateful_set_scales_as_sts() {
     let alerts = vec![QDRANT.to_owned()];
     let plan = select(
         &homelab(),
-        &posture_core::Policy::default(),
+        &crate::Policy::default(),
         &[],
         Some(&[]),
         Some(&alerts),
@@ -108,7 +108,7 @@ fn with_every_volume_healthy_all_are_listed() {
     for volume in &mut snapshot.longhorn.as_mut().expect("longhorn").volumes {
         volume.status.robustness = Some("healthy".into());
     }
-    let plan = select(&snapshot, &posture_core::Policy::default(), &[], None, None);
+    let plan = select(&snapshot, &crate::Policy::default(), &[], None, None);
     assert_eq!(plan.rule, VolumeRule::All);
     assert_eq!(plan.volumes.len(), 5);
 }
@@ -124,7 +124,7 @@ fn backups_of_the_volume_are_listed_newest_first() {
     ];
     let plan = select(
         &homelab(),
-        &posture_core::Policy::default(),
+        &crate::Policy::default(),
         &[],
         Some(&backups),
         None,
@@ -145,7 +145,7 @@ fn a_detached_volume_is_attached_for_the_revert_on_the_primary() {
         volume.spec.node_id = None;
         volume.status.state = Some("detached".into());
     }
-    let plan = select(&snapshot, &posture_core::Policy::default(), &[], None, None);
+    let plan = select(&snapshot, &crate::Policy::default(), &[], None, None);
     let media = &plan.volumes[0];
     assert_eq!(media.node.as_deref(), Some("miniserver"));
     assert!(

@@ -1,6 +1,6 @@
 //! The revert of a Longhorn volume to a snapshot, as exact commands with the real names.
 
-use super::restore::{Step, WorkloadUse};
+use super::{Step, WorkloadUse};
 
 pub(super) struct StepInputs<'a> {
     pub(super) volume: &'a str,

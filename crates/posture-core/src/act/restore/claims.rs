@@ -1,12 +1,12 @@
 //! Who uses a Longhorn volume: its claim, the pods mounting the claim, and the Deployments and
 //! StatefulSets behind them, read from a snapshot.
 
+use crate::ObjectRef;
+use crate::longhorn::Volume;
+use crate::snapshot::Snapshot;
 use k8s_openapi::api::core::v1::Pod;
-use posture_core::ObjectRef;
-use posture_core::longhorn::Volume;
-use posture_core::snapshot::Snapshot;
 
-use super::restore::WorkloadUse;
+use super::WorkloadUse;
 
 /// `(namespace, name)` of the volume's claim: from Longhorn's status, else the PV's claimRef.
 pub(super) fn claim_of(

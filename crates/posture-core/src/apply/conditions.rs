@@ -1,15 +1,56 @@
-//! Judges a post-condition from the objects the watches have seen.
+//! Judges a post-condition from the objects the watches have seen: pure, so the engine's waits
+//! and the tests judge alike, and the I/O layer only watches and feeds objects in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use posture_core::ObjectRef;
-use posture_core::plan::PostCondition;
 use serde_json::Value;
 
-use super::wait::{Seen, placement_holds};
+use crate::ObjectRef;
+use crate::plan::{Placement, PostCondition};
+
+/// What the watches have seen, per resource plural and `namespace/name` (an empty namespace
+/// for cluster-scoped objects).
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub objects: HashMap<String, BTreeMap<String, Value>>,
+}
+
+impl Seen {
+    pub fn of(&self, plural: &str) -> impl Iterator<Item = &Value> {
+        self.objects
+            .get(plural)
+            .into_iter()
+            .flat_map(|m| m.values())
+    }
+
+    pub fn get(&self, object: &ObjectRef) -> Option<&Value> {
+        self.objects
+            .get(&object.plural())?
+            .get(&Self::key(object.namespace.as_deref(), &object.name))
+    }
+
+    /// The key an object is kept under within its plural.
+    pub fn key(namespace: Option<&str>, name: &str) -> String {
+        format!("{}/{name}", namespace.unwrap_or_default())
+    }
+}
+
+/// Whether the pods of `placement` are where it says.
+pub fn placement_holds(placement: &Placement, ready_nodes: &[String]) -> bool {
+    match placement {
+        Placement::Anywhere => true,
+        Placement::AllOn { node } => ready_nodes.iter().all(|n| n == node),
+        Placement::OnePerNode { nodes } => {
+            ready_nodes.len() == nodes.len()
+                && nodes
+                    .iter()
+                    .all(|n| ready_nodes.iter().filter(|r| *r == n).count() == 1)
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     Met,
     /// Not yet: how far along (percent, for rebuilds) and what is missing.
     Waiting {
@@ -33,7 +74,7 @@ fn text<'v>(v: &'v Value, path: &str) -> &'v str {
     v.pointer(path).and_then(Value::as_str).unwrap_or_default()
 }
 
-pub(crate) fn evaluate(condition: &PostCondition, seen: &Seen) -> Verdict {
+pub fn evaluate(condition: &PostCondition, seen: &Seen) -> Verdict {
     match condition {
         PostCondition::RolloutComplete {
             workload,
@@ -85,12 +126,7 @@ pub(crate) fn evaluate(condition: &PostCondition, seen: &Seen) -> Verdict {
     }
 }
 
-fn rollout(
-    seen: &Seen,
-    workload: &ObjectRef,
-    replicas: i64,
-    placement: &posture_core::plan::Placement,
-) -> Verdict {
+fn rollout(seen: &Seen, workload: &ObjectRef, replicas: i64, placement: &Placement) -> Verdict {
     let Some(w) = seen.get(workload) else {
         return waiting(format!("{workload} to exist"));
     };
@@ -169,20 +205,10 @@ fn controlled_by(pod: &Value, kind: &str, name: &str) -> bool {
     }
 }
 
-fn is_ready(pod: &Value) -> bool {
-    text(pod, "/status/phase") == "Running"
-        && pod
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| text(c, "/type") == "Ready" && text(c, "/status") == "True")
-            })
-}
+use crate::facts::ready as is_ready;
 
 fn belongs_to(object: &Value, volume: &str) -> bool {
-    text(object, "/spec/volumeName") == volume
-        || text(object, "/metadata/labels/longhornvolume") == volume
+    crate::facts::longhorn_volume_of(object) == volume
 }
 
 /// Replica name to mode (`RW`, `WO`, `ERR`) over the volume's engines.
@@ -266,7 +292,6 @@ fn volume_state(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posture_core::plan::Placement;
     use serde_json::json;
 
     fn seen(objects: &[(&str, Value)]) -> Seen {
