@@ -246,7 +246,7 @@ impl Replica {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Engine {
+pub struct LonghornEngine {
     #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -287,7 +287,7 @@ pub struct RebuildStatus {
     pub error: Option<String>,
 }
 
-impl Engine {
+impl LonghornEngine {
     pub fn name(&self) -> &str {
         self.metadata.name.as_deref().unwrap_or_default()
     }

@@ -48,7 +48,7 @@ pub struct Longhorn {
     pub settings: Vec<longhorn::Setting>,
     pub volumes: Vec<longhorn::Volume>,
     pub replicas: Vec<longhorn::Replica>,
-    pub engines: Vec<longhorn::Engine>,
+    pub engines: Vec<longhorn::LonghornEngine>,
     pub nodes: Vec<longhorn::LonghornNode>,
 }
 

@@ -9,7 +9,7 @@ use crate::deadline::DeadlineLayer;
 
 /// Which cluster a client talks to, for provenance and for error messages a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterIdentity {
+pub struct ClusterEndpoint {
     /// The API server URL.
     pub server: String,
     /// The kubeconfig context, or `in-cluster` for a service account.
@@ -48,7 +48,7 @@ pub enum ClientError {
 pub async fn client_from(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
-) -> Result<(kube::Client, ClusterIdentity), ClientError> {
+) -> Result<(kube::Client, ClusterEndpoint), ClientError> {
     client_with(kubeconfig, context, |_| {}).await
 }
 
@@ -59,7 +59,7 @@ pub async fn client_with(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
     adjust: impl FnOnce(&mut Config),
-) -> Result<(kube::Client, ClusterIdentity), ClientError> {
+) -> Result<(kube::Client, ClusterEndpoint), ClientError> {
     let options = KubeConfigOptions {
         context: context.map(str::to_owned),
         ..KubeConfigOptions::default()
@@ -111,7 +111,7 @@ pub async fn client_with(
         .build();
     Ok((
         client,
-        ClusterIdentity {
+        ClusterEndpoint {
             server,
             context: context_name,
         },

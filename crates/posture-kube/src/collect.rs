@@ -12,7 +12,7 @@ use posture_core::load::{add_object, unreadable};
 use posture_core::snapshot::{HealthReport, Longhorn, SnapshotInfo};
 use serde_json::Value;
 
-use crate::client::ClusterIdentity;
+use crate::client::ClusterEndpoint;
 use crate::targets::{LONGHORN_DEFAULT_NAMESPACE, TARGETS, Target};
 
 /// The collected objects as the API returned them (for saving) and typed (for checking).
@@ -88,7 +88,7 @@ enum Outcome<T> {
 /// Collects the cluster `client` talks to. See [`collect_documents`].
 pub async fn collect(
     client: &kube::Client,
-    cluster: &ClusterIdentity,
+    cluster: &ClusterEndpoint,
 ) -> Result<Snapshot, CollectError> {
     Ok(collect_documents(client, cluster).await?.snapshot)
 }
@@ -96,7 +96,7 @@ pub async fn collect(
 /// Collects the cluster and keeps the raw documents next to the typed snapshot.
 pub async fn collect_documents(
     client: &kube::Client,
-    cluster: &ClusterIdentity,
+    cluster: &ClusterEndpoint,
 ) -> Result<Collection, CollectError> {
     // The first request alone: it proves the server answers and the credentials are accepted, and
     // its Date header is the cluster's own idea of "now".
@@ -180,7 +180,7 @@ pub async fn collect_documents(
 /// elsewhere, that namespace's ConfigMaps are read too (one more LIST, still namespaced).
 async fn read_longhorn_config_maps(
     client: &kube::Client,
-    cluster: &ClusterIdentity,
+    cluster: &ClusterEndpoint,
     collection: &mut Collection,
 ) -> Result<(), CollectError> {
     let namespace = collection.snapshot.longhorn.as_ref().and_then(|lh| {
@@ -217,7 +217,7 @@ fn record_unreadable(collection: &mut Collection, target: &Target, reason: &str)
     }
 }
 
-fn fatal(cluster: &ClusterIdentity, source: kube::Error) -> CollectError {
+fn fatal(cluster: &ClusterEndpoint, source: kube::Error) -> CollectError {
     let (server, context) = (cluster.server.clone(), cluster.context.clone());
     if let Some(timeout) = crate::deadline::timed_out(&source) {
         return CollectError::TimedOut {

@@ -12,6 +12,6 @@ pub mod save;
 mod targets;
 pub mod watch;
 
-pub use client::{ClientError, ClusterIdentity, client_from};
+pub use client::{ClientError, ClusterEndpoint, client_from};
 pub use collect::{CollectError, Collection, collect, collect_documents};
 pub use save::snapshot_yaml;

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use posture_kube::{ClusterIdentity, client_from, collect_documents, snapshot_yaml};
+use posture_kube::{ClusterEndpoint, client_from, collect_documents, snapshot_yaml};
 use serde_json::{Value, json};
 
 const DATE: &str = "Tue, 24 Nov 2026 16:04:42 GMT";
@@ -107,7 +107,7 @@ async fn forbidden_resources_are_recorded_and_the_rest_is_collected() {
         .expect("client");
     assert_eq!(
         identity,
-        ClusterIdentity {
+        ClusterEndpoint {
             server: server.clone(),
             context: "lab".into()
         }

@@ -66,7 +66,7 @@ async fn stopping_rebuilds_is_dry_run_first_then_journaled_with_its_inverse() {
     let name = "concurrent-replica-rebuild-per-node-limit";
     let value = |o: &kube::api::DynamicObject| o.data["value"].clone();
     let before = value(&settings.get(name).await.expect("setting"));
-    let cluster = posture_kube::ClusterIdentity {
+    let cluster = posture_kube::ClusterEndpoint {
         server: h.twin.url(),
         context: "twin".into(),
     };
@@ -113,7 +113,7 @@ async fn recordoning_the_secondary_finds_it_from_the_topology_and_journals_the_u
     use posture_kube::watch::act::{Act, act, secondary_node};
 
     let h = Harness::start().await;
-    let cluster = posture_kube::ClusterIdentity {
+    let cluster = posture_kube::ClusterEndpoint {
         server: h.twin.url(),
         context: "twin".into(),
     };
@@ -163,7 +163,7 @@ async fn unpinned_workloads_with_storage_are_pinned_to_the_primary() {
     use posture_kube::watch::act::{Act, act, primary_node, unpinned_workloads};
 
     let h = Harness::start().await;
-    let cluster = posture_kube::ClusterIdentity {
+    let cluster = posture_kube::ClusterEndpoint {
         server: h.twin.url(),
         context: "twin".into(),
     };

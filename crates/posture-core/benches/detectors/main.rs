@@ -24,7 +24,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use posture_core::detect::{
-    Change, DetectPolicy, Detectors, Reducer, Signal, WatchEvent, WatchedKind, header_line,
+    DetectPolicy, Detectors, EventType, Reducer, Signal, WatchEvent, WatchedKind, header_line,
     parse_line,
 };
 
@@ -263,9 +263,9 @@ fn object_round(lines: &[String], policy: &DetectPolicy) -> (ObjectTimes, Pass, 
             continue;
         };
         let change = match event.change.as_str() {
-            "ADDED" => Change::Added,
-            "DELETED" => Change::Deleted,
-            _ => Change::Modified,
+            "ADDED" => EventType::Added,
+            "DELETED" => EventType::Deleted,
+            _ => EventType::Modified,
         };
         let signals = reducer.reduce(stamp(i), resource, change, &event.object);
         detect(&mut detectors, signals, &mut by_value);

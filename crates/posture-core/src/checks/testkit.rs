@@ -14,7 +14,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::longhorn::{Engine, LonghornNode, Replica, Setting, Volume};
+use crate::longhorn::{LonghornEngine, LonghornNode, Replica, Setting, Volume};
 use crate::policy::Policy;
 use crate::report::{CheckStatus, Report, Severity};
 use crate::snapshot::{Longhorn, Snapshot, Unreadable};
@@ -375,7 +375,7 @@ impl Fx<Replica> {
     }
 }
 /// An engine for `volume` with replica name to mode.
-pub(crate) fn engine(volume: &str, modes: &[(&str, &str)]) -> Fx<Engine> {
+pub(crate) fn engine(volume: &str, modes: &[(&str, &str)]) -> Fx<LonghornEngine> {
     let map: serde_json::Map<String, Value> = modes
         .iter()
         .map(|(r, m)| ((*r).to_owned(), json!(m)))

@@ -53,7 +53,7 @@ use jiff::{SignedDuration, Timestamp};
 pub use alert::{Alert, DetectorKind};
 pub use moves::{CounterMove, counter_moves, workload_of_subject};
 pub use policy::DetectPolicy;
-pub use reduce::{Change, Reducer, UnreadableEvent, WatchEvent, WatchedKind, WatchedObject};
+pub use reduce::{EventType, Reducer, UnreadableEvent, WatchEvent, WatchedKind, WatchedObject};
 pub use replay::{ReplayError, SIGNALS_SCHEMA, header_line, parse_line, replay};
 pub use signal::{Signal, SignalKind};
 pub use stable::{StabilityVerdict, UntilStable};

@@ -125,7 +125,7 @@ pub enum EngineError {
 pub async fn client_for_apply(
     kubeconfig: Option<&std::path::Path>,
     context: Option<&str>,
-) -> Result<(kube::Client, crate::ClusterIdentity), crate::ClientError> {
+) -> Result<(kube::Client, crate::ClusterEndpoint), crate::ClientError> {
     crate::client::client_with(kubeconfig, context, |config| config.default_retry = false).await
 }
 

@@ -24,7 +24,7 @@ use jiff::{SignedDuration, Timestamp};
 use kube::api::DynamicObject;
 use kube::runtime::watcher::Event;
 use posture_core::detect::{
-    Change, DetectPolicy, Reducer, Signal, StabilityVerdict, UntilStable, WatchedKind,
+    DetectPolicy, EventType, Reducer, Signal, StabilityVerdict, UntilStable, WatchedKind,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -87,7 +87,7 @@ pub enum Update {
     /// An object as the watch now sees it, for views that show the cluster.
     Object {
         kind: WatchedKind,
-        change: Change,
+        change: EventType,
         object: Value,
     },
     /// Something a person watching should know: skipped resources, watch errors, relists.
@@ -252,7 +252,7 @@ impl SignalWatch {
                 for object in objects {
                     self.pending.push_back(Update::Object {
                         kind,
-                        change: Change::Added,
+                        change: EventType::Added,
                         object,
                     });
                 }
@@ -260,12 +260,12 @@ impl SignalWatch {
                     self.pending.push_back(Update::Signals(signals));
                 }
             }
-            Event::Apply(object) => self.one(now, kind, Change::Modified, object),
-            Event::Delete(object) => self.one(now, kind, Change::Deleted, object),
+            Event::Apply(object) => self.one(now, kind, EventType::Modified, object),
+            Event::Delete(object) => self.one(now, kind, EventType::Deleted, object),
         }
     }
 
-    fn one(&mut self, now: Timestamp, kind: WatchedKind, change: Change, object: DynamicObject) {
+    fn one(&mut self, now: Timestamp, kind: WatchedKind, change: EventType, object: DynamicObject) {
         let Some(object) = self.relevant(kind, object) else {
             return;
         };

@@ -29,7 +29,7 @@ use super::objects::{Representation, partial_metadata, representation};
 use super::selectors::Filter;
 use super::status::ApiError;
 use super::{Request, Shared, table};
-use crate::store::{Change, ChangeType, ObjectKey, Store, StoreError};
+use crate::store::{ChangeType, Committed, ObjectKey, Store, StoreError};
 
 struct WatchRequest {
     target: Target,
@@ -230,7 +230,7 @@ fn selection_at(store: &Store, watch: &WatchRequest, rv: u64) -> HashSet<ObjectK
                 .is_none_or(|ns| key.namespace == ns)
     };
     let mut before: HashMap<&ObjectKey, Option<&Value>> = HashMap::new();
-    let mut first_after: HashMap<&ObjectKey, &Change> = HashMap::new();
+    let mut first_after: HashMap<&ObjectKey, &Committed> = HashMap::new();
     for change in store.history().filter(|c| watched(&c.key)) {
         if change.resource_version <= rv {
             let state = (change.change != ChangeType::Deleted).then_some(&change.object);

@@ -19,12 +19,12 @@ use crate::resources::ResourceType;
 use meta::{ensure_metadata, has_finalizers, is_deleting, meta_str, not_found, set_type_meta, uid};
 
 pub use meta::short_suffix;
-pub use types::{Change, ChangeType, ObjectKey, StoreError};
+pub use types::{ChangeType, Committed, ObjectKey, StoreError};
 
 pub struct Store {
     objects: BTreeMap<ObjectKey, Value>,
     resource_version: u64,
-    history: VecDeque<Change>,
+    history: VecDeque<Committed>,
     history_limit: usize,
     /// Oldest resourceVersion a watch may resume from.
     oldest_resumable: u64,
@@ -333,7 +333,7 @@ impl Store {
     }
 
     /// Changes after `since` (exclusive), or `Gone` when history no longer reaches back that far.
-    pub fn changes_since(&self, since: u64) -> Result<Vec<&Change>, StoreError> {
+    pub fn changes_since(&self, since: u64) -> Result<Vec<&Committed>, StoreError> {
         if since + 1 < self.oldest_resumable {
             return Err(StoreError::Gone {
                 requested: since,
@@ -347,7 +347,7 @@ impl Store {
     }
 
     /// Every change still in history, oldest first.
-    pub fn history(&self) -> impl Iterator<Item = &Change> {
+    pub fn history(&self) -> impl Iterator<Item = &Committed> {
         self.history.iter()
     }
 
@@ -366,7 +366,7 @@ impl Store {
                 self.objects.insert(key.clone(), object.clone());
             }
         }
-        self.history.push_back(Change {
+        self.history.push_back(Committed {
             resource_version: rv,
             change,
             key,

@@ -54,7 +54,7 @@ impl ChangeType {
 
 /// One committed change, as a watch reports it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Change {
+pub struct Committed {
     pub resource_version: u64,
     pub change: ChangeType,
     pub key: ObjectKey,

@@ -51,7 +51,7 @@ pub(crate) fn shallow(file: &str, text: &str) -> Result<(), CliError> {
 /// Runs `work` on a runtime of its own with a client for the cluster the global options name.
 pub(crate) fn with_client<T>(
     global: &GlobalArgs,
-    work: impl AsyncFnOnce(kube::Client, posture_kube::ClusterIdentity) -> Result<T, CliError>,
+    work: impl AsyncFnOnce(kube::Client, posture_kube::ClusterEndpoint) -> Result<T, CliError>,
 ) -> Result<T, CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

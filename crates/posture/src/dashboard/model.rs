@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use jiff::Timestamp;
-use posture_core::detect::{Alert, Change, WatchedKind};
+use posture_core::detect::{Alert, EventType, WatchedKind};
 use serde_json::Value;
 
 /// Timeline entries kept: enough to fill a tall terminal.
@@ -87,12 +87,12 @@ impl Model {
         self.now = Some(at);
     }
 
-    pub(crate) fn object(&mut self, kind: WatchedKind, change: Change, object: &Value) {
+    pub(crate) fn object(&mut self, kind: WatchedKind, change: EventType, object: &Value) {
         let name = object["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let deleted = change == Change::Deleted;
+        let deleted = change == EventType::Deleted;
         match kind {
             WatchedKind::Node => {
                 if deleted {

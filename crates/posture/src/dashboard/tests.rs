@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use posture_core::Severity;
-use posture_core::detect::{Alert, Change, DetectorKind, WatchedKind};
+use posture_core::detect::{Alert, DetectorKind, EventType, WatchedKind};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
@@ -43,17 +43,17 @@ fn model() -> Model {
     model.tick(at("2026-11-23T12:05:00Z"));
     model.object(
         WatchedKind::Node,
-        Change::Added,
+        EventType::Added,
         &node("primary", true, false),
     );
     model.object(
         WatchedKind::Node,
-        Change::Added,
+        EventType::Added,
         &node("secondary", false, true),
     );
     model.object(
         WatchedKind::Pod,
-        Change::Added,
+        EventType::Added,
         &pod(
             "ingress",
             "haproxy-1",
@@ -65,7 +65,7 @@ fn model() -> Model {
     );
     model.object(
         WatchedKind::Pod,
-        Change::Added,
+        EventType::Added,
         &pod(
             "kube-system",
             "coredns-1",
@@ -77,7 +77,7 @@ fn model() -> Model {
     );
     model.object(
         WatchedKind::Pod,
-        Change::Added,
+        EventType::Added,
         &pod(
             "apps",
             "web-1",
@@ -89,20 +89,20 @@ fn model() -> Model {
     );
     model.object(
         WatchedKind::LonghornVolume,
-        Change::Added,
+        EventType::Added,
         &json!({"metadata": {"name": "pvc-data"}, "spec": {"numberOfReplicas": 2},
                 "status": {"state": "attached", "robustness": "degraded"}}),
     );
     for (replica, on) in [("pvc-data-r-1", "primary"), ("pvc-data-r-2", "secondary")] {
         model.object(
             WatchedKind::LonghornReplica,
-            Change::Added,
+            EventType::Added,
             &json!({"metadata": {"name": replica}, "spec": {"volumeName": "pvc-data", "nodeID": on}}),
         );
     }
     model.object(
         WatchedKind::LonghornEngine,
-        Change::Modified,
+        EventType::Modified,
         &json!({"metadata": {"name": "pvc-data-e-0"}, "spec": {"volumeName": "pvc-data"},
                 "status": {"rebuildStatus": {"tcp://10.0.0.2:10000": {"isRebuilding": true, "progress": 42}}}}),
     );
@@ -151,7 +151,7 @@ fn deleted_objects_leave_the_dashboard() {
     let mut model = model();
     model.object(
         WatchedKind::Node,
-        Change::Deleted,
+        EventType::Deleted,
         &node("secondary", false, true),
     );
     assert!(!model.nodes.contains_key("secondary"));
@@ -164,7 +164,7 @@ fn node_transitions_go_on_the_timeline() {
     let mut model = model();
     model.object(
         WatchedKind::Node,
-        Change::Modified,
+        EventType::Modified,
         &node("secondary", true, false),
     );
     let tail: Vec<&String> = model.timeline.iter().rev().take(2).collect();

@@ -1,7 +1,7 @@
 //! Odd data never panics: objects with every optional field missing, empty lists, no nodes.
 
 use crate::checks::testkit::run;
-use crate::longhorn::{Engine, LonghornNode, Replica, Setting, Volume};
+use crate::longhorn::{LonghornEngine, LonghornNode, Replica, Setting, Volume};
 use crate::report::CheckStatus;
 use crate::snapshot::{Longhorn, Snapshot};
 
@@ -36,7 +36,7 @@ fn objects_with_nothing_but_defaults_are_judged_without_panicking() {
             settings: vec![Setting::default()],
             volumes: vec![Volume::default()],
             replicas: vec![Replica::default()],
-            engines: vec![Engine::default()],
+            engines: vec![LonghornEngine::default()],
             nodes: vec![LonghornNode::default()],
         }),
         ..Snapshot::default()

@@ -11,7 +11,7 @@
 //! object is not known when it drops out fails at once: nothing would end its rebuild later.
 
 use super::{Fields, Out, Reducer};
-use crate::detect::reduce::Change;
+use crate::detect::reduce::EventType;
 use crate::detect::signal::SignalKind;
 use crate::longhorn::SettingValue;
 
@@ -61,9 +61,9 @@ impl EngineMemo {
 }
 
 impl Reducer {
-    pub(super) fn volume(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+    pub(super) fn volume(&mut self, change: EventType, object: &Fields<'_>, out: &mut Out) {
         let volume = object.name();
-        if change == Change::Deleted {
+        if change == EventType::Deleted {
             self.volumes.remove(volume);
             return;
         }
@@ -95,9 +95,9 @@ impl Reducer {
         }
     }
 
-    pub(super) fn replica(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+    pub(super) fn replica(&mut self, change: EventType, object: &Fields<'_>, out: &mut Out) {
         let replica = object.name();
-        let failed = change == Change::Deleted
+        let failed = change == EventType::Deleted
             || object.spec.failed_at.get().is_some_and(|at| !at.is_empty());
         if failed && let Some(dropped) = self.dropped_rebuilds.remove(replica) {
             out.push(SignalKind::ReplicaRebuildFailed {
@@ -106,7 +106,7 @@ impl Reducer {
                 node: self.replica_node(replica),
             });
         }
-        if change == Change::Deleted {
+        if change == EventType::Deleted {
             self.replica_nodes.remove(replica);
             return;
         }
@@ -119,7 +119,7 @@ impl Reducer {
         }
     }
 
-    pub(super) fn engine(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+    pub(super) fn engine(&mut self, change: EventType, object: &Fields<'_>, out: &mut Out) {
         let engine = object.name().to_owned();
         let old = self.engines.remove(&engine);
         let volume = (object.spec.volume_name.get())
@@ -127,7 +127,7 @@ impl Reducer {
             .or(old.as_ref().map(|m| m.volume.as_str()))
             .unwrap_or_default()
             .to_owned();
-        let modes: Vec<(String, String)> = if change == Change::Deleted {
+        let modes: Vec<(String, String)> = if change == EventType::Deleted {
             Vec::new()
         } else {
             (object.status.replica_mode_map.0.iter())
@@ -176,7 +176,7 @@ impl Reducer {
             if mode != REBUILDING || modes.iter().any(|(r, _)| r == replica) {
                 continue;
             }
-            if change != Change::Deleted && self.replica_nodes.contains_key(replica) {
+            if change != EventType::Deleted && self.replica_nodes.contains_key(replica) {
                 self.dropped_rebuilds.insert(
                     replica.clone(),
                     DroppedRebuild {
@@ -192,7 +192,7 @@ impl Reducer {
                 });
             }
         }
-        if change == Change::Deleted {
+        if change == EventType::Deleted {
             let mut gone: Vec<String> = (self.dropped_rebuilds.iter())
                 .filter(|(_, d)| d.engine == engine)
                 .map(|(replica, _)| replica.clone())
@@ -215,8 +215,8 @@ impl Reducer {
         self.replica_nodes.get(replica).cloned().unwrap_or_default()
     }
 
-    pub(super) fn setting(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
-        if object.name() != REBUILD_LIMIT_SETTING || change == Change::Deleted {
+    pub(super) fn setting(&mut self, change: EventType, object: &Fields<'_>, out: &mut Out) {
+        if object.name() != REBUILD_LIMIT_SETTING || change == EventType::Deleted {
             return;
         }
         let Some(raw) = object.value.get() else {

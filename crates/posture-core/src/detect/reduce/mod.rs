@@ -68,7 +68,7 @@ impl WatchedKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Change {
+pub enum EventType {
     Added,
     Modified,
     Deleted,
@@ -104,7 +104,7 @@ impl Reducer {
         &mut self,
         at: Timestamp,
         resource: WatchedKind,
-        change: Change,
+        change: EventType,
         object: &Value,
     ) -> Vec<Signal> {
         self.reduce_object(at, resource, change, &WatchedObject::from_value(object))
@@ -115,7 +115,7 @@ impl Reducer {
         &mut self,
         at: Timestamp,
         resource: WatchedKind,
-        change: Change,
+        change: EventType,
         object: &str,
     ) -> Result<Vec<Signal>, UnreadableEvent> {
         let object = WatchedObject::from_json(object)?;
@@ -127,7 +127,7 @@ impl Reducer {
         &mut self,
         at: Timestamp,
         resource: WatchedKind,
-        change: Change,
+        change: EventType,
         object: &WatchedObject<'_>,
     ) -> Vec<Signal> {
         let object = object.fields();

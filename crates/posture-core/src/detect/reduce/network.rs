@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 
 use super::{Fields, Out, Reducer, join_key};
-use crate::detect::reduce::Change;
+use crate::detect::reduce::EventType;
 use crate::detect::signal::SignalKind;
 
 #[derive(Debug)]
@@ -86,10 +86,10 @@ impl AttachmentMemo {
 }
 
 impl Reducer {
-    pub(super) fn endpoint_slice(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+    pub(super) fn endpoint_slice(&mut self, change: EventType, object: &Fields<'_>, out: &mut Out) {
         let slice = object.key();
         let old = self.slices.remove(&slice);
-        let mut new = (change != Change::Deleted)
+        let mut new = (change != EventType::Deleted)
             .then(|| self.slice_memo(object))
             .flatten();
         let flips = new.as_mut().map_or(0, |n| n.flips_since(old.as_ref()));
@@ -169,9 +169,9 @@ impl Reducer {
         })
     }
 
-    pub(super) fn lease(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+    pub(super) fn lease(&mut self, change: EventType, object: &Fields<'_>, out: &mut Out) {
         let lease = object.key();
-        if change == Change::Deleted {
+        if change == EventType::Deleted {
             if self.leases.remove(&lease).is_some() {
                 out.push(SignalKind::LeaseDeleted { lease });
             }
@@ -219,9 +219,9 @@ impl Reducer {
         }
     }
 
-    pub(super) fn node(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+    pub(super) fn node(&mut self, change: EventType, object: &Fields<'_>, out: &mut Out) {
         let node = object.name();
-        if change == Change::Deleted {
+        if change == EventType::Deleted {
             self.nodes.remove(node);
             return;
         }
@@ -244,9 +244,9 @@ impl Reducer {
         }
     }
 
-    pub(super) fn attachment(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+    pub(super) fn attachment(&mut self, change: EventType, object: &Fields<'_>, out: &mut Out) {
         let attachment = object.name().to_owned();
-        if change == Change::Deleted {
+        if change == EventType::Deleted {
             // A deleted attachment is detached; the memo knows what it attached.
             if let Some(memo) = self.attachments.remove(&attachment)
                 && memo.attached

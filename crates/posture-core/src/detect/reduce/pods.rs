@@ -3,7 +3,7 @@
 use crate::workload::image_repository;
 
 use super::{Fields, Out, Reducer, join_key};
-use crate::detect::reduce::Change;
+use crate::detect::reduce::EventType;
 use crate::detect::signal::SignalKind;
 
 #[derive(Debug)]
@@ -43,9 +43,9 @@ impl PodMemo {
 const EVICTION_REASONS: [&str; 3] = ["Evicted", "Preempted", "TaintManagerEviction"];
 
 impl Reducer {
-    pub(super) fn pod(&mut self, change: Change, object: &Fields<'_>, out: &mut Out) {
+    pub(super) fn pod(&mut self, change: EventType, object: &Fields<'_>, out: &mut Out) {
         let pod = object.key();
-        if change == Change::Deleted {
+        if change == EventType::Deleted {
             if let Some(memo) = self.pods.remove(&pod) {
                 let replaced = self.forget_revision(&memo);
                 for c in memo.containers.iter().filter(|c| c.backoff) {

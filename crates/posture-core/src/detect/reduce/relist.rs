@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::{Change, Reducer, WatchedKind, WatchedObject};
+use super::{EventType, Reducer, WatchedKind, WatchedObject};
 use crate::detect::signal::Signal;
 
 impl Reducer {
@@ -62,10 +62,10 @@ impl Reducer {
                 }
                 _ => WatchedObject::named(None, &k),
             };
-            out.extend(self.reduce_object(at, resource, Change::Deleted, &object));
+            out.extend(self.reduce_object(at, resource, EventType::Deleted, &object));
         }
         for object in objects {
-            out.extend(self.reduce_object(at, resource, Change::Added, object));
+            out.extend(self.reduce_object(at, resource, EventType::Added, object));
         }
         out
     }

@@ -7,7 +7,7 @@ mod pinned;
 use serde_json::{Value, json};
 
 use super::t;
-use crate::detect::{Change, Reducer, SignalKind, WatchedKind};
+use crate::detect::{EventType, Reducer, SignalKind, WatchedKind};
 
 fn fixture(text: &str) -> Value {
     serde_json::from_str(text).expect("fixture is JSON")
@@ -16,7 +16,7 @@ fn fixture(text: &str) -> Value {
 fn kinds(
     reducer: &mut Reducer,
     kind: WatchedKind,
-    change: Change,
+    change: EventType,
     object: &Value,
 ) -> Vec<SignalKind> {
     reducer
@@ -43,7 +43,7 @@ fn a_restart_count_rising_from_two_to_three_is_one_restart() {
     let mut pod = fixture(POD);
     // First sight: restarts from before the watch began are history, not news.
     assert_eq!(
-        kinds(&mut r, WatchedKind::Pod, Change::Added, &pod),
+        kinds(&mut r, WatchedKind::Pod, EventType::Added, &pod),
         vec![
             SignalKind::PodCreated {
                 pod: "kube-system/coredns-6799fbcd5-x7k2p".into(),
@@ -58,14 +58,14 @@ fn a_restart_count_rising_from_two_to_three_is_one_restart() {
             }
         ]
     );
-    assert!(kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod).is_empty());
+    assert!(kinds(&mut r, WatchedKind::Pod, EventType::Modified, &pod).is_empty());
     set(
         &mut pod,
         "/status/containerStatuses/0/restartCount",
         json!(3),
     );
     assert_eq!(
-        kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod),
+        kinds(&mut r, WatchedKind::Pod, EventType::Modified, &pod),
         vec![SignalKind::ContainerRestarted {
             pod: "kube-system/coredns-6799fbcd5-x7k2p".into(),
             workload: "kube-system/coredns".into(),
@@ -78,7 +78,7 @@ fn a_restart_count_rising_from_two_to_three_is_one_restart() {
         "/status/containerStatuses/0/state",
         json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}}),
     );
-    let signals = kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod);
+    let signals = kinds(&mut r, WatchedKind::Pod, EventType::Modified, &pod);
     assert!(
         matches!(
             &signals[..],
@@ -86,7 +86,7 @@ fn a_restart_count_rising_from_two_to_three_is_one_restart() {
         ),
         "{signals:?}"
     );
-    let signals = kinds(&mut r, WatchedKind::Pod, Change::Deleted, &pod);
+    let signals = kinds(&mut r, WatchedKind::Pod, EventType::Deleted, &pod);
     assert!(
         matches!(
             &signals[..],
@@ -104,25 +104,30 @@ fn a_restart_count_rising_from_two_to_three_is_one_restart() {
 fn an_eviction_is_reported_once_whether_seen_as_event_or_status() {
     let mut r = Reducer::new();
     let mut pod = fixture(POD);
-    kinds(&mut r, WatchedKind::Pod, Change::Added, &pod);
-    let evicted = kinds(&mut r, WatchedKind::Event, Change::Added, &fixture(EVENT));
+    kinds(&mut r, WatchedKind::Pod, EventType::Added, &pod);
+    let evicted = kinds(
+        &mut r,
+        WatchedKind::Event,
+        EventType::Added,
+        &fixture(EVENT),
+    );
     assert!(
         matches!(&evicted[..], [SignalKind::PodEvicted { reason, critical: true, .. }] if reason == "Evicted")
     );
     pod["status"]["reason"] = json!("Evicted");
     set(&mut pod, "/status/phase", json!("Failed"));
-    assert!(kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod).is_empty());
-    assert!(kinds(&mut r, WatchedKind::Pod, Change::Deleted, &pod).is_empty());
+    assert!(kinds(&mut r, WatchedKind::Pod, EventType::Modified, &pod).is_empty());
+    assert!(kinds(&mut r, WatchedKind::Pod, EventType::Deleted, &pod).is_empty());
 
     // An API eviction (drain) marks the pod with a DisruptionTarget condition.
     let mut pod = fixture(POD);
-    kinds(&mut r, WatchedKind::Pod, Change::Added, &pod);
+    kinds(&mut r, WatchedKind::Pod, EventType::Added, &pod);
     set(
         &mut pod,
         "/status/conditions",
         json!([{"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}]),
     );
-    let evicted = kinds(&mut r, WatchedKind::Pod, Change::Modified, &pod);
+    let evicted = kinds(&mut r, WatchedKind::Pod, EventType::Modified, &pod);
     assert!(
         matches!(&evicted[..], [SignalKind::PodEvicted { reason, .. }] if reason == "EvictionByEvictionAPI")
     );
@@ -153,28 +158,28 @@ fn a_rollouts_deletions_are_replacements_and_a_recreate_of_the_same_revision_is_
     let mut r = Reducer::new();
     let old_a = coredns_pod("coredns-old1-a", "old1");
     let old_b = coredns_pod("coredns-old1-b", "old1");
-    kinds(&mut r, WatchedKind::Pod, Change::Added, &old_a);
-    kinds(&mut r, WatchedKind::Pod, Change::Added, &old_b);
+    kinds(&mut r, WatchedKind::Pod, EventType::Added, &old_a);
+    kinds(&mut r, WatchedKind::Pod, EventType::Added, &old_b);
     // Evicted and recreated from the same template: no other revision runs.
-    let gone = kinds(&mut r, WatchedKind::Pod, Change::Deleted, &old_a);
+    let gone = kinds(&mut r, WatchedKind::Pod, EventType::Deleted, &old_a);
     assert_eq!(deleted_as_replaced(&gone), Some(false));
-    kinds(&mut r, WatchedKind::Pod, Change::Added, &old_a);
+    kinds(&mut r, WatchedKind::Pod, EventType::Added, &old_a);
     // A rollout: the new revision's pod runs, then the old ones go.
     kinds(
         &mut r,
         WatchedKind::Pod,
-        Change::Added,
+        EventType::Added,
         &coredns_pod("coredns-new2-a", "new2"),
     );
-    let gone = kinds(&mut r, WatchedKind::Pod, Change::Deleted, &old_a);
+    let gone = kinds(&mut r, WatchedKind::Pod, EventType::Deleted, &old_a);
     assert_eq!(deleted_as_replaced(&gone), Some(true));
-    let gone = kinds(&mut r, WatchedKind::Pod, Change::Deleted, &old_b);
+    let gone = kinds(&mut r, WatchedKind::Pod, EventType::Deleted, &old_b);
     assert_eq!(deleted_as_replaced(&gone), Some(true));
     // Once only the new revision runs, losing one of its pods is news again.
     let gone = kinds(
         &mut r,
         WatchedKind::Pod,
-        Change::Deleted,
+        EventType::Deleted,
         &coredns_pod("coredns-new2-a", "new2"),
     );
     assert_eq!(deleted_as_replaced(&gone), Some(false));
@@ -192,20 +197,38 @@ fn endpoint_slice_ready_counts_are_summed_per_service_and_kube_dns_is_important(
         flips,
     };
     assert_eq!(
-        kinds(&mut r, WatchedKind::EndpointSlice, Change::Added, &slice),
+        kinds(&mut r, WatchedKind::EndpointSlice, EventType::Added, &slice),
         vec![changed(2, 0)]
     );
     // An endpoint going unready without terminating is a flip.
     set(&mut slice, "/endpoints/1/conditions/ready", json!(false));
     assert_eq!(
-        kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice),
+        kinds(
+            &mut r,
+            WatchedKind::EndpointSlice,
+            EventType::Modified,
+            &slice
+        ),
         vec![changed(1, 1)]
     );
-    assert!(kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice).is_empty());
+    assert!(
+        kinds(
+            &mut r,
+            WatchedKind::EndpointSlice,
+            EventType::Modified,
+            &slice
+        )
+        .is_empty()
+    );
     // A missing ready condition means ready: ready again after having been ready flips too.
     set(&mut slice, "/endpoints/1/conditions", json!({}));
     assert_eq!(
-        kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice),
+        kinds(
+            &mut r,
+            WatchedKind::EndpointSlice,
+            EventType::Modified,
+            &slice
+        ),
         vec![changed(2, 1)]
     );
     // Terminating (a rollout, a drain) is leaving, not flipping.
@@ -215,11 +238,21 @@ fn endpoint_slice_ready_counts_are_summed_per_service_and_kube_dns_is_important(
         json!({"ready": false, "serving": true, "terminating": true}),
     );
     assert_eq!(
-        kinds(&mut r, WatchedKind::EndpointSlice, Change::Modified, &slice),
+        kinds(
+            &mut r,
+            WatchedKind::EndpointSlice,
+            EventType::Modified,
+            &slice
+        ),
         vec![changed(1, 0)]
     );
     assert_eq!(
-        kinds(&mut r, WatchedKind::EndpointSlice, Change::Deleted, &slice),
+        kinds(
+            &mut r,
+            WatchedKind::EndpointSlice,
+            EventType::Deleted,
+            &slice
+        ),
         vec![changed(0, 0)]
     );
     assert_eq!(r.live_objects(), 0);
@@ -233,12 +266,12 @@ fn services_in_front_of_an_ingress_controller_are_important() {
         "spec": {"containers": [{"name": "haproxy-ingress", "image": "haproxytech/kubernetes-ingress:3.1.4"}]},
         "status": {"containerStatuses": [{"name": "haproxy-ingress", "restartCount": 0, "state": {"running": {}}}]}
     });
-    kinds(&mut r, WatchedKind::Pod, Change::Added, &pod);
+    kinds(&mut r, WatchedKind::Pod, EventType::Added, &pod);
     let slice = json!({
         "metadata": {"name": "haproxy-x1", "namespace": "haproxy-controller", "labels": {"kubernetes.io/service-name": "haproxy-kubernetes-ingress"}},
         "endpoints": [{"addresses": ["10.42.0.9"], "conditions": {"ready": true}, "targetRef": {"kind": "Pod", "namespace": "haproxy-controller", "name": "haproxy-7d9f-abcde"}}]
     });
-    let signals = kinds(&mut r, WatchedKind::EndpointSlice, Change::Added, &slice);
+    let signals = kinds(&mut r, WatchedKind::EndpointSlice, EventType::Added, &slice);
     assert!(
         matches!(
             &signals[..],
@@ -256,7 +289,7 @@ fn services_in_front_of_an_ingress_controller_are_important() {
 fn lease_renewals_and_holder_changes() {
     let mut r = Reducer::new();
     let mut lease = fixture(LEASE);
-    let first = kinds(&mut r, WatchedKind::Lease, Change::Added, &lease);
+    let first = kinds(&mut r, WatchedKind::Lease, EventType::Added, &lease);
     assert!(matches!(
         &first[..],
         [SignalKind::LeaseRenewed {
@@ -265,14 +298,14 @@ fn lease_renewals_and_holder_changes() {
             ..
         }]
     ));
-    assert!(kinds(&mut r, WatchedKind::Lease, Change::Modified, &lease).is_empty());
+    assert!(kinds(&mut r, WatchedKind::Lease, EventType::Modified, &lease).is_empty());
     set(
         &mut lease,
         "/spec/renewTime",
         json!("2026-11-24T10:00:02.000000Z"),
     );
     assert!(matches!(
-        &kinds(&mut r, WatchedKind::Lease, Change::Modified, &lease)[..],
+        &kinds(&mut r, WatchedKind::Lease, EventType::Modified, &lease)[..],
         [SignalKind::LeaseRenewed { .. }]
     ));
     set(&mut lease, "/spec/holderIdentity", json!("worker-1_0e2f"));
@@ -281,7 +314,7 @@ fn lease_renewals_and_holder_changes() {
         "/spec/renewTime",
         json!("2026-11-24T10:00:20.000000Z"),
     );
-    let signals = kinds(&mut r, WatchedKind::Lease, Change::Modified, &lease);
+    let signals = kinds(&mut r, WatchedKind::Lease, EventType::Modified, &lease);
     assert_eq!(
         signals[0],
         SignalKind::LeaseHolderChanged {
@@ -294,7 +327,7 @@ fn lease_renewals_and_holder_changes() {
         matches!(&signals[1], SignalKind::LeaseRenewed { holder, .. } if holder == "worker-1_0e2f")
     );
     assert_eq!(
-        kinds(&mut r, WatchedKind::Lease, Change::Deleted, &lease),
+        kinds(&mut r, WatchedKind::Lease, EventType::Deleted, &lease),
         vec![SignalKind::LeaseDeleted {
             lease: "kube-system/kube-scheduler".into()
         }]
@@ -305,16 +338,16 @@ fn lease_renewals_and_holder_changes() {
 fn node_heartbeats_are_silent_and_ready_changes_are_not() {
     let mut r = Reducer::new();
     let mut node = fixture(NODE);
-    assert!(kinds(&mut r, WatchedKind::Node, Change::Added, &node).is_empty());
+    assert!(kinds(&mut r, WatchedKind::Node, EventType::Added, &node).is_empty());
     set(
         &mut node,
         "/status/conditions/1/lastHeartbeatTime",
         json!("2026-11-24T10:00:10Z"),
     );
-    assert!(kinds(&mut r, WatchedKind::Node, Change::Modified, &node).is_empty());
+    assert!(kinds(&mut r, WatchedKind::Node, EventType::Modified, &node).is_empty());
     set(&mut node, "/status/conditions/1/status", json!("Unknown"));
     assert_eq!(
-        kinds(&mut r, WatchedKind::Node, Change::Modified, &node),
+        kinds(&mut r, WatchedKind::Node, EventType::Modified, &node),
         vec![SignalKind::NodeReadyChanged {
             node: "worker-1".into(),
             ready: false
@@ -327,10 +360,26 @@ fn engine_replica_modes_rw_wo_rw_are_a_rebuild_on_the_replicas_node() {
     let mut r = Reducer::new();
     let longhorn = fixture(LONGHORN);
     for replica in longhorn["replicas"].as_array().expect("replicas") {
-        assert!(kinds(&mut r, WatchedKind::LonghornReplica, Change::Added, replica).is_empty());
+        assert!(
+            kinds(
+                &mut r,
+                WatchedKind::LonghornReplica,
+                EventType::Added,
+                replica
+            )
+            .is_empty()
+        );
     }
     let mut engine = longhorn["engine"].clone();
-    assert!(kinds(&mut r, WatchedKind::LonghornEngine, Change::Added, &engine).is_empty());
+    assert!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornEngine,
+            EventType::Added,
+            &engine
+        )
+        .is_empty()
+    );
     let mode = "/status/replicaModeMap/pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31-r-c27f3c2";
     let (volume, replica) = (
         "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31".to_owned(),
@@ -341,7 +390,7 @@ fn engine_replica_modes_rw_wo_rw_are_a_rebuild_on_the_replicas_node() {
         kinds(
             &mut r,
             WatchedKind::LonghornEngine,
-            Change::Modified,
+            EventType::Modified,
             &engine
         ),
         vec![SignalKind::ReplicaRebuildStarted {
@@ -355,7 +404,7 @@ fn engine_replica_modes_rw_wo_rw_are_a_rebuild_on_the_replicas_node() {
         kinds(
             &mut r,
             WatchedKind::LonghornEngine,
-            Change::Modified,
+            EventType::Modified,
             &engine
         ),
         vec![SignalKind::ReplicaRebuildFinished {
@@ -368,7 +417,7 @@ fn engine_replica_modes_rw_wo_rw_are_a_rebuild_on_the_replicas_node() {
     kinds(
         &mut r,
         WatchedKind::LonghornEngine,
-        Change::Modified,
+        EventType::Modified,
         &engine,
     );
     set(&mut engine, mode, json!("ERR"));
@@ -376,7 +425,7 @@ fn engine_replica_modes_rw_wo_rw_are_a_rebuild_on_the_replicas_node() {
         kinds(
             &mut r,
             WatchedKind::LonghornEngine,
-            Change::Modified,
+            EventType::Modified,
             &engine
         ),
         vec![SignalKind::ReplicaRebuildFailed {
@@ -393,16 +442,16 @@ fn rebuilding_gitea(r: &mut Reducer) -> (Value, Vec<Value>, String) {
     let longhorn = fixture(LONGHORN);
     let replicas = longhorn["replicas"].as_array().expect("replicas").clone();
     for replica in &replicas {
-        kinds(r, WatchedKind::LonghornReplica, Change::Added, replica);
+        kinds(r, WatchedKind::LonghornReplica, EventType::Added, replica);
     }
     let mut engine = longhorn["engine"].clone();
-    kinds(r, WatchedKind::LonghornEngine, Change::Added, &engine);
+    kinds(r, WatchedKind::LonghornEngine, EventType::Added, &engine);
     let replica = replicas[1]["metadata"]["name"]
         .as_str()
         .expect("name")
         .to_owned();
     engine["status"]["replicaModeMap"][&replica] = json!("WO");
-    let signals = kinds(r, WatchedKind::LonghornEngine, Change::Modified, &engine);
+    let signals = kinds(r, WatchedKind::LonghornEngine, EventType::Modified, &engine);
     assert!(
         matches!(&signals[..], [SignalKind::ReplicaRebuildStarted { replica: started, .. }] if *started == replica),
         "{signals:?}"
@@ -436,7 +485,7 @@ fn a_mode_map_emptied_and_refilled_during_one_rebuild_is_one_rebuild() {
         signals.extend(r.reduce(
             t(s),
             WatchedKind::LonghornEngine,
-            Change::Modified,
+            EventType::Modified,
             &with_modes(&engine, modes),
         ));
     }
@@ -461,7 +510,7 @@ fn a_rebuild_that_drops_out_and_returns_failed_or_finished_is_then_a_new_one() {
         kinds(
             &mut r,
             WatchedKind::LonghornEngine,
-            Change::Modified,
+            EventType::Modified,
             &with_modes(&engine, modes),
         )
     };
@@ -511,7 +560,7 @@ fn a_rebuild_out_of_the_map_fails_when_its_replica_fails_or_goes() {
         let signals = kinds(
             r,
             WatchedKind::LonghornEngine,
-            Change::Modified,
+            EventType::Modified,
             &with_modes(engine, json!({healthy: "RW"})),
         );
         assert!(signals.is_empty(), "{signals:?}");
@@ -530,7 +579,7 @@ fn a_rebuild_out_of_the_map_fails_when_its_replica_fails_or_goes() {
         kinds(
             &mut r,
             WatchedKind::LonghornReplica,
-            Change::Modified,
+            EventType::Modified,
             &object
         )
         .is_empty()
@@ -539,7 +588,7 @@ fn a_rebuild_out_of_the_map_fails_when_its_replica_fails_or_goes() {
     let signals = kinds(
         &mut r,
         WatchedKind::LonghornReplica,
-        Change::Modified,
+        EventType::Modified,
         &object,
     );
     assert!(failed(&signals, &replica), "{signals:?}");
@@ -547,7 +596,7 @@ fn a_rebuild_out_of_the_map_fails_when_its_replica_fails_or_goes() {
         kinds(
             &mut r,
             WatchedKind::LonghornReplica,
-            Change::Modified,
+            EventType::Modified,
             &object
         )
         .is_empty()
@@ -560,7 +609,7 @@ fn a_rebuild_out_of_the_map_fails_when_its_replica_fails_or_goes() {
     let signals = kinds(
         &mut r,
         WatchedKind::LonghornReplica,
-        Change::Deleted,
+        EventType::Deleted,
         &replicas[1],
     );
     assert!(failed(&signals, &replica), "{signals:?}");
@@ -572,7 +621,7 @@ fn a_rebuild_out_of_the_map_fails_when_its_replica_fails_or_goes() {
     let signals = kinds(
         &mut r,
         WatchedKind::LonghornEngine,
-        Change::Deleted,
+        EventType::Deleted,
         &engine,
     );
     assert!(failed(&signals, &replica), "{signals:?}");
@@ -585,7 +634,7 @@ fn a_rebuild_out_of_the_map_fails_when_its_replica_fails_or_goes() {
         kinds(
             &mut r,
             WatchedKind::LonghornReplica,
-            Change::Deleted,
+            EventType::Deleted,
             &replicas[1]
         )
         .is_empty()
@@ -593,7 +642,7 @@ fn a_rebuild_out_of_the_map_fails_when_its_replica_fails_or_goes() {
     let signals = kinds(
         &mut r,
         WatchedKind::LonghornEngine,
-        Change::Modified,
+        EventType::Modified,
         &with_modes(&engine, json!({healthy: "RW"})),
     );
     assert!(
@@ -607,7 +656,15 @@ fn volume_state_robustness_attachments_and_the_rebuild_limit() {
     let mut r = Reducer::new();
     let longhorn = fixture(LONGHORN);
     let mut volume = longhorn["volume"].clone();
-    assert!(kinds(&mut r, WatchedKind::LonghornVolume, Change::Added, &volume).is_empty());
+    assert!(
+        kinds(
+            &mut r,
+            WatchedKind::LonghornVolume,
+            EventType::Added,
+            &volume
+        )
+        .is_empty()
+    );
     set(&mut volume, "/status/state", json!("detached"));
     set(&mut volume, "/status/robustness", json!("unknown"));
     let name = "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31".to_owned();
@@ -615,7 +672,7 @@ fn volume_state_robustness_attachments_and_the_rebuild_limit() {
         kinds(
             &mut r,
             WatchedKind::LonghornVolume,
-            Change::Modified,
+            EventType::Modified,
             &volume
         ),
         vec![
@@ -631,14 +688,25 @@ fn volume_state_robustness_attachments_and_the_rebuild_limit() {
     );
 
     let mut va = longhorn["volumeAttachment"].clone();
-    assert!(kinds(&mut r, WatchedKind::VolumeAttachment, Change::Added, &va).is_empty());
+    assert!(kinds(&mut r, WatchedKind::VolumeAttachment, EventType::Added, &va).is_empty());
     set(&mut va, "/status/attached", json!(false));
-    let signals = kinds(&mut r, WatchedKind::VolumeAttachment, Change::Modified, &va);
+    let signals = kinds(
+        &mut r,
+        WatchedKind::VolumeAttachment,
+        EventType::Modified,
+        &va,
+    );
     assert!(
         matches!(&signals[..], [SignalKind::VolumeAttachmentChanged { volume, node, attached: false, .. }] if *volume == name && node == "miniserver")
     );
     assert!(
-        kinds(&mut r, WatchedKind::VolumeAttachment, Change::Deleted, &va).is_empty(),
+        kinds(
+            &mut r,
+            WatchedKind::VolumeAttachment,
+            EventType::Deleted,
+            &va
+        )
+        .is_empty(),
         "already detached"
     );
 
@@ -647,7 +715,7 @@ fn volume_state_robustness_attachments_and_the_rebuild_limit() {
         kinds(
             &mut r,
             WatchedKind::LonghornSetting,
-            Change::Added,
+            EventType::Added,
             &setting
         ),
         vec![SignalKind::RebuildLimitChanged { limit: 1 }]
@@ -656,7 +724,7 @@ fn volume_state_robustness_attachments_and_the_rebuild_limit() {
         kinds(
             &mut r,
             WatchedKind::LonghornSetting,
-            Change::Modified,
+            EventType::Modified,
             &setting
         )
         .is_empty()
@@ -682,12 +750,17 @@ fn a_relist_forgets_objects_deleted_while_the_watch_was_down() {
     let longhorn = fixture(LONGHORN);
     let mut va = longhorn["volumeAttachment"].clone();
     let pod = fixture(POD);
-    kinds(&mut r, WatchedKind::Pod, Change::Added, &pod);
-    kinds(&mut r, WatchedKind::VolumeAttachment, Change::Added, &va);
+    kinds(&mut r, WatchedKind::Pod, EventType::Added, &pod);
+    kinds(&mut r, WatchedKind::VolumeAttachment, EventType::Added, &va);
     let mut engine = longhorn["engine"].clone();
     engine["status"]["replicaModeMap"]["pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31-r-c27f3c2"] =
         json!("WO");
-    kinds(&mut r, WatchedKind::LonghornEngine, Change::Added, &engine);
+    kinds(
+        &mut r,
+        WatchedKind::LonghornEngine,
+        EventType::Added,
+        &engine,
+    );
     assert_eq!(r.live_objects(), 3);
 
     let signals: Vec<SignalKind> = r

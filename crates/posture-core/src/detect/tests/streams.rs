@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::detect::{Change, Reducer, WatchedKind, replay};
+use crate::detect::{EventType, Reducer, WatchedKind, replay};
 
 #[test]
 fn an_hour_of_steady_objects_through_the_reducer_raises_nothing() {
@@ -22,26 +22,26 @@ fn an_hour_of_steady_objects_through_the_reducer_raises_nothing() {
         (WatchedKind::EndpointSlice, &slice),
         (WatchedKind::Node, &node),
     ] {
-        signals.extend(reducer.reduce(t(0), kind, Change::Added, object));
+        signals.extend(reducer.reduce(t(0), kind, EventType::Added, object));
     }
     for s in 0..3600 {
         if s % 2 == 0 {
             lease["spec"]["renewTime"] = json!(t(s).to_string());
             let change = if s == 0 {
-                Change::Added
+                EventType::Added
             } else {
-                Change::Modified
+                EventType::Modified
             };
             signals.extend(reducer.reduce(t(s), WatchedKind::Lease, change, &lease));
         }
         if s % 10 == 0 {
             node["status"]["conditions"][1]["lastHeartbeatTime"] = json!(t(s).to_string());
-            signals.extend(reducer.reduce(t(s), WatchedKind::Node, Change::Modified, &node));
-            signals.extend(reducer.reduce(t(s), WatchedKind::Pod, Change::Modified, &pod));
+            signals.extend(reducer.reduce(t(s), WatchedKind::Node, EventType::Modified, &node));
+            signals.extend(reducer.reduce(t(s), WatchedKind::Pod, EventType::Modified, &pod));
             signals.extend(reducer.reduce(
                 t(s),
                 WatchedKind::EndpointSlice,
-                Change::Modified,
+                EventType::Modified,
                 &slice,
             ));
         }

@@ -20,7 +20,7 @@ fn applications() -> ApiResource {
 /// Lists the Applications and the workloads, and relates them with [`relate`].
 pub async fn read_argo(
     client: &kube::Client,
-    cluster: &crate::ClusterIdentity,
+    cluster: &crate::ClusterEndpoint,
     alerts: Option<&[String]>,
 ) -> Result<ArgoFindings, ActError> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &applications());

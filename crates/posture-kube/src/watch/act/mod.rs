@@ -190,7 +190,7 @@ fn settings() -> ApiResource {
 /// engine, which journals it.
 pub async fn act(
     client: &kube::Client,
-    cluster: &crate::ClusterIdentity,
+    cluster: &crate::ClusterEndpoint,
     action: &Act,
     journal: Option<&Path>,
 ) -> Result<ActOutcome, ActError> {

@@ -57,7 +57,7 @@ pub fn is_unpinned_with_storage(data: &Value) -> bool {
 /// policy file's `topology:` overrides).
 async fn topology(
     client: &kube::Client,
-    cluster: &crate::ClusterIdentity,
+    cluster: &crate::ClusterEndpoint,
     policy: &Policy,
 ) -> Result<Topology, ActError> {
     let snapshot = crate::collect(client, cluster)
@@ -69,7 +69,7 @@ async fn topology(
 /// The primary node by the runbook's topology, inferred from a live collect.
 pub async fn primary_node(
     client: &kube::Client,
-    cluster: &crate::ClusterIdentity,
+    cluster: &crate::ClusterEndpoint,
     policy: &Policy,
 ) -> Result<String, ActError> {
     let topology = topology(client, cluster, policy).await?;
@@ -79,7 +79,7 @@ pub async fn primary_node(
 /// The secondary node by the runbook's topology, inferred from a live collect.
 pub async fn secondary_node(
     client: &kube::Client,
-    cluster: &crate::ClusterIdentity,
+    cluster: &crate::ClusterEndpoint,
     policy: &Policy,
 ) -> Result<String, ActError> {
     let topology = topology(client, cluster, policy).await?;

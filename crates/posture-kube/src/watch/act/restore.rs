@@ -18,7 +18,7 @@ fn longhorn(kind: &str) -> ApiResource {
 /// Lists what [`select`] needs: a collect, the Longhorn Snapshots and, if served, the Backups.
 pub async fn read_restore(
     client: &kube::Client,
-    cluster: &crate::ClusterIdentity,
+    cluster: &crate::ClusterEndpoint,
     policy: &posture_core::Policy,
     alerts: Option<&[String]>,
 ) -> Result<RestorePlan, ActError> {

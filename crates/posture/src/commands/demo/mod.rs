@@ -50,7 +50,7 @@ pub(crate) struct DemoContext {
     pub(crate) runtime: tokio::runtime::Runtime,
     pub(crate) twin: RunningTwin,
     pub(crate) client: kube::Client,
-    pub(crate) cluster: posture_kube::ClusterIdentity,
+    pub(crate) cluster: posture_kube::ClusterEndpoint,
     pub(crate) kubeconfig: PathBuf,
     pub(crate) out: Output,
     pub(crate) policy: Policy,

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 pub(crate) use lenient::{Entries, Flag, Int, List, Obj, Text};
 
-use super::{Change, WatchedKind};
+use super::{EventType, WatchedKind};
 
 /// A watch event's JSON could not be read at all (not JSON, or truncated).
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +90,7 @@ impl<'a> WatchedObject<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WatchEvent<'a> {
     /// `None` for `BOOKMARK`, `ERROR` and anything else that is not a change of an object.
-    pub change: Option<Change>,
+    pub change: Option<EventType>,
     pub object: WatchedObject<'a>,
 }
 
@@ -125,9 +125,9 @@ impl<'a> WatchEvent<'a> {
 
     fn from_envelope(Obj(Envelope { change, object }): Obj<Envelope<'a>>) -> Self {
         let change = match change.get() {
-            Some("ADDED") => Some(Change::Added),
-            Some("MODIFIED") => Some(Change::Modified),
-            Some("DELETED") => Some(Change::Deleted),
+            Some("ADDED") => Some(EventType::Added),
+            Some("MODIFIED") => Some(EventType::Modified),
+            Some("DELETED") => Some(EventType::Deleted),
             _ => None,
         };
         Self { change, object }

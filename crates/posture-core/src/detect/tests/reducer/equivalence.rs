@@ -6,13 +6,13 @@ use serde_json::{Value, json};
 
 use super::mutations::{CHANGES, EDITS, FOCUS, Fixtures, KINDS, NAMES, Op, VALUES};
 use crate::detect::tests::t;
-use crate::detect::{Change, Reducer, Signal, WatchEvent, WatchedKind, WatchedObject};
+use crate::detect::{EventType, Reducer, Signal, WatchEvent, WatchedKind, WatchedObject};
 
 #[path = "../../../../benches/detectors/objects.rs"]
 mod bench_objects;
 
 /// Both paths over the same events, each with its own reducer.
-fn both_paths(events: &[(WatchedKind, Change, Value)]) -> (Vec<Signal>, Vec<Signal>) {
+fn both_paths(events: &[(WatchedKind, EventType, Value)]) -> (Vec<Signal>, Vec<Signal>) {
     let (mut by_value, mut by_json) = (Reducer::new(), Reducer::new());
     let (mut from_values, mut from_json) = (Vec::new(), Vec::new());
     for (i, (kind, change, object)) in events.iter().enumerate() {
@@ -55,12 +55,12 @@ fn the_benchmark_stream_reduces_the_same_from_watch_event_lines() {
             object["kind"].as_str().expect("kind"),
         )
         .expect("watched");
-        from_values.extend(by_value.reduce(at, kind, Change::Modified, object));
+        from_values.extend(by_value.reduce(at, kind, EventType::Modified, object));
 
         let event = WatchEvent::from_json(line).expect("watch event");
-        assert_eq!(event.change, Some(Change::Modified));
+        assert_eq!(event.change, Some(EventType::Modified));
         assert_eq!(event.object.watched_kind(), Some(kind));
-        from_json.extend(by_json.reduce_object(at, kind, Change::Modified, &event.object));
+        from_json.extend(by_json.reduce_object(at, kind, EventType::Modified, &event.object));
     }
     assert!(from_values.len() > 1_000, "the stream makes signals");
     assert_eq!(from_values, from_json);
@@ -108,7 +108,7 @@ fn what_is_not_an_object_reads_as_an_empty_one_and_broken_json_is_an_error() {
     let mut reducer = Reducer::new();
     assert!(
         reducer
-            .reduce_json(t(0), WatchedKind::Pod, Change::Added, "{")
+            .reduce_json(t(0), WatchedKind::Pod, EventType::Added, "{")
             .is_err()
     );
     assert_eq!(reducer.live_objects(), 0);
@@ -117,10 +117,10 @@ fn what_is_not_an_object_reads_as_an_empty_one_and_broken_json_is_an_error() {
 #[test]
 fn watch_event_types_other_than_changes_have_no_change() {
     for (text, change) in [
-        (r#"{"type": "ADDED", "object": {}}"#, Some(Change::Added)),
+        (r#"{"type": "ADDED", "object": {}}"#, Some(EventType::Added)),
         (
             r#"{"object": {}, "type": "DELETED"}"#,
-            Some(Change::Deleted),
+            Some(EventType::Deleted),
         ),
         (r#"{"type": "BOOKMARK", "object": {}}"#, None),
         (r#"{"type": "ERROR", "object": {"kind": "Status"}}"#, None),
@@ -166,7 +166,7 @@ proptest! {
         let mut reducer = Reducer::new();
         let text = String::from_utf8_lossy(&bytes);
         for kind in [WatchedKind::Pod, WatchedKind::LonghornEngine, WatchedKind::EndpointSlice] {
-            let _ = reducer.reduce_json(t(0), kind, Change::Modified, &text);
+            let _ = reducer.reduce_json(t(0), kind, EventType::Modified, &text);
         }
         let _ = WatchEvent::from_json_bytes(&bytes);
         let _ = WatchedObject::from_json_bytes(&bytes);
@@ -181,7 +181,7 @@ fn reducer_memory_follows_live_objects_not_events() {
     for (i, line) in lines.iter().enumerate() {
         let event = WatchEvent::from_json(line).expect("watch event");
         let kind = event.object.watched_kind().expect("watched");
-        reducer.reduce_object(t(i as i64), kind, Change::Modified, &event.object);
+        reducer.reduce_object(t(i as i64), kind, EventType::Modified, &event.object);
         if i + 1 == 10_000 || i + 1 == 40_000 {
             after.push((reducer.live_objects(), reducer.live_bytes()));
         }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::detect::{Change, WatchedKind};
+use crate::detect::{EventType, WatchedKind};
 
 const POD: &str = include_str!("../fixtures/pod-coredns.json");
 const SLICE: &str = include_str!("../fixtures/endpointslice-kube-dns.json");
@@ -292,7 +292,7 @@ impl Fixtures {
 
     /// The event `op` describes. Names 0 and 1 are renamed; name 2 keeps the fixture's name so
     /// pods, slices and events refer to each other.
-    pub(crate) fn build(&self, op: &Op) -> (WatchedKind, Change, Value) {
+    pub(crate) fn build(&self, op: &Op) -> (WatchedKind, EventType, Value) {
         let (kind, base) = &self.objects[op.kind % KINDS];
         let mut object = base.clone();
         if op.name % NAMES < 2 {
@@ -319,15 +319,15 @@ impl Fixtures {
             put(&mut object, PATHS[path % PATHS.len()], odd_value(value));
         }
         let change = match op.change % CHANGES {
-            0 => Change::Added,
-            1 => Change::Deleted,
-            _ => Change::Modified,
+            0 => EventType::Added,
+            1 => EventType::Deleted,
+            _ => EventType::Modified,
         };
         (*kind, change, object)
     }
 
     /// A deterministic stream of `n` events.
-    pub(crate) fn stream(&self, seed: u64, n: usize) -> Vec<(WatchedKind, Change, Value)> {
+    pub(crate) fn stream(&self, seed: u64, n: usize) -> Vec<(WatchedKind, EventType, Value)> {
         let mut state = seed | 1;
         let mut next = move |bound: usize| {
             state ^= state << 13;

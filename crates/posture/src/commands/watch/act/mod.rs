@@ -55,7 +55,7 @@ pub(crate) fn run(
 /// Every workload with storage and no placement, pinned to the primary (both from the API).
 async fn pin_to_primary(
     client: &kube::Client,
-    cluster: &posture_kube::ClusterIdentity,
+    cluster: &posture_kube::ClusterEndpoint,
     policy: &posture_core::Policy,
     args: &WatchArgs,
 ) -> Result<u8, CliError> {
@@ -80,7 +80,7 @@ async fn pin_to_primary(
 /// Dry-runs every action and shows its patch; with approval, applies and journals them in order.
 async fn run_all(
     client: &kube::Client,
-    cluster: &posture_kube::ClusterIdentity,
+    cluster: &posture_kube::ClusterEndpoint,
     args: &WatchArgs,
     actions: &[Act],
 ) -> Result<u8, CliError> {

@@ -10,7 +10,7 @@ use crate::error::{CliError, exit};
 
 pub(super) async fn run(
     client: &kube::Client,
-    cluster: &posture_kube::ClusterIdentity,
+    cluster: &posture_kube::ClusterEndpoint,
     policy: &posture_core::Policy,
     output: WatchOutput,
 ) -> Result<u8, CliError> {
