@@ -7,7 +7,6 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use jiff::SignedDuration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use posture_core::ObjectRef;
 use posture_core::detect::{
@@ -412,17 +411,6 @@ pub(crate) fn counter_moves_line(
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
-/// Parses `--until-stable` (`5m`, `90s`, `1h30m`, or ISO 8601).
-pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
-    let duration: SignedDuration = text
-        .parse()
-        .map_err(|e| format!("not a duration like 5m or 90s: {e}"))?;
-    if duration.is_negative() || duration.is_zero() {
-        return Err("must be positive".into());
-    }
-    Ok(duration)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,13 +552,5 @@ mod tests {
             .as_deref(),
             Some("  act: posture watch --act argo-rollback | --act pin-to-primary")
         );
-    }
-
-    #[test]
-    fn durations_read_like_people_write_them() {
-        assert_eq!(parse_duration("5m"), Ok(SignedDuration::from_mins(5)));
-        assert_eq!(parse_duration("90s"), Ok(SignedDuration::from_secs(90)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").is_err());
     }
 }
