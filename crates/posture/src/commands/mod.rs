@@ -53,11 +53,7 @@ pub(crate) fn with_client<T>(
     global: &GlobalArgs,
     work: impl AsyncFnOnce(kube::Client, posture_kube::ClusterIdentity) -> Result<T, CliError>,
 ) -> Result<T, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    runtime.block_on(async {
+    runtime(RuntimeKind::CurrentThread)?.block_on(async {
         let (client, cluster) =
             posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
                 .await
@@ -78,12 +74,31 @@ pub(crate) fn collect_live(global: &GlobalArgs) -> Result<Collection, CliError> 
 
 /// Runs a future on a runtime of its own (apply's lock renewal needs a second thread).
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    Ok(runtime.block_on(future))
+    Ok(runtime(RuntimeKind::MultiThread)?.block_on(future))
+}
+
+/// Whether a command's async work may share the thread that waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuntimeKind {
+    /// The command only waits on the API, so nothing has to run while it blocks.
+    CurrentThread,
+    /// Two workers: something must keep going while the main thread waits, such as apply's lock
+    /// renewal or a served twin answering requests.
+    MultiThread,
+}
+
+/// Every command's runtime comes from here, so all of them enable the same drivers and report a
+/// failure to start the same way.
+pub(crate) fn runtime(kind: RuntimeKind) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut builder = match kind {
+        RuntimeKind::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        RuntimeKind::MultiThread => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(2);
+            builder
+        }
+    };
+    builder.enable_all().build().map_err(CliError::Runtime)
 }
 
 /// Turns Ctrl-C and SIGTERM into a stop request for a run that writes: the first asks it to

@@ -30,11 +30,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError>
     if let Some(path) = &args.replay {
         return session.replay(path);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    runtime.block_on(session.live(global, args))
+    super::runtime(super::RuntimeKind::CurrentThread)?.block_on(session.live(global, args))
 }
 
 /// Detectors, the optional gate and the outputs: the same for a live watch and a replay.

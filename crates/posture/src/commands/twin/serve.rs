@@ -6,6 +6,7 @@ use posture_twin::Twin;
 use posture_twin::api::{RunningTwin, ServeOptions};
 
 use super::{ServeArgs, TwinError};
+use crate::commands::RuntimeKind;
 use crate::error::{CliError, exit};
 
 pub(super) fn run(args: &ServeArgs) -> Result<u8, CliError> {
@@ -14,7 +15,7 @@ pub(super) fn run(args: &ServeArgs) -> Result<u8, CliError> {
         return Err(TwinError::Remote(args.addr).into());
     }
     let twin = load(args.scenario.as_deref())?;
-    let runtime = super::runtime()?;
+    let runtime = crate::commands::runtime(RuntimeKind::MultiThread)?;
     runtime.block_on(async {
         let options = ServeOptions {
             addr: args.addr,
