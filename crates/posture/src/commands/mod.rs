@@ -145,12 +145,19 @@ async fn next_stop_signal() -> std::io::Result<()> {
     }
 }
 
-/// Asks a yes/no question on the terminal; anything but yes is no.
-pub(crate) fn confirm(question: &str) -> bool {
-    use std::io::{BufRead, Write};
+/// Asks a yes/no question before a write to the cluster. Anything but `y` or `yes` declines, so a
+/// stray key never approves a change, and without a terminal there is nobody to ask.
+pub(crate) fn confirm(question: &str) -> Result<bool, CliError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
     anstream::eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).is_ok()
-        && matches!(answer.trim(), "y" | "Y" | "yes")
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(CliError::ReadAnswer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
