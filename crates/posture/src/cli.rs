@@ -152,7 +152,7 @@ Exit codes:
 
 #[derive(Debug, Args)]
 pub(crate) struct PlanArgs {
-    /// Plan from a saved snapshot instead of the live cluster.
+    /// Plan from a saved snapshot instead of the live cluster (`-` reads stdin).
     #[arg(long, value_name = "FILE")]
     pub(crate) snapshot: Option<PathBuf>,
     /// Sections to plan (default: all).

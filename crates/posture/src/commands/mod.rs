@@ -9,7 +9,10 @@ mod snapshot;
 pub(crate) mod twin;
 pub(crate) mod watch;
 
-use posture_core::Policy;
+use std::io::Read;
+use std::path::Path;
+
+use posture_core::{Policy, Snapshot};
 use posture_kube::Collection;
 
 use crate::cli::{Cli, Command, GlobalArgs};
@@ -40,6 +43,39 @@ pub(crate) fn load_policy(global: &GlobalArgs) -> Result<Policy, CliError> {
     let name = path.display().to_string();
     shallow(&name, &text)?;
     Policy::from_yaml(&name, &text).map_err(CliError::Config)
+}
+
+/// How an input file is named in messages: stdin has no path to show.
+pub(crate) fn input_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads an input file, or stdin for `-`, so a snapshot can be piped straight from
+/// `posture snapshot -o -` into any command that takes one.
+pub(crate) fn read_input(path: &Path) -> std::io::Result<String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// Every command that takes a saved snapshot loads it here, so each accepts `-` and refuses a
+/// damaged file with the same message.
+pub(crate) fn load_snapshot(path: &Path) -> Result<Snapshot, CliError> {
+    let name = input_name(path);
+    let text = read_input(path).map_err(|source| CliError::ReadSnapshot {
+        path: name.clone(),
+        source,
+    })?;
+    shallow(&name, &text)?;
+    posture_core::load_snapshot_str(&name, &text).map_err(CliError::Snapshot)
 }
 
 /// Refuses a document nested so deeply that parsing it would take minutes.

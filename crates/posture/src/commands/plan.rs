@@ -18,14 +18,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
         .collect::<Result<Vec<_>, _>>()?;
     let (snapshot, server) = match &args.snapshot {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadSnapshot {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let name = path.display().to_string();
-            super::shallow(&name, &text)?;
-            let snapshot =
-                posture_core::load_snapshot_str(&name, &text).map_err(CliError::Snapshot)?;
+            let snapshot = super::load_snapshot(path)?;
             let server = snapshot.info.source.clone();
             (snapshot, server)
         }

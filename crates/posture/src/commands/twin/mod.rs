@@ -40,7 +40,8 @@ pub(crate) enum TwinCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Multi-document YAML scenario to load (default: the runbook's homelab cluster, embedded).
+    /// Multi-document YAML scenario to load (`-` reads stdin; default: the runbook's homelab
+    /// cluster, embedded).
     #[arg(long, value_name = "FILE")]
     pub(crate) scenario: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port. Only loopback unless --allow-remote.
