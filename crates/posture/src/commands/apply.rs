@@ -274,7 +274,7 @@ impl Approver for Asking {
         if self.approve_all {
             return true;
         }
-        anstream::eprint!("{}", super::plan::render_stage(plan, index));
+        anstream::eprint!("{}", crate::render::diff::render_stage(plan, index));
         // An answer that cannot be read approves nothing; the engine halts on the decline.
         super::confirm(&format!("apply stage {stage}?")).unwrap_or(false)
     }
