@@ -84,7 +84,7 @@ Exit codes:
 pub(crate) struct WatchArgs {
     /// Exit 0 once the cluster has been free of alerts this long (cluster time, e.g. 5m), or 1
     /// if an alert is raised first.
-    #[arg(long, value_name = "DURATION", value_parser = crate::commands::watch::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) until_stable: Option<jiff::SignedDuration>,
     /// Output format: log lines for people, or one JSON alert per line (with --act
     /// argo-rollback or snapshot-restore: the report as one JSON document).
@@ -152,7 +152,7 @@ Exit codes:
 
 #[derive(Debug, Args)]
 pub(crate) struct PlanArgs {
-    /// Plan from a saved snapshot instead of the live cluster.
+    /// Plan from a saved snapshot instead of the live cluster (`-` reads stdin).
     #[arg(long, value_name = "FILE")]
     pub(crate) snapshot: Option<PathBuf>,
     /// Sections to plan (default: all).
@@ -338,6 +338,47 @@ pub(crate) fn parse_request_timeout(text: &str) -> Result<std::time::Duration, S
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// Parses `--until-stable` (`5m`, `90s`, `1h30m`, or ISO 8601).
+pub(crate) fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
+    let duration: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("not a duration like 5m or 90s: {e}"))?;
+    if duration.is_negative() || duration.is_zero() {
+        return Err("must be positive".into());
+    }
+    Ok(duration)
+}
+
+/// `NAMESPACE/NAME`, as kubectl names a namespaced object: a bare name would leave the twin to
+/// guess the namespace.
+pub(crate) fn parse_namespaced_name(value: &str) -> Result<(String, String), String> {
+    match value.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("expected NAMESPACE/NAME, got {value:?}")),
+    }
+}
+
+/// Only the failures the twin can inject: a broken server (500) or a throttling one (429).
+pub(crate) fn parse_error_status(value: &str) -> Result<u16, String> {
+    match value {
+        "500" => Ok(500),
+        "429" => Ok(429),
+        _ => Err(format!("expected 500 or 429, got {value:?}")),
+    }
+}
+
+/// A share of requests to fault; anything outside 0.0 to 1.0 is a typo, not a probability.
+pub(crate) fn parse_rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "expected a share between 0.0 and 1.0, got {value:?}"
+        )),
+    }
+}
+
 /// The name to show in usage lines: `kubectl posture` when installed as a kubectl plugin.
 pub(crate) fn bin_name(argv0: Option<&std::ffi::OsStr>) -> String {
     let stem = argv0
@@ -404,6 +445,26 @@ mod tests {
         assert!(parse_request_timeout("1y").is_err());
         assert!(parse_request_timeout("99999h").is_err());
         assert!(parse_request_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        use jiff::SignedDuration;
+        assert_eq!(parse_duration("5m"), Ok(SignedDuration::from_mins(5)));
+        assert_eq!(parse_duration("90s"), Ok(SignedDuration::from_secs(90)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn namespaced_names_need_both_halves() {
+        assert_eq!(
+            parse_namespaced_name("db/pg-0"),
+            Ok(("db".into(), "pg-0".into()))
+        );
+        assert!(parse_namespaced_name("pg-0").is_err());
+        assert!(parse_namespaced_name("/pg-0").is_err());
+        assert!(parse_namespaced_name("a/b/c").is_err());
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub(crate) enum CliError {
     NeedsApproval,
     #[error("not applied: stdin is not a terminal, so posture cannot ask for approval")]
     ActNeedsApproval,
+    #[error("cannot read the answer from stdin")]
+    ReadAnswer(#[source] std::io::Error),
     #[error(transparent)]
     Engine(posture_kube::apply::EngineError),
     #[error("cannot serialize the {what}")]
@@ -185,6 +187,7 @@ impl CliError {
             Self::JournalExists(_) => "continue it with --resume, undo it with `posture rollback`, or pass another --journal".into(),
             Self::NeedsApproval => "review the plan (`posture plan`) and pass --approve to apply it without asking".into(),
             Self::ActNeedsApproval => "review the dry run above and pass --approve to apply it without asking".into(),
+            Self::ReadAnswer(_) => "answer y or n on the terminal, or pass --approve to apply without asking".into(),
             Self::Engine(_) => "is the API server up and the address right? `kubectl cluster-info` uses the same kubeconfig".into(),
             Self::Serialize { .. } => "this is a bug in posture; please report it with the input that caused it".into(),
         }

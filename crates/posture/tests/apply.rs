@@ -304,3 +304,23 @@ async fn sigint_mid_stage_releases_the_lock_and_the_printed_resume_command_finis
     assert!(out.stderr.contains("applied; journal"), "{}", out.stderr);
     lab.twin.shutdown().await;
 }
+
+/// `posture snapshot -o - | posture plan --snapshot -`: a piped snapshot plans as the live
+/// cluster it was saved from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_piped_into_plan_plans_as_the_live_cluster() {
+    let lab = lab_at(false, 0.0).await;
+    let saved = run(lab.posture(&["snapshot", "-o", "-"])).await;
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    let snapshot = lab.path("snapshot.yaml");
+    std::fs::write(&snapshot, &saved.stdout).expect("write snapshot");
+
+    let live = run(lab.posture(&["plan"])).await;
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    let mut piped = lab.posture(&["plan", "--snapshot", "-"]);
+    piped.stdin(std::fs::File::open(&snapshot).expect("snapshot"));
+    let piped = run(piped).await;
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert!(!piped.stdout.is_empty());
+    assert_eq!(piped.stdout, live.stdout);
+}

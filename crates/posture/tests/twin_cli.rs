@@ -262,6 +262,45 @@ async fn generated_scenarios_have_the_size_asked_for() {
 }
 
 #[tokio::test]
+async fn a_scenario_can_come_from_stdin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("three-nodes.yaml");
+    let out = run(posture(&[
+        "twin",
+        "generate",
+        "--nodes",
+        "3",
+        "-o",
+        file.to_str().expect("utf-8"),
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    let mut serve = posture(&[
+        "twin",
+        "serve",
+        "--speed",
+        "0",
+        "--scenario",
+        "-",
+        "--kubeconfig-out",
+        kubeconfig,
+    ]);
+    serve
+        .stdin(std::fs::File::open(&file).expect("scenario"))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    let mut server = serve.spawn().expect("serve starts");
+    let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
+    let first = lines.next_line().await.expect("read").expect("a line");
+    assert!(first.starts_with("twin serving at "), "{first}");
+    // The homelab cluster served without a scenario has two.
+    assert_eq!(kubectl_nodes(kubeconfig).await.lines().count(), 3);
+}
+
+#[tokio::test]
 async fn serving_beyond_loopback_is_refused_unless_asked() {
     let out = run(posture(&["twin", "serve", "--addr", "0.0.0.0:0"])).await;
     assert_eq!(out.code, 2, "{}", out.stderr);

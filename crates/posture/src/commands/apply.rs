@@ -1,6 +1,6 @@
 //! `posture apply`: carries out a plan file stage by stage, journaled, under the cluster lock.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -274,13 +274,8 @@ impl Approver for Asking {
         if self.approve_all {
             return true;
         }
-        anstream::eprint!("{}", super::plan::render_stage(plan, index));
-        anstream::eprint!("apply stage {stage}? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        if std::io::stdin().lock().read_line(&mut answer).is_err() {
-            return false;
-        }
-        matches!(answer.trim(), "y" | "Y" | "yes")
+        anstream::eprint!("{}", crate::render::diff::render_stage(plan, index));
+        // An answer that cannot be read approves nothing; the engine halts on the decline.
+        super::confirm(&format!("apply stage {stage}?")).unwrap_or(false)
     }
 }

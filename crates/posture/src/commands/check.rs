@@ -1,10 +1,8 @@
 //! `posture check`: judge a live cluster or a saved snapshot against the runbook.
 
-use std::io::Read;
-
 use posture_core::policy::PolicyError;
 use posture_core::report::CheckStatus;
-use posture_core::{Policy, Snapshot, load_snapshot_str};
+use posture_core::{Policy, Snapshot};
 
 use crate::cli::{CheckArgs, FailPolicy, GlobalArgs, OutputFormat};
 use crate::error::{CliError, exit};
@@ -13,7 +11,7 @@ use crate::render;
 pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8, CliError> {
     let policy = super::load_policy(global)?;
     let snapshot = match &args.snapshot {
-        Some(path) => load_file(&path.to_string_lossy())?,
+        Some(path) => super::load_snapshot(path)?,
         None => super::collect_live(global)?.snapshot,
     };
     posture_core::ensure_cluster(&snapshot).map_err(CliError::Snapshot)?;
@@ -60,26 +58,4 @@ pub(crate) fn policy_fits(
             .map_or_else(|| "policy".to_owned(), |p| p.display().to_string());
         CliError::Config(PolicyError::invalid(&file, &violations))
     })
-}
-
-/// Loads a saved snapshot; `-` reads stdin.
-fn load_file(path: &str) -> Result<Snapshot, CliError> {
-    let (name, text) = if path == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|source| CliError::ReadSnapshot {
-                path: "<stdin>".into(),
-                source,
-            })?;
-        ("<stdin>", text)
-    } else {
-        let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadSnapshot {
-            path: path.to_owned(),
-            source,
-        })?;
-        (path, text)
-    };
-    super::shallow(name, &text)?;
-    load_snapshot_str(name, &text).map_err(CliError::Snapshot)
 }

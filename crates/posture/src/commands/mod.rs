@@ -9,7 +9,10 @@ mod snapshot;
 pub(crate) mod twin;
 pub(crate) mod watch;
 
-use posture_core::Policy;
+use std::io::Read;
+use std::path::Path;
+
+use posture_core::{Policy, Snapshot};
 use posture_kube::Collection;
 
 use crate::cli::{Cli, Command, GlobalArgs};
@@ -42,6 +45,39 @@ pub(crate) fn load_policy(global: &GlobalArgs) -> Result<Policy, CliError> {
     Policy::from_yaml(&name, &text).map_err(CliError::Config)
 }
 
+/// How an input file is named in messages: stdin has no path to show.
+pub(crate) fn input_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads an input file, or stdin for `-`, so a snapshot can be piped straight from
+/// `posture snapshot -o -` into any command that takes one.
+pub(crate) fn read_input(path: &Path) -> std::io::Result<String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// Every command that takes a saved snapshot loads it here, so each accepts `-` and refuses a
+/// damaged file with the same message.
+pub(crate) fn load_snapshot(path: &Path) -> Result<Snapshot, CliError> {
+    let name = input_name(path);
+    let text = read_input(path).map_err(|source| CliError::ReadSnapshot {
+        path: name.clone(),
+        source,
+    })?;
+    shallow(&name, &text)?;
+    posture_core::load_snapshot_str(&name, &text).map_err(CliError::Snapshot)
+}
+
 /// Refuses a document nested so deeply that parsing it would take minutes.
 pub(crate) fn shallow(file: &str, text: &str) -> Result<(), CliError> {
     posture_core::nesting::check_nesting(file, text, posture_core::nesting::MAX_NESTING)
@@ -53,11 +89,7 @@ pub(crate) fn with_client<T>(
     global: &GlobalArgs,
     work: impl AsyncFnOnce(kube::Client, posture_kube::ClusterEndpoint) -> Result<T, CliError>,
 ) -> Result<T, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    runtime.block_on(async {
+    runtime(RuntimeKind::CurrentThread)?.block_on(async {
         let (client, cluster) =
             posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
                 .await
@@ -78,12 +110,31 @@ pub(crate) fn collect_live(global: &GlobalArgs) -> Result<Collection, CliError> 
 
 /// Runs a future on a runtime of its own (apply's lock renewal needs a second thread).
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    Ok(runtime.block_on(future))
+    Ok(runtime(RuntimeKind::MultiThread)?.block_on(future))
+}
+
+/// Whether a command's async work may share the thread that waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuntimeKind {
+    /// The command only waits on the API, so nothing has to run while it blocks.
+    CurrentThread,
+    /// Two workers: something must keep going while the main thread waits, such as apply's lock
+    /// renewal or a served twin answering requests.
+    MultiThread,
+}
+
+/// Every command's runtime comes from here, so all of them enable the same drivers and report a
+/// failure to start the same way.
+pub(crate) fn runtime(kind: RuntimeKind) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut builder = match kind {
+        RuntimeKind::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        RuntimeKind::MultiThread => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(2);
+            builder
+        }
+    };
+    builder.enable_all().build().map_err(CliError::Runtime)
 }
 
 /// Turns Ctrl-C and SIGTERM into a stop request for a run that writes: the first asks it to
@@ -130,12 +181,19 @@ async fn next_stop_signal() -> std::io::Result<()> {
     }
 }
 
-/// Asks a yes/no question on the terminal; anything but yes is no.
-pub(crate) fn confirm(question: &str) -> bool {
-    use std::io::{BufRead, Write};
+/// Asks a yes/no question before a write to the cluster. Anything but `y` or `yes` declines, so a
+/// stray key never approves a change, and without a terminal there is nobody to ask.
+pub(crate) fn confirm(question: &str) -> Result<bool, CliError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
     anstream::eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).is_ok()
-        && matches!(answer.trim(), "y" | "Y" | "yes")
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(CliError::ReadAnswer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

@@ -18,14 +18,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
         .collect::<Result<Vec<_>, _>>()?;
     let (snapshot, server) = match &args.snapshot {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadSnapshot {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let name = path.display().to_string();
-            super::shallow(&name, &text)?;
-            let snapshot =
-                posture_core::load_snapshot_str(&name, &text).map_err(CliError::Snapshot)?;
+            let snapshot = super::load_snapshot(path)?;
             let server = snapshot.info.source.clone();
             (snapshot, server)
         }
@@ -45,7 +38,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
     };
     let plan = posture_core::plan::plan(&snapshot, &policy, &PlanInputs { cluster, options })
         .map_err(CliError::Plan)?;
-    render::write_stdout(&render_plan(&plan))?;
+    render::write_stdout(&render::diff::render_plan(&plan))?;
     if let Some(output) = &args.output {
         write_file(output, &plan.to_json_pretty())?;
         anstream::eprintln!("wrote {}", output.display());
@@ -72,40 +65,6 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
         return Ok(exit::FINDINGS);
     }
     Ok(exit::OK)
-}
-
-/// The plan's diff with coloured markers, and a one-line verdict for an empty plan.
-pub(crate) fn render_plan(plan: &Plan) -> String {
-    let mut out = render_lines(posture_core::plan::render_diff(plan));
-    for note in &plan.notes {
-        out.push_str(&format!("note: {note}\n"));
-    }
-    out
-}
-
-/// One stage's diff, numbered as in the whole plan.
-pub(crate) fn render_stage(plan: &Plan, index: usize) -> String {
-    render_lines(posture_core::plan::render_stage_diff(plan, index))
-}
-
-fn render_lines(lines: Vec<posture_core::plan::DiffLine>) -> String {
-    use posture_core::plan::Marker;
-    let style = |marker: Marker| {
-        let colour = match marker {
-            Marker::Stage => return anstyle::Style::new().bold(),
-            Marker::Object => anstyle::AnsiColor::Cyan,
-            Marker::Remove => anstyle::AnsiColor::Red,
-            Marker::Add => anstyle::AnsiColor::Green,
-            Marker::Note => anstyle::AnsiColor::BrightBlack,
-        };
-        anstyle::Style::new().fg_color(Some(colour.into()))
-    };
-    let mut out = String::new();
-    for line in lines {
-        let s = style(line.marker);
-        out.push_str(&format!("{s}{line}{s:#}\n"));
-    }
-    out
 }
 
 /// Source files for changes their owner delivers: (file name, content).

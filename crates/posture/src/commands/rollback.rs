@@ -43,7 +43,8 @@ pub(crate) fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<u8, CliErr
     for change in &queue {
         anstream::eprintln!("  {} on {}", change.change, change.object);
     }
-    if !args.approve && !super::confirm("roll these back?") {
+    // An answer that cannot be read is no approval: halt as for a "no".
+    if !args.approve && !super::confirm("roll these back?").unwrap_or(false) {
         return Ok(exit::HALTED);
     }
     let run = super::apply::EngineRun {

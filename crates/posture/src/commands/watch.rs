@@ -7,18 +7,18 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use jiff::SignedDuration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use posture_core::ObjectRef;
 use posture_core::detect::{
-    Alert, CounterMove, DetectPolicy, Detectors, ReplayError, SIGNALS_SCHEMA, Signal, SignalKind,
-    StabilityVerdict, UntilStable, counter_moves, header_line, parse_line,
+    Alert, DetectPolicy, Detectors, ReplayError, SIGNALS_SCHEMA, Signal, SignalKind,
+    StabilityVerdict, UntilStable, header_line, parse_line,
 };
 use posture_kube::watch::{SignalWatch, Update, WatchOptions};
 
 use crate::cli::{GlobalArgs, WatchArgs, WatchOutput};
 use crate::dashboard::{Model, render};
 use crate::error::{CliError, exit};
+use crate::render::alert::{alert_line, alert_moves, counter_moves_line};
 
 mod act;
 
@@ -31,11 +31,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError>
     if let Some(path) = &args.replay {
         return session.replay(path);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    runtime.block_on(session.live(global, args))
+    super::runtime(super::RuntimeKind::CurrentThread)?.block_on(session.live(global, args))
 }
 
 /// Detectors, the optional gate and the outputs: the same for a live watch and a replay.
@@ -351,82 +347,8 @@ impl Session {
     }
 }
 
-/// `<time> RAISED restart-loop apps/web-1/web restartCount 4 ...`: one grep-able line per alert.
-pub(crate) fn alert_line(alert: &Alert) -> String {
-    match alert {
-        Alert::Raised {
-            detector,
-            subject,
-            severity,
-            at,
-            message,
-            ..
-        } => format!(
-            "{at} RAISED {detector} {subject} [{}] {message}",
-            severity.as_str()
-        ),
-        Alert::Cleared {
-            detector,
-            subject,
-            at,
-            message,
-            ..
-        } => format!("{at} CLEARED {detector} {subject} {message}"),
-    }
-}
-
-/// The counter-moves under a raised alert, fitted to the owner of its workload among
-/// `workloads`; none under a cleared one.
-pub(crate) fn alert_moves(
-    alert: &Alert,
-    workloads: &[(ObjectRef, ObjectMeta)],
-) -> Vec<CounterMove> {
-    match alert {
-        Alert::Raised {
-            detector, subject, ..
-        } => counter_moves(*detector, subject, workloads),
-        Alert::Cleared { .. } => Vec::new(),
-    }
-}
-
-/// `  act: posture watch --act stop-rebuilds | --act disable-auto-balance` under a raised
-/// alert: the runbook's counter-moves that fit the owner of its workload, each `--act`
-/// dry-run and approved before it writes; a move the owner makes in its own source comes as
-/// `  act: k3s packaged addon coredns: revert the change in ...`.
-pub(crate) fn counter_moves_line(
-    alert: &Alert,
-    workloads: &[(ObjectRef, ObjectMeta)],
-) -> Option<String> {
-    let moves = alert_moves(alert, workloads);
-    let acts: Vec<String> = (moves.iter())
-        .filter(|m| matches!(m, CounterMove::Act { .. }))
-        .map(CounterMove::describe)
-        .collect();
-    let mut lines: Vec<String> = (moves.iter())
-        .filter(|m| matches!(m, CounterMove::Source { .. }))
-        .map(|m| format!("  act: {}", m.describe()))
-        .collect();
-    if !acts.is_empty() {
-        lines.push(format!("  act: posture watch {}", acts.join(" | ")));
-    }
-    (!lines.is_empty()).then(|| lines.join("\n"))
-}
-
-/// Parses `--until-stable` (`5m`, `90s`, `1h30m`, or ISO 8601).
-pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
-    let duration: SignedDuration = text
-        .parse()
-        .map_err(|e| format!("not a duration like 5m or 90s: {e}"))?;
-    if duration.is_negative() || duration.is_zero() {
-        return Err("must be positive".into());
-    }
-    Ok(duration)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn every_detector_offers_counter_moves_that_watch_act_knows() {
         use clap::ValueEnum;
@@ -455,122 +377,5 @@ mod tests {
                 "docs/watch.md: {detector} should list {moves}: {row}"
             );
         }
-    }
-
-    #[test]
-    fn alert_lines_lead_with_time_verb_detector_and_subject() {
-        use posture_core::Severity;
-        use posture_core::detect::DetectorKind;
-        let at: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().expect("valid");
-        let raised = Alert::Raised {
-            id: "restart-loop/apps/web-1/web".into(),
-            detector: DetectorKind::RestartLoop,
-            subject: "apps/web-1/web".into(),
-            severity: Severity::Warning,
-            at,
-            message: "3 restarts in 10m".into(),
-            evidence: vec![],
-        };
-        assert_eq!(
-            alert_line(&raised),
-            "2026-11-23T12:00:00Z RAISED restart-loop apps/web-1/web [warning] 3 restarts in 10m"
-        );
-        // Nothing known owns apps/web: nothing to roll back.
-        assert_eq!(
-            counter_moves_line(&raised, &[]).as_deref(),
-            Some("  act: posture watch --act pin-to-primary")
-        );
-        let cleared = Alert::Cleared {
-            id: "restart-loop/apps/web-1/web".into(),
-            detector: DetectorKind::RestartLoop,
-            subject: "apps/web-1/web".into(),
-            at,
-            message: "quiet for 10m".into(),
-        };
-        assert_eq!(
-            alert_line(&cleared),
-            "2026-11-23T12:00:00Z CLEARED restart-loop apps/web-1/web quiet for 10m"
-        );
-        assert_eq!(counter_moves_line(&cleared, &[]), None);
-    }
-
-    /// A workload `kind` `ns/name` with these annotations.
-    fn workload(ns: &str, name: &str, annotations: &[(&str, &str)]) -> (ObjectRef, ObjectMeta) {
-        let meta = ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(ns.into()),
-            annotations: Some(
-                (annotations.iter())
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            ),
-            ..ObjectMeta::default()
-        };
-        (
-            ObjectRef::new("apps/v1", "Deployment", Some(ns), name),
-            meta,
-        )
-    }
-
-    #[test]
-    fn counter_moves_fit_the_owner_of_the_looping_workload() {
-        use posture_core::Severity;
-        use posture_core::detect::DetectorKind;
-        let workloads = [
-            workload(
-                "kube-system",
-                "coredns",
-                &[
-                    (
-                        "objectset.rio.cattle.io/owner-gvk",
-                        "k3s.cattle.io/v1, Kind=Addon",
-                    ),
-                    ("objectset.rio.cattle.io/owner-name", "coredns"),
-                ],
-            ),
-            workload(
-                "apps",
-                "nextcloud",
-                &[(
-                    "argocd.argoproj.io/tracking-id",
-                    "nextcloud:apps/Deployment:apps/nextcloud",
-                )],
-            ),
-        ];
-        let raised = |subject: &str| Alert::Raised {
-            id: format!("crash-loop/{subject}"),
-            detector: DetectorKind::CrashLoop,
-            subject: subject.into(),
-            severity: Severity::Warning,
-            at: "2026-11-23T12:00:00Z".parse().expect("valid"),
-            message: "in CrashLoopBackOff".into(),
-            evidence: vec![],
-        };
-        assert_eq!(
-            counter_moves_line(
-                &raised("kube-system/coredns-6799fbcd5-x7k2p/coredns"),
-                &workloads
-            )
-            .as_deref(),
-            Some(
-                "  act: k3s packaged addon coredns: revert the change in /var/lib/rancher/k3s/server/manifests/coredns.yaml on the server (k3s re-applies it over any live rollback), or its ConfigMap if the change was there\n  act: posture watch --act pin-to-primary"
-            )
-        );
-        assert_eq!(
-            counter_moves_line(
-                &raised("apps/nextcloud-6b9d8c7f5d-z8r2p/nextcloud"),
-                &workloads
-            )
-            .as_deref(),
-            Some("  act: posture watch --act argo-rollback | --act pin-to-primary")
-        );
-    }
-
-    #[test]
-    fn durations_read_like_people_write_them() {
-        assert_eq!(parse_duration("5m"), Ok(SignedDuration::from_mins(5)));
-        assert_eq!(parse_duration("90s"), Ok(SignedDuration::from_secs(90)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").is_err());
     }
 }

@@ -189,7 +189,7 @@ impl Model {
     }
 
     pub(crate) fn alert(&mut self, alert: &Alert, moves: &[posture_core::detect::CounterMove]) {
-        self.push_timeline(crate::commands::watch::alert_line(alert));
+        self.push_timeline(crate::render::alert::alert_line(alert));
         if alert.is_raised() {
             self.active.insert(alert.id().to_owned(), alert.clone());
             let moves = (moves.iter())

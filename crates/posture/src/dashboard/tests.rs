@@ -9,7 +9,7 @@ use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::{Model, render};
-use crate::commands::watch::alert_moves;
+use crate::render::alert::alert_moves;
 
 fn at(text: &str) -> Timestamp {
     text.parse().expect("valid timestamp")

@@ -1,5 +1,8 @@
-//! Turns a report into text for people (`human`) or programs (`structured`).
+//! Text shown by more than one command or view: a check report for people (`human`) or
+//! programs (`structured`), a plan's diff (`diff`), and an alert line (`alert`).
 
+pub(crate) mod alert;
+pub(crate) mod diff;
 pub(crate) mod human;
 pub(crate) mod structured;
 

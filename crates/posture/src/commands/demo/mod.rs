@@ -114,7 +114,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &DemoArgs) -> Result<u8, CliError> 
 /// other commands connect to a real cluster.
 fn start(global: &GlobalArgs, args: &DemoArgs) -> Result<DemoContext, CliError> {
     let policy = super::load_policy(global)?;
-    let runtime = crate::commands::twin::runtime()?;
+    let runtime = super::runtime(super::RuntimeKind::MultiThread)?;
     let jump_clock = args.fast || !(args.speed.is_finite() && args.speed > 0.0);
     let options = ServeOptions {
         speed: if jump_clock { 0.0 } else { args.speed },

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use posture_twin::fault::Fault;
 
 use super::TwinError;
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, parse_error_status, parse_namespaced_name, parse_rate};
 use crate::error::{CliError, exit};
 
 /// The fault vocabulary of [`Fault`], spelled for the command line.
@@ -21,12 +21,12 @@ pub(crate) enum FaultCommand {
     HealNode { node: String },
     /// Make a pod's containers exit repeatedly (NAMESPACE/POD).
     CrashLoop {
-        #[arg(value_parser = namespaced, value_name = "NS/POD")]
+        #[arg(value_parser = parse_namespaced_name, value_name = "NS/POD")]
         pod: (String, String),
     },
     /// Make a pod's readiness alternate (NAMESPACE/POD).
     FlapReadiness {
-        #[arg(value_parser = namespaced, value_name = "NS/POD")]
+        #[arg(value_parser = parse_namespaced_name, value_name = "NS/POD")]
         pod: (String, String),
         /// Seconds between changes.
         #[arg(long, default_value_t = 30)]
@@ -34,7 +34,7 @@ pub(crate) enum FaultCommand {
     },
     /// Make a lease change holder repeatedly (NAMESPACE/NAME).
     LeaseThrash {
-        #[arg(value_parser = namespaced, value_name = "NS/NAME")]
+        #[arg(value_parser = parse_namespaced_name, value_name = "NS/NAME")]
         lease: (String, String),
         /// Seconds between changes.
         #[arg(long, default_value_t = 10)]
@@ -46,15 +46,15 @@ pub(crate) enum FaultCommand {
     SlowRebuilds { factor: u32 },
     /// Answer a share (0.0 to 1.0) of API requests with an error.
     ApiErrors {
-        #[arg(value_parser = rate)]
+        #[arg(value_parser = parse_rate)]
         rate: f64,
         /// Status code of the injected errors.
-        #[arg(long, default_value_t = 500, value_parser = error_status)]
+        #[arg(long, default_value_t = 500, value_parser = parse_error_status)]
         status: u16,
     },
     /// Hold a share (0.0 to 1.0) of API requests until the faults are cleared.
     ApiTimeouts {
-        #[arg(value_parser = rate)]
+        #[arg(value_parser = parse_rate)]
         rate: f64,
     },
     /// Carry out writes to PLURAL (e.g. settings) and then never answer them, until the faults
@@ -100,32 +100,6 @@ impl FaultCommand {
             Self::RestartApi => Fault::RestartApi,
             Self::Clear => Fault::ClearAll,
         }
-    }
-}
-
-fn namespaced(value: &str) -> Result<(String, String), String> {
-    match value.split_once('/') {
-        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-            Ok((ns.to_owned(), name.to_owned()))
-        }
-        _ => Err(format!("expected NAMESPACE/NAME, got {value:?}")),
-    }
-}
-
-fn error_status(value: &str) -> Result<u16, String> {
-    match value {
-        "500" => Ok(500),
-        "429" => Ok(429),
-        _ => Err(format!("expected 500 or 429, got {value:?}")),
-    }
-}
-
-fn rate(value: &str) -> Result<f64, String> {
-    match value.parse::<f64>() {
-        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-        _ => Err(format!(
-            "expected a share between 0.0 and 1.0, got {value:?}"
-        )),
     }
 }
 
@@ -208,14 +182,6 @@ fn post(global: &GlobalArgs, path: &str, body: Vec<u8>) -> Result<String, CliErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn namespaced_names_need_both_halves() {
-        assert_eq!(namespaced("db/pg-0"), Ok(("db".into(), "pg-0".into())));
-        assert!(namespaced("pg-0").is_err());
-        assert!(namespaced("/pg-0").is_err());
-        assert!(namespaced("a/b/c").is_err());
-    }
 
     #[test]
     fn faults_are_described_as_typed() {

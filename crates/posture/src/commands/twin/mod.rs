@@ -40,7 +40,8 @@ pub(crate) enum TwinCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Multi-document YAML scenario to load (default: the runbook's homelab cluster, embedded).
+    /// Multi-document YAML scenario to load (`-` reads stdin; default: the runbook's homelab
+    /// cluster, embedded).
     #[arg(long, value_name = "FILE")]
     pub(crate) scenario: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port. Only loopback unless --allow-remote.
@@ -150,13 +151,4 @@ pub(crate) fn run(global: &GlobalArgs, args: &TwinArgs) -> Result<u8, CliError> 
 pub(crate) fn start_time() -> jiff::Timestamp {
     let now = jiff::Timestamp::now();
     jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
-}
-
-/// A multi-threaded runtime: the served twin answers while the main thread waits.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)
 }

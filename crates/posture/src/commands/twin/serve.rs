@@ -6,6 +6,7 @@ use posture_twin::Twin;
 use posture_twin::api::{RunningTwin, ServeOptions};
 
 use super::{ServeArgs, TwinError};
+use crate::commands::RuntimeKind;
 use crate::error::{CliError, exit};
 
 pub(super) fn run(args: &ServeArgs) -> Result<u8, CliError> {
@@ -14,7 +15,7 @@ pub(super) fn run(args: &ServeArgs) -> Result<u8, CliError> {
         return Err(TwinError::Remote(args.addr).into());
     }
     let twin = load(args.scenario.as_deref())?;
-    let runtime = super::runtime()?;
+    let runtime = crate::commands::runtime(RuntimeKind::MultiThread)?;
     runtime.block_on(async {
         let options = ServeOptions {
             addr: args.addr,
@@ -52,24 +53,21 @@ pub(super) fn run(args: &ServeArgs) -> Result<u8, CliError> {
     })
 }
 
-/// The embedded homelab cluster, or the scenario file given.
+/// The embedded homelab cluster, or the scenario given (a file, or stdin for `-`).
 fn load(scenario: Option<&Path>) -> Result<Twin, TwinError> {
     let start = super::start_time();
     let Some(path) = scenario else {
         return Ok(Twin::homelab(start));
     };
-    let text = std::fs::read_to_string(path).map_err(|source| TwinError::ReadScenario {
-        path: path.to_owned(),
+    let name = crate::commands::input_name(path);
+    let text = crate::commands::read_input(path).map_err(|source| TwinError::ReadScenario {
+        path: PathBuf::from(&name),
         source,
     })?;
-    posture_core::nesting::check_nesting(
-        &path.display().to_string(),
-        &text,
-        posture_core::nesting::MAX_NESTING,
-    )
-    .map_err(TwinError::TooDeep)?;
+    posture_core::nesting::check_nesting(&name, &text, posture_core::nesting::MAX_NESTING)
+        .map_err(TwinError::TooDeep)?;
     let mut twin = Twin::new(start);
-    twin.load_scenario(&path.display().to_string(), &text)
+    twin.load_scenario(&name, &text)
         .map_err(TwinError::Scenario)?;
     Ok(twin)
 }

@@ -6,7 +6,7 @@
 mod argo;
 mod restore;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 use posture_kube::watch::act::{
     Act, ActOutcome, act, primary_node, secondary_node, unpinned_workloads,
@@ -113,7 +113,7 @@ async fn run_all(
     if !args.approve && !std::io::stdin().is_terminal() {
         return Err(CliError::ActNeedsApproval);
     }
-    if !args.approve && !ask(first)? {
+    if !args.approve && !crate::commands::confirm(&format!("apply {}?", first.name()))? {
         anstream::eprintln!("not applied: pass --approve to apply");
         return Ok(exit::OK);
     }
@@ -137,21 +137,6 @@ fn describe(outcome: &ActOutcome) -> String {
         outcome.object.namespace.as_deref().unwrap_or("-"),
         outcome.object.name
     )
-}
-
-/// Asks on a terminal; anything but `y` declines, and no terminal never approves.
-fn ask(action: &Act) -> Result<bool, CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Ok(false);
-    }
-    anstream::eprint!("apply {}? [y/N] ", action.name());
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(CliError::Runtime)?;
-    Ok(answer.trim().eq_ignore_ascii_case("y"))
 }
 
 fn print_text(text: &str) -> Result<(), CliError> {
