@@ -481,6 +481,22 @@ mod tests {
     }
 
     #[test]
+    fn the_old_spelling_of_cordon_secondary_still_parses_but_is_not_offered() {
+        use clap::ValueEnum;
+        let act = |name: &str| WatchAction::from_str(name, false);
+        assert_eq!(act("cordon-secondary"), Ok(WatchAction::CordonSecondary));
+        assert_eq!(act("recordon-secondary"), Ok(WatchAction::CordonSecondary));
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let help = cmd
+            .find_subcommand_mut("watch")
+            .expect("watch")
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("cordon-secondary"), "{help}");
+        assert!(!help.contains("recordon"), "{help}");
+    }
+
+    #[test]
     fn plugin_installs_show_as_kubectl_subcommands() {
         let name = |s: &str| bin_name(Some(std::ffi::OsStr::new(s)));
         assert_eq!(name("/usr/local/bin/kubectl-posture"), "kubectl posture");
