@@ -312,3 +312,31 @@ pub struct BlockedEviction {
     pub pod: String,
     pub why: String,
 }
+
+/// The API server's own answer to a dry-run eviction of one pod on the node, as `kubectl drain
+/// --dry-run=server` would get it: what the server, not posture, says about a drain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvictionAnswer {
+    pub pod: ObjectRef,
+    /// Its controller as `Kind name`; absent for a pod no controller owns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub answer: ServerAnswer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "kebab-case")]
+pub enum ServerAnswer {
+    /// `201`: the server would evict it.
+    Evicts,
+    /// The server refuses, in its own words: for a budget, `429 TooManyRequests` and a cause
+    /// naming the budget.
+    Refuses {
+        code: u16,
+        reason: String,
+        message: String,
+        causes: Vec<String>,
+    },
+    /// Not asked, as `kubectl drain --ignore-daemonsets` does not evict it.
+    Skipped { why: String },
+}
