@@ -12,6 +12,12 @@ use serde_json::Value;
 const HOMELAB: &str = include_str!("../../../scenarios/homelab.yaml");
 const FIXED: &str = include_str!("../../../scenarios/homelab-fixed.yaml");
 const STRICT_PDB: &str = include_str!("../../../scenarios/homelab-fixed-strict-pdb.yaml");
+const DOC: &str = include_str!("../../../docs/drill.md");
+const VERDICT_SOURCES: [&str; 3] = [
+    include_str!("../src/drill/verdict/mod.rs"),
+    include_str!("../src/drill/verdict/volumes.rs"),
+    include_str!("../src/drill/verdict/workloads.rs"),
+];
 
 const QDRANT_VOL: &str = "pvc-6a1f0c3e-7b2d-4e9a-9c41-0d3b5e8f1a20";
 const GITEA_VOL: &str = "pvc-9b7d2e51-3c8a-4f06-b1e2-5a7c9d0e4f31";
@@ -365,6 +371,53 @@ fn the_answer_serialises_with_kebab_case_verdicts_and_reads_back() {
     );
     let back: WhatIf = serde_json::from_value(json).expect("reads back");
     assert_eq!(back, w);
+}
+
+/// docs/drill.md lists every id a blocker or degradation can carry, and no other.
+#[test]
+fn every_id_is_documented() {
+    let mut made: Vec<&str> = VERDICT_SOURCES
+        .iter()
+        .flat_map(|source| source.split('"').skip(1).step_by(2))
+        .filter(|literal| literal.starts_with("drill.") && !literal.contains(' '))
+        .collect();
+    made.sort_unstable();
+    made.dedup();
+    let mut documented: Vec<&str> = DOC
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|code| code.starts_with("drill.") && !code.contains(' '))
+        .collect();
+    documented.sort_unstable();
+    documented.dedup();
+    assert_eq!(made.len(), 10, "{made:?}");
+    assert_eq!(documented, made);
+}
+
+/// Whatever a scenario holds (pods listed or not, pods unreadable, other node names, no
+/// Longhorn), every node of it gets an answer.
+#[test]
+fn every_node_of_every_scenario_gets_an_answer() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut judged = 0;
+    for entry in std::fs::read_dir(&dir).expect("the scenarios") {
+        let path = entry.expect("an entry").path();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let snap = snapshot(&path.display().to_string(), &text);
+        for node in &snap.nodes {
+            let name = node.metadata.name.as_deref().expect("named");
+            let w = what_if(&snap, name, &Policy::default()).expect("the node exists");
+            assert_eq!(
+                w.verdict == Verdict::Unsafe,
+                !w.blockers.is_empty(),
+                "{}",
+                path.display()
+            );
+            judged += 1;
+        }
+    }
+    assert!(judged >= 12, "{judged}");
 }
 
 /// The twin's scheduler, controllers and kubelets make the pods; the what-if on the cluster it

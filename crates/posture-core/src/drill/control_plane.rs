@@ -60,8 +60,9 @@ pub(super) fn judge(
         )
     } else {
         format!(
-            "{name} is one of {} k3s servers on embedded etcd, and the {left} left are no majority",
-            servers.len()
+            "{name} is one of {} k3s servers on embedded etcd, and the {left} left {} no majority",
+            servers.len(),
+            if left == 1 { "is" } else { "are" }
         )
     };
     let named: Vec<String> = apps_down.iter().map(|o| o.to_string()).collect();

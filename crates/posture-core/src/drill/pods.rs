@@ -57,10 +57,6 @@ impl PodView<'_> {
         }
     }
 
-    pub fn evidence_object(&self) -> ObjectRef {
-        self.object.clone()
-    }
-
     pub fn daemon(&self, ctx: &Ctx<'_>) -> bool {
         matches!(self.owner, Owner::Workload(i) if ctx.workloads[i].kind == Kind::DaemonSet)
     }

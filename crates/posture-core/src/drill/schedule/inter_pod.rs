@@ -62,7 +62,7 @@ impl<'s> Cluster<'s, '_> {
                             other.describe_short()
                         ),
                         Evidence::field(
-                            &other.evidence_object(),
+                            &other.object,
                             "spec.affinity.podAntiAffinity",
                             serde_json::to_value(term).unwrap_or_default(),
                         ),
