@@ -6,6 +6,7 @@ pub mod act;
 pub mod apply;
 pub mod checks;
 pub mod detect;
+pub mod drill;
 pub mod facts;
 pub mod load;
 pub mod longhorn;

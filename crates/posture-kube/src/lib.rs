@@ -4,6 +4,7 @@ pub mod apply;
 pub mod client;
 pub mod collect;
 pub mod deadline;
+pub mod drill;
 pub mod journal;
 pub mod message;
 pub mod rbac;

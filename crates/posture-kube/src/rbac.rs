@@ -77,7 +77,14 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "nodes",
         verbs: &["patch"],
         scope: Scope::Cluster,
-        used_by: "watch --act cordon-secondary",
+        used_by: "watch --act cordon-secondary; drill (as a dry run)",
+    },
+    Permission {
+        group: "",
+        resource: "pods/eviction",
+        verbs: &["create"],
+        scope: Scope::Cluster,
+        used_by: "drill: the server's answer to a drain, every eviction a dry run",
     },
     Permission {
         group: "apps",

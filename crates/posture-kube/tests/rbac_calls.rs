@@ -1,6 +1,7 @@
-//! Every request posture makes fits `posture_kube::rbac::PERMISSIONS`: collect, a `watch --act`
-//! counter-move, and an apply with `--ingress-daemonset` and its rollback run against the twin
-//! through a client that records each request's method and path.
+//! Every request posture makes fits `posture_kube::rbac::PERMISSIONS`: collect, the server's
+//! answer to a drill, a `watch --act` counter-move, and an apply with `--ingress-daemonset` and
+//! its rollback run against the twin through a client that records each request's method and
+//! path.
 
 #[path = "apply/support.rs"]
 mod support;
@@ -84,6 +85,9 @@ async fn every_request_fits_the_documented_permissions() {
     posture_kube::collect(&client, &cluster)
         .await
         .expect("collect");
+    posture_kube::drill::server_dry_run(&client, "miniserver")
+        .await
+        .expect("the server answers a dry-run drain");
     let journal = lab.journal_path("act.journal");
     act(&client, &cluster, &Act::StopRebuilds, Some(&journal))
         .await
@@ -134,6 +138,7 @@ async fn every_request_fits_the_documented_permissions() {
         ("leases", "create"),
         ("leases", "delete"),
         ("settings", "patch"),
+        ("pods/eviction", "create"),
     ] {
         assert!(
             used.contains(&(needed.0.to_owned(), needed.1)),

@@ -137,6 +137,61 @@ async fn eviction_is_refused_while_the_budget_allows_no_disruption() {
     assert_eq!(api_status(gone).0, 404);
 }
 
+/// As the API server's eviction does: a pod that is Pending has nothing to disrupt, so its
+/// budget is not asked, while its running sibling is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_pod_is_evicted_whatever_its_budget_says() {
+    let served = common::serve_homelab().await;
+    let client = served.client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "apps");
+    for (name, node) in [("running", "miniserver"), ("stuck", "no-such-node")] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": "pair"}},
+            "spec": {"nodeSelector": {"kubernetes.io/hostname": node},
+                     "containers": [{"name": "c", "image": "busybox"}]},
+        }))
+        .expect("valid pod");
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .expect("pod created");
+    }
+    served.twin.advance(SignedDuration::from_secs(10));
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client, "apps");
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": "pair"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "pair"}}},
+    }))
+    .expect("valid pdb");
+    pdbs.create(&PostParams::default(), &pdb)
+        .await
+        .expect("pdb created");
+    let status = pdbs
+        .get_status("pair")
+        .await
+        .expect("read")
+        .status
+        .expect("computed");
+    assert_eq!((status.current_healthy, status.disruptions_allowed), (1, 0));
+    let stuck = pods.get("stuck").await.expect("read");
+    assert_eq!(
+        stuck.status.and_then(|s| s.phase).as_deref(),
+        Some("Pending")
+    );
+
+    let refused = pods
+        .evict("running", &EvictParams::default())
+        .await
+        .expect_err("the budget forbids it");
+    assert_eq!(api_status(refused), (429, "TooManyRequests".to_owned()));
+    pods.evict("stuck", &EvictParams::default())
+        .await
+        .expect("a Pending pod goes whatever the budget says");
+    assert_eq!(
+        api_status(pods.get("stuck").await.expect_err("evicted")).0,
+        404
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_only_lists_and_gets_answer_partial_object_metadata() {
     let served = common::serve_homelab().await;

@@ -8,18 +8,18 @@
 //! [`Finding`]: crate::report::Finding
 
 mod cluster_dns;
-mod context;
-mod control_plane;
+pub(crate) mod context;
+pub(crate) mod control_plane;
 mod coredns;
 mod ingress;
-mod longhorn;
-mod longhorn_volumes;
+pub(crate) mod longhorn;
+pub(crate) mod longhorn_volumes;
 mod ownership;
 mod preconditions;
-mod quantity;
+pub(crate) mod quantity;
 mod record;
 mod risks;
-mod selectors;
+pub(crate) mod selectors;
 mod startable;
 
 #[cfg(test)]

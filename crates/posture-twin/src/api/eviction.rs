@@ -1,7 +1,10 @@
 //! The pod eviction subresource: deletes a pod unless a disruption budget forbids it.
 //!
 //! The simulation computes each budget's `status.disruptionsAllowed`; eviction only reads it
-//! and spends one disruption when it evicts, as the real API server does.
+//! and spends one disruption when it evicts, as the real API server does. As there, a pod that
+//! cannot be disrupted any further (finished, Pending, or already being deleted) goes whatever
+//! its budget says, and a pod that is not ready goes without spending a disruption while the
+//! budget is met.
 
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -35,7 +38,17 @@ pub(crate) fn evict(
             .get(&pod_key)
             .ok_or_else(|| ApiError::not_found(target.rt, &name))?;
         let phase = pod.pointer("/status/phase").and_then(Value::as_str);
-        let terminal = matches!(phase, Some("Succeeded" | "Failed"));
+        let deleting = pod
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null());
+        let ignores_budgets = deleting || matches!(phase, Some("Succeeded" | "Failed" | "Pending"));
+        let ready = pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
         let labels = pod.pointer("/metadata/labels");
         let budgets: Vec<(String, Value)> = twin
             .store
@@ -46,28 +59,28 @@ pub(crate) fn evict(
             })
             .map(|(key, pdb)| (key.name.clone(), pdb.clone()))
             .collect();
-        if !terminal && budgets.len() > 1 {
+        if !ignores_budgets && budgets.len() > 1 {
             return Err(ApiError::new(
                 500,
                 "InternalError",
                 "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
             ));
         }
-        let budget = if terminal { None } else { budgets.first() };
+        let budget = if ignores_budgets {
+            None
+        } else {
+            budgets.first()
+        };
         if let Some((budget_name, pdb)) = budget {
-            let allowed = pdb
-                .pointer("/status/disruptionsAllowed")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            if allowed < 1 {
-                let current = pdb
-                    .pointer("/status/currentHealthy")
+            let count = |field: &str| {
+                pdb.pointer(&format!("/status/{field}"))
                     .and_then(Value::as_i64)
-                    .unwrap_or(0);
-                let desired = pdb
-                    .pointer("/status/desiredHealthy")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
+                    .unwrap_or(0)
+            };
+            let allowed = count("disruptionsAllowed");
+            let (current, desired) = (count("currentHealthy"), count("desiredHealthy"));
+            let spares_budget = !ready && desired > 0 && current >= desired;
+            if allowed < 1 && !spares_budget {
                 return Err(ApiError::new(
                     429,
                     "TooManyRequests",
@@ -82,7 +95,7 @@ pub(crate) fn evict(
                     }],
                 })));
             }
-            if !dry_run {
+            if !dry_run && !spares_budget {
                 let pdb_key = ObjectKey::new(pdbs, &namespace, budget_name);
                 twin.store.modify(&pdb_key, |pdb| {
                     pdb["status"]["disruptionsAllowed"] = json!(allowed - 1);
