@@ -70,6 +70,34 @@ pub(crate) enum Command {
     /// Watch the cluster for the runbook's flapping risks and report alerts as they rise and clear.
     #[command(after_help = WATCH_AFTER_HELP)]
     Watch(WatchArgs),
+    /// Say what losing one node would do before anyone drains it: where its pods would go, which
+    /// Services and volumes suffer, what blocks a drain, and the API server's own dry-run answer.
+    /// Read only.
+    #[command(after_help = DRILL_AFTER_HELP)]
+    Drill(DrillArgs),
+}
+
+const DRILL_AFTER_HELP: &str = "\
+Exit codes:
+  0  safe, or safe-degraded (what degrades is listed)
+  1  unsafe: a blocker (listed with its evidence) would take something down or hold a drain
+  2  usage, configuration or input error; a node the cluster does not have
+  3  cluster unreachable";
+
+#[derive(Debug, Args)]
+pub(crate) struct DrillArgs {
+    /// The node to lose.
+    pub(crate) node: String,
+    /// Judge a saved snapshot instead of the live cluster (`-` reads stdin); the API server is
+    /// then not asked.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) snapshot: Option<PathBuf>,
+    /// Do not ask the API server for a dry-run drain (cordon and evictions with dryRun=All).
+    #[arg(long)]
+    pub(crate) no_server_dry_run: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
+    pub(crate) output: OutputFormat,
 }
 
 const WATCH_AFTER_HELP: &str = "\

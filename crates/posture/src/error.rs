@@ -102,6 +102,10 @@ pub(crate) enum CliError {
     ActNeedsApproval,
     #[error("cannot read the answer from stdin")]
     ReadAnswer(#[source] std::io::Error),
+    #[error("cannot drill")]
+    Drill(#[source] posture_core::drill::DrillError),
+    #[error("the API server's dry-run drain failed")]
+    ServerDrill(#[source] posture_kube::drill::DrillError),
     #[error(transparent)]
     Engine(posture_kube::apply::EngineError),
     #[error("cannot serialize the {what}")]
@@ -116,7 +120,11 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Self::Twin(e) => e.exit_code(),
-            Self::Collect(_) | Self::Watch(_) | Self::Act(_) | Self::Engine(_) => exit::CLUSTER,
+            Self::Collect(_)
+            | Self::Watch(_)
+            | Self::Act(_)
+            | Self::Engine(_)
+            | Self::ServerDrill(_) => exit::CLUSTER,
             _ => exit::USAGE,
         }
     }
@@ -188,6 +196,8 @@ impl CliError {
             Self::NeedsApproval => "review the plan (`posture plan`) and pass --approve to apply it without asking".into(),
             Self::ActNeedsApproval => "review the dry run above and pass --approve to apply it without asking".into(),
             Self::ReadAnswer(_) => "answer y or n on the terminal, or pass --approve to apply without asking".into(),
+            Self::Drill(_) => "name a node the cluster has: `kubectl get nodes` lists them".into(),
+            Self::ServerDrill(_) => "--no-server-dry-run judges from the cluster's objects alone; the dry run needs `patch` on nodes and `create` on pods/eviction".into(),
             Self::Engine(_) => "is the API server up and the address right? `kubectl cluster-info` uses the same kubeconfig".into(),
             Self::Serialize { .. } => "this is a bug in posture; please report it with the input that caused it".into(),
         }

@@ -79,7 +79,53 @@ pub fn what_if(snapshot: &Snapshot, node: &str, policy: &Policy) -> Result<WhatI
         drain_policy,
         leases,
         disruption_budgets,
+        server: None,
     };
     verdict::judge(&ctx, target, &mut what);
     Ok(what)
+}
+
+/// Adds the API server's answer to a dry-run drain of the node: each eviction it refuses is a
+/// blocker, quoted, whatever the analysis predicted (the server knows budgets and admission the
+/// snapshot may not show).
+pub fn with_server_answers(mut what: WhatIf, answers: Vec<EvictionAnswer>) -> WhatIf {
+    let command = format!(
+        "kubectl drain {} --ignore-daemonsets --delete-emptydir-data --dry-run=server",
+        what.node
+    );
+    for answer in &answers {
+        let ServerAnswer::Refuses {
+            code,
+            reason,
+            message,
+            causes,
+        } = &answer.answer
+        else {
+            continue;
+        };
+        let mut said = format!("{code} {reason}: {message}");
+        for cause in causes {
+            said.push_str("; ");
+            said.push_str(cause);
+        }
+        what.blockers.push(Blocker {
+            id: "drill.server.refuses".into(),
+            object: answer.pod.clone(),
+            message: format!(
+                "the API server refuses to evict {} in a dry-run drain of {}: {said}",
+                answer.pod, what.node
+            ),
+            evidence: vec![crate::report::Evidence {
+                object: answer.pod.clone(),
+                field: "eviction".into(),
+                value: serde_json::Value::String(said.clone()),
+                command: command.clone(),
+            }],
+        });
+    }
+    if !what.blockers.is_empty() {
+        what.verdict = Verdict::Unsafe;
+    }
+    what.server = Some(answers);
+    what
 }

@@ -3,6 +3,7 @@
 //! the homelab's, since nothing may depend on them.
 
 use super::*;
+use crate::ObjectRef;
 use crate::load::load_snapshot_str;
 
 const ALPHA: &str = r#"
@@ -541,5 +542,59 @@ fn unreadable_nodes_are_an_error_not_an_empty_answer() {
     assert_eq!(
         err.to_string(),
         "failed to judge node beta: the snapshot could not read nodes (forbidden)"
+    );
+}
+
+#[test]
+fn a_refusal_of_the_server_is_a_blocker_quoted_and_an_eviction_it_accepts_is_not() {
+    let web = deployment("web", 1, "{containers: [{name: c, image: x}]}");
+    let safe = drill(
+        &[
+            ALPHA,
+            BETA,
+            &web,
+            &replica_set("web"),
+            &pod("web", 0, "alpha"),
+        ],
+        "beta",
+    );
+    assert_eq!(safe.verdict, Verdict::Safe);
+    let pod = ObjectRef::new("v1", "Pod", Some("apps"), "web-0");
+    let accepted = with_server_answers(
+        safe.clone(),
+        vec![EvictionAnswer {
+            pod: pod.clone(),
+            owner: None,
+            answer: ServerAnswer::Evicts,
+        }],
+    );
+    assert_eq!(accepted.verdict, Verdict::Safe);
+    assert_eq!(accepted.server.as_ref().map(Vec::len), Some(1));
+    let refused = with_server_answers(
+        safe,
+        vec![EvictionAnswer {
+            pod,
+            owner: Some("ReplicaSet web-1".into()),
+            answer: ServerAnswer::Refuses {
+                code: 429,
+                reason: "TooManyRequests".into(),
+                message: "Cannot evict pod as it would violate the pod's disruption budget.".into(),
+                causes: vec![
+                    "The disruption budget web needs 1 healthy pods and has 1 currently".into(),
+                ],
+            },
+        }],
+    );
+    assert_eq!(refused.verdict, Verdict::Unsafe);
+    assert_eq!(ids(&refused), ["drill.server.refuses"]);
+    let message = &refused.blockers[0].message;
+    assert!(
+        message.contains("429 TooManyRequests") && message.contains("budget web"),
+        "{message}"
+    );
+    assert!(
+        refused.blockers[0].evidence[0]
+            .command
+            .contains("--dry-run=server")
     );
 }

@@ -41,6 +41,9 @@ pub struct WhatIf {
     pub leases: Vec<LeaseOutcome>,
     /// Disruption budgets that select a pod a drain would evict.
     pub disruption_budgets: Vec<BudgetOutcome>,
+    /// The API server's own answer to a dry-run drain of the node, when it was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<Vec<EvictionAnswer>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -10,6 +10,7 @@
 //! The client does not retry on its own (build it with [`client_for_apply`]): the machine
 //! decides about 429s, timeouts and 5xx, and must see them.
 
+pub(crate) mod drain;
 mod gate;
 pub mod lock;
 mod narrate;

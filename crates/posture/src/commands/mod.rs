@@ -3,6 +3,7 @@
 mod apply;
 mod check;
 pub(crate) mod demo;
+mod drill;
 mod plan;
 mod rollback;
 mod snapshot;
@@ -28,6 +29,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Plan(args) => plan::run(&cli.global, &args),
         Command::Apply(args) => apply::run(&cli.global, &args),
         Command::Rollback(args) => rollback::run(&cli.global, &args),
+        Command::Drill(args) => drill::run(&cli.global, &args),
     }
 }
 

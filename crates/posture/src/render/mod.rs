@@ -1,8 +1,10 @@
 //! Text shown by more than one command or view: a check report for people (`human`) or
-//! programs (`structured`), a plan's diff (`diff`), and an alert line (`alert`).
+//! programs (`structured`), a plan's diff (`diff`), an alert line (`alert`), and a drill's
+//! what-if (`drill`).
 
 pub(crate) mod alert;
 pub(crate) mod diff;
+pub(crate) mod drill;
 pub(crate) mod human;
 pub(crate) mod structured;
 

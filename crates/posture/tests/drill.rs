@@ -1,0 +1,133 @@
+//! `posture drill NODE`: the what-if from a saved snapshot, and from a served twin together with
+//! the API server's dry-run drain, which changes nothing.
+
+mod common;
+
+use posture_twin::Twin;
+use posture_twin::api::{ServeOptions, serve};
+use serde_json::Value;
+
+use common::{posture, run};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn losing_the_only_server_is_unsafe_and_says_why() {
+    let out = run(posture(&[
+        "drill",
+        "miniserver",
+        "--snapshot",
+        "scenarios/homelab.yaml",
+    ]))
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("drill miniserver: unsafe"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("[drill.control-plane.api]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("[drill.volume.faulted]"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_the_cluster_lacks_is_a_usage_error_naming_the_nodes() {
+    let out = run(posture(&[
+        "drill",
+        "nosuch",
+        "--snapshot",
+        "scenarios/homelab.yaml",
+    ]))
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("miniserver, worker-1"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_drill_asks_the_server_and_changes_nothing() {
+    let twin = serve(
+        Twin::homelab("2026-11-23T12:00:00Z".parse().expect("timestamp")),
+        ServeOptions::default(),
+    )
+    .await
+    .expect("the twin serves");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let kubeconfig = kubeconfig.display().to_string();
+    let before = twin.with_twin(|t| t.store.resource_version());
+    let out = run(posture(&[
+        "drill",
+        "worker-1",
+        "--kubeconfig",
+        &kubeconfig,
+        "-o",
+        "json",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let what: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(what["verdict"], "safe-degraded", "{}", out.stdout);
+    assert_eq!(what["pods"]["from"], "listed");
+    let answers = what["server"].as_array().expect("the server was asked");
+    assert!(!answers.is_empty(), "{}", out.stdout);
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["answer"]["answer"] == "evicts" || a["answer"]["answer"] == "skipped"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        twin.with_twin(|t| t.store.resource_version()),
+        before,
+        "a what-if wrote to the cluster"
+    );
+    twin.shutdown().await;
+}
+
+/// The converged homelab with a budget that allows no disruption of the ingress: the analysis
+/// and the server's refused eviction both block the drill.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_the_server_enforces_makes_a_live_drill_unsafe() {
+    let file = "homelab-fixed-strict-pdb.yaml";
+    let text = std::fs::read_to_string(common::workspace().join("scenarios").join(file))
+        .expect("the scenario exists");
+    let mut twin = Twin::new("2026-11-23T12:00:00Z".parse().expect("timestamp"));
+    twin.load_scenario(file, &text).expect("the scenario loads");
+    let twin = serve(twin, ServeOptions::default())
+        .await
+        .expect("the twin serves");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let kubeconfig = kubeconfig.display().to_string();
+    let before = twin.with_twin(|t| t.store.resource_version());
+    let out = run(posture(&["drill", "worker-1", "--kubeconfig", &kubeconfig])).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with("drill worker-1: unsafe"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("[drill.server.refuses]"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("429 TooManyRequests"), "{}", out.stdout);
+    assert!(out.stdout.contains("would be evicted"), "{}", out.stdout);
+    assert_eq!(twin.with_twin(|t| t.store.resource_version()), before);
+    twin.shutdown().await;
+}
