@@ -4,12 +4,13 @@ mod common;
 
 use common::{posture, run};
 
-const HEADINGS: [&str; 5] = [
+const HEADINGS: [&str; 6] = [
     "== Step 1: The cluster, as kubectl shows it",
     "== Step 2: posture check: the cluster against the runbook",
     "== Step 3: The plan: what posture would change, stage by stage",
-    "== Step 4: Losing the secondary node before migration",
-    "== Step 5: Next: your own cluster",
+    "== Step 4: posture drill: what losing the secondary would do",
+    "== Step 5: Losing the secondary node before migration",
+    "== Step 6: Next: your own cluster",
 ];
 
 /// The text between one step's heading and the next.
@@ -59,7 +60,15 @@ fn assert_walkthrough(stdout: &str) {
     );
     assert!(plan.contains("[runbook: approval required]"), "{plan}");
 
-    let loss = step(stdout, HEADINGS[3]);
+    let drill = step(stdout, HEADINGS[3]);
+    assert!(drill.contains("$ posture drill worker-1"), "{drill}");
+    assert!(
+        drill.contains("verdict: safe-degraded (0 blocker(s), 1 degradation(s))"),
+        "{drill}"
+    );
+    assert!(drill.contains("drill.volume.degraded"), "{drill}");
+
+    let loss = step(stdout, HEADINGS[4]);
     assert!(loss.contains("stop-node worker-1"), "{loss}");
     assert!(
         loss.contains("worker-1: Ready,SchedulingDisabled -> NotReady,SchedulingDisabled"),
@@ -75,7 +84,7 @@ fn assert_walkthrough(stdout: &str) {
         "{loss}"
     );
 
-    let next = step(stdout, HEADINGS[4]);
+    let next = step(stdout, HEADINGS[5]);
     assert!(next.contains("$ posture check"), "{next}");
 }
 

@@ -83,6 +83,10 @@ const STEPS: &[Step] = &[
     // Applying the plan (stage by stage, with its post-conditions) belongs here, once the apply
     // engine exists; it reads `DemoContext::plan`.
     Step {
+        title: "posture drill: what losing the secondary would do",
+        run: steps::drill,
+    },
+    Step {
         title: "Losing the secondary node before migration",
         run: loss::stop_and_start_secondary,
     },

@@ -114,6 +114,51 @@ pub(super) fn plan(ctx: &mut DemoContext) -> Result<(), CliError> {
     Ok(())
 }
 
+pub(super) fn drill(ctx: &mut DemoContext) -> Result<(), CliError> {
+    let Some(node) = ctx.plan.as_ref().and_then(|p| p.secondary.clone()) else {
+        ctx.out.bad("no secondary node to drill");
+        return Ok(());
+    };
+    ctx.out.explain(
+        "Before anyone drains a node, posture works out what losing it would do: where each of \
+         its pods would go, which Services and Longhorn volumes suffer, what would hold a drain, \
+         and it asks the API server for a dry-run drain. Nothing changes.",
+    );
+    ctx.out.command(format!("posture drill {node}"));
+    let snapshot = ctx.collect()?;
+    let what = match posture_core::drill::what_if(&snapshot, &node, &ctx.policy) {
+        Ok(what) => what,
+        Err(error) => {
+            ctx.out.bad(format!("cannot drill: {error}"));
+            return Ok(());
+        }
+    };
+    let answers = ctx
+        .runtime
+        .block_on(posture_kube::drill::server_dry_run(&ctx.client, &node))
+        .map_err(CliError::ServerDrill)?;
+    let what = posture_core::drill::with_server_answers(what, answers);
+    ctx.out.fact(format!(
+        "verdict: {} ({} blocker(s), {} degradation(s))",
+        what.verdict.as_str(),
+        what.blockers.len(),
+        what.degradations.len()
+    ));
+    for blocker in &what.blockers {
+        ctx.out.bad(format!("{} ({})", blocker.id, blocker.object));
+        ctx.out.dim(format!("      {}", blocker.message));
+    }
+    for degradation in &what.degradations {
+        ctx.out
+            .fact(format!("{} ({})", degradation.id, degradation.object));
+        ctx.out.dim(format!("      {}", degradation.message));
+    }
+    ctx.out.explain(
+        "The next step stops that node for real (on the simulated cluster) and shows it happen.",
+    );
+    Ok(())
+}
+
 pub(super) fn next(ctx: &mut DemoContext) -> Result<(), CliError> {
     ctx.out.explain(
         "Everything above ran against the simulated cluster. Against your own cluster (the \
