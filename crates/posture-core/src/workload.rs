@@ -331,10 +331,12 @@ pub(crate) fn is_coredns(w: &Workload<'_>) -> bool {
     let labelled = [w.labels(), w.pod_labels()]
         .iter()
         .any(|l| l.get("k8s-app").is_some_and(|v| v == "kube-dns"));
-    labelled
-        || w.images()
-            .iter()
-            .any(|i| image_repository(i).contains("coredns"))
+    labelled || w.images().iter().any(|i| is_coredns_image(i))
+}
+
+/// CoreDNS by image, whoever installed it (k3s's manifest, the Helm chart, a mirror).
+pub(crate) fn is_coredns_image(image: &str) -> bool {
+    image_repository(image).contains("coredns")
 }
 
 #[cfg(test)]

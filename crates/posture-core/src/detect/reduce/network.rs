@@ -151,7 +151,7 @@ impl Reducer {
                 continue;
             };
             let pod = join_key(target.namespace.get().unwrap_or(namespace), pod);
-            important = important || self.pod_is_ingress(&pod);
+            important = important || self.pod_serves_critical(&pod);
             // Terminating endpoints are going away (a rollout, a drain): not flips.
             if endpoint.conditions.terminating.0 != Some(true) {
                 tracked.push(EndpointMemo {

@@ -1,6 +1,6 @@
 //! Pods and pod Events: restarts, CrashLoopBackOff, creation, deletion and eviction.
 
-use crate::workload::image_repository;
+use crate::workload::{is_coredns_image, is_ingress_image};
 
 use super::{Fields, Out, Reducer, join_key};
 use crate::detect::reduce::EventType;
@@ -13,8 +13,8 @@ pub(super) struct PodMemo {
     revision: String,
     /// kube-dns or an ingress controller: losing it hurts every app.
     critical: bool,
-    /// Runs an ingress controller image, so Services selecting it are important.
-    pub(super) ingress: bool,
+    /// Runs an ingress controller or CoreDNS, so Services selecting it are important.
+    pub(super) serves_critical: bool,
     evicted: bool,
     containers: Vec<ContainerMemo>,
 }
@@ -71,8 +71,8 @@ impl Reducer {
         let statuses = container_statuses(object);
         let Some(memo) = self.pods.get_mut(&pod) else {
             let workload = workload_of(object);
-            let ingress = runs_ingress_controller(object);
-            let critical = ingress || object.labels().k8s_app.get() == Some("kube-dns");
+            let serves_critical = runs_ingress_controller(object) || runs_cluster_dns(object);
+            let critical = serves_critical || object.labels().k8s_app.get() == Some("kube-dns");
             let labels = object.labels();
             let revision = (labels.pod_template_hash.get())
                 .or(labels.controller_revision_hash.get())
@@ -85,7 +85,7 @@ impl Reducer {
                 workload: workload.clone(),
                 revision,
                 critical,
-                ingress,
+                serves_critical,
                 evicted: eviction.is_some(),
                 containers: Vec::new(),
             };
@@ -193,8 +193,10 @@ impl Reducer {
         }
     }
 
-    pub(super) fn pod_is_ingress(&self, pod: &str) -> bool {
-        self.pods.get(pod).is_some_and(|m| m.ingress)
+    /// Whether `pod` runs an ingress controller or CoreDNS: a Service in front of it is
+    /// important whatever its labels say (one rule with `check`'s: Service → pods → images).
+    pub(super) fn pod_serves_critical(&self, pod: &str) -> bool {
+        self.pods.get(pod).is_some_and(|m| m.serves_critical)
     }
 }
 
@@ -271,14 +273,19 @@ fn workload_of(object: &Fields<'_>) -> String {
 }
 
 /// Ingress controllers are recognised by image (HAProxy's kubernetes-ingress, ingress-nginx,
-/// Traefik as k3s ships it), never by the names a particular cluster chose.
+/// Traefik as k3s ships it), by the rule `check` uses, never by the names a cluster chose.
 fn runs_ingress_controller(object: &Fields<'_>) -> bool {
     (object.spec.containers.iter())
         .filter_map(|c| c.image.get())
-        .any(|image| {
-            let repository = image_repository(image);
-            repository.contains("ingress") || repository.contains("traefik")
-        })
+        .any(is_ingress_image)
+}
+
+/// CoreDNS is recognised by image, as `check` recognises it: the Helm chart labels its pods
+/// `k8s-app: coredns`, not `kube-dns`.
+fn runs_cluster_dns(object: &Fields<'_>) -> bool {
+    (object.spec.containers.iter())
+        .filter_map(|c| c.image.get())
+        .any(is_coredns_image)
 }
 
 #[cfg(test)]
@@ -307,6 +314,13 @@ mod tests {
         )));
         assert!(!runs_ingress_controller(&pod(
             "registry.lan:5000/library/nginx:1.27"
+        )));
+        // ingress-nginx's admission webhook job carries the name but serves no traffic.
+        assert!(!runs_ingress_controller(&pod(
+            "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.4.4"
+        )));
+        assert!(runs_ingress_controller(&pod(
+            "registry.k8s.io/ingress-nginx/controller:v1.11.3"
         )));
     }
 }

@@ -285,6 +285,34 @@ fn services_in_front_of_an_ingress_controller_are_important() {
     );
 }
 
+/// CoreDNS from its Helm chart: pods labelled `k8s-app: coredns`, and an EndpointSlice that
+/// carries only the service-name label. The Service is important because of what its pods run.
+#[test]
+fn a_service_in_front_of_coredns_is_important_whatever_its_labels() {
+    let mut r = Reducer::new();
+    let pod = json!({
+        "metadata": {"name": "coredns-5d8f-abcde", "namespace": "dns", "labels": {"k8s-app": "coredns"}},
+        "spec": {"containers": [{"name": "coredns", "image": "registry.lan:5000/coredns/coredns:1.11.3"}]},
+        "status": {"containerStatuses": [{"name": "coredns", "restartCount": 0, "state": {"running": {}}}]}
+    });
+    kinds(&mut r, WatchedKind::Pod, EventType::Added, &pod);
+    let slice = json!({
+        "metadata": {"name": "coredns-x1", "namespace": "dns", "labels": {"kubernetes.io/service-name": "coredns"}},
+        "endpoints": [{"addresses": ["10.42.0.3"], "conditions": {"ready": true}, "targetRef": {"kind": "Pod", "namespace": "dns", "name": "coredns-5d8f-abcde"}}]
+    });
+    let signals = kinds(&mut r, WatchedKind::EndpointSlice, EventType::Added, &slice);
+    assert!(
+        matches!(
+            &signals[..],
+            [SignalKind::EndpointsChanged {
+                important: true,
+                ..
+            }]
+        ),
+        "{signals:?}"
+    );
+}
+
 #[test]
 fn lease_renewals_and_holder_changes() {
     let mut r = Reducer::new();

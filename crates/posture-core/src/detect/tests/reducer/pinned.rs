@@ -1,5 +1,8 @@
 //! The reducer's signals over a long stream of odd objects, pinned by digest: reading objects
 //! differently (a `Value`, a sparse typed view) must not change a single signal.
+//!
+//! Re-pinned when CoreDNS and ingress controllers came to be recognised by the rule `check` uses
+//! (images, not labels): with `important` and `critical` set aside, the signals were unchanged.
 
 use sha2::{Digest, Sha256};
 
@@ -56,7 +59,7 @@ fn the_signals_of_a_long_stream_of_odd_objects_are_pinned() {
         (signals.len(), digest(&signals).as_str()),
         (
             9535,
-            "93c1f657d57227dfee8e9eb7811fe4dfbb28fb2471fca91cb1ade459fffb609d"
+            "e39e092ee9b65002295aff2c581b84deb7098269734784ccdbd80ff9478ab6b3"
         ),
         "first signals: {:#?}",
         &signals[..5.min(signals.len())]
