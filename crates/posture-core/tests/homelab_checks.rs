@@ -9,6 +9,7 @@ const FIXED: &str = include_str!("../../../scenarios/homelab-fixed.yaml");
 const OTHER_NAMES: &str = include_str!("../../../scenarios/broken-other-names.yaml");
 const APPS_DOWN: &str = include_str!("../../../scenarios/homelab-apps-down.yaml");
 const NO_LONGHORN: &str = include_str!("../../../scenarios/no-longhorn.yaml");
+const STRICT_PDB: &str = include_str!("../../../scenarios/homelab-fixed-strict-pdb.yaml");
 const CHECKS_DOC: &str = include_str!("../../../docs/checks.md");
 
 fn check(name: &str, text: &str) -> Report {
@@ -406,4 +407,22 @@ fn every_check_id_is_documented() {
             assert!(documented, "{} is missing from docs/checks.md", c.id);
         }
     }
+}
+
+/// A budget with `minAvailable` equal to the ingress controller's two replicas blocks every drain;
+/// the converged homelab's budgets (`maxUnavailable: 1`) do not.
+#[test]
+fn a_budget_that_forbids_every_eviction_of_the_ingress_is_an_error() {
+    let strict = check("homelab-fixed-strict-pdb.yaml", STRICT_PDB);
+    assert_finding(
+        &strict,
+        "preconditions.drain-budgets",
+        "haproxy-kubernetes-ingress",
+        Severity::Error,
+    );
+    let fixed = check("homelab-fixed.yaml", FIXED);
+    assert_eq!(
+        status(&fixed, "preconditions.drain-budgets").0,
+        CheckStatus::Pass
+    );
 }

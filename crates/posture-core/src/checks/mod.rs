@@ -11,6 +11,7 @@ mod cluster_dns;
 pub(crate) mod context;
 pub(crate) mod control_plane;
 mod coredns;
+mod drain_budgets;
 mod ingress;
 pub(crate) mod longhorn;
 pub(crate) mod longhorn_volumes;
@@ -40,6 +41,7 @@ pub fn run(snapshot: &Snapshot, policy: &Policy) -> Report {
     let ctx = Ctx::new(snapshot, policy);
     let mut out = Recorder::default();
     preconditions::check(&ctx, &mut out);
+    drain_budgets::check(&ctx, &mut out);
     control_plane::check(&ctx, &mut out);
     ingress::check(&ctx, &mut out);
     coredns::check(&ctx, &mut out);

@@ -2,6 +2,7 @@
 
 mod control_plane;
 mod coredns;
+mod drain_budgets;
 mod ingress;
 mod longhorn;
 mod odd;
