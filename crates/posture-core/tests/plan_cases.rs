@@ -172,3 +172,46 @@ fn an_ingress_pinned_by_node_affinity_is_unpinned() {
         "{text}"
     );
 }
+
+/// An ingress budget with `minAvailable` equal to its two replicas would hold every drain: the
+/// ingress stage changes it to `maxUnavailable: 1`, and the inverse puts `minAvailable: 2` back.
+#[test]
+fn a_budget_that_forbids_every_eviction_is_changed_to_let_one_pod_go() {
+    let text = include_str!("../../../scenarios/homelab-fixed-strict-pdb.yaml");
+    let snapshot = load_snapshot_str("homelab-fixed-strict-pdb.yaml", text).expect("loads");
+    let plan = plan(&snapshot, &Policy::default(), &inputs()).expect("plans");
+    let change = plan
+        .stages
+        .iter()
+        .flat_map(|s| &s.changes)
+        .find(|c| c.object.kind == "PodDisruptionBudget")
+        .expect("the ingress budget is changed");
+    assert_eq!(change.object.name, "haproxy-kubernetes-ingress");
+    assert!(
+        change.summary.contains("minAvailable 2"),
+        "{}",
+        change.summary
+    );
+    let Action::Patch { forward, inverse } = &change.action else {
+        panic!("a patch: {:?}", change.action);
+    };
+    let budget = snapshot
+        .pod_disruption_budgets
+        .iter()
+        .find(|b| b.metadata.name.as_deref() == Some("haproxy-kubernetes-ingress"))
+        .expect("the budget");
+    let observed = serde_json::to_value(budget).expect("json");
+    let mut after = observed.clone();
+    json_patch::patch(&mut after, forward).expect("forward applies");
+    assert_eq!(after["spec"]["maxUnavailable"], 1);
+    assert!(after["spec"].get("minAvailable").is_none());
+    json_patch::patch(&mut after, inverse).expect("inverse applies");
+    assert_eq!(after, observed);
+    // The CoreDNS budget lets one pod go already: left alone.
+    assert!(
+        plan.stages
+            .iter()
+            .flat_map(|s| &s.changes)
+            .all(|c| c.object.name != "coredns" || c.object.kind != "PodDisruptionBudget")
+    );
+}

@@ -110,9 +110,9 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission {
         group: "policy",
         resource: "poddisruptionbudgets",
-        verbs: &["create", "delete"],
+        verbs: &["create", "delete", "patch"],
         scope: Scope::Cluster,
-        used_by: "apply (create), rollback (delete)",
+        used_by: "apply (create; patch a budget that forbids every eviction), rollback (delete)",
     },
     Permission {
         group: "longhorn.io",

@@ -56,7 +56,6 @@ fn selected<'c>(ctx: &'c Ctx<'_>, budget: &PodDisruptionBudget) -> Vec<&'c Workl
 }
 
 fn blocking(ctx: &Ctx<'_>, def: &CheckDef, budget: &PodDisruptionBudget) -> Option<Finding> {
-    let spec = budget.spec.as_ref()?;
     let obj = ObjectRef::of(budget);
     let workloads = selected(ctx, budget);
     // The pods it guards: what its controller counted, else the selected workloads' replicas.
@@ -69,27 +68,7 @@ fn blocking(ctx: &Ctx<'_>, def: &CheckDef, budget: &PodDisruptionBudget) -> Opti
             let counts: Option<Vec<i32>> = workloads.iter().map(|w| w.replicas).collect();
             counts.map(|c| c.iter().sum()).filter(|n: &i32| *n > 0)
         });
-    let (field, value, why) = match (&spec.max_unavailable, &spec.min_available) {
-        (Some(max), _) if zero(max) => (
-            "spec.maxUnavailable",
-            json!(shown(max)),
-            "maxUnavailable 0 allows no eviction at all".to_owned(),
-        ),
-        (None, Some(IntOrString::String(p))) if p.trim() == "100%" => (
-            "spec.minAvailable",
-            json!(p),
-            "minAvailable 100% allows no eviction at all".to_owned(),
-        ),
-        (None, Some(IntOrString::Int(min))) if expected.is_some_and(|e| *min >= e) => (
-            "spec.minAvailable",
-            json!(min),
-            format!(
-                "minAvailable {min} with {} pod(s) allows no eviction even when all are healthy",
-                expected.unwrap_or_default()
-            ),
-        ),
-        _ => return None,
-    };
+    let (field, value, why) = forbids_every_eviction(budget, expected)?;
     let runbook = workloads.iter().any(|w| {
         ctx.coredns().iter().any(|c| c.object == w.object)
             || ctx
@@ -123,6 +102,36 @@ fn blocking(ctx: &Ctx<'_>, def: &CheckDef, budget: &PodDisruptionBudget) -> Opti
     Some(finding.with_remediation(
         "let one pod go at a time: maxUnavailable: 1, or minAvailable below the replicas",
     ))
+}
+
+/// Whether `budget` forbids every eviction even with all of its `expected` pods healthy: the
+/// field that says so, its value, and why, in words.
+pub(crate) fn forbids_every_eviction(
+    budget: &PodDisruptionBudget,
+    expected: Option<i32>,
+) -> Option<(&'static str, serde_json::Value, String)> {
+    let spec = budget.spec.as_ref()?;
+    Some(match (&spec.max_unavailable, &spec.min_available) {
+        (Some(max), _) if zero(max) => (
+            "spec.maxUnavailable",
+            shown(max),
+            "maxUnavailable 0 allows no eviction at all".to_owned(),
+        ),
+        (None, Some(IntOrString::String(p))) if p.trim() == "100%" => (
+            "spec.minAvailable",
+            json!(p),
+            "minAvailable 100% allows no eviction at all".to_owned(),
+        ),
+        (None, Some(IntOrString::Int(min))) if expected.is_some_and(|e| *min >= e) => (
+            "spec.minAvailable",
+            json!(min),
+            format!(
+                "minAvailable {min} with {} pod(s) allows no eviction even when all are healthy",
+                expected.unwrap_or_default()
+            ),
+        ),
+        _ => return None,
+    })
 }
 
 fn zero(value: &IntOrString) -> bool {

@@ -11,7 +11,7 @@ mod cluster_dns;
 pub(crate) mod context;
 pub(crate) mod control_plane;
 mod coredns;
-mod drain_budgets;
+pub(crate) mod drain_budgets;
 mod ingress;
 pub(crate) mod longhorn;
 pub(crate) mod longhorn_volumes;

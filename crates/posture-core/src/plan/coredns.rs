@@ -106,7 +106,7 @@ pub(crate) fn coredns(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
         });
     }
     let name = d.metadata.name.clone().unwrap_or_default();
-    changes.extend(pdb_change(cx, d, &name));
+    changes.extend(pdb_change(cx, d, &name, policy.replicas)?);
     Ok(vec![StageDraft {
         id: "coredns".into(),
         section: Section::Coredns,

@@ -206,7 +206,7 @@ pub(crate) fn ingress(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
             },
         });
     }
-    changes.extend(pdb_change(cx, d, &name));
+    changes.extend(pdb_change(cx, d, &name, replicas)?);
     Ok(vec![StageDraft {
         id: "ingress".into(),
         section: Section::Ingress,

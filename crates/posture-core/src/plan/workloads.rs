@@ -238,10 +238,18 @@ pub(super) fn tolerations_with_cordon(spec: &PodSpec) -> Option<Value> {
     Some(Value::Array(list))
 }
 
-pub(super) fn pdb_change(cx: &Context, d: &Deployment, name: &str) -> Option<ChangeDraft> {
+/// A PodDisruptionBudget letting one of the Deployment's pods go at a time: created when none
+/// covers it, and an existing one that forbids every eviction (which would hold every drain for
+/// good) changed to `maxUnavailable: 1`.
+pub(super) fn pdb_change(
+    cx: &Context,
+    d: &Deployment,
+    name: &str,
+    replicas: i32,
+) -> Result<Option<ChangeDraft>, PlanError> {
     let ns = namespace_of(&d.metadata);
     let labels = match_labels(d);
-    let covered = cx.snapshot.pod_disruption_budgets.iter().any(|p| {
+    let covering = cx.snapshot.pod_disruption_budgets.iter().find(|p| {
         p.metadata.namespace.as_deref() == Some(ns)
             && p.spec
                 .as_ref()
@@ -249,12 +257,46 @@ pub(super) fn pdb_change(cx: &Context, d: &Deployment, name: &str) -> Option<Cha
                 .and_then(|s| s.match_labels.as_ref())
                 == Some(&labels)
     });
-    if covered || labels.is_empty() {
-        return None;
+    if let Some(budget) = covering {
+        let expected = budget
+            .status
+            .as_ref()
+            .map(|s| s.expected_pods)
+            .filter(|n| *n > 0)
+            .map_or(replicas, |n| n.max(replicas));
+        let Some((_, _, why)) =
+            crate::checks::drain_budgets::forbids_every_eviction(budget, Some(expected))
+        else {
+            return Ok(None);
+        };
+        let object = ObjectRef::of(budget);
+        let edits = [
+            Edit::Remove(path(&["spec", "minAvailable"])),
+            Edit::Set(path(&["spec", "maxUnavailable"]), json!(1)),
+        ];
+        let Some(built) = super::patch_change(&object, &to_json(budget), &edits)? else {
+            return Ok(None);
+        };
+        return Ok(Some(ChangeDraft {
+            summary: format!("at most one pod down at a time, so a drain can finish ({why})"),
+            post_condition: PostCondition::ObjectExists {
+                object: object.clone(),
+            },
+            resource_version: budget.metadata.resource_version.clone(),
+            owner: crate::ownership::owner_of(&budget.metadata),
+            action: Action::Patch {
+                forward: built.forward,
+                inverse: built.inverse,
+            },
+            object,
+        }));
+    }
+    if labels.is_empty() {
+        return Ok(None);
     }
     let object = ObjectRef::new("policy/v1", "PodDisruptionBudget", Some(ns), name);
     let (key, value) = super::MANAGED_BY_LABEL;
-    Some(ChangeDraft {
+    Ok(Some(ChangeDraft {
         summary: "create: at most one pod down at a time".to_owned(),
         post_condition: PostCondition::ObjectExists {
             object: object.clone(),
@@ -270,7 +312,7 @@ pub(super) fn pdb_change(cx: &Context, d: &Deployment, name: &str) -> Option<Cha
             }),
         },
         object,
-    })
+    }))
 }
 
 pub(super) fn spread(labels: &BTreeMap<String, String>, when: &str) -> Value {
