@@ -131,3 +131,66 @@ async fn a_budget_the_server_enforces_makes_a_live_drill_unsafe() {
     assert_eq!(twin.with_twin(|t| t.store.resource_version()), before);
     twin.shutdown().await;
 }
+
+/// The budget a drill of the converged homelab stops on is what `check` flags and `plan`
+/// fixes: after `apply` the drill is `safe-degraded`, and `rollback` puts the budget back.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_plan_and_apply_clear_the_budget_the_drill_stops_on() {
+    let file = "homelab-fixed-strict-pdb.yaml";
+    let text = std::fs::read_to_string(common::workspace().join("scenarios").join(file))
+        .expect("the scenario exists");
+    let mut twin = Twin::new("2026-11-23T12:00:00Z".parse().expect("timestamp"));
+    twin.load_scenario(file, &text).expect("the scenario loads");
+    let twin = serve(
+        twin,
+        ServeOptions {
+            speed: 60.0,
+            ..ServeOptions::default()
+        },
+    )
+    .await
+    .expect("the twin serves");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let kubeconfig = kubeconfig.display().to_string();
+    let plan_file = dir.path().join("plan.json").display().to_string();
+    let journal = format!("{plan_file}.journal");
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig", kubeconfig.as_str()];
+        all.extend_from_slice(args);
+        run(posture(&all))
+    };
+    let budget = || {
+        twin.with_twin(|t| {
+            let pdbs = posture_twin::resources::by_plural("policy", "poddisruptionbudgets")
+                .expect("served");
+            let key = posture_twin::store::ObjectKey::new(
+                pdbs,
+                "haproxy-controller",
+                "haproxy-kubernetes-ingress",
+            );
+            t.store.get(&key).expect("the budget")["spec"].clone()
+        })
+    };
+    let before = budget();
+    let checked = cli(&["check", "-o", "json"]).await;
+    assert_eq!(checked.code, 1, "{}", checked.stderr);
+    assert!(checked.stdout.contains("preconditions.drain-budgets"));
+    let planned = cli(&["plan", "--section", "ingress", "-o", &plan_file]).await;
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let applied = cli(&["apply", &plan_file, "--approve"]).await;
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert_eq!(budget()["maxUnavailable"], 1);
+    let drilled = cli(&["drill", "worker-1"]).await;
+    assert_eq!(drilled.code, 0, "{}\n{}", drilled.stdout, drilled.stderr);
+    assert!(
+        drilled.stdout.starts_with("drill worker-1: safe-degraded"),
+        "{}",
+        drilled.stdout
+    );
+    let undone = cli(&["rollback", "--journal", &journal, "--approve"]).await;
+    assert_eq!(undone.code, 0, "{}", undone.stderr);
+    assert_eq!(budget(), before);
+    twin.shutdown().await;
+}
