@@ -268,6 +268,14 @@ async fn an_act_without_approval_and_without_a_terminal_is_a_usage_error() {
     let out = lab.act("stop-rebuilds", &[]).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stdout.contains("dry run accepted"), "{}", out.stdout);
+    // Said before anyone is asked: a limit of 0 also stops eviction and data locality.
+    assert!(
+        out.stdout.contains("note: with the limit at 0")
+            && out.stdout.contains("replica eviction")
+            && out.stdout.contains("data locality"),
+        "{}",
+        out.stdout
+    );
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{}", out.stderr);
     assert!(lines[0].contains("not applied"), "{}", out.stderr);

@@ -50,6 +50,24 @@ impl Act {
         }
     }
 
+    /// What else the action stops, said before anyone approves it.
+    pub fn caveat(&self) -> Option<&'static str> {
+        match self {
+            // Longhorn moves data only by rebuilding a replica somewhere new.
+            Self::StopRebuilds => Some(
+                "with the limit at 0 Longhorn starts no rebuild at all: replica eviction (a \
+                 drain's, or a disk's or node's eviction request) and data locality stop too, and \
+                 a degraded volume stays degraded until the limit is raised again (`posture \
+                 rollback --journal FILE`)",
+            ),
+            Self::DisableAutoBalance => Some(
+                "replicas stay where they are: a node that comes back, or a new one, gets no \
+                 replica moved onto it until auto-balance is set again",
+            ),
+            Self::Cordon { .. } | Self::Pin { .. } => None,
+        }
+    }
+
     pub fn target(&self) -> Target {
         match self {
             Self::Cordon { node } => Target::Node(node.clone()),

@@ -102,6 +102,9 @@ async fn run_all(
                     describe(&dry),
                     serde_json::to_string(forward).unwrap_or_default()
                 ))?;
+                if let Some(caveat) = action.caveat() {
+                    print_text(&format!("note: {caveat}\n"))?;
+                }
                 pending.push(action);
             }
         }
