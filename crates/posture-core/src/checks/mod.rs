@@ -12,6 +12,7 @@ pub(crate) mod context;
 pub(crate) mod control_plane;
 mod coredns;
 pub(crate) mod drain_budgets;
+mod drain_pods;
 mod ingress;
 pub(crate) mod longhorn;
 pub(crate) mod longhorn_volumes;
@@ -42,6 +43,7 @@ pub fn run(snapshot: &Snapshot, policy: &Policy) -> Report {
     let mut out = Recorder::default();
     preconditions::check(&ctx, &mut out);
     drain_budgets::check(&ctx, &mut out);
+    drain_pods::check(&ctx, &mut out);
     control_plane::check(&ctx, &mut out);
     ingress::check(&ctx, &mut out);
     coredns::check(&ctx, &mut out);

@@ -3,6 +3,7 @@
 mod control_plane;
 mod coredns;
 mod drain_budgets;
+mod drain_pods;
 mod ingress;
 mod longhorn;
 mod odd;
