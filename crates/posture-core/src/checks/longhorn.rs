@@ -8,7 +8,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use super::context::Ctx;
 use super::longhorn_volumes;
 use super::record::{CheckDef, Recorder, Verdict};
-use crate::longhorn::Setting;
+use crate::longhorn::{Setting, SettingValue};
 use crate::object::ObjectRef;
 use crate::report::{Evidence, Section, Severity};
 use crate::snapshot::Longhorn;
@@ -138,11 +138,59 @@ fn drain_policy(ctx: &Ctx<'_>, lh: &Longhorn, def: &CheckDef) -> Verdict {
         return Verdict::judged(Vec::new(), format!("{DRAIN_POLICY} = {value}"));
     }
     let obj = found.object_ref();
+    let refused = match &value {
+        SettingValue::Plain(v) => v.clone(),
+        SettingValue::PerDataEngine(map) => map
+            .values()
+            .find(|v| !accepted.iter().any(|a| same_value(v, a)))
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let hard = find_setting(lh, "replica-soft-anti-affinity")
+        .and_then(Setting::parsed)
+        .is_some_and(|v| v.all(|v| same_value(v, "false")));
+    let risk = drain_risk(&refused, ctx.snap.nodes.len(), hard);
     let f = def
-        .finding(Severity::Warning, &obj, format!("Longhorn {DRAIN_POLICY} is {value}: a drain may take down the last healthy replica (accepted: {})", accepted.join(", ")))
+        .finding(
+            Severity::Warning,
+            &obj,
+            format!(
+                "Longhorn {DRAIN_POLICY} is {value}: {risk} (accepted: {})",
+                accepted.join(", ")
+            ),
+        )
         .with_evidence(Evidence::field(&obj, "value", value.to_raw()))
-        .with_remediation(format!("set {DRAIN_POLICY} to {}", accepted.first().map(String::as_str).unwrap_or("block-if-contains-last-replica")));
+        .with_remediation(format!(
+            "set {DRAIN_POLICY} to {}",
+            accepted
+                .first()
+                .map(String::as_str)
+                .unwrap_or("block-if-contains-last-replica")
+        ));
     Verdict::judged(vec![f], String::new())
+}
+
+/// What a drain does under `value` of node-drain-policy, on `nodes` nodes, with replica hard
+/// anti-affinity or not. Longhorn moves a replica off a node only by rebuilding it on another,
+/// and hard anti-affinity forbids two replicas of a volume on one node.
+fn drain_risk(value: &str, nodes: usize, hard: bool) -> String {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "always-allow" => "a drain goes ahead even when the node holds a volume's last healthy \
+                           replica, and that volume faults"
+            .into(),
+        "allow-if-replica-is-stopped" => "a drain goes ahead once the node's replicas are \
+                                          stopped, a volume's last healthy one included"
+            .into(),
+        "block-for-eviction" if hard && nodes <= 2 => format!(
+            "Longhorn evicts every replica off the node before a drain may finish; with replica \
+             hard anti-affinity on {nodes} node(s) an evicted replica has nowhere to go, so the \
+             drain never completes"
+        ),
+        "block-for-eviction" => "every drain waits until all of the node's replicas are rebuilt \
+                                 on other nodes"
+            .into(),
+        other => format!("posture cannot tell what a drain does under {other:?}"),
+    }
 }
 
 /// The namespace Longhorn runs in, as its own objects say.

@@ -88,6 +88,38 @@ fn settings_are_judged_in_both_formats() {
     );
 }
 
+/// Each refused value says what it does on two nodes: `block-for-eviction` under hard
+/// anti-affinity waits for an eviction that has nowhere to go.
+#[test]
+fn node_drain_policy_findings_say_what_each_value_does_on_two_nodes() {
+    let message = |value: &str, soft: &str| {
+        let mut snap = with_longhorn(one_volume(2, &["p", "s"]));
+        lh_mut(&mut snap).settings[1] = setting("replica-soft-anti-affinity", soft);
+        lh_mut(&mut snap).settings[5] = setting("node-drain-policy", value);
+        let report = run(&snap);
+        let found: Vec<_> = (report.findings.iter())
+            .filter(|f| f.id == "longhorn.node-drain-policy")
+            .map(|f| f.message.clone())
+            .collect();
+        assert_eq!(found.len(), 1, "{value}: {found:?}");
+        found[0].clone()
+    };
+    let blocked = message("block-for-eviction", "false");
+    assert!(
+        blocked.contains("nowhere to go") && blocked.contains("never completes"),
+        "{blocked}"
+    );
+    let waits = message("block-for-eviction", "true");
+    assert!(waits.contains("rebuilt on other nodes"), "{waits}");
+    let faults = message("always-allow", "false");
+    assert!(faults.contains("last healthy replica"), "{faults}");
+    let per_engine = message(
+        r#"{"v1":"block-if-contains-last-replica","v2":"always-allow"}"#,
+        "false",
+    );
+    assert!(per_engine.contains("last healthy replica"), "{per_engine}");
+}
+
 #[test]
 fn node_drain_policy_must_protect_the_last_replica() {
     let mut snap = with_longhorn(one_volume(2, &["p", "s"]));
