@@ -10,6 +10,7 @@ pub mod drill;
 pub mod facts;
 pub mod load;
 pub mod longhorn;
+pub mod longhorn_room;
 pub mod nesting;
 pub mod object;
 pub mod ownership;

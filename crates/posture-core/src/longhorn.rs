@@ -334,6 +334,9 @@ pub struct LonghornNodeSpec {
 pub struct LonghornNodeStatus {
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// Per disk: storageMaximum, storageAvailable, storageScheduled, conditions.
+    #[serde(default)]
+    pub disk_status: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

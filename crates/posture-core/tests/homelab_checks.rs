@@ -10,6 +10,7 @@ const OTHER_NAMES: &str = include_str!("../../../scenarios/broken-other-names.ya
 const APPS_DOWN: &str = include_str!("../../../scenarios/homelab-apps-down.yaml");
 const NO_LONGHORN: &str = include_str!("../../../scenarios/no-longhorn.yaml");
 const STRICT_PDB: &str = include_str!("../../../scenarios/homelab-fixed-strict-pdb.yaml");
+const NO_ROOM: &str = include_str!("../../../scenarios/homelab-secondary-unschedulable.yaml");
 const CHECKS_DOC: &str = include_str!("../../../docs/checks.md");
 
 fn check(name: &str, text: &str) -> Report {
@@ -423,6 +424,23 @@ fn a_budget_that_forbids_every_eviction_of_the_ingress_is_an_error() {
     let fixed = check("homelab-fixed.yaml", FIXED);
     assert_eq!(
         status(&fixed, "preconditions.drain-budgets").0,
+        CheckStatus::Pass
+    );
+}
+
+/// Scheduling disabled on the secondary's Longhorn node: no volume stage could finish.
+#[test]
+fn a_secondary_longhorn_node_that_takes_no_replicas_is_an_error() {
+    let report = check("homelab-secondary-unschedulable.yaml", NO_ROOM);
+    assert_finding(
+        &report,
+        "longhorn.secondary.room",
+        "worker-1",
+        Severity::Error,
+    );
+    let homelab = check("homelab.yaml", HOMELAB);
+    assert_eq!(
+        status(&homelab, "longhorn.secondary.room").0,
         CheckStatus::Pass
     );
 }

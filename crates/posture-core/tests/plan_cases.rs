@@ -215,3 +215,34 @@ fn a_budget_that_forbids_every_eviction_is_changed_to_let_one_pod_go() {
             .all(|c| c.object.name != "coredns" || c.object.kind != "PodDisruptionBudget")
     );
 }
+
+/// The volume stages would wait on a secondary whose Longhorn node takes no replicas: they are
+/// left out, with a note saying why, and the other stages are planned as usual.
+#[test]
+fn volume_stages_wait_for_a_secondary_that_can_take_replicas() {
+    let text = include_str!("../../../scenarios/homelab-secondary-unschedulable.yaml");
+    let snapshot = load_snapshot_str("homelab-secondary-unschedulable.yaml", text).expect("loads");
+    let plan = plan(&snapshot, &Policy::default(), &inputs()).expect("plans");
+    assert!(
+        plan.stages.iter().all(|s| !s.id.starts_with("volume/")),
+        "{:?}",
+        plan.stages.iter().map(|s| &s.id).collect::<Vec<_>>()
+    );
+    assert!(plan.stages.iter().any(|s| s.id == "ingress"));
+    let note = plan
+        .notes
+        .iter()
+        .find(|n| n.starts_with("volume stages not planned"))
+        .expect("a note says why");
+    assert!(
+        note.contains("scheduling is disabled on Longhorn node worker-1"),
+        "{note}"
+    );
+    let homelab = load_snapshot_str("homelab.yaml", HOMELAB).expect("loads");
+    let planned = plan_of(&homelab);
+    assert!(planned.stages.iter().any(|s| s.id.starts_with("volume/")));
+}
+
+fn plan_of(snapshot: &posture_core::Snapshot) -> posture_core::plan::Plan {
+    plan(snapshot, &Policy::default(), &inputs()).expect("plans")
+}

@@ -49,6 +49,7 @@ fn defs(ctx: &Ctx<'_>) -> Vec<CheckDef> {
         "longhorn.storageclass.replicas",
         "The Longhorn StorageClass gives new volumes the runbook's replica count",
     ));
+    defs.push(def_secondary_room());
     defs.extend(longhorn_volumes::defs());
     defs
 }
@@ -85,7 +86,49 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
         "The Longhorn StorageClass gives new volumes the runbook's replica count",
     );
     out.record(&def, storage_class(ctx, lh, &def));
+    let def = def_secondary_room();
+    out.record(&def, secondary_room(ctx, lh, &def));
     longhorn_volumes::check(ctx, lh, out);
+}
+
+fn def_secondary_room() -> CheckDef {
+    CheckDef::new(
+        S,
+        "longhorn.secondary.room",
+        "The secondary's Longhorn node can take a replica of every volume",
+    )
+}
+
+/// The volume stages put a replica of every volume on the secondary: its Longhorn node must
+/// accept them, or each stage waits out its timeout and rolls back.
+fn secondary_room(ctx: &Ctx<'_>, lh: &Longhorn, def: &CheckDef) -> Verdict {
+    if let Some(v) = ctx.unreadable(&["nodes.longhorn.io", "replicas.longhorn.io"]) {
+        return v;
+    }
+    if ctx.topology.secondaries.is_empty() {
+        return Verdict::Skipped("no secondary node is known".into());
+    }
+    let mut findings = Vec::new();
+    let mut detail = Vec::new();
+    for node in &ctx.topology.secondaries {
+        let needed = crate::longhorn_room::needed_on(lh, node);
+        detail.push(format!(
+            "{node}: {} new replica(s), {} GiB",
+            needed.volumes,
+            needed.bytes.div_ceil(1 << 30)
+        ));
+        for p in crate::longhorn_room::problems(ctx.snap, node, needed) {
+            findings.push(
+                def.finding(Severity::Error, &p.object, p.message.clone())
+                    .with_evidence(Evidence::field(&p.object, &p.field, p.value.clone()))
+                    .with_remediation(
+                        "make the node's Longhorn node Ready and schedulable, with a schedulable \
+                         disk that has room (Longhorn UI: Node), before the volume stages",
+                    ),
+            );
+        }
+    }
+    Verdict::judged(findings, detail.join("; "))
 }
 
 /// Setting values compare as numbers when both are numbers, else as case-insensitive words.

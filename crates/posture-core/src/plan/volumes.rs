@@ -75,6 +75,19 @@ pub(crate) fn volumes(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
         ));
         return Ok(Vec::new());
     }
+    for node in cx.nodes.iter().skip(1) {
+        let needed = crate::longhorn_room::needed_on(lh, node);
+        let problems = crate::longhorn_room::problems(cx.snapshot, node, needed);
+        if !problems.is_empty() {
+            let why: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+            cx.notes.push(format!(
+                "volume stages not planned: {node} cannot take the replicas they would put there \
+                 ({}); see the check longhorn.secondary.room",
+                why.join("; ")
+            ));
+            return Ok(Vec::new());
+        }
+    }
     let mut views: Vec<VolumeView> = lh
         .volumes
         .iter()

@@ -1,0 +1,253 @@
+//! Whether a node can take the replicas a plan puts on it: Longhorn's own node object exists,
+//! is Ready and schedulable, asks for no eviction, and has a disk that accepts replicas with
+//! room for them by Longhorn's two scheduling rules (over-provisioning against the scheduled
+//! total, and the minimal free share). A plan that moves replicas onto a node that fails any of
+//! these would wait out its timeout on the first volume and roll it back.
+//! See <https://longhorn.io/docs/1.12.1/nodes-and-volumes/nodes/node-space-usage/> and the
+//! settings `storage-over-provisioning-percentage` and `storage-minimal-available-percentage`.
+
+use serde_json::Value;
+
+use crate::longhorn::{LonghornNode, SettingValue};
+use crate::object::ObjectRef;
+use crate::snapshot::{Longhorn, Snapshot};
+
+/// One reason the node cannot take the replicas, with the field that shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomProblem {
+    pub object: ObjectRef,
+    pub field: String,
+    pub value: Value,
+    pub message: String,
+}
+
+fn setting_percent(lh: &Longhorn, name: &str, default: f64) -> f64 {
+    lh.settings
+        .iter()
+        .find(|s| s.name() == name)
+        .and_then(|s| s.parsed())
+        .and_then(|v| match v {
+            SettingValue::Plain(v) => v.trim().parse().ok(),
+            SettingValue::PerDataEngine(m) => m.get("v1").and_then(|v| v.trim().parse().ok()),
+        })
+        .unwrap_or(default)
+}
+
+fn number(value: &Value, key: &str) -> f64 {
+    match value.get(key) {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+        Some(Value::String(s)) => s.trim().parse().unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+fn condition_true(node: &LonghornNode, kind: &str) -> Option<bool> {
+    node.condition(kind)
+        .map(|c| c.status.as_deref() == Some("True"))
+}
+
+/// The replicas Longhorn would add on a node: one of every volume that has none there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Needed {
+    pub volumes: usize,
+    /// Their sizes (volumes of unknown size count as 0).
+    pub bytes: u64,
+}
+
+pub fn needed_on(lh: &Longhorn, node: &str) -> Needed {
+    let missing: Vec<_> = (lh.volumes.iter())
+        .filter(|v| {
+            !lh.replicas
+                .iter()
+                .any(|r| r.volume_name() == Some(v.name()) && r.node_id() == Some(node))
+        })
+        .collect();
+    Needed {
+        volumes: missing.len(),
+        bytes: missing.iter().filter_map(|v| v.size_bytes()).sum(),
+    }
+}
+
+/// Why `node` cannot take `needed` bytes of new replicas; empty when it can, when nothing is
+/// needed (it holds a replica of every volume already), or when Longhorn is not installed.
+pub fn problems(snapshot: &Snapshot, node: &str, needed: Needed) -> Vec<RoomProblem> {
+    let Some(lh) = snapshot.longhorn.as_ref() else {
+        return Vec::new();
+    };
+    if needed.volumes == 0 {
+        return Vec::new();
+    }
+    let Some(ln) = lh.nodes.iter().find(|n| n.name() == node) else {
+        return vec![RoomProblem {
+            object: ObjectRef::new(crate::longhorn::API_VERSION, "Node", None, node),
+            field: "metadata.name".into(),
+            value: Value::Null,
+            message: format!(
+                "Longhorn has no node object for {node}: longhorn-manager is not running there, \
+                 so no replica can be scheduled on it"
+            ),
+        }];
+    };
+    let obj = ln.object_ref();
+    let mut out = Vec::new();
+    let mut problem = |field: &str, value: Value, message: String| {
+        out.push(RoomProblem {
+            object: obj.clone(),
+            field: field.to_owned(),
+            value,
+            message,
+        });
+    };
+    for kind in ["Ready", "Schedulable"] {
+        if condition_true(ln, kind) == Some(false) {
+            let reason = ln
+                .condition(kind)
+                .and_then(|c| c.reason.clone().or_else(|| c.message.clone()))
+                .unwrap_or_default();
+            problem(
+                &format!("status.conditions[{kind}]"),
+                Value::from("False"),
+                format!("Longhorn node {node} is not {kind} ({reason})"),
+            );
+        }
+    }
+    if ln.spec.allow_scheduling == Some(false) {
+        problem(
+            "spec.allowScheduling",
+            Value::from(false),
+            format!("scheduling is disabled on Longhorn node {node}"),
+        );
+    }
+    if ln.spec.eviction_requested == Some(true) {
+        problem(
+            "spec.evictionRequested",
+            Value::from(true),
+            format!(
+                "an eviction is requested on Longhorn node {node}: its replicas are moving off"
+            ),
+        );
+    }
+    let over = setting_percent(lh, "storage-over-provisioning-percentage", 100.0);
+    let minimal = setting_percent(lh, "storage-minimal-available-percentage", 25.0);
+    let mut usable = 0u64;
+    let mut open_disks = 0;
+    for (name, disk) in &ln.spec.disks {
+        if disk.get("allowScheduling") == Some(&Value::Bool(false))
+            || disk.get("evictionRequested") == Some(&Value::Bool(true))
+        {
+            continue;
+        }
+        open_disks += 1;
+        let Some(status) = ln.status.disk_status.get(name) else {
+            continue;
+        };
+        let maximum = number(status, "storageMaximum");
+        let available = number(status, "storageAvailable");
+        let scheduled = number(status, "storageScheduled");
+        let reserved = number(disk, "storageReserved");
+        // Longhorn schedules onto a disk only while its free share stays above the minimum.
+        if maximum <= 0.0 || available <= maximum * minimal / 100.0 {
+            continue;
+        }
+        let room = (maximum - reserved) * over / 100.0 - scheduled;
+        usable += room.max(0.0) as u64;
+    }
+    if open_disks == 0 {
+        problem(
+            "spec.disks",
+            Value::from(ln.spec.disks.len()),
+            format!(
+                "no disk of Longhorn node {node} accepts replicas (scheduling disabled or eviction requested on each)"
+            ),
+        );
+    } else if !ln.status.disk_status.is_empty() && needed.bytes > usable {
+        problem(
+            "status.diskStatus",
+            Value::from(usable),
+            format!(
+                "the disks of Longhorn node {node} have room for {} GiB of new replicas \
+                 (storage-over-provisioning-percentage {over}%, storage-minimal-available-percentage {minimal}%), \
+                 and the volumes without a replica there need {} GiB",
+                usable / (1 << 30),
+                needed.bytes.div_ceil(1 << 30)
+            ),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOMELAB: &str = include_str!("../../../scenarios/homelab.yaml");
+
+    fn homelab() -> Snapshot {
+        crate::load_snapshot_str("homelab.yaml", HOMELAB).expect("loads")
+    }
+
+    fn secondary(snapshot: &mut Snapshot) -> &mut LonghornNode {
+        let lh = snapshot.longhorn.as_mut().expect("Longhorn");
+        let node = lh.nodes.iter_mut().find(|n| n.name() == "worker-1");
+        node.expect("worker-1's Longhorn node")
+    }
+
+    fn messages(snapshot: &Snapshot, bytes: u64) -> Vec<String> {
+        problems(snapshot, "worker-1", Needed { volumes: 1, bytes })
+            .into_iter()
+            .map(|p| p.message)
+            .collect()
+    }
+
+    #[test]
+    fn the_homelab_secondary_has_room_for_its_missing_replicas() {
+        let snapshot = homelab();
+        let needed = needed_on(snapshot.longhorn.as_ref().expect("Longhorn"), "worker-1");
+        assert!(
+            needed.volumes > 0,
+            "some volume has no replica on the secondary"
+        );
+        assert_eq!(
+            problems(&snapshot, "worker-1", needed),
+            Vec::<RoomProblem>::new()
+        );
+        // Nothing to place there: nothing to judge.
+        let none = Needed::default();
+        let mut snapshot = homelab();
+        secondary(&mut snapshot).spec.allow_scheduling = Some(false);
+        assert!(problems(&snapshot, "worker-1", none).is_empty());
+    }
+
+    #[test]
+    fn a_node_that_refuses_replicas_says_why() {
+        let mut snapshot = homelab();
+        secondary(&mut snapshot).spec.eviction_requested = Some(true);
+        assert!(messages(&snapshot, 1)[0].contains("eviction is requested"));
+        let mut snapshot = homelab();
+        for disk in secondary(&mut snapshot).spec.disks.values_mut() {
+            disk["allowScheduling"] = Value::Bool(false);
+        }
+        assert!(messages(&snapshot, 1)[0].contains("no disk"));
+        let mut snapshot = homelab();
+        let lh = snapshot.longhorn.as_mut().expect("Longhorn");
+        lh.nodes.retain(|n| n.name() != "worker-1");
+        assert!(messages(&snapshot, 1)[0].contains("no node object"));
+    }
+
+    #[test]
+    fn room_follows_longhorns_over_provisioning_and_minimal_available_rules() {
+        let snapshot = homelab();
+        // ~931 GiB disk, 30 GiB reserved, 186 GiB scheduled, over-provisioning 100%.
+        let tib = 1u64 << 40;
+        assert!(messages(&snapshot, 100 << 30).is_empty());
+        let full = messages(&snapshot, tib);
+        assert_eq!(full.len(), 1, "{full:?}");
+        assert!(full[0].contains("have room for"), "{full:?}");
+        // A disk below its minimal free share takes nothing.
+        let mut snapshot = homelab();
+        for status in secondary(&mut snapshot).status.disk_status.values_mut() {
+            status["storageAvailable"] = Value::from(100_000_000_000u64);
+        }
+        assert!(messages(&snapshot, 1)[0].contains("have room for 0 GiB"));
+    }
+}
