@@ -204,11 +204,12 @@ async fn a_cluster_that_reads_nothing_for_another_reason_is_not_called_forbidden
     let err = collect_documents(&client, &identity)
         .await
         .expect_err("nothing readable");
-    assert!(
-        matches!(err, posture_kube::CollectError::NothingRead { .. }),
-        "{err}"
-    );
-    assert!(!err.to_string().contains("403"), "{err}");
+    let posture_kube::CollectError::NothingRead { reason, .. } = &err else {
+        panic!("expected NothingRead, got {err}");
+    };
+    // The reason, not the whole message: the server's random port may contain "403".
+    assert!(!reason.contains("403"), "{err}");
+    assert!(!err.to_string().to_lowercase().contains("forbidden"), "{err}");
 }
 
 #[tokio::test]
