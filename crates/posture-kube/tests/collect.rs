@@ -209,7 +209,10 @@ async fn a_cluster_that_reads_nothing_for_another_reason_is_not_called_forbidden
     };
     // The reason, not the whole message: the server's random port may contain "403".
     assert!(!reason.contains("403"), "{err}");
-    assert!(!err.to_string().to_lowercase().contains("forbidden"), "{err}");
+    assert!(
+        !err.to_string().to_lowercase().contains("forbidden"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -3,8 +3,7 @@
 
 mod common;
 
-use posture_twin::Twin;
-use posture_twin::api::{RunningTwin, ServeOptions, serve};
+use posture_twin::api::RunningTwin;
 use posture_twin::store::ObjectKey;
 use serde_json::{Value, json};
 
@@ -18,20 +17,11 @@ struct Lab {
 
 /// A twin serving `scenarios/<file>`.
 async fn lab(file: &str) -> Lab {
-    let text = std::fs::read_to_string(workspace().join("scenarios").join(file))
-        .expect("the scenario exists");
-    let mut twin = Twin::new("2026-11-23T12:00:00Z".parse().expect("timestamp"));
-    twin.load_scenario(file, &text).expect("the scenario loads");
-    let twin = serve(twin, ServeOptions::default())
-        .await
-        .expect("the twin serves");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let served = common::serve_scenario(file, 0.0).await;
     Lab {
-        twin,
-        kubeconfig: kubeconfig.display().to_string(),
-        dir,
+        twin: served.twin,
+        dir: served.dir,
+        kubeconfig: served.kubeconfig,
     }
 }
 

@@ -3,11 +3,9 @@
 
 mod common;
 
-use posture_twin::Twin;
-use posture_twin::api::{ServeOptions, serve};
 use serde_json::Value;
 
-use common::{posture, run};
+use common::{posture, run, serve_scenario};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn losing_the_only_server_is_unsafe_and_says_why() {
@@ -56,16 +54,11 @@ async fn a_node_the_cluster_lacks_is_a_usage_error_naming_the_nodes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_live_drill_asks_the_server_and_changes_nothing() {
-    let twin = serve(
-        Twin::homelab("2026-11-23T12:00:00Z".parse().expect("timestamp")),
-        ServeOptions::default(),
-    )
-    .await
-    .expect("the twin serves");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let kubeconfig = kubeconfig.display().to_string();
+    let common::ServedScenario {
+        twin,
+        dir: _dir,
+        kubeconfig,
+    } = serve_scenario("homelab.yaml", 0.0).await;
     let before = twin.with_twin(|t| t.store.resource_version());
     let out = run(posture(&[
         "drill",
@@ -101,18 +94,11 @@ async fn a_live_drill_asks_the_server_and_changes_nothing() {
 /// and the server's refused eviction both block the drill.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_budget_the_server_enforces_makes_a_live_drill_unsafe() {
-    let file = "homelab-fixed-strict-pdb.yaml";
-    let text = std::fs::read_to_string(common::workspace().join("scenarios").join(file))
-        .expect("the scenario exists");
-    let mut twin = Twin::new("2026-11-23T12:00:00Z".parse().expect("timestamp"));
-    twin.load_scenario(file, &text).expect("the scenario loads");
-    let twin = serve(twin, ServeOptions::default())
-        .await
-        .expect("the twin serves");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let kubeconfig = kubeconfig.display().to_string();
+    let common::ServedScenario {
+        twin,
+        dir: _dir,
+        kubeconfig,
+    } = serve_scenario("homelab-fixed-strict-pdb.yaml", 0.0).await;
     let before = twin.with_twin(|t| t.store.resource_version());
     let out = run(posture(&["drill", "worker-1", "--kubeconfig", &kubeconfig])).await;
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
@@ -136,24 +122,11 @@ async fn a_budget_the_server_enforces_makes_a_live_drill_unsafe() {
 /// fixes: after `apply` the drill is `safe-degraded`, and `rollback` puts the budget back.
 #[tokio::test(flavor = "multi_thread")]
 async fn check_plan_and_apply_clear_the_budget_the_drill_stops_on() {
-    let file = "homelab-fixed-strict-pdb.yaml";
-    let text = std::fs::read_to_string(common::workspace().join("scenarios").join(file))
-        .expect("the scenario exists");
-    let mut twin = Twin::new("2026-11-23T12:00:00Z".parse().expect("timestamp"));
-    twin.load_scenario(file, &text).expect("the scenario loads");
-    let twin = serve(
+    let common::ServedScenario {
         twin,
-        ServeOptions {
-            speed: 60.0,
-            ..ServeOptions::default()
-        },
-    )
-    .await
-    .expect("the twin serves");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let kubeconfig = kubeconfig.display().to_string();
+        dir,
+        kubeconfig,
+    } = serve_scenario("homelab-fixed-strict-pdb.yaml", 60.0).await;
     let plan_file = dir.path().join("plan.json").display().to_string();
     let journal = format!("{plan_file}.journal");
     let cli = |args: &[&str]| {

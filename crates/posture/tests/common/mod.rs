@@ -100,3 +100,34 @@ impl FakeApi {
         format!("http://{addr}")
     }
 }
+
+/// A twin serving `scenarios/<file>` with its clock at `speed`, and a kubeconfig for it.
+pub struct ServedScenario {
+    pub twin: posture_twin::api::RunningTwin,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: String,
+}
+
+pub async fn serve_scenario(file: &str, speed: f64) -> ServedScenario {
+    let text = std::fs::read_to_string(workspace().join("scenarios").join(file))
+        .expect("the scenario exists");
+    let mut twin = posture_twin::Twin::new("2026-11-23T12:00:00Z".parse().expect("timestamp"));
+    twin.load_scenario(file, &text).expect("the scenario loads");
+    let twin = posture_twin::api::serve(
+        twin,
+        posture_twin::api::ServeOptions {
+            speed,
+            ..posture_twin::api::ServeOptions::default()
+        },
+    )
+    .await
+    .expect("the twin serves");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&path).expect("kubeconfig");
+    ServedScenario {
+        twin,
+        kubeconfig: path.display().to_string(),
+        dir,
+    }
+}
