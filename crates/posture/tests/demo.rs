@@ -86,6 +86,7 @@ fn assert_walkthrough(stdout: &str) {
 
     let next = step(stdout, HEADINGS[5]);
     assert!(next.contains("$ posture check"), "{next}");
+    assert!(next.contains("$ posture drill NODE"), "{next}");
 }
 
 #[tokio::test]

@@ -179,6 +179,7 @@ pub(super) fn next(ctx: &mut DemoContext) -> Result<(), CliError> {
             "undo what apply did",
         ),
         ("watch", "", "follow the cluster and alert"),
+        ("drill", "NODE", "what losing NODE would do (read-only)"),
     ] {
         if has_subcommand(name) {
             let invocation = format!("{name} {args}");
