@@ -273,16 +273,14 @@ impl HeldLock {
                 return None;
             }
         };
-        let holder = lease.as_ref().and_then(|l| {
-            let same = l.metadata.uid == self.uid;
-            let holder = l.spec.as_ref().and_then(|s| s.holder_identity.clone());
-            (!same || holder.as_deref() != Some(&self.holder)).then(|| holder.unwrap_or_default())
-        });
-        let taken_over = match (lease, holder) {
-            (None, _) => "nobody (the lease was deleted)".to_owned(),
-            (Some(_), Some(holder)) if holder.is_empty() => "nobody".to_owned(),
-            (Some(_), Some(holder)) => holder,
-            (Some(_), None) => return None,
+        let taken_over = match lease {
+            None => "nobody (the lease was deleted)".to_owned(),
+            Some(lease) if self.is_ours(&lease) => return None,
+            Some(lease) => lease
+                .spec
+                .and_then(|s| s.holder_identity)
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "nobody".to_owned()),
         };
         if let Ok(mut state) = self.state.lock() {
             state.taken_over = Some(taken_over);
@@ -318,16 +316,22 @@ impl HeldLock {
         }
     }
 
+    /// The Lease this run took (same uid: not deleted and re-created) and still names this run
+    /// (a run that takes over an expired lock replaces it in place, keeping the uid).
+    fn is_ours(&self, lease: &Lease) -> bool {
+        let holder = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref());
+        lease.metadata.uid == self.uid && holder == Some(self.holder.as_str())
+    }
+
     /// One read and, if the lease is still ours, one delete pinned to what was read.
     async fn release_once(&self) -> Result<(), kube::Error> {
         let Some(lease) = self.api.get_opt(&self.name).await? else {
             return Ok(());
         };
-        let holder = lease
-            .spec
-            .as_ref()
-            .and_then(|s| s.holder_identity.as_deref());
-        if lease.metadata.uid != self.uid || holder != Some(self.holder.as_str()) {
+        if !self.is_ours(&lease) {
             // No longer ours (taken over after it expired): nothing to release.
             return Ok(());
         }

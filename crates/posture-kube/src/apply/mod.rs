@@ -154,14 +154,7 @@ pub async fn dry_run(client: &kube::Client, plan: &Plan) -> Result<(), String> {
         if !change.is_live() {
             continue;
         }
-        let operation = match &change.action {
-            posture_core::plan::Action::Patch { forward, .. } => Operation::Patch {
-                patch: forward.clone(),
-            },
-            posture_core::plan::Action::Create { manifest } => Operation::Create {
-                manifest: manifest.clone(),
-            },
-        };
+        let operation = Operation::forward_of(&change.action);
         match objects::write(client, &change.object, &operation, true).await {
             Event::DryRunSucceeded => {}
             Event::Failed(failure) => {

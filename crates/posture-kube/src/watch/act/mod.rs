@@ -95,8 +95,8 @@ pub enum ActError {
     Topology(String),
     #[error("{0} was not found")]
     NotFound(String),
-    #[error("cannot encode the patch: {0}")]
-    Wire(String),
+    #[error("cannot plan the counter-move: {0}")]
+    Plan(String),
     #[error("cannot journal the change")]
     Journal(#[source] JournalIoError),
     #[error("cannot read the cluster")]
@@ -240,7 +240,7 @@ pub async fn act(
         .and_then(|s| s.changes.first())
         .map(|c| c.action.clone())
     else {
-        return Err(ActError::Wire(
+        return Err(ActError::Plan(
             "the counter-move's plan holds no patch".into(),
         ));
     };
@@ -273,7 +273,7 @@ pub async fn act(
         JournalFile::create_on_first_record(journal_path, &header).map_err(ActError::Journal)?
     };
     let point = resume_point(&plan, &JournalHeader::for_plan(&plan), &[])
-        .map_err(|e| ActError::Wire(e.to_string()))?;
+        .map_err(|e| ActError::Plan(e.to_string()))?;
     let mut approve_all = ApproveAll;
     let mut settings = EngineSettings::new(LockSettings::for_this_process(false));
     // A counter-move runs during the storm it answers: the flap gate would halt it at once.
