@@ -10,6 +10,7 @@
 mod control_plane;
 mod endpoints;
 mod leases;
+pub mod observed;
 mod pdb;
 mod placement;
 mod pods;
