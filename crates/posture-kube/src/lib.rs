@@ -4,11 +4,7 @@ pub mod apply;
 pub mod client;
 pub mod collect;
 pub mod deadline;
-/// `posture drill`'s reads of the cluster. Its requests to the server (dry-run cordon and
-/// evictions) live with every other write, in the apply engine's interpreter.
-pub mod drill {
-    pub use crate::apply::drain::{DrillError, server_dry_run};
-}
+pub mod drill;
 pub mod journal;
 pub mod message;
 pub mod rbac;

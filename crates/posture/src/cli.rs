@@ -79,10 +79,14 @@ pub(crate) enum Command {
 
 const DRILL_AFTER_HELP: &str = "\
 Exit codes:
-  0  safe, or safe-degraded (what degrades is listed)
-  1  unsafe: a blocker (listed with its evidence) would take something down or hold a drain
-  2  usage, configuration or input error; a node the cluster does not have
-  3  cluster unreachable";
+  0  safe, or safe-degraded (what degrades is listed); with --node-loss or --drain: the drill
+     passed and the cluster is back as it was
+  1  unsafe: a blocker (listed with its evidence) would take something down or hold a drain;
+     with --node-loss or --drain: a criterion was breached (the drill aborted and restored), or
+     the restore gate did not hold in time
+  2  usage, configuration or input error; a node the cluster does not have; a drill refused
+     (unsafe what-if, the control-plane node, no approval)
+  3  cluster unreachable, or the cluster lock is held";
 
 #[derive(Debug, Args)]
 pub(crate) struct DrillArgs {
@@ -98,6 +102,49 @@ pub(crate) struct DrillArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
     pub(crate) output: OutputFormat,
+    /// Run the drill: the node goes away (the twin stops it; on a real cluster posture tells you
+    /// when to power it off or stop its k3s agent, and waits for NotReady).
+    #[arg(long, conflicts_with_all = ["drain", "snapshot"])]
+    pub(crate) node_loss: bool,
+    /// Run the drill: evict the node's pods as `kubectl drain --ignore-daemonsets` would, with
+    /// the node cordoned and tainted posture.dev/drill:NoSchedule for the drill's duration.
+    #[arg(long, conflicts_with = "snapshot")]
+    pub(crate) drain: bool,
+    /// Run the drill without asking.
+    #[arg(long)]
+    pub(crate) approve: bool,
+    /// How long to observe with the node gone (cluster time).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    pub(crate) window: jiff::SignedDuration,
+    /// How long the cluster must stay quiet, and as it was, before the drill counts as restored.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub(crate) settle: jiff::SignedDuration,
+    /// How long to wait for the restore gate before giving up.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
+    pub(crate) restore_within: jiff::SignedDuration,
+    /// Where the drill journals its own writes (default: drill-NODE.journal).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) journal: Option<PathBuf>,
+    /// Also write the drill's report as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+    /// Also write the drill's report as one self-contained HTML file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
+}
+
+impl DrillArgs {
+    /// The observed drill asked for, if any.
+    pub(crate) fn kind(&self) -> Option<posture_core::drill::observed::DrillKind> {
+        use posture_core::drill::observed::DrillKind;
+        if self.node_loss {
+            Some(DrillKind::NodeLoss)
+        } else if self.drain {
+            Some(DrillKind::Drain)
+        } else {
+            None
+        }
+    }
 }
 
 const WATCH_AFTER_HELP: &str = "\

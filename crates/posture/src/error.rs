@@ -106,6 +106,10 @@ pub(crate) enum CliError {
     Drill(#[source] posture_core::drill::DrillError),
     #[error("the API server's dry-run drain failed")]
     ServerDrill(#[source] posture_kube::drill::DrillError),
+    #[error("no drill of {node}: {why}")]
+    DrillRefused { node: String, why: String },
+    #[error("the drill could not run")]
+    DrillRun(#[source] Box<posture_kube::drill::DrillRunError>),
     #[error(transparent)]
     Engine(posture_kube::apply::EngineError),
     #[error("cannot serialize the {what}")]
@@ -124,7 +128,8 @@ impl CliError {
             | Self::Watch(_)
             | Self::Act(_)
             | Self::Engine(_)
-            | Self::ServerDrill(_) => exit::CLUSTER,
+            | Self::ServerDrill(_)
+            | Self::DrillRun(_) => exit::CLUSTER,
             _ => exit::USAGE,
         }
     }
@@ -198,6 +203,8 @@ impl CliError {
             Self::ReadAnswer(_) => "answer y or n on the terminal, or pass --approve to apply without asking".into(),
             Self::Drill(_) => "name a node the cluster has: `kubectl get nodes` lists them".into(),
             Self::ServerDrill(_) => "--no-server-dry-run judges from the cluster's objects alone; the dry run needs `patch` on nodes and `create` on pods/eviction".into(),
+            Self::DrillRefused { .. } => "`posture drill NODE` without --node-loss or --drain shows why, with the evidence".into(),
+            Self::DrillRun(_) => "nothing was taken away if the lock or the first read failed; otherwise `posture rollback --journal FILE` undoes the drill's writes and `posture twin fault start-node NODE` starts a twin's node".into(),
             Self::Engine(_) => "is the API server up and the address right? `kubectl cluster-info` uses the same kubeconfig".into(),
             Self::Serialize { .. } => "this is a bug in posture; please report it with the input that caused it".into(),
         }

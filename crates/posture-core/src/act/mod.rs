@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::ObjectRef;
 use crate::Section;
+use crate::drill::observed::DRILL_TAINT_KEY;
 pub use crate::facts::UNSCHEDULABLE_TAINT;
 use crate::plan::patch::{Edit, PatchBuildError, PinnedPatch, build, path};
 use crate::plan::{
@@ -26,6 +27,10 @@ pub enum Act {
     StopRebuilds,
     /// `replica-auto-balance` to `disabled`: Longhorn stops moving replicas around.
     DisableAutoBalance,
+    /// A drain drill's cordon and its own NoSchedule taint
+    /// ([`DRILL_TAINT_KEY`](crate::drill::observed::DRILL_TAINT_KEY)), so that pods which
+    /// tolerate a cordon are not scheduled back onto the node being drained.
+    DrillTaint { node: String },
 }
 
 /// The object an action edits, as far as it is known without reading the cluster.
@@ -47,6 +52,7 @@ impl Act {
             Self::Pin { .. } => "pin-to-primary",
             Self::StopRebuilds => "stop-rebuilds",
             Self::DisableAutoBalance => "disable-auto-balance",
+            Self::DrillTaint { .. } => "drill-taint",
         }
     }
 
@@ -64,13 +70,13 @@ impl Act {
                 "replicas stay where they are: a node that comes back, or a new one, gets no \
                  replica moved onto it until auto-balance is set again",
             ),
-            Self::Cordon { .. } | Self::Pin { .. } => None,
+            Self::Cordon { .. } | Self::Pin { .. } | Self::DrillTaint { .. } => None,
         }
     }
 
     pub fn target(&self) -> Target {
         match self {
-            Self::Cordon { node } => Target::Node(node.clone()),
+            Self::Cordon { node } | Self::DrillTaint { node } => Target::Node(node.clone()),
             Self::Pin { workload, .. } => Target::Workload(workload.clone()),
             Self::StopRebuilds => Target::Setting {
                 name: "concurrent-replica-rebuild-per-node-limit",
@@ -87,6 +93,7 @@ impl Act {
     pub fn edits(&self, observed: &Value) -> Vec<Edit> {
         match self {
             Self::Cordon { .. } => cordon_edits(observed),
+            Self::DrillTaint { .. } => drill_taint_edits(observed),
             Self::Pin { node, .. } => vec![Edit::Set(
                 path(&[
                     "spec",
@@ -128,6 +135,17 @@ pub fn cordon_edits(node: &Value) -> Vec<Edit> {
         Edit::Set(path(&["spec", "unschedulable"]), json!(true)),
         Edit::Set(path(&["spec", "taints"]), Value::Array(taints)),
     ]
+}
+
+/// A cordon plus the drill's own taint, keeping the node's other taints.
+fn drill_taint_edits(node: &Value) -> Vec<Edit> {
+    let mut edits = cordon_edits(node);
+    if let Some(Edit::Set(_, Value::Array(taints))) = edits.last_mut()
+        && !taints.iter().any(|t| t["key"] == DRILL_TAINT_KEY)
+    {
+        taints.push(json!({"key": DRILL_TAINT_KEY, "effect": "NoSchedule"}));
+    }
+    edits
 }
 
 fn setting_edits(value: &str) -> Vec<Edit> {

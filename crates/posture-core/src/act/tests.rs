@@ -142,3 +142,29 @@ fn alert_subjects_name_objects_and_what_runs_under_them() {
     assert!(alert_names(&alerts, None, "pvc-1"));
     assert!(!alert_names(&alerts, None, "pvc"));
 }
+
+#[test]
+fn the_drill_taint_cordons_adds_its_own_taint_and_undoes_both_on_an_already_cordoned_node() {
+    let node = json!({"metadata": {"name": "edge-b"}, "spec": {"unschedulable": true,
+        "taints": [{"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}]}});
+    let act = Act::DrillTaint {
+        node: "edge-b".into(),
+    };
+    let pinned = build(&node, &act.edits(&node))
+        .expect("builds")
+        .expect("a change");
+    assert_eq!(
+        pinned.after["spec"]["taints"],
+        json!([{"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"},
+               {"key": DRILL_TAINT_KEY, "effect": "NoSchedule"}])
+    );
+    let mut undone = pinned.after.clone();
+    json_patch::patch(&mut undone, &pinned.inverse).expect("inverse applies");
+    assert_eq!(undone, node);
+    assert!(
+        build(&pinned.after, &act.edits(&pinned.after))
+            .expect("builds")
+            .is_none(),
+        "a second run changes nothing"
+    );
+}

@@ -63,7 +63,7 @@ pub async fn server_dry_run(
     for pod in &listed {
         let answer = match skipped(pod) {
             Some(why) => ServerAnswer::Skipped { why },
-            None => evict(client, pod).await?,
+            None => evict(client, pod, true).await?,
         };
         answers.push(EvictionAnswer {
             pod: ObjectRef::of(pod),
@@ -95,7 +95,7 @@ async fn cordon(client: &kube::Client, node: &str) -> Result<(), DrillError> {
     }
 }
 
-fn controller(pod: &Pod) -> Option<(&str, &str)> {
+pub(crate) fn controller(pod: &Pod) -> Option<(&str, &str)> {
     let owners = pod.metadata.owner_references.as_deref()?;
     let owner = owners
         .iter()
@@ -104,7 +104,7 @@ fn controller(pod: &Pod) -> Option<(&str, &str)> {
     Some((owner.kind.as_str(), owner.name.as_str()))
 }
 
-fn skipped(pod: &Pod) -> Option<String> {
+pub(crate) fn skipped(pod: &Pod) -> Option<String> {
     let mirror =
         (pod.metadata.annotations.as_ref()).is_some_and(|a| a.contains_key(MIRROR_ANNOTATION));
     if mirror {
@@ -121,17 +121,26 @@ fn skipped(pod: &Pod) -> Option<String> {
 /// POSTs the `policy/v1` Eviction itself rather than through kube-rs's `evict`, which puts its
 /// delete options under a key the API server does not read: a dry run must be one on every
 /// server, so both the query and the body say so.
-async fn evict(client: &kube::Client, pod: &Pod) -> Result<ServerAnswer, DrillError> {
+pub(crate) async fn evict(
+    client: &kube::Client,
+    pod: &Pod,
+    dry_run: bool,
+) -> Result<ServerAnswer, DrillError> {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let (options, query) = if dry_run {
+        (json!({"dryRun": ["All"]}), "?dryRun=All")
+    } else {
+        (json!({}), "")
+    };
     let body = json!({
         "apiVersion": "policy/v1",
         "kind": "Eviction",
         "metadata": {"name": name, "namespace": namespace},
-        "deleteOptions": {"dryRun": ["All"]},
+        "deleteOptions": options,
     });
     let request = http::Request::post(format!(
-        "/api/v1/namespaces/{namespace}/pods/{name}/eviction?dryRun=All"
+        "/api/v1/namespaces/{namespace}/pods/{name}/eviction{query}"
     ))
     .header(http::header::CONTENT_TYPE, "application/json")
     .body(body.to_string().into_bytes());

@@ -288,6 +288,12 @@ impl HeldLock {
         self.lost()
     }
 
+    /// Stops renewing and leaves the Lease in place: for a run inside a longer one (a drill) that
+    /// holds the same lock under the same holder and goes on renewing it.
+    pub fn keep(self) {
+        self.renewal.abort();
+    }
+
     /// Stops renewing and deletes the Lease if it is still this run's, retrying with backoff. A
     /// lease that cannot be deleted is reported with the command that deletes it.
     ///

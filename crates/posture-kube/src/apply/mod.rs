@@ -58,6 +58,9 @@ pub struct EngineSettings {
     /// Becomes `true` when the run should stop (Ctrl-C, SIGTERM): the write in flight finishes
     /// and is journaled, nothing further is written or waited for, and the lock is released.
     pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The caller holds the cluster lock under the same holder for longer than this run (a
+    /// drill): the run takes it as that holder and leaves it held when it ends.
+    pub keep_lock: bool,
 }
 
 impl EngineSettings {
@@ -70,6 +73,7 @@ impl EngineSettings {
             gate: Some(DetectPolicy::default()),
             narrate: false,
             interrupt: None,
+            keep_lock: false,
         }
     }
 }
@@ -188,9 +192,18 @@ impl Engine<'_> {
         let result = self.drive(plan, mode, &mut held, &mut gate).await;
         drop(gate);
         if let Some(lock) = held {
-            lock.release().await;
+            self.let_go(lock).await;
         }
         result
+    }
+
+    /// Releases the lock, or keeps it for the caller that holds it for longer.
+    async fn let_go(&self, lock: HeldLock) {
+        if self.settings.keep_lock {
+            lock.keep();
+        } else {
+            lock.release().await;
+        }
     }
 
     /// Starts the flap gate once the run holds the lock (so a stale plan, another cluster or a
@@ -290,7 +303,7 @@ impl Engine<'_> {
                     }
                     Effect::ReleaseLock => {
                         if let Some(lock) = held.take() {
-                            lock.release().await;
+                            self.let_go(lock).await;
                         }
                     }
                     Effect::AskApproval { stage, .. } => {

@@ -199,3 +199,11 @@ pub(crate) fn confirm(question: &str) -> Result<bool, CliError> {
         .map_err(CliError::ReadAnswer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
+
+/// Writes a file the person asked for (a plan, a report).
+pub(crate) fn write_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text).map_err(|source| CliError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}

@@ -40,11 +40,11 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
         .map_err(CliError::Plan)?;
     render::write_stdout(&render::diff::render_plan(&plan))?;
     if let Some(output) = &args.output {
-        write_file(output, &plan.to_json_pretty())?;
+        super::write_file(output, &plan.to_json_pretty())?;
         anstream::eprintln!("wrote {}", output.display());
         for (name, content) in deliveries(&plan) {
             let target = beside(output, &name);
-            write_file(&target, &content)?;
+            super::write_file(&target, &content)?;
             anstream::eprintln!(
                 "wrote {} (commit it to the owner's source)",
                 target.display()
@@ -96,11 +96,4 @@ fn beside(plan_file: &Path, name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("delivery.yaml"));
     plan_file.parent().unwrap_or(Path::new(".")).join(file)
-}
-
-fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
-    std::fs::write(path, text).map_err(|source| CliError::Write {
-        path: path.display().to_string(),
-        source,
-    })
 }

@@ -27,7 +27,7 @@ pub(crate) fn human(report: &DrillReport) -> String {
     let mut out = String::new();
     let style = match report.outcome {
         Outcome::Passed => GREEN,
-        Outcome::Aborted => RED,
+        Outcome::Aborted | Outcome::Failed => RED,
         Outcome::NotRestored => YELLOW,
     };
     let _ = writeln!(
@@ -125,7 +125,7 @@ pub(crate) fn markdown(report: &DrillReport) -> String {
     let mut out = String::new();
     let mark = match report.outcome {
         Outcome::Passed => "✅",
-        Outcome::Aborted => "❌",
+        Outcome::Aborted | Outcome::Failed => "❌",
         Outcome::NotRestored => "⚠️",
     };
     let _ = writeln!(

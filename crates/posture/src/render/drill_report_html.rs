@@ -27,7 +27,7 @@ td, th { vertical-align: top; text-align: left; }
 .meta { margin: 0; color: #59636e; }
 .badge { display: inline-block; padding: 1px 10px; border-radius: 10px; color: #fff; font-size: 14px; vertical-align: middle; }
 .badge.passed { background: #1a7f37; }
-.badge.aborted { background: #cf222e; }
+.badge.aborted, .badge.failed { background: #cf222e; }
 .badge.not-restored { background: #9a6700; }
 .breach { margin: 10px 0 0; padding: 6px 10px; border-left: 4px solid #cf222e; background: #ffebe9; }
 .columns { display: grid; grid-template-columns: 1fr 1fr; gap: 0 32px; }

@@ -5,13 +5,6 @@
 pub(crate) mod alert;
 pub(crate) mod diff;
 pub(crate) mod drill;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "`posture drill --approve` does not render its report through these yet"
-    )
-)]
 pub(crate) mod drill_report;
 pub(crate) mod human;
 pub(crate) mod structured;

@@ -138,6 +138,9 @@ pub enum Outcome {
     Aborted,
     /// The window passed (or was aborted) but the restore gate never opened.
     NotRestored,
+    /// The window passed, but a criterion was breached while the cluster was being restored
+    /// (rebuilds failing as the node came back, say).
+    Failed,
 }
 
 impl Outcome {
@@ -146,6 +149,7 @@ impl Outcome {
             Self::Passed => "passed",
             Self::Aborted => "aborted",
             Self::NotRestored => "not-restored",
+            Self::Failed => "failed",
         }
     }
 }

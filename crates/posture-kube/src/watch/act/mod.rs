@@ -194,6 +194,68 @@ pub async fn act(
     action: &Act,
     journal: Option<&Path>,
 ) -> Result<ActOutcome, ActError> {
+    act_with(client, cluster, action, journal, false).await
+}
+
+/// As [`act`], for a caller that holds the cluster lock (under this process's holder) for
+/// longer than the action: the engine takes it as the same holder and leaves it held.
+pub async fn act_holding_lock(
+    client: &kube::Client,
+    cluster: &crate::ClusterEndpoint,
+    action: &Act,
+    journal: &Path,
+) -> Result<ActOutcome, ActError> {
+    act_with(client, cluster, action, Some(journal), true).await
+}
+
+/// Rolls back what an act journal records as applied, newest first, through the apply engine
+/// (each inverse dry-run first and pinned by its `test`s), leaving the lock held for a caller
+/// that holds it. Returns how many changes were undone.
+pub async fn undo_holding_lock(
+    client: &kube::Client,
+    cluster: &crate::ClusterEndpoint,
+    journal_path: &Path,
+) -> Result<usize, ActError> {
+    let (mut file, parsed) = JournalFile::open(journal_path).map_err(ActError::Journal)?;
+    let (plan, queue) =
+        journal::rollback_plan(&parsed).map_err(|e| ActError::Plan(e.to_string()))?;
+    if queue.is_empty() {
+        return Ok(0);
+    }
+    let undone = queue.len();
+    let mut approve_all = ApproveAll;
+    let mut settings = EngineSettings::new(LockSettings::for_this_process(false));
+    settings.gate = None;
+    settings.keep_lock = true;
+    let mut engine = Engine {
+        client: client.clone(),
+        server: cluster.server.clone(),
+        options: ApplyOptions {
+            auto_approve: true,
+            ..ApplyOptions::default()
+        },
+        settings,
+        journal: &mut file,
+        approver: &mut approve_all,
+    };
+    let result = engine
+        .run(&plan, Mode::Rollback(queue))
+        .await
+        .map_err(|e| ActError::Engine(crate::message::one_line(&e)))?;
+    match result.state {
+        ApplyState::Done | ApplyState::Halted(posture_core::apply::Halt::RolledBack) => Ok(undone),
+        ApplyState::Halted(halt) => Err(ActError::Halted(halt.to_string())),
+        other => Err(ActError::Halted(format!("stopped at {other:?}"))),
+    }
+}
+
+async fn act_with(
+    client: &kube::Client,
+    cluster: &crate::ClusterEndpoint,
+    action: &Act,
+    journal: Option<&Path>,
+    keep_lock: bool,
+) -> Result<ActOutcome, ActError> {
     let target = target(client, action).await?;
     let name = target.name.as_str();
     let api: Api<DynamicObject> = match &target.namespace {
@@ -278,6 +340,7 @@ pub async fn act(
     let mut settings = EngineSettings::new(LockSettings::for_this_process(false));
     // A counter-move runs during the storm it answers: the flap gate would halt it at once.
     settings.gate = None;
+    settings.keep_lock = keep_lock;
     let mut engine = Engine {
         client: client.clone(),
         server: cluster.server.clone(),

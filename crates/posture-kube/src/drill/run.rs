@@ -1,0 +1,564 @@
+//! The observed drill, in phases driven by cluster time:
+//!
+//! 1. **Start.** Take the cluster lock for the whole drill; collect the cluster (the "before"
+//!    picture and the restore gate's reference); start the watch and wait until it has listed
+//!    everything, so standing alerts are known and not held against the drill.
+//! 2. **Take the node away.** Node loss: stop it (twin) or tell the person, then wait for
+//!    NotReady. Drain: cordon plus the drill's own taint through the apply engine (journaled),
+//!    then evict the node's pods through the Eviction API as `kubectl drain --ignore-daemonsets`
+//!    does, retrying those a disruption budget holds.
+//! 3. **Observe** for the window with the watch detectors, judged as the runbook's success
+//!    criteria; the first breach aborts.
+//! 4. **Restore**, after a pass or an abort: stop evicting, undo the drill's writes from its
+//!    journal, bring the node back (twin) or tell the person to, evict one pod of each workload
+//!    the drill crowded onto the other nodes so it spreads back, and wait until the restore gate
+//!    holds and the cluster has been quiet for the settle period.
+//!
+//! # Caveats
+//! - Evictions are sent directly, not as journaled changes: an eviction has no inverse (the
+//!   workload's controller replaces the pod), and undoing the taint is what lets pods return.
+//! - A drill killed halfway leaves its writes in the journal for `posture rollback --journal`;
+//!   a node it stopped on the twin stays stopped until `posture twin fault start-node`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, ListParams};
+use posture_core::ObjectRef;
+use posture_core::act::Act;
+use posture_core::detect::{Alert, DetectPolicy};
+use posture_core::drill::ServerAnswer;
+use posture_core::drill::observed::{
+    Breach, DRILL_REPORT_SCHEMA, DrillKind, DrillReport, Judge, Outcome, TimelineEntry, placement,
+    restore,
+};
+use posture_core::policy::Policy;
+use posture_core::snapshot::Snapshot;
+
+use super::power::{Power, twin_fault};
+use crate::apply::drain::{evict, skipped};
+use crate::apply::lock::{self, HeldLock, LockError, LockSettings};
+use crate::watch::act::{ActError, act_holding_lock, undo_holding_lock};
+use crate::watch::{self as signals, Update, WatchError, WatchOptions};
+use crate::{ClusterEndpoint, CollectError, collect};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DrillRunError {
+    #[error("cannot take the cluster lock")]
+    Lock(#[source] LockError),
+    #[error("cannot read the cluster")]
+    Collect(#[source] CollectError),
+    #[error("cannot watch the cluster")]
+    Watch(#[source] WatchError),
+    #[error("node {0} does not exist")]
+    UnknownNode(String),
+    #[error("the drill's write failed")]
+    Act(#[source] ActError),
+    #[error("the twin refused a fault: {0}")]
+    Twin(String),
+    #[error("the API server refused {what}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// What a drill does and for how long, in cluster time.
+#[derive(Debug, Clone)]
+pub struct DrillSettings {
+    pub node: String,
+    pub kind: DrillKind,
+    pub power: Power,
+    pub window: SignedDuration,
+    pub settle: SignedDuration,
+    /// How long the node may take to go NotReady once stopped.
+    pub not_ready_within: SignedDuration,
+    /// How long the restore gate may take to hold before the drill gives up.
+    pub restore_within: SignedDuration,
+    /// Where the drill's own writes (the drain's cordon and taint) are journaled.
+    pub journal: PathBuf,
+    pub detect: DetectPolicy,
+    pub policy: Policy,
+    /// Leases the what-if found held from the node: expected to change hands.
+    pub leases_from_node: Vec<ObjectRef>,
+    pub tick_every: Duration,
+}
+
+/// Collects at most this often in cluster time while waiting for the restore gate (and at
+/// most once per watch tick), so a real cluster is not listed every second.
+const GATE_EVERY: SignedDuration = SignedDuration::from_secs(10);
+/// How often a disruption budget's refusal is asked again, as `kubectl drain` does.
+const EVICT_RETRY: SignedDuration = SignedDuration::from_secs(5);
+
+enum Phase {
+    /// Waiting for the stopped node to go NotReady.
+    Stopping {
+        deadline: Timestamp,
+    },
+    Window {
+        until: Timestamp,
+    },
+    Restoring {
+        deadline: Timestamp,
+    },
+}
+
+struct Drill<'a> {
+    client: &'a kube::Client,
+    cluster: &'a ClusterEndpoint,
+    settings: &'a DrillSettings,
+    timeline: Vec<TimelineEntry>,
+    narrate: &'a mut dyn FnMut(&str),
+    now: Timestamp,
+}
+
+impl Drill<'_> {
+    fn note(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        (self.narrate)(&format!("{} {what}", self.now));
+        self.timeline.push(TimelineEntry { at: self.now, what });
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, DrillRunError> {
+        collect(self.client, self.cluster)
+            .await
+            .map_err(DrillRunError::Collect)
+    }
+
+    async fn node_ready(&self) -> Result<Option<bool>, DrillRunError> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let node = nodes
+            .get_opt(&self.settings.node)
+            .await
+            .map_err(|source| DrillRunError::Api {
+                what: format!("reading node {}", self.settings.node),
+                source,
+            })?
+            .ok_or_else(|| DrillRunError::UnknownNode(self.settings.node.clone()))?;
+        Ok(posture_core::facts::node_ready(&node))
+    }
+
+    /// Evicts the node's pods that are still to go; returns how many a budget or an error
+    /// held back.
+    async fn evict_node(&mut self, evicted: &mut BTreeSet<String>) -> Result<usize, DrillRunError> {
+        let pods: Api<Pod> = Api::all(self.client.clone());
+        let on_node =
+            ListParams::default().fields(&format!("spec.nodeName={}", self.settings.node));
+        let listed = pods
+            .list(&on_node)
+            .await
+            .map_err(|source| DrillRunError::Api {
+                what: format!("listing the pods on {}", self.settings.node),
+                source,
+            })?
+            .items;
+        let mut held = 0;
+        for pod in &listed {
+            let key = format!("{}", ObjectRef::of(pod));
+            if skipped(pod).is_some()
+                || pod.metadata.deletion_timestamp.is_some()
+                || evicted.contains(&key)
+            {
+                continue;
+            }
+            match evict(self.client, pod, false).await {
+                Ok(ServerAnswer::Evicts) => {
+                    evicted.insert(key.clone());
+                    self.note(format!("evicted {key}"));
+                }
+                Ok(ServerAnswer::Refuses { code, message, .. }) => {
+                    held += 1;
+                    self.note(format!("eviction of {key} refused ({code}): {message}"));
+                }
+                Ok(ServerAnswer::Skipped { .. }) => {}
+                Err(error) => {
+                    held += 1;
+                    self.note(format!(
+                        "eviction of {key} failed: {}",
+                        crate::message::one_line(&error)
+                    ));
+                }
+            }
+        }
+        Ok(held)
+    }
+}
+
+/// Runs the drill and reports it. Errors are for a drill that could not be run at all (the
+/// lock is held, the cluster cannot be read); a breach or a restore that never completes is a
+/// report whose outcome says so.
+pub async fn run(
+    client: &kube::Client,
+    cluster: &ClusterEndpoint,
+    settings: &DrillSettings,
+    narrate: &mut dyn FnMut(&str),
+) -> Result<DrillReport, DrillRunError> {
+    let held = lock::acquire(client, &LockSettings::for_this_process(false))
+        .await
+        .map_err(DrillRunError::Lock)?;
+    let result = run_locked(client, cluster, settings, narrate, &held).await;
+    held.release().await;
+    result
+}
+
+async fn run_locked(
+    client: &kube::Client,
+    cluster: &ClusterEndpoint,
+    settings: &DrillSettings,
+    narrate: &mut dyn FnMut(&str),
+    held: &HeldLock,
+) -> Result<DrillReport, DrillRunError> {
+    let node = settings.node.as_str();
+    let mut drill = Drill {
+        client,
+        cluster,
+        settings,
+        timeline: Vec::new(),
+        narrate,
+        now: Timestamp::UNIX_EPOCH,
+    };
+    let before_snapshot = drill.snapshot().await?;
+    let before = restore::before(&before_snapshot, node)
+        .ok_or_else(|| DrillRunError::UnknownNode(node.to_owned()))?;
+    let mut phases = vec![placement::phase("before", &before_snapshot)];
+    drill.now = before_snapshot.observed_at().unwrap_or(drill.now);
+
+    let mut watch = signals::start(
+        client,
+        WatchOptions {
+            tick_every: settings.tick_every,
+        },
+    )
+    .await
+    .map_err(DrillRunError::Watch)?;
+    let mut judge = Judge::new(&settings.detect, node, &settings.leases_from_node);
+    while !watch.is_synced() {
+        if let Update::Signals(batch) = watch.next().await.map_err(DrillRunError::Watch)? {
+            for signal in &batch {
+                drill.now = drill.now.max(signal.at);
+                judge.observe(signal);
+            }
+        }
+    }
+    for alert in judge.begin() {
+        drill.note(format!(
+            "already active, not held against the drill: {}",
+            describe(&alert)
+        ));
+    }
+
+    let journal = match settings.kind {
+        DrillKind::NodeLoss => {
+            match settings.power {
+                Power::Twin => {
+                    twin_fault(client, "stop-node", node).await?;
+                    drill.note(format!("stopped {node} (twin fault stop-node)"));
+                }
+                Power::Person => drill.note(format!(
+                    "power {node} off or stop its k3s agent now (systemctl stop k3s-agent); \
+                     waiting for it to go NotReady"
+                )),
+            }
+            None
+        }
+        DrillKind::Drain => {
+            let act = Act::DrillTaint {
+                node: node.to_owned(),
+            };
+            act_holding_lock(client, cluster, &act, &settings.journal)
+                .await
+                .map_err(DrillRunError::Act)?;
+            drill.note(format!(
+                "cordoned {node} and tainted it {}:NoSchedule (journal {})",
+                posture_core::drill::observed::DRILL_TAINT_KEY,
+                settings.journal.display()
+            ));
+            Some(settings.journal.clone())
+        }
+    };
+    let mut phase = match settings.kind {
+        DrillKind::NodeLoss => Phase::Stopping {
+            deadline: drill.now + settings.not_ready_within,
+        },
+        DrillKind::Drain => Phase::Window {
+            until: drill.now + settings.window,
+        },
+    };
+    let mut evicted = BTreeSet::new();
+    let mut evictions_pending = settings.kind == DrillKind::Drain;
+    let mut next_eviction = drill.now;
+    let mut aborted_by: Option<Breach> = None;
+    let mut breaches_seen = 0usize;
+    let mut during: Option<Snapshot> = None;
+    let mut last_gate: Option<Timestamp> = None;
+    let mut last_gate_real: Option<Instant> = None;
+    let mut quiet_since: Option<Timestamp> = None;
+    let mut respread_done: BTreeSet<ObjectRef> = BTreeSet::new();
+    let mut unrestored: Vec<String> = Vec::new();
+    let mut restored = false;
+    let mut restore_breach = false;
+
+    loop {
+        if let Some(reason) = held.lost() {
+            drill.note(format!("stopping: {reason}"));
+            unrestored.push(reason);
+            break;
+        }
+        let batch = match watch.next().await.map_err(DrillRunError::Watch)? {
+            Update::Signals(batch) => batch,
+            Update::Note(note) => {
+                drill.note(format!("watch: {note}"));
+                continue;
+            }
+            Update::Object { .. } => continue,
+        };
+        let mut ticked = false;
+        for signal in &batch {
+            drill.now = drill.now.max(signal.at);
+            ticked |= matches!(signal.kind, posture_core::detect::SignalKind::Tick);
+            for alert in judge.observe(signal) {
+                drill.note(describe(&alert));
+                if matches!(alert, Alert::Raised { .. }) {
+                    quiet_since = None;
+                }
+            }
+        }
+        let new_breaches: Vec<Breach> = judge.breaches()[breaches_seen..].to_vec();
+        breaches_seen = judge.breaches().len();
+        for breach in &new_breaches {
+            drill.note(format!("breach of {}", breach.describe()));
+        }
+        let now = drill.now;
+        match phase {
+            Phase::Stopping { deadline } => {
+                if !ticked {
+                    continue;
+                }
+                if drill.node_ready().await? != Some(true) {
+                    drill.note(format!(
+                        "{node} is NotReady; observing for {}",
+                        friendly(settings.window)
+                    ));
+                    phase = Phase::Window {
+                        until: now + settings.window,
+                    };
+                } else if now >= deadline {
+                    drill.note(format!(
+                        "{node} did not go NotReady within {}; restoring",
+                        friendly(settings.not_ready_within)
+                    ));
+                    unrestored.push(format!("{node} never went NotReady: no drill took place"));
+                    phase = start_restore(
+                        &mut drill,
+                        &mut during,
+                        journal.as_deref(),
+                        &mut evictions_pending,
+                    )
+                    .await?;
+                }
+            }
+            Phase::Window { until } => {
+                if let Some(breach) = new_breaches.first() {
+                    drill.note(format!("aborting: {}", breach.criterion.as_str()));
+                    aborted_by = Some(breach.clone());
+                    phase = start_restore(
+                        &mut drill,
+                        &mut during,
+                        journal.as_deref(),
+                        &mut evictions_pending,
+                    )
+                    .await?;
+                    continue;
+                }
+                if evictions_pending && now >= next_eviction {
+                    let held_back = drill.evict_node(&mut evicted).await?;
+                    evictions_pending = held_back > 0;
+                    next_eviction = now + EVICT_RETRY;
+                }
+                if now >= until {
+                    drill.note(format!(
+                        "the window of {} passed without a breach",
+                        friendly(settings.window)
+                    ));
+                    phase = start_restore(
+                        &mut drill,
+                        &mut during,
+                        journal.as_deref(),
+                        &mut evictions_pending,
+                    )
+                    .await?;
+                }
+            }
+            Phase::Restoring { deadline } => {
+                if !new_breaches.is_empty() {
+                    restore_breach = true;
+                }
+                let due = last_gate.is_none_or(|at| now.duration_since(at) >= GATE_EVERY)
+                    && last_gate_real.is_none_or(|at| at.elapsed() >= settings.tick_every);
+                if !ticked || !due {
+                    continue;
+                }
+                last_gate = Some(now);
+                last_gate_real = Some(Instant::now());
+                let snapshot = drill.snapshot().await?;
+                let unmet = restore::unmet(&snapshot, node, &before);
+                if unmet.is_empty() {
+                    let spread =
+                        restore::respread(&before_snapshot, &snapshot, node, &settings.policy);
+                    let mut moved = false;
+                    for pod in spread {
+                        if !respread_done.insert(pod.clone()) {
+                            continue;
+                        }
+                        if let Some(found) = find_pod(&snapshot, &pod) {
+                            match evict(client, found, false).await {
+                                Ok(ServerAnswer::Evicts) => {
+                                    drill.note(format!(
+                                        "evicted {pod} so that it spreads back onto {node}"
+                                    ));
+                                    moved = true;
+                                }
+                                Ok(other) => {
+                                    drill.note(format!("respread of {pod} refused: {other:?}"))
+                                }
+                                Err(error) => drill.note(format!(
+                                    "respread of {pod} failed: {}",
+                                    crate::message::one_line(&error)
+                                )),
+                            }
+                        }
+                    }
+                    if moved {
+                        quiet_since = None;
+                        continue;
+                    }
+                    let since = *quiet_since.get_or_insert(now);
+                    if now.duration_since(since) >= settings.settle {
+                        drill.note(format!(
+                            "restored: {node} is as before, volumes healthy, quiet for {}",
+                            friendly(settings.settle)
+                        ));
+                        phases.push(placement::phase(
+                            "during",
+                            during.as_ref().unwrap_or(&snapshot),
+                        ));
+                        phases.push(placement::phase("after", &snapshot));
+                        restored = true;
+                        break;
+                    }
+                } else {
+                    quiet_since = None;
+                    if now >= deadline {
+                        drill.note(format!(
+                            "gave up waiting for the restore after {}",
+                            friendly(settings.restore_within)
+                        ));
+                        unrestored.extend(unmet);
+                        phases.push(placement::phase(
+                            "during",
+                            during.as_ref().unwrap_or(&snapshot),
+                        ));
+                        phases.push(placement::phase("after", &snapshot));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let outcome = if aborted_by.is_some() {
+        Outcome::Aborted
+    } else if !restored {
+        Outcome::NotRestored
+    } else if restore_breach {
+        Outcome::Failed
+    } else {
+        Outcome::Passed
+    };
+    Ok(DrillReport {
+        schema: DRILL_REPORT_SCHEMA.to_owned(),
+        source: cluster.server.clone(),
+        node: node.to_owned(),
+        kind: settings.kind,
+        outcome,
+        aborted_by,
+        window_seconds: settings.window.as_secs(),
+        settle_seconds: settings.settle.as_secs(),
+        criteria: judge.results(),
+        unrestored,
+        timeline: drill.timeline,
+        placement: phases,
+        journal: journal.map(|p| p.display().to_string()),
+    })
+}
+
+/// Ends the window: the "during" picture, no further evictions, the drill's writes undone, the
+/// node brought back (or the person told to).
+async fn start_restore(
+    drill: &mut Drill<'_>,
+    during: &mut Option<Snapshot>,
+    journal: Option<&std::path::Path>,
+    evictions_pending: &mut bool,
+) -> Result<Phase, DrillRunError> {
+    *during = Some(drill.snapshot().await?);
+    *evictions_pending = false;
+    let node = drill.settings.node.clone();
+    if let Some(journal) = journal {
+        let undone = undo_holding_lock(drill.client, drill.cluster, journal)
+            .await
+            .map_err(DrillRunError::Act)?;
+        drill.note(format!(
+            "undid the drill's {undone} write(s) from {}",
+            journal.display()
+        ));
+    }
+    if drill.settings.kind == DrillKind::NodeLoss {
+        match drill.settings.power {
+            Power::Twin => {
+                twin_fault(drill.client, "start-node", &node).await?;
+                drill.note(format!("started {node} (twin fault start-node)"));
+            }
+            Power::Person => drill.note(format!(
+                "bring {node} back now (power it on, or systemctl start k3s-agent); waiting for \
+                 the restore gate"
+            )),
+        }
+    }
+    Ok(Phase::Restoring {
+        deadline: drill.now + drill.settings.restore_within,
+    })
+}
+
+fn find_pod<'s>(snapshot: &'s Snapshot, pod: &ObjectRef) -> Option<&'s Pod> {
+    snapshot.pods.iter().find(|p| {
+        p.metadata.name.as_deref() == Some(pod.name.as_str())
+            && p.metadata.namespace.as_deref() == pod.namespace.as_deref()
+    })
+}
+
+fn describe(alert: &Alert) -> String {
+    match alert {
+        Alert::Raised {
+            detector,
+            subject,
+            message,
+            ..
+        } => format!("alert raised: {} {subject} ({message})", detector.as_str()),
+        Alert::Cleared {
+            detector, subject, ..
+        } => format!("alert cleared: {} {subject}", detector.as_str()),
+    }
+}
+
+/// `10m`, `5m30s`, `45s`.
+fn friendly(duration: SignedDuration) -> String {
+    let seconds = duration.as_secs();
+    match (seconds / 60, seconds % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
