@@ -333,6 +333,7 @@ async fn run_locked(
             drill.note(format!("breach of {}", breach.describe()));
         }
         let now = drill.now;
+        let mut restore_now = false;
         match phase {
             Phase::Stopping { deadline } => {
                 if !ticked {
@@ -352,45 +353,26 @@ async fn run_locked(
                         friendly(settings.not_ready_within)
                     ));
                     unrestored.push(format!("{node} never went NotReady: no drill took place"));
-                    phase = start_restore(
-                        &mut drill,
-                        &mut during,
-                        journal.as_deref(),
-                        &mut evictions_pending,
-                    )
-                    .await?;
+                    restore_now = true;
                 }
             }
             Phase::Window { until } => {
                 if let Some(breach) = new_breaches.first() {
                     drill.note(format!("aborting: {}", breach.criterion.as_str()));
                     aborted_by = Some(breach.clone());
-                    phase = start_restore(
-                        &mut drill,
-                        &mut during,
-                        journal.as_deref(),
-                        &mut evictions_pending,
-                    )
-                    .await?;
-                    continue;
+                    restore_now = true;
                 }
-                if evictions_pending && now >= next_eviction {
+                if !restore_now && evictions_pending && now >= next_eviction {
                     let held_back = drill.evict_node(&mut evicted).await?;
                     evictions_pending = held_back > 0;
                     next_eviction = now + EVICT_RETRY;
                 }
-                if now >= until {
+                if !restore_now && now >= until {
                     drill.note(format!(
                         "the window of {} passed without a breach",
                         friendly(settings.window)
                     ));
-                    phase = start_restore(
-                        &mut drill,
-                        &mut during,
-                        journal.as_deref(),
-                        &mut evictions_pending,
-                    )
-                    .await?;
+                    restore_now = true;
                 }
             }
             Phase::Restoring { deadline } => {
@@ -467,6 +449,15 @@ async fn run_locked(
                     }
                 }
             }
+        }
+        if restore_now {
+            phase = start_restore(
+                &mut drill,
+                &mut during,
+                journal.as_deref(),
+                &mut evictions_pending,
+            )
+            .await?;
         }
     }
     let outcome = if aborted_by.is_some() {

@@ -223,26 +223,16 @@ pub async fn undo_holding_lock(
         return Ok(0);
     }
     let undone = queue.len();
-    let mut approve_all = ApproveAll;
-    let mut settings = EngineSettings::new(LockSettings::for_this_process(false));
-    settings.gate = None;
-    settings.keep_lock = true;
-    let mut engine = Engine {
-        client: client.clone(),
-        server: cluster.server.clone(),
-        options: ApplyOptions {
-            auto_approve: true,
-            ..ApplyOptions::default()
-        },
-        settings,
-        journal: &mut file,
-        approver: &mut approve_all,
-    };
-    let result = engine
-        .run(&plan, Mode::Rollback(queue))
-        .await
-        .map_err(|e| ActError::Engine(crate::message::one_line(&e)))?;
-    match result.state {
+    match run_engine(
+        client,
+        cluster,
+        &mut file,
+        &plan,
+        Mode::Rollback(queue),
+        true,
+    )
+    .await?
+    {
         ApplyState::Done | ApplyState::Halted(posture_core::apply::Halt::RolledBack) => Ok(undone),
         ApplyState::Halted(halt) => Err(ActError::Halted(halt.to_string())),
         other => Err(ActError::Halted(format!("stopped at {other:?}"))),
@@ -336,9 +326,39 @@ async fn act_with(
     };
     let point = resume_point(&plan, &JournalHeader::for_plan(&plan), &[])
         .map_err(|e| ActError::Plan(e.to_string()))?;
+    match run_engine(
+        client,
+        cluster,
+        &mut file,
+        &plan,
+        Mode::Apply(point),
+        keep_lock,
+    )
+    .await?
+    {
+        ApplyState::Done => {
+            outcome.applied = true;
+            outcome.journal = Some(journal_path.to_owned());
+            Ok(outcome)
+        }
+        ApplyState::Halted(halt) => Err(ActError::Halted(halt.to_string())),
+        other => Err(ActError::Halted(format!("stopped at {other:?}"))),
+    }
+}
+
+/// Runs an act's one-stage plan (or its rollback) through the apply engine, approved, with the
+/// flap gate off: a counter-move runs during the storm it answers, and the gate would halt it at
+/// once. Returns where the machine stopped.
+async fn run_engine(
+    client: &kube::Client,
+    cluster: &crate::ClusterEndpoint,
+    file: &mut JournalFile,
+    plan: &posture_core::plan::Plan,
+    mode: Mode,
+    keep_lock: bool,
+) -> Result<ApplyState, ActError> {
     let mut approve_all = ApproveAll;
     let mut settings = EngineSettings::new(LockSettings::for_this_process(false));
-    // A counter-move runs during the storm it answers: the flap gate would halt it at once.
     settings.gate = None;
     settings.keep_lock = keep_lock;
     let mut engine = Engine {
@@ -349,22 +369,14 @@ async fn act_with(
             ..ApplyOptions::default()
         },
         settings,
-        journal: &mut file,
+        journal: file,
         approver: &mut approve_all,
     };
     let result = engine
-        .run(&plan, Mode::Apply(point))
+        .run(plan, mode)
         .await
         .map_err(|e| ActError::Engine(crate::message::one_line(&e)))?;
-    match result.state {
-        ApplyState::Done => {
-            outcome.applied = true;
-            outcome.journal = Some(journal_path.to_owned());
-            Ok(outcome)
-        }
-        ApplyState::Halted(halt) => Err(ActError::Halted(halt.to_string())),
-        other => Err(ActError::Halted(format!("stopped at {other:?}"))),
-    }
+    Ok(result.state)
 }
 
 async fn kube_system_uid(client: &kube::Client) -> Result<String, ActError> {
