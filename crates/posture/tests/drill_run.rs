@@ -13,8 +13,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use common::{posture, serve_scenario};
 
-/// Fast enough that a 10-minute window takes seconds, slow enough that a scheduling hiccup of
-/// the test machine is not a lease renewal missed by seconds of cluster time.
+/// Fast enough that a 10-minute window takes seconds, slow enough that a busy test machine
+/// does not stretch the detectors' grace periods (a renew gap the watch sees late is confirmed
+/// by reading the lease, but other detectors have no such second look).
 const SPEED: f64 = 30.0;
 
 fn node_spec(twin: &posture_twin::api::RunningTwin, node: &str) -> Value {
@@ -31,11 +32,12 @@ fn node_spec(twin: &posture_twin::api::RunningTwin, node: &str) -> Value {
     })
 }
 
-/// Runs the drill; `on_line` sees each stderr line as it comes and may act on the twin.
+/// Runs the drill; `on_line` sees each stderr line as it comes, with the drill's process id, and
+/// may act on the twin or the process.
 async fn drill(
     kubeconfig: &str,
     args: &[&str],
-    mut on_line: impl FnMut(&str),
+    mut on_line: impl FnMut(&str, u32),
 ) -> (i32, Value, String) {
     let mut all = vec!["drill", "worker-1", "--kubeconfig", kubeconfig, "--approve"];
     all.extend_from_slice(args);
@@ -43,11 +45,12 @@ async fn drill(
     let mut command = posture(&all);
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("the binary runs");
+    let pid = child.id().expect("running");
     let stderr = child.stderr.take().expect("piped");
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = String::new();
     while let Some(line) = lines.next_line().await.expect("stderr reads") {
-        on_line(&line);
+        on_line(&line, pid);
         seen.push_str(&line);
         seen.push('\n');
     }
@@ -116,7 +119,7 @@ async fn a_node_loss_drill_passes_and_leaves_the_node_and_volumes_as_they_were()
     let (code, report, stderr) = drill(
         &served.kubeconfig,
         &["--node-loss", "--window", "10m", "--settle", "5m"],
-        |_| {},
+        |_, _| {},
     )
     .await;
     assert_eq!(code, 0, "{report:#}\n{stderr}");
@@ -151,7 +154,7 @@ async fn lease_thrash_during_the_window_aborts_naming_leader_elections_and_resto
     let (code, report, stderr) = drill(
         &served.kubeconfig,
         &["--node-loss", "--window", "10m", "--settle", "2m"],
-        |line| {
+        |line, _| {
             if !injected && line.contains("observing for") {
                 injected = true;
                 twin.inject(&Fault::LeaseThrash {
@@ -180,6 +183,55 @@ async fn lease_thrash_during_the_window_aborts_naming_leader_elections_and_resto
     served.twin.shutdown().await;
 }
 
+/// With two nodes and strict replica anti-affinity nothing is rebuilt while the node is down:
+/// failing rebuilds show when it comes back. The drill names the criterion, brings the node
+/// back exactly as it was, and says which volumes the failing rebuilds keep degraded.
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_rebuilds_as_the_node_returns_fail_the_drill_naming_the_rebuild_criterion() {
+    let served = serve_scenario("homelab-fixed.yaml", SPEED).await;
+    let before = node_spec(&served.twin, "worker-1");
+    let twin = &served.twin;
+    let mut injected = false;
+    let (code, report, stderr) = drill(
+        &served.kubeconfig,
+        &[
+            "--node-loss",
+            "--window",
+            "10m",
+            "--settle",
+            "2m",
+            "--restore-within",
+            "10m",
+        ],
+        |line, _| {
+            if !injected && line.contains("observing for") {
+                injected = true;
+                twin.inject(&Fault::FailRebuilds { volume: None });
+            }
+        },
+    )
+    .await;
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!(report["outcome"], "failed", "{report:#}");
+    let rebuilds = criterion(&report, "rebuilds-within-limits");
+    assert_eq!(rebuilds["passed"], false, "{report:#}");
+    assert!(
+        rebuilds["evidence"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("rebuild-repeated")),
+        "{rebuilds:#}"
+    );
+    let unrestored = report["unrestored"].as_array().expect("unrestored");
+    assert!(
+        unrestored.iter().any(|u| u
+            .as_str()
+            .is_some_and(|u| u.contains("no healthy replica on worker-1"))),
+        "{report:#}"
+    );
+    assert_eq!(node_spec(&served.twin, "worker-1"), before);
+    served.twin.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drain_drill_keeps_pods_off_the_node_and_spreads_them_back_afterwards() {
     let served = serve_scenario("homelab-fixed.yaml", SPEED).await;
@@ -197,7 +249,7 @@ async fn a_drain_drill_keeps_pods_off_the_node_and_spreads_them_back_afterwards(
             "--journal",
             &journal.display().to_string(),
         ],
-        |_| {},
+        |_, _| {},
     )
     .await;
     assert_eq!(code, 0, "{report:#}\n{stderr}");
@@ -289,4 +341,34 @@ async fn a_drill_is_refused_on_the_server_node_when_unsafe_or_unapproved() {
         unsafe_drill.stderr
     );
     strict.twin.shutdown().await;
+}
+
+/// Ctrl-C in the window aborts the drill and still restores: the node comes back as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_in_the_window_aborts_and_restores_the_node() {
+    let served = serve_scenario("homelab-fixed.yaml", SPEED).await;
+    let before = node_spec(&served.twin, "worker-1");
+    let mut sent = false;
+    let (code, report, stderr) = drill(
+        &served.kubeconfig,
+        &["--node-loss", "--window", "10m", "--settle", "2m"],
+        |line, pid| {
+            if !sent && line.contains("observing for") {
+                sent = true;
+                let status = std::process::Command::new("kill")
+                    .args(["-INT", &pid.to_string()])
+                    .status()
+                    .expect("kill runs");
+                assert!(status.success());
+            }
+        },
+    )
+    .await;
+    assert_eq!(code, 130, "{report:#}\n{stderr}");
+    assert_eq!(report["outcome"], "aborted", "{report:#}");
+    assert_eq!(report["interrupted"], true, "{report:#}");
+    assert!(stderr.contains("started worker-1"), "{stderr}");
+    assert_eq!(node_spec(&served.twin, "worker-1"), before);
+    one_healthy_replica_per_node(&served.twin).expect("volumes restored");
+    served.twin.shutdown().await;
 }

@@ -25,11 +25,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 use posture_core::ObjectRef;
 use posture_core::act::Act;
-use posture_core::detect::{Alert, DetectPolicy};
+use posture_core::detect::{Alert, DetectPolicy, DetectorKind};
 use posture_core::drill::ServerAnswer;
 use posture_core::drill::observed::{
     Breach, DRILL_REPORT_SCHEMA, DrillKind, DrillReport, Judge, Outcome, TimelineEntry, placement,
@@ -86,6 +87,9 @@ pub struct DrillSettings {
     /// Leases the what-if found held from the node: expected to change hands.
     pub leases_from_node: Vec<ObjectRef>,
     pub tick_every: Duration,
+    /// Becomes `true` when the person asks the drill to stop (Ctrl-C): during the window it
+    /// aborts and restores; while restoring it stops waiting for the gate.
+    pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Collects at most this often in cluster time while waiting for the restore gate (and at
@@ -140,6 +144,24 @@ impl Drill<'_> {
             })?
             .ok_or_else(|| DrillRunError::UnknownNode(self.settings.node.clone()))?;
         Ok(posture_core::facts::node_ready(&node))
+    }
+
+    /// A renew gap the watch saw is confirmed with a read of the lease before it counts: a
+    /// watch can deliver late (on a busy machine, or a sped-up twin where a few hundred
+    /// milliseconds are many cluster seconds), and a lease renewed within its duration has no
+    /// gap. Returns the renew time that disproves the gap, if the lease shows one.
+    async fn renewed_since(&self, breach: &Breach) -> Option<Timestamp> {
+        if breach.detector != DetectorKind::LeaseRenewGap.as_str() {
+            return None;
+        }
+        let (namespace, name) = breach.subject.split_once('/')?;
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
+        let lease = leases.get_opt(name).await.ok()??;
+        let spec = lease.spec?;
+        let renewed = spec.renew_time?.0;
+        let duration = SignedDuration::from_secs(spec.lease_duration_seconds?.into());
+        let now = crate::watch::cluster_time(self.client).await.ok()?;
+        (now.duration_since(renewed) <= duration).then_some(renewed)
     }
 
     /// Evicts the node's pods that are still to go; returns how many a budget or an error
@@ -301,6 +323,10 @@ async fn run_locked(
     let mut unrestored: Vec<String> = Vec::new();
     let mut restored = false;
     let mut restore_breach = false;
+    let mut interrupted = false;
+    let mut interrupt = settings.interrupt.clone();
+    // Interrupted before the window ended: an abort without a breach.
+    let mut aborted_early = false;
 
     loop {
         if let Some(reason) = held.lost() {
@@ -308,7 +334,34 @@ async fn run_locked(
             unrestored.push(reason);
             break;
         }
-        let batch = match watch.next().await.map_err(DrillRunError::Watch)? {
+        // Cancelling `next` may drop a burst of events it was stamping; after an interrupt only
+        // the restore is left, and the restore gate reads the cluster itself.
+        let next = match interrupt.as_mut() {
+            Some(stop) if !interrupted => tokio::select! {
+                update = watch.next() => Some(update),
+                _ = stop.wait_for(|stop| *stop) => None,
+            },
+            _ => Some(watch.next().await),
+        };
+        let Some(next) = next else {
+            interrupted = true;
+            if let Phase::Restoring { .. } = phase {
+                drill.note("interrupted: no longer waiting for the restore gate");
+                unrestored.push("interrupted before the restore gate held".into());
+                break;
+            }
+            drill.note("interrupted: aborting the drill");
+            aborted_early = true;
+            phase = start_restore(
+                &mut drill,
+                &mut during,
+                journal.as_deref(),
+                &mut evictions_pending,
+            )
+            .await?;
+            continue;
+        };
+        let batch = match next.map_err(DrillRunError::Watch)? {
             Update::Signals(batch) => batch,
             Update::Note(note) => {
                 drill.note(format!("watch: {note}"));
@@ -327,7 +380,17 @@ async fn run_locked(
                 }
             }
         }
-        let new_breaches: Vec<Breach> = judge.breaches()[breaches_seen..].to_vec();
+        let mut new_breaches: Vec<Breach> = judge.breaches()[breaches_seen..].to_vec();
+        for breach in new_breaches.clone() {
+            if let Some(renewed) = drill.renewed_since(&breach).await {
+                drill.note(format!(
+                    "{} {} not confirmed: the lease was renewed at {renewed}, the watch was late",
+                    breach.detector, breach.subject
+                ));
+                judge.dismiss(&breach);
+                new_breaches.retain(|b| b != &breach);
+            }
+        }
         breaches_seen = judge.breaches().len();
         for breach in &new_breaches {
             drill.note(format!("breach of {}", breach.describe()));
@@ -353,6 +416,7 @@ async fn run_locked(
                         friendly(settings.not_ready_within)
                     ));
                     unrestored.push(format!("{node} never went NotReady: no drill took place"));
+                    aborted_early = true;
                     restore_now = true;
                 }
             }
@@ -460,12 +524,19 @@ async fn run_locked(
             .await?;
         }
     }
-    let outcome = if aborted_by.is_some() {
+    // A breach is the headline; what the restore could not bring back is listed either way.
+    if !restored && phases.len() == 1 {
+        // Stopped before the gate was read: picture the cluster as it was left.
+        let now = drill.snapshot().await?;
+        phases.push(placement::phase("during", during.as_ref().unwrap_or(&now)));
+        phases.push(placement::phase("after", &now));
+    }
+    let outcome = if aborted_by.is_some() || aborted_early {
         Outcome::Aborted
-    } else if !restored {
-        Outcome::NotRestored
     } else if restore_breach {
         Outcome::Failed
+    } else if !restored {
+        Outcome::NotRestored
     } else {
         Outcome::Passed
     };
@@ -482,6 +553,7 @@ async fn run_locked(
         unrestored,
         timeline: drill.timeline,
         placement: phases,
+        interrupted,
         journal: journal.map(|p| p.display().to_string()),
     })
 }

@@ -64,6 +64,12 @@ fn refresh_interval(rate: Option<f64>, tick: Duration) -> Duration {
     }
 }
 
+/// The API server's time now (its `Date` header), for a judgement that must not trust the
+/// watch's latest stamp.
+pub async fn cluster_time(client: &kube::Client) -> Result<Timestamp, WatchError> {
+    clock::read(client).await
+}
+
 /// How a watch runs.
 #[derive(Debug, Clone, Copy)]
 pub struct WatchOptions {

@@ -102,7 +102,9 @@ impl EngineRun<'_> {
             .await
             .map_err(CliError::Client)?;
             let settings = EngineSettings {
-                interrupt: Some(super::stop_on_signals()),
+                interrupt: Some(super::stop_on_signals(
+                    "finishing the write in flight, then stopping",
+                )),
                 ..self.settings
             };
             let mut engine = Engine {

@@ -58,7 +58,10 @@ pub(crate) fn run(global: &GlobalArgs, args: &DrillArgs) -> Result<u8, CliError>
         } else {
             Power::Person
         };
-        let settings = settings(args, kind, power, &what, policy);
+        let mut settings = settings(args, kind, power, &what, policy);
+        settings.interrupt = Some(super::stop_on_signals(
+            "aborting the drill: bringing the node back and waiting for the restore gate",
+        ));
         let mut narrate = |line: &str| anstream::eprintln!("drill: {line}");
         let report = posture_kube::drill::run(&client, &cluster, &settings, &mut narrate)
             .await
@@ -144,6 +147,7 @@ fn settings(
         policy,
         leases_from_node: what.leases.iter().map(|l| l.lease.clone()).collect(),
         tick_every: std::time::Duration::from_millis(500),
+        interrupt: None,
     }
 }
 
@@ -159,7 +163,9 @@ fn print_report(report: &DrillReport, args: &DrillArgs) -> Result<u8, CliError> 
         OutputFormat::Json | OutputFormat::Yaml => render::drill_report::json(report)?,
     };
     render::write_stdout(&text)?;
-    Ok(if report.passed() {
+    Ok(if report.interrupted {
+        exit::INTERRUPTED
+    } else if report.passed() {
         exit::OK
     } else {
         exit::FINDINGS

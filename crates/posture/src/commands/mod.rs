@@ -140,9 +140,10 @@ pub(crate) fn runtime(kind: RuntimeKind) -> Result<tokio::runtime::Runtime, CliE
 }
 
 /// Turns Ctrl-C and SIGTERM into a stop request for a run that writes: the first asks it to
-/// finish the write in flight, journal it, release the lock and stop; a second exits at once.
-/// Must be called inside the runtime.
-pub(crate) fn stop_on_signals() -> tokio::sync::watch::Receiver<bool> {
+/// stop as `first` says (an apply finishes the write in flight, journals it, releases the lock
+/// and stops; a drill aborts and restores); a second exits at once. Must be called inside the
+/// runtime.
+pub(crate) fn stop_on_signals(first: &'static str) -> tokio::sync::watch::Receiver<bool> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         for count in 1.. {
@@ -150,9 +151,7 @@ pub(crate) fn stop_on_signals() -> tokio::sync::watch::Receiver<bool> {
                 return;
             }
             if count == 1 {
-                anstream::eprintln!(
-                    "interrupted: finishing the write in flight, then stopping (again to exit at once)"
-                );
+                anstream::eprintln!("interrupted: {first} (again to exit at once)");
                 let _ = stop.send(true);
             } else {
                 anstream::eprintln!(

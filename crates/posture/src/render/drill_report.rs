@@ -39,6 +39,9 @@ pub(crate) fn human(report: &DrillReport) -> String {
         report.window_seconds,
         report.settle_seconds
     );
+    if report.interrupted {
+        let _ = writeln!(out, "  {RED}interrupted{RED:#} (Ctrl-C or SIGTERM)");
+    }
     if let Some(breach) = &report.aborted_by {
         let _ = writeln!(
             out,
@@ -130,9 +133,14 @@ pub(crate) fn markdown(report: &DrillReport) -> String {
     };
     let _ = writeln!(
         out,
-        "# Drill of {}: {mark} {}\n",
+        "# Drill of {}: {mark} {}{}\n",
         code(&report.node),
-        report.outcome.as_str()
+        report.outcome.as_str(),
+        if report.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,

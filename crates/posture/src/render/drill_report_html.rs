@@ -72,9 +72,14 @@ pub(super) fn render(report: &DrillReport) -> String {
     out.push_str("</style>\n</head>\n<body>\n");
     let _ = writeln!(
         out,
-        "<h1>Drill of <code>{}</code> <span class=\"badge {outcome}\">{outcome}</span></h1>\n\
+        "<h1>Drill of <code>{}</code> <span class=\"badge {outcome}\">{outcome}</span>{}</h1>\n\
          <p class=\"meta\">{} · window {}s · settle {}s · source <code>{}</code></p>",
         esc(&report.node),
+        if report.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        },
         report.kind.as_str(),
         report.window_seconds,
         report.settle_seconds,

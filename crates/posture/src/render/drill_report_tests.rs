@@ -137,6 +137,7 @@ fn example() -> DrillReport {
                 &[],
             ),
         ],
+        interrupted: false,
         journal: Some("/var/lib/posture/journal/drill-edge-b.jsonl".into()),
     }
 }

@@ -139,7 +139,8 @@ pub enum Outcome {
     /// The window passed (or was aborted) but the restore gate never opened.
     NotRestored,
     /// The window passed, but a criterion was breached while the cluster was being restored
-    /// (rebuilds failing as the node came back, say).
+    /// (rebuilds failing as the node came back, say); whether the restore then completed is in
+    /// `unrestored`.
     Failed,
 }
 
@@ -192,6 +193,10 @@ pub struct DrillReport {
     pub unrestored: Vec<String>,
     pub timeline: Vec<TimelineEntry>,
     pub placement: Vec<PhasePlacement>,
+    /// Stopped by Ctrl-C or SIGTERM: the window was cut short (outcome `aborted`) or the
+    /// restore was not waited for (`not-restored`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// The journal of the drill's own writes, for `posture rollback --journal`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal: Option<String>,
