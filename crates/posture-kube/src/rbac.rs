@@ -38,6 +38,8 @@ const fn read(group: &'static str, resource: &'static str) -> Permission {
 
 /// Where Longhorn's ConfigMaps live (collection reads only there).
 pub const LONGHORN_NAMESPACE: &str = "longhorn-system";
+/// Where `drill --probe` runs its probe pods.
+pub const PROBE_NAMESPACE: &str = posture_core::drill::observed::probe::PROBE_NAMESPACE;
 /// Where the cluster lock's Lease lives.
 pub const LOCK_NAMESPACE: &str = "kube-system";
 
@@ -84,7 +86,14 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "pods/eviction",
         verbs: &["create"],
         scope: Scope::Cluster,
-        used_by: "drill: the server's answer to a drain, every eviction a dry run",
+        used_by: "drill: the server's answer to a drain (dry runs); drill --drain",
+    },
+    Permission {
+        group: "",
+        resource: "pods",
+        verbs: &["create", "delete"],
+        scope: Scope::Namespace(PROBE_NAMESPACE),
+        used_by: "drill --probe: the probe pods",
     },
     Permission {
         group: "apps",

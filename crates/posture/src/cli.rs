@@ -125,6 +125,11 @@ pub(crate) struct DrillArgs {
     /// Where the drill journals its own writes (default: drill-NODE.journal).
     #[arg(long, value_name = "FILE")]
     pub(crate) journal: Option<PathBuf>,
+    /// During the window, every 15 s, a one-shot pod on the surviving node resolves the
+    /// ingress controller's Service through cluster DNS and fetches from it; two failures in a
+    /// row breach dns-and-ingress-serve. Needs `create` and `delete` on pods in `default`.
+    #[arg(long)]
+    pub(crate) probe: bool,
     /// Also write the drill's report as Markdown.
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,

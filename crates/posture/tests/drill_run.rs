@@ -372,3 +372,103 @@ async fn an_interrupt_in_the_window_aborts_and_restores_the_node() {
     one_healthy_replica_per_node(&served.twin).expect("volumes restored");
     served.twin.shutdown().await;
 }
+
+fn probe_pods_left(twin: &posture_twin::api::RunningTwin) -> usize {
+    twin.with_twin(|t| {
+        t.store
+            .list(
+                posture_twin::resources::by_plural("", "pods").expect("served"),
+                Some("default"),
+            )
+            .filter(|(_, p)| p["metadata"]["labels"]["posture.dev/probe"] == "drill")
+            .count()
+    })
+}
+
+/// `--probe`: a one-shot pod on the surviving node resolves the ingress Service and fetches from
+/// it every 15 s; each answers, and none is left behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_from_the_surviving_node_answer_through_a_node_loss() {
+    let served = serve_scenario("homelab-fixed.yaml", SPEED).await;
+    let (code, report, stderr) = drill(
+        &served.kubeconfig,
+        &["--node-loss", "--probe", "--window", "3m", "--settle", "1m"],
+        |_, _| {},
+    )
+    .await;
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let dns = criterion(&report, "dns-and-ingress-serve");
+    let probes = dns["evidence"]
+        .as_array()
+        .and_then(|e| {
+            e.iter()
+                .filter_map(Value::as_str)
+                .find(|e| e.contains("probes"))
+        })
+        .unwrap_or_else(|| panic!("probe evidence: {dns:#}"));
+    let (answered, rest) = probes.split_once(" of ").expect("N of M");
+    let total: u32 = rest
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("M");
+    // One every 15 s of cluster time at most; at 30x the watch's half-second tick is 15 s
+    // itself, so a probe's result and the next start may fall a tick apart.
+    assert!(
+        (5..=13).contains(&total),
+        "3 minutes hold 6 to 12 probes: {probes}"
+    );
+    assert_eq!(answered, total.to_string(), "{probes}");
+    assert!(stderr.contains("probe default/posture-probe-"), "{stderr}");
+    assert_eq!(probe_pods_left(&served.twin), 0);
+    served.twin.shutdown().await;
+}
+
+/// The ingress Service goes away in the window: its endpoints cannot say so (they go with it),
+/// but the probes stop resolving it, and two failures in a row abort the drill.
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_probes_abort_the_drill_naming_dns_and_ingress() {
+    let served = serve_scenario("homelab-fixed.yaml", SPEED).await;
+    let twin = &served.twin;
+    let mut removed = false;
+    let (code, report, stderr) = drill(
+        &served.kubeconfig,
+        &[
+            "--node-loss",
+            "--probe",
+            "--window",
+            "10m",
+            "--settle",
+            "1m",
+        ],
+        |line, _| {
+            if !removed && line.contains("probe default/posture-probe-") {
+                removed = true;
+                twin.with_twin(|t| {
+                    let services =
+                        posture_twin::resources::by_plural("", "services").expect("served");
+                    let key = t
+                        .store
+                        .list(services, Some("haproxy-controller"))
+                        .map(|(k, _)| k.clone())
+                        .next()
+                        .expect("the ingress Service");
+                    t.store.delete(&key, false).expect("deleted");
+                });
+            }
+        },
+    )
+    .await;
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert_eq!(report["outcome"], "aborted", "{report:#}");
+    assert_eq!(report["abortedBy"]["criterion"], "dns-and-ingress-serve");
+    assert_eq!(report["abortedBy"]["detector"], "probe");
+    assert!(
+        report["abortedBy"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("2 probes in a row failed")),
+        "{report:#}"
+    );
+    assert_eq!(probe_pods_left(&served.twin), 0);
+    served.twin.shutdown().await;
+}

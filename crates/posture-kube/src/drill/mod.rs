@@ -4,6 +4,7 @@
 //! through a gate that waits until the cluster is as it was.
 
 mod power;
+mod probe;
 mod run;
 
 pub use crate::apply::drain::{DrillError, server_dry_run};

@@ -32,14 +32,16 @@ use posture_core::ObjectRef;
 use posture_core::act::Act;
 use posture_core::detect::{Alert, DetectPolicy, DetectorKind};
 use posture_core::drill::ServerAnswer;
+use posture_core::drill::observed::probe::{FAILURES_TO_BREACH, ProbeTarget};
 use posture_core::drill::observed::{
-    Breach, DRILL_REPORT_SCHEMA, DrillKind, DrillReport, Judge, Outcome, TimelineEntry, placement,
-    restore,
+    Breach, Criterion, DRILL_REPORT_SCHEMA, DrillKind, DrillReport, Judge, Outcome, TimelineEntry,
+    placement, restore,
 };
 use posture_core::policy::Policy;
 use posture_core::snapshot::Snapshot;
 
 use super::power::{Power, twin_fault};
+use super::probe::Prober;
 use crate::apply::drain::{evict, skipped};
 use crate::apply::lock::{self, HeldLock, LockError, LockSettings};
 use crate::watch::act::{ActError, act_holding_lock, undo_holding_lock};
@@ -90,6 +92,8 @@ pub struct DrillSettings {
     /// Becomes `true` when the person asks the drill to stop (Ctrl-C): during the window it
     /// aborts and restores; while restoring it stops waiting for the gate.
     pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
+    /// `--probe`: what the probe pods ask, from where.
+    pub probe: Option<ProbeTarget>,
 }
 
 /// Collects at most this often in cluster time while waiting for the restore gate (and at
@@ -327,6 +331,8 @@ async fn run_locked(
     let mut interrupt = settings.interrupt.clone();
     // Interrupted before the window ended: an abort without a breach.
     let mut aborted_early = false;
+    let mut prober = settings.probe.clone().map(Prober::new);
+    let mut failures_in_row = 0u32;
 
     loop {
         if let Some(reason) = held.lost() {
@@ -352,6 +358,9 @@ async fn run_locked(
             }
             drill.note("interrupted: aborting the drill");
             aborted_early = true;
+            if let Some(prober) = prober.as_mut() {
+                prober.stop(client).await;
+            }
             phase = start_restore(
                 &mut drill,
                 &mut during,
@@ -379,6 +388,35 @@ async fn run_locked(
                     quiet_since = None;
                 }
             }
+        }
+        if ticked
+            && matches!(phase, Phase::Window { .. })
+            && let Some(prober) = prober.as_mut()
+            && let Some(result) = prober.step(client, drill.now).await?
+        {
+            failures_in_row = if result.answered {
+                0
+            } else {
+                failures_in_row + 1
+            };
+            drill.note(format!("probe {}: {}", result.pod, result.detail));
+            let breach = (failures_in_row >= FAILURES_TO_BREACH).then(|| Breach {
+                criterion: Criterion::DnsAndIngressServe,
+                at: drill.now,
+                detector: "probe".into(),
+                subject: result.pod.clone(),
+                message: format!(
+                    "{failures_in_row} probes in a row failed: {}",
+                    result.detail
+                ),
+                evidence: vec![format!(
+                    "from {}: nslookup {} and an HTTP fetch on port {}",
+                    settings.probe.as_ref().map_or("", |p| p.node.as_str()),
+                    settings.probe.as_ref().map_or("", |p| p.host.as_str()),
+                    settings.probe.as_ref().map_or(0, |p| p.port),
+                )],
+            });
+            judge.probe(result.answered, breach);
         }
         let mut new_breaches: Vec<Breach> = judge.breaches()[breaches_seen..].to_vec();
         for breach in new_breaches.clone() {
@@ -515,6 +553,9 @@ async fn run_locked(
             }
         }
         if restore_now {
+            if let Some(prober) = prober.as_mut() {
+                prober.stop(client).await;
+            }
             phase = start_restore(
                 &mut drill,
                 &mut during,

@@ -58,7 +58,19 @@ pub(crate) fn run(global: &GlobalArgs, args: &DrillArgs) -> Result<u8, CliError>
         } else {
             Power::Person
         };
+        let probe = if args.probe {
+            let target =
+                posture_core::drill::observed::probe::target(&snapshot, &policy, &args.node)
+                    .map_err(|why| CliError::DrillRefused {
+                        node: args.node.clone(),
+                        why: format!("cannot probe: {why}"),
+                    })?;
+            Some(target)
+        } else {
+            None
+        };
         let mut settings = settings(args, kind, power, &what, policy);
+        settings.probe = probe;
         settings.interrupt = Some(super::stop_on_signals(
             "aborting the drill: bringing the node back and waiting for the restore gate",
         ));
@@ -148,6 +160,7 @@ fn settings(
         leases_from_node: what.leases.iter().map(|l| l.lease.clone()).collect(),
         tick_every: std::time::Duration::from_millis(500),
         interrupt: None,
+        probe: None,
     }
 }
 

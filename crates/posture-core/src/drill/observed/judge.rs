@@ -24,6 +24,8 @@ pub struct Judge {
     /// Subjects of alerts active when the drill began.
     standing: BTreeSet<String>,
     breaches: Vec<Breach>,
+    /// Probes that answered, and that failed (`--probe`).
+    probes: (u32, u32),
 }
 
 impl Judge {
@@ -42,6 +44,7 @@ impl Judge {
             expected_gaps,
             standing: BTreeSet::new(),
             breaches: Vec::new(),
+            probes: (0, 0),
         }
     }
 
@@ -104,6 +107,16 @@ impl Judge {
         })
     }
 
+    /// A probe's result; a breach found by the shell (failed probes in a row) is kept as any.
+    pub fn probe(&mut self, answered: bool, breach: Option<Breach>) {
+        if answered {
+            self.probes.0 += 1;
+        } else {
+            self.probes.1 += 1;
+        }
+        self.breaches.extend(breach);
+    }
+
     /// Takes back a breach the shell found false on a second look (a renew gap that a read of
     /// the lease disproves).
     pub fn dismiss(&mut self, breach: &Breach) {
@@ -127,11 +140,18 @@ impl Judge {
                     .map(|b| format!("{} {} {}: {}", b.at, b.detector, b.subject, b.message))
                     .collect();
                 let passed = breaches.is_empty();
-                let evidence = if passed {
+                let mut evidence = if passed {
                     vec![format!("no {} alert raised", watched(criterion))]
                 } else {
                     breaches
                 };
+                let (answered, failed) = self.probes;
+                if criterion == Criterion::DnsAndIngressServe && answered + failed > 0 {
+                    evidence.push(format!(
+                        "{answered} of {} probes from the surviving node answered",
+                        answered + failed
+                    ));
+                }
                 CriterionResult {
                     criterion,
                     title: criterion.title().to_owned(),

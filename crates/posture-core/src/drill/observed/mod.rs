@@ -7,6 +7,7 @@
 
 mod judge;
 pub mod placement;
+pub mod probe;
 pub mod restore;
 mod types;
 

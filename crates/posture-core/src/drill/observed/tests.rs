@@ -262,3 +262,34 @@ fn placement_lists_pods_and_replicas_per_node_without_daemon_sets() {
     assert_eq!(phase.nodes[1].replicas, vec!["vol-1 (failed)"]);
     assert!(phase.nodes[1].unschedulable);
 }
+
+const TRAEFIK: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: traefik, namespace: kube-system}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app.kubernetes.io/name: traefik}}\n  template:\n    metadata: {labels: {app.kubernetes.io/name: traefik, app.kubernetes.io/instance: traefik-kube-system}}\n    spec: {containers: [{name: traefik, image: 'rancher/mirrored-library-traefik:2.11.2'}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: traefik, namespace: kube-system}\nspec:\n  selector: {app.kubernetes.io/name: traefik}\n  ports: [{name: websecure, port: 443}, {name: web, port: 80}]\n";
+
+#[test]
+fn the_probe_asks_the_ingress_service_from_a_ready_node_that_stays() {
+    let docs = [
+        node("edge-a", "True", ""),
+        node("edge-b", "True", ""),
+        node("edge-c", "False", ""),
+        TRAEFIK.to_owned(),
+    ];
+    let target = probe::target(&snapshot(&docs), &Policy::default(), "edge-a").expect("a target");
+    assert_eq!(
+        target.node, "edge-b",
+        "not the lost node, nor a NotReady one"
+    );
+    assert_eq!(target.host, "traefik.kube-system.svc.cluster.local");
+    assert_eq!(target.port, 80);
+    let pod = probe::pod(&target, "p-1");
+    assert_eq!(pod["spec"]["nodeName"], "edge-b");
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    let script = pod["spec"]["containers"][0]["command"][2]
+        .as_str()
+        .expect("a script");
+    assert!(script.contains("nslookup traefik.kube-system.svc.cluster.local"));
+    assert!(script.contains("http://traefik.kube-system.svc.cluster.local:80/"));
+    let alone = [node("edge-a", "True", ""), TRAEFIK.to_owned()];
+    assert!(probe::target(&snapshot(&alone), &Policy::default(), "edge-a").is_err());
+    let no_ingress = [node("edge-a", "True", ""), node("edge-b", "True", "")];
+    assert!(probe::target(&snapshot(&no_ingress), &Policy::default(), "edge-a").is_err());
+}

@@ -2,6 +2,7 @@
 //! probe's delay), crash loops and readiness flaps play out, terminating pods are removed.
 //! A silent node's kubelet reports nothing. What a pod's status says is `status.rs`.
 
+mod one_shot;
 mod status;
 
 use crate::sim::util::slot;
@@ -54,6 +55,8 @@ pub(super) struct PodLife {
     pub(super) pod_ip: String,
     pub(super) host_ip: String,
     pub(super) crash: Option<Crash>,
+    /// A one-shot pod's end: when, and its exit code.
+    pub(super) finished: Option<(Timestamp, i32)>,
     /// Running, Ready and fault-free: nothing to do until something changes.
     pub(super) settled: bool,
 }
@@ -201,6 +204,7 @@ fn start(sim: &mut Simulation, store: &mut Store, key: &ObjectKey, now: Timestam
             pod_ip,
             host_ip,
             crash: None,
+            finished: None,
             settled: false,
         },
     );
@@ -238,6 +242,9 @@ fn readiness_delay(pod: &Value) -> SignedDuration {
         None => SignedDuration::ZERO,
     }
 }
+
+/// How long a one-shot pod's container runs before it exits.
+const ONE_SHOT_RUN: SignedDuration = SignedDuration::from_secs(2);
 
 fn update(sim: &mut Simulation, store: &mut Store, key: &ObjectKey, now: Timestamp) {
     let Some(pod) = store.get(key) else {
@@ -294,14 +301,35 @@ fn update(sim: &mut Simulation, store: &mut Store, key: &ObjectKey, now: Timesta
             }
         }
     }
+    if let Some(running_at) = life.running_at
+        && life.finished.is_none()
+        && text(pod, "/spec/restartPolicy") == "Never"
+        && now.duration_since(running_at) >= ONE_SHOT_RUN
+    {
+        let code = one_shot::exit_code(store, pod);
+        life.finished = Some((now, code));
+        new_events.push((
+            if code == 0 { "Completed" } else { "Failed" },
+            format!("Container exited with code {code}"),
+            code != 0,
+        ));
+    }
     let container_since = life.crash.as_ref().map(|c| c.since).or(life.running_at);
-    let running = life.running_at.is_some() && !life.crash.as_ref().is_some_and(|c| c.waiting);
+    let running = life.running_at.is_some()
+        && life.finished.is_none()
+        && !life.crash.as_ref().is_some_and(|c| c.waiting);
     let mut ready = running
         && container_since.is_some_and(|s| life.ready_at_once || now.duration_since(s) >= delay);
     if let (Some(period), Some(since), true) = (flap, life.running_at, ready) {
         ready = (now.duration_since(since).as_secs() / i64::from(period)) % 2 == 0;
     }
-    life.settled = ready && life.crash.is_none() && flap.is_none();
+    // A one-shot pod is settled only once it has exited.
+    let one_shot = text(pod, "/spec/restartPolicy") == "Never";
+    life.settled = if one_shot {
+        life.finished.is_some()
+    } else {
+        ready && life.crash.is_none() && flap.is_none()
+    };
     let status = pod_status(pod, &life, running, ready, container_since, now);
     let pod_for_events = pod.clone();
     sim.kubelet.pods.insert(uid(pod).to_owned(), life);

@@ -83,12 +83,17 @@ pub(super) fn pod_status(
         .into_iter()
         .map(|c| {
             let cname = text(c, "/name");
-            let state = match (started, running, container_since) {
+            let state = match (life.finished, started, running, container_since) {
+                (Some((at, code)), _, _, _) => json!({"terminated": {"exitCode": code,
+                    "reason": if code == 0 { "Completed" } else { "Error" },
+                    "startedAt": rfc3339(life.running_at.unwrap_or(at)), "finishedAt": rfc3339(at)}}),
+                (None, started, running, container_since) => match (started, running, container_since) {
                 (false, _, _) => json!({"waiting": {"reason": "ContainerCreating"}}),
                 (true, true, Some(since)) => json!({"running": {"startedAt": rfc3339(since)}}),
                 _ => json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!(
                     "back-off {}s restarting failed container={cname} pod={}",
                     backoff(restarts).as_secs(), name(pod))}}),
+                },
             };
             let last_state = match life.crash.as_ref().and_then(|c| c.last_finished.map(|f| (c.last_started, f))) {
                 Some((s, f)) => json!({"terminated": {"exitCode": 1, "reason": "Error",
@@ -109,7 +114,12 @@ pub(super) fn pod_status(
         })
         .collect();
     let mut status = json!({
-        "phase": if started { "Running" } else { "Pending" },
+        "phase": match life.finished {
+            Some((_, 0)) => "Succeeded",
+            Some(_) => "Failed",
+            None if started => "Running",
+            None => "Pending",
+        },
         "conditions": conditions,
         "containerStatuses": statuses,
         "hostIP": life.host_ip,
