@@ -51,7 +51,7 @@ fn table() -> [(CheckDef, Judge, &'static [&'static str]); 5] {
             CheckDef::new(
                 S,
                 "longhorn.volume.overrides",
-                "No volume overrides replica anti-affinity or auto-balance",
+                "No volume overrides replica anti-affinity (node, zone, disk) or auto-balance",
             ),
             overrides,
             &["volumes.longhorn.io"],
@@ -354,10 +354,106 @@ fn robustness(_: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> {
     vec![f]
 }
 
-fn overrides(_: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> {
+/// Where Kubernetes (and Longhorn, which reads it) puts a node's zone.
+const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+/// A volume's soft anti-affinity for one scope: its own `enabled`/`disabled`, else the global
+/// setting (Longhorn's default when the snapshot lacks it), with the evidence that decided.
+fn effective_soft(
+    ctx: &Ctx<'_>,
+    volume: &Volume,
+    field: &str,
+    value: Option<&str>,
+    setting: &str,
+    default: bool,
+) -> (bool, Evidence) {
+    let obj = volume.object_ref();
+    match value {
+        Some("enabled") => (true, Evidence::field(&obj, field, "enabled")),
+        Some("disabled") => (false, Evidence::field(&obj, field, "disabled")),
+        _ => {
+            let found = (ctx.snap.longhorn.as_ref())
+                .and_then(|lh| lh.settings.iter().find(|s| s.name() == setting));
+            match found.and_then(|s| s.parsed().map(|p| (s, p))) {
+                Some((s, parsed)) => (
+                    parsed.all(|v| super::longhorn::same_value(v, "true")),
+                    Evidence::field(&s.object_ref(), "value", parsed.to_raw()),
+                ),
+                None => (
+                    default,
+                    Evidence::field(&obj, field, value.unwrap_or("ignored")),
+                ),
+            }
+        }
+    }
+}
+
+/// The zones the cluster's nodes are in (`""` for a node without a zone label).
+fn zones(ctx: &Ctx<'_>) -> std::collections::BTreeSet<String> {
+    (ctx.snap.nodes.iter())
+        .map(|n| {
+            (n.metadata.labels.as_ref())
+                .and_then(|l| l.get(ZONE_LABEL))
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn overrides(ctx: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> {
     let obj = v.volume.object_ref();
     let spec = &v.volume.spec;
     let mut findings = Vec::new();
+    // Hard zone anti-affinity wants each replica in its own zone: with fewer zones than
+    // replicas (two nodes in one zone, or no zone labels at all) the rest are never scheduled.
+    let (zone_soft, zone_evidence) = effective_soft(
+        ctx,
+        v.volume,
+        "spec.replicaZoneSoftAntiAffinity",
+        spec.replica_zone_soft_anti_affinity.as_deref(),
+        "replica-zone-soft-anti-affinity",
+        true,
+    );
+    let zones = zones(ctx);
+    let wanted = spec
+        .number_of_replicas
+        .unwrap_or(ctx.policy.longhorn.replicas_per_volume);
+    if !zone_soft && !zones.is_empty() && (zones.len() as i64) < wanted {
+        let named: Vec<String> = zones
+            .iter()
+            .map(|z| {
+                if z.is_empty() {
+                    "no zone label".to_owned()
+                } else {
+                    z.clone()
+                }
+            })
+            .collect();
+        findings.push(
+            def.finding(Severity::Error, &obj, format!(
+                "{} needs each replica in its own zone (zone anti-affinity is hard), but the nodes are in {} zone(s) ({}): only {} of its {wanted} replicas can be scheduled",
+                v.label, zones.len(), named.join(", "), zones.len()
+            ))
+            .with_evidence(zone_evidence)
+            .with_remediation("set spec.replicaZoneSoftAntiAffinity to enabled on the volume (or replica-zone-soft-anti-affinity to true, Longhorn's default): on two nodes the node anti-affinity is what keeps replicas apart"),
+        );
+    }
+    // Disk anti-affinity only matters once replicas may share a node.
+    let (node_soft, _) = effective_soft(
+        ctx,
+        v.volume,
+        "spec.replicaSoftAntiAffinity",
+        spec.replica_soft_anti_affinity.as_deref(),
+        "replica-soft-anti-affinity",
+        false,
+    );
+    if node_soft && spec.replica_disk_soft_anti_affinity.as_deref() == Some("enabled") {
+        findings.push(
+            def.finding(Severity::Warning, &obj, format!("{} sets replicaDiskSoftAntiAffinity enabled while its replicas may share a node: both copies may end up on one disk", v.label))
+                .with_evidence(Evidence::field(&obj, "spec.replicaDiskSoftAntiAffinity", "enabled"))
+                .with_remediation("set spec.replicaDiskSoftAntiAffinity to ignored, and keep replica anti-affinity hard"),
+        );
+    }
     if spec.replica_soft_anti_affinity.as_deref() == Some("enabled") {
         findings.push(
             def.finding(Severity::Warning, &obj, format!("{} sets replicaSoftAntiAffinity enabled, overriding the global hard anti-affinity: its replicas may share a node", v.label))

@@ -263,6 +263,107 @@ fn per_volume_overrides_defeat_the_globals() {
     assert!(findings(&run(&with_longhorn(lh)), "longhorn.volume.overrides").is_empty());
 }
 
+/// Zone anti-affinity made hard on a volume, or globally, leaves the second replica nowhere to go
+/// when both nodes share a zone (or have none); in two zones it is harmless.
+#[test]
+fn hard_zone_anti_affinity_in_one_zone_leaves_replicas_unscheduled() {
+    let zone = |snap: &mut Snapshot, zones: [&str; 2]| {
+        for (node, zone) in snap.nodes.iter_mut().zip(zones) {
+            node.metadata
+                .labels
+                .get_or_insert_default()
+                .insert("topology.kubernetes.io/zone".into(), zone.into());
+        }
+    };
+    let hard_zone = |lh: &mut Longhorn| {
+        lh.volumes = vec![
+            volume("v", 2)
+                .set("spec.replicaZoneSoftAntiAffinity", json!("disabled"))
+                .build(),
+        ];
+    };
+    let mut lh = one_volume(2, &["p", "s"]);
+    hard_zone(&mut lh);
+    let report = run(&with_longhorn(lh.clone()));
+    let got: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.id == "longhorn.volume.overrides")
+        .collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].severity, Severity::Error);
+    assert!(
+        got[0].message.contains("1 zone(s) (no zone label)"),
+        "{}",
+        got[0].message
+    );
+    assert!(
+        got[0].message.contains("only 1 of its 2 replicas"),
+        "{}",
+        got[0].message
+    );
+
+    let mut two_zones = with_longhorn(lh.clone());
+    zone(&mut two_zones, ["zone-a", "zone-b"]);
+    assert!(findings(&run(&two_zones), "longhorn.volume.overrides").is_empty());
+
+    // The global setting false does the same to a volume that does not override it.
+    let mut global = one_volume(2, &["p", "s"]);
+    global
+        .settings
+        .push(setting("replica-zone-soft-anti-affinity", "false"));
+    let mut one_zone = with_longhorn(global);
+    zone(&mut one_zone, ["zone-a", "zone-a"]);
+    let report = run(&one_zone);
+    let got: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.id == "longhorn.volume.overrides")
+        .collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].message.contains("(zone-a)"), "{}", got[0].message);
+    assert!(
+        got[0].evidence[0].object.kind == "Setting",
+        "{:?}",
+        got[0].evidence
+    );
+}
+
+#[test]
+fn disk_anti_affinity_matters_only_once_replicas_may_share_a_node() {
+    let mut lh = one_volume(2, &["p", "s"]);
+    lh.volumes = vec![
+        volume("v", 2)
+            .set("spec.replicaDiskSoftAntiAffinity", json!("enabled"))
+            .build(),
+    ];
+    assert!(
+        findings(
+            &run(&with_longhorn(lh.clone())),
+            "longhorn.volume.overrides"
+        )
+        .is_empty()
+    );
+    lh.volumes = vec![
+        volume("v", 2)
+            .set("spec.replicaDiskSoftAntiAffinity", json!("enabled"))
+            .set("spec.replicaSoftAntiAffinity", json!("enabled"))
+            .build(),
+    ];
+    let report = run(&with_longhorn(lh));
+    let messages: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.id == "longhorn.volume.overrides")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages.iter().any(|m| m.contains("one disk")),
+        "{messages:#?}"
+    );
+}
+
 #[test]
 fn replica_modes_other_than_rw_are_reported() {
     let mut lh = one_volume(2, &["p", "s"]);
