@@ -173,7 +173,65 @@ pub fn problems(snapshot: &Snapshot, node: &str, needed: Needed) -> Vec<RoomProb
             ),
         );
     }
+    components_on(snapshot, node, &mut out);
     out
+}
+
+/// Longhorn's per-node pods, by the labels its chart gives them, and what is lost without one.
+const COMPONENTS: [(&str, &str, &str); 3] = [
+    (
+        "app",
+        "longhorn-manager",
+        "Longhorn does not manage the node: no replica is scheduled or started there",
+    ),
+    (
+        "app",
+        "longhorn-csi-plugin",
+        "the kubelet there cannot attach or mount a Longhorn volume",
+    ),
+    (
+        "longhorn.io/component",
+        "engine-image",
+        "the engine image is not deployed there: no replica can start",
+    ),
+];
+
+/// Each of Longhorn's per-node pods that runs elsewhere in the cluster but not, ready, on
+/// `node`. A component with no pod anywhere in the snapshot is not judged (the snapshot may
+/// not list pods).
+fn components_on(snapshot: &Snapshot, node: &str, out: &mut Vec<RoomProblem>) {
+    for (key, value, loss) in COMPONENTS {
+        let pods: Vec<&k8s_openapi::api::core::v1::Pod> = (snapshot.pods.iter())
+            .filter(|p| {
+                (p.metadata.labels.as_ref())
+                    .and_then(|l| l.get(key))
+                    .map(String::as_str)
+                    == Some(value)
+            })
+            .collect();
+        let Some(any) = pods.first() else {
+            continue;
+        };
+        let here = pods
+            .iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+            .find(|p| crate::facts::pod_ready(p));
+        if here.is_none() {
+            let on_node = pods
+                .iter()
+                .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node));
+            let (object, state) = match on_node {
+                Some(pod) => (ObjectRef::of(*pod), "is not ready"),
+                None => (ObjectRef::of(*any), "runs elsewhere but not"),
+            };
+            out.push(RoomProblem {
+                object,
+                field: "spec.nodeName".into(),
+                value: Value::from(node),
+                message: format!("{value} {state} on {node}: {loss}"),
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -249,5 +307,77 @@ mod tests {
             status["storageAvailable"] = Value::from(100_000_000_000u64);
         }
         assert!(messages(&snapshot, 1)[0].contains("have room for 0 GiB"));
+    }
+}
+
+#[cfg(test)]
+mod component_tests {
+    use super::*;
+
+    fn pod(name: &str, labels: &str, node: &str, ready: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: storage, labels: {{{labels}}}}}\n\
+             spec: {{nodeName: {node}, containers: [{{name: c, image: x}}]}}\n\
+             status: {{phase: Running, conditions: [{{type: Ready, status: \"{ready}\"}}]}}\n"
+        )
+    }
+
+    fn snapshot(pods: &[String]) -> Snapshot {
+        let longhorn_node = "apiVersion: longhorn.io/v1beta2\nkind: Node\nmetadata: {name: edge-b, namespace: storage}\nspec: {allowScheduling: true, disks: {d1: {allowScheduling: true, path: /var/lib/longhorn}}}\n";
+        let mut docs = vec![longhorn_node.to_owned()];
+        docs.extend_from_slice(pods);
+        crate::load_snapshot_str("t.yaml", &docs.join("\n---\n")).expect("loads")
+    }
+
+    fn messages(snapshot: &Snapshot) -> Vec<String> {
+        problems(
+            snapshot,
+            "edge-b",
+            Needed {
+                volumes: 1,
+                bytes: 0,
+            },
+        )
+        .into_iter()
+        .map(|p| p.message)
+        .collect()
+    }
+
+    #[test]
+    fn longhorns_per_node_pods_must_run_ready_on_the_node_that_takes_replicas() {
+        let everywhere = [
+            pod("m-a", "app: longhorn-manager", "edge-a", "True"),
+            pod("m-b", "app: longhorn-manager", "edge-b", "True"),
+            pod("c-a", "app: longhorn-csi-plugin", "edge-a", "True"),
+            pod("c-b", "app: longhorn-csi-plugin", "edge-b", "True"),
+            pod(
+                "e-a",
+                "longhorn.io/component: engine-image",
+                "edge-a",
+                "True",
+            ),
+            pod(
+                "e-b",
+                "longhorn.io/component: engine-image",
+                "edge-b",
+                "True",
+            ),
+        ];
+        assert_eq!(messages(&snapshot(&everywhere)), Vec::<String>::new());
+        let mut broken = everywhere.to_vec();
+        broken[3] = pod("c-b", "app: longhorn-csi-plugin", "edge-b", "False");
+        broken.remove(5);
+        let got = messages(&snapshot(&broken));
+        assert_eq!(got.len(), 2, "{got:#?}");
+        assert!(
+            got[0].starts_with("longhorn-csi-plugin is not ready on edge-b"),
+            "{got:#?}"
+        );
+        assert!(
+            got[1].starts_with("engine-image runs elsewhere but not on edge-b"),
+            "{got:#?}"
+        );
+        // Pods not in the snapshot at all: nothing to judge.
+        assert_eq!(messages(&snapshot(&[])), Vec::<String>::new());
     }
 }
