@@ -17,7 +17,7 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
             CheckDef::new(
                 S,
                 "ingress.replicas",
-                "The controller runs at least the minimum replicas, or as a DaemonSet",
+                "The controller runs at least the minimum replicas, or as a DaemonSet on every node",
             ),
             replicas,
         ),
@@ -107,6 +107,9 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
 type Judge = fn(&Ctx<'_>, &CheckDef, &Workload<'_>) -> Vec<Finding>;
 
 fn replicas(ctx: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {
+    if w.kind == Kind::DaemonSet {
+        return daemon_nodes(ctx, def, w);
+    }
     let min = ctx.policy.ingress.min_replicas;
     match w.replicas {
         Some(n) if n < min => vec![def
@@ -115,6 +118,49 @@ fn replicas(ctx: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {
             .with_remediation(format!("set spec.replicas to {min} together with required anti-affinity, or run the controller as a DaemonSet"))],
         _ => Vec::new(),
     }
+}
+
+/// A DaemonSet is one pod per node only on the nodes its template admits: one pinned to the
+/// primary by a node selector, node affinity or an untolerated taint leaves ingress with no
+/// endpoint when the primary goes.
+fn daemon_nodes(ctx: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {
+    let Some(spec) = w.pod_spec() else {
+        return Vec::new();
+    };
+    let labels = w.pod_labels();
+    let mut findings = Vec::new();
+    for node in &ctx.snap.nodes {
+        let rejections = crate::drill::schedule::daemon_rejections(
+            &w.object,
+            w.namespace(),
+            &labels,
+            spec,
+            node,
+        );
+        let Some(first) = rejections.first() else {
+            continue;
+        };
+        let why: Vec<&str> = rejections.iter().map(|r| r.detail.as_str()).collect();
+        let mut finding = def
+            .finding(
+                Severity::Error,
+                &w.object,
+                format!(
+                    "ingress controller DaemonSet {} runs no pod on {}: {}; with the other node gone, ingress has no endpoint",
+                    w.object,
+                    first.node,
+                    why.join("; ")
+                ),
+            )
+            .with_remediation(
+                "let it run on every node: drop the nodeSelector or node affinity that pins it (for a Helm release, the chart's nodeSelector/affinity values), or tolerate the taint",
+            );
+        for rejection in &rejections {
+            finding = finding.with_evidence(rejection.evidence.clone());
+        }
+        findings.push(finding);
+    }
+    findings
 }
 
 fn anti_affinity(_: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {

@@ -14,7 +14,7 @@ pub mod observed;
 mod pdb;
 mod placement;
 mod pods;
-mod schedule;
+pub(crate) mod schedule;
 mod types;
 mod verdict;
 mod volumes;

@@ -140,6 +140,73 @@ fn a_daemonset_controller_is_one_per_node_by_construction() {
     }
 }
 
+/// A DaemonSet pinned to the primary (a Helm chart's nodeSelector) or kept off the secondary by
+/// a taint runs one pod, not one per node.
+#[test]
+fn a_daemonset_controller_pinned_to_one_node_is_not_one_per_node() {
+    let traefik = || {
+        daemon_set("kube-system", "traefik")
+            .image("rancher/mirrored-library-traefik:2.11")
+            .readiness("/ping", 9000, 10, 1)
+            .liveness("/ping", 9000, 3)
+    };
+    let mut snap = two_nodes();
+    snap.daemon_sets = vec![
+        traefik()
+            .set(
+                "spec.template.spec.nodeSelector",
+                json!({"kubernetes.io/hostname": "p"}),
+            )
+            .build(),
+    ];
+    let report = run(&snap);
+    let got: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.id == "ingress.replicas")
+        .collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].severity, Severity::Error);
+    assert!(
+        got[0].message.contains("runs no pod on s"),
+        "{}",
+        got[0].message
+    );
+    assert!(
+        got[0]
+            .evidence
+            .iter()
+            .any(|e| e.field.contains("nodeSelector")),
+        "{:#?}",
+        got[0].evidence
+    );
+
+    // A taint on the secondary the DaemonSet does not tolerate does the same; the cordon does
+    // not (the DaemonSet controller tolerates it).
+    let mut tainted = two_nodes();
+    tainted.nodes[1] = node("s")
+        .agent()
+        .cordoned()
+        .set(
+            "spec.taints",
+            json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},
+                   {"key": "dedicated", "value": "storage", "effect": "NoSchedule"}]),
+        )
+        .build();
+    tainted.daemon_sets = vec![traefik().build()];
+    let got = findings(&run(&tainted), "ingress.replicas");
+    assert_eq!(got.len(), 1, "{got:?}");
+    tainted.daemon_sets = vec![
+        traefik()
+            .set(
+                "spec.template.spec.tolerations",
+                json!([{"key": "dedicated", "operator": "Exists"}]),
+            )
+            .build(),
+    ];
+    assert!(findings(&run(&tainted), "ingress.replicas").is_empty());
+}
+
 #[test]
 fn other_controllers_are_found_and_none_is_skipped() {
     let mut snap = two_nodes();

@@ -33,6 +33,31 @@ pub(super) struct Candidate<'a> {
     pub spec_path: &'static str,
 }
 
+/// Why a DaemonSet's pod template does not run on `node`: its node selector or required node
+/// affinity leaves the node out, or a taint on it is not tolerated (the DaemonSet controller's
+/// own tolerations, the cordon's among them, count). Empty when the node runs one.
+pub(crate) fn daemon_rejections(
+    source: &ObjectRef,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    spec: &PodSpec,
+    node: &Node,
+) -> Vec<Rejection> {
+    let candidate = Candidate {
+        namespace,
+        labels,
+        spec,
+        claims: &[],
+        daemon: true,
+        source,
+        spec_path: "spec.template.spec",
+    };
+    let mut out = Vec::new();
+    node_affinity(&candidate, node, &mut out);
+    cordon_and_taints(&candidate, node, &mut out);
+    out
+}
+
 /// The cluster as scheduling sees it: every node (a lost one still counts as a topology domain,
 /// as its Node object stays), the nodes pods may go to, and the pods already placed.
 pub(super) struct Cluster<'s, 'p> {
