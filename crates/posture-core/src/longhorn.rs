@@ -123,6 +123,8 @@ pub struct VolumeSpec {
     #[serde(rename = "nodeID")]
     pub node_id: Option<String>,
     pub access_mode: Option<String>,
+    /// Minutes a failed replica is kept (for reuse) before it is cleaned up.
+    pub stale_replica_timeout: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

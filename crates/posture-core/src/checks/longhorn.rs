@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::storage::v1::StorageClass;
 
 use super::context::Ctx;
+use super::longhorn_node_loss;
 use super::longhorn_volumes;
 use super::record::{CheckDef, Recorder, Verdict};
 use crate::longhorn::{Setting, SettingValue};
@@ -50,6 +51,7 @@ fn defs(ctx: &Ctx<'_>) -> Vec<CheckDef> {
         "The Longhorn StorageClass gives new volumes the runbook's replica count",
     ));
     defs.push(def_secondary_room());
+    defs.extend(longhorn_node_loss::defs());
     defs.extend(longhorn_volumes::defs());
     defs
 }
@@ -88,6 +90,15 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
     out.record(&def, storage_class(ctx, lh, &def));
     let def = def_secondary_room();
     out.record(&def, secondary_room(ctx, lh, &def));
+    let node_loss = longhorn_node_loss::defs();
+    out.record(
+        &node_loss[0],
+        longhorn_node_loss::deletion_policy(ctx, lh, &node_loss[0]),
+    );
+    out.record(
+        &node_loss[1],
+        longhorn_node_loss::stale_replicas(ctx, lh, &node_loss[1]),
+    );
     longhorn_volumes::check(ctx, lh, out);
 }
 

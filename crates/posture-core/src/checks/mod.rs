@@ -15,6 +15,7 @@ pub(crate) mod drain_budgets;
 mod drain_pods;
 mod ingress;
 pub(crate) mod longhorn;
+mod longhorn_node_loss;
 pub(crate) mod longhorn_volumes;
 mod ownership;
 mod preconditions;

@@ -26,8 +26,13 @@ fn one_volume(count: i64, nodes: &[&str]) -> Longhorn {
         .collect();
     let names: Vec<String> = (0..nodes.len()).map(|i| format!("v-r-{i}")).collect();
     let modes: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "RW")).collect();
+    let mut settings = runbook_settings();
+    settings.push(setting(
+        "node-down-pod-deletion-policy",
+        "delete-both-statefulset-and-deployment-pod",
+    ));
     Longhorn {
-        settings: runbook_settings(),
+        settings,
         volumes: vec![volume("v", count).build()],
         replicas,
         engines: vec![engine("v", &modes).build()],
@@ -468,4 +473,67 @@ fn three_nodes_need_two_replicas_on_distinct_nodes() {
         status(&run(&snap), "longhorn.volume.replica-placement").0,
         CheckStatus::Pass
     );
+}
+
+#[test]
+fn pods_on_a_lost_node_let_go_of_their_volumes_only_with_delete_both() {
+    let id = "longhorn.node-down-pod-deletion-policy";
+    let mut lh = one_volume(2, &["p", "s"]);
+    lh.settings
+        .retain(|s| s.name() != "node-down-pod-deletion-policy");
+    let report = run(&with_longhorn(lh.clone()));
+    let got: Vec<_> = report.findings.iter().filter(|f| f.id == id).collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].message.contains("do-nothing (Longhorn's default"),
+        "{}",
+        got[0].message
+    );
+    let mut partial = lh.clone();
+    partial.settings.push(setting(
+        "node-down-pod-deletion-policy",
+        "delete-statefulset-pod",
+    ));
+    let report = run(&with_longhorn(partial));
+    let got: Vec<_> = report.findings.iter().filter(|f| f.id == id).collect();
+    assert!(
+        got[0].message.contains("a Deployment's pod"),
+        "{}",
+        got[0].message
+    );
+    let mut both = lh;
+    both.settings.push(setting(
+        "node-down-pod-deletion-policy",
+        "delete-both-statefulset-and-deployment-pod",
+    ));
+    assert!(findings(&run(&with_longhorn(both)), id).is_empty());
+}
+
+#[test]
+fn a_stale_replica_timeout_shorter_than_the_replenishment_wait_means_full_rebuilds() {
+    let id = "longhorn.stale-replica-timeout";
+    let mut lh = one_volume(2, &["p", "s"]);
+    lh.settings
+        .push(setting("replica-replenishment-wait-interval", "600"));
+    lh.volumes = vec![
+        volume("v", 2)
+            .set("spec.staleReplicaTimeout", json!(5))
+            .build(),
+    ];
+    let report = run(&with_longhorn(lh.clone()));
+    let got: Vec<_> = report.findings.iter().filter(|f| f.id == id).collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].message.contains(
+            "staleReplicaTimeout 5 min, shorter than replica-replenishment-wait-interval (600 s)"
+        ),
+        "{}",
+        got[0].message
+    );
+    lh.volumes = vec![
+        volume("v", 2)
+            .set("spec.staleReplicaTimeout", json!("30"))
+            .build(),
+    ];
+    assert!(findings(&run(&with_longhorn(lh)), id).is_empty());
 }
