@@ -55,6 +55,33 @@ pub fn longhorn_volume_of(object: &Value) -> &str {
         .unwrap_or_default()
 }
 
+/// The Kubernetes minor version the control plane runs, as `(major, minor)`, read from the
+/// kubelet version its server nodes report (`status.nodeInfo.kubeletVersion`, `v1.31.4+k3s1`):
+/// k3s runs the API server and the kubelet from one binary, so they agree. The lowest over the
+/// server nodes (an upgrade in progress runs the older rules); `None` when none reports one.
+pub fn control_plane_version(snapshot: &crate::snapshot::Snapshot) -> Option<(u32, u32)> {
+    let servers = snapshot.nodes.iter().filter(|n| {
+        matches!(
+            crate::topology::role_of(n),
+            crate::topology::NodeRole::Server
+        )
+    });
+    servers
+        .filter_map(|n| {
+            let version = &n.status.as_ref()?.node_info.as_ref()?.kubelet_version;
+            let mut parts = version.trim_start_matches('v').split(['.', '+', '-']);
+            let major = parts.next()?.parse().ok()?;
+            let minor = parts.next()?.parse().ok()?;
+            Some((major, minor))
+        })
+        .min()
+}
+
+/// `matchLabelKeys` in topology spread constraints: beta and on by default from 1.27.
+pub fn supports_match_label_keys(snapshot: &crate::snapshot::Snapshot) -> Option<bool> {
+    control_plane_version(snapshot).map(|v| v >= (1, 27))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

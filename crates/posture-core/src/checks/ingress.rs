@@ -180,15 +180,15 @@ fn tolerates_cordon(ctx: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Find
         .collect()
 }
 
-fn topology_spread(_: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {
+fn topology_spread(ctx: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding> {
     if w.kind == Kind::DaemonSet {
         return Vec::new();
     }
-    let ok = w
+    let hard = w
         .spread_on(HOSTNAME_KEY)
-        .is_some_and(|c| c.max_skew == 1 && c.when_unsatisfiable == "DoNotSchedule");
-    if ok {
-        return Vec::new();
+        .filter(|c| c.max_skew == 1 && c.when_unsatisfiable == "DoNotSchedule");
+    if let Some(constraint) = hard {
+        return rollout_safe(ctx, def, w, constraint);
     }
     let value = serde_json::to_value(w.spread_constraints()).unwrap_or_default();
     vec![def
@@ -196,6 +196,34 @@ fn topology_spread(_: &Ctx<'_>, def: &CheckDef, w: &Workload<'_>) -> Vec<Finding
         .with_evidence(Evidence::field(&w.object, "spec.template.spec.topologySpreadConstraints", value))
         .with_remediation(format!("add topologySpreadConstraints: [{{maxSkew: 1, topologyKey: {HOSTNAME_KEY}, whenUnsatisfiable: DoNotSchedule, labelSelector: <the controller's pod labels>}}]"))]
 }
+
+/// A hard spread without `matchLabelKeys: [pod-template-hash]` counts the old revision's pods
+/// during a rolling update, so the new pods are spread around pods about to go and one can be
+/// held Pending; where the control plane supports the field (1.27+), it should be set.
+fn rollout_safe(
+    ctx: &Ctx<'_>,
+    def: &CheckDef,
+    w: &Workload<'_>,
+    constraint: &k8s_openapi::api::core::v1::TopologySpreadConstraint,
+) -> Vec<Finding> {
+    let keyed = (constraint.match_label_keys.as_deref().unwrap_or_default())
+        .iter()
+        .any(|k| k == POD_TEMPLATE_HASH);
+    let Some((major, minor)) = crate::facts::control_plane_version(ctx.snap) else {
+        return Vec::new();
+    };
+    if keyed || w.kind != Kind::Deployment || (major, minor) < (1, 27) {
+        return Vec::new();
+    }
+    let value = serde_json::to_value(w.spread_constraints()).unwrap_or_default();
+    vec![def
+        .finding(Severity::Warning, &w.object, format!("ingress controller {}'s topology spread has no matchLabelKeys [{POD_TEMPLATE_HASH}]: a rolling update counts the pods it is replacing, and a new pod can be held Pending (the field is supported from Kubernetes 1.27; the control plane runs {major}.{minor})", w.object))
+        .with_evidence(Evidence::field(&w.object, "spec.template.spec.topologySpreadConstraints", value))
+        .with_remediation(format!("add matchLabelKeys: [{POD_TEMPLATE_HASH}] to the {HOSTNAME_KEY} constraint"))]
+}
+
+/// The label the Deployment controller puts on each revision's pods.
+const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 
 /// The container that runs the controller: the one with a known controller image, else the first.
 fn controller_container<'a>(w: &Workload<'a>) -> Option<(usize, &'a Container)> {

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::patch::{Edit, path, to_json};
 use super::workloads::{
-    HOSTNAME_KEY, container_index, container_path, is_ingress_controller, match_labels, pdb_change,
-    pod_spec, spread, tolerations_with_cordon, unpin_edits,
+    HOSTNAME_KEY, container_index, container_path, hard_spread, is_ingress_controller,
+    match_labels, pdb_change, pod_spec, tolerations_with_cordon, unpin_edits,
 };
 use super::{Action, ChangeDraft, Context, Placement, PlanError, PostCondition, StageDraft};
 use crate::object::ObjectRef;
@@ -86,7 +86,7 @@ pub(crate) fn ingress(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
         ));
         edits.push(Edit::Set(
             path(&["spec", "template", "spec", "topologySpreadConstraints"]),
-            spread(&labels, "DoNotSchedule"),
+            hard_spread(&labels, cx.snapshot),
         ));
     }
     edits.extend(unpin_edits(spec));

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::snapshot::Snapshot;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::{Value, json};
@@ -323,3 +324,19 @@ pub(super) fn spread(labels: &BTreeMap<String, String>, when: &str) -> Value {
         "labelSelector": {"matchLabels": labels},
     }])
 }
+
+/// A hard spread for a Deployment, with `matchLabelKeys: [pod-template-hash]` where the control
+/// plane supports it (1.27+), so a rolling update spreads the new revision's pods on their own
+/// instead of counting the old ones it is replacing.
+pub(super) fn hard_spread(labels: &BTreeMap<String, String>, snapshot: &Snapshot) -> Value {
+    let mut constraints = spread(labels, "DoNotSchedule");
+    if crate::facts::supports_match_label_keys(snapshot) == Some(true)
+        && let Some(first) = constraints.get_mut(0)
+    {
+        first["matchLabelKeys"] = json!([POD_TEMPLATE_HASH]);
+    }
+    constraints
+}
+
+/// The label the Deployment controller puts on each revision's pods.
+pub(crate) const POD_TEMPLATE_HASH: &str = "pod-template-hash";

@@ -266,3 +266,38 @@ fn a_deployment_must_tolerate_the_cordon_to_reach_the_secondary() {
     snap.nodes[1] = node("s").agent().build();
     assert!(findings(&run(&snap), "ingress.tolerates-cordon").is_empty());
 }
+
+/// From 1.27 a hard spread should key on the revision: judged by the server nodes' version.
+#[test]
+fn a_hard_spread_without_match_label_keys_is_flagged_where_the_control_plane_supports_it() {
+    let id = "ingress.topology-spread";
+    let versioned = |version: &str, d: Fx<k8s_openapi::api::apps::v1::Deployment>| {
+        let mut snap = with(d);
+        snap.nodes[0] = node("p")
+            .server()
+            .set("status.nodeInfo", json!({"kubeletVersion": version}))
+            .build();
+        snap
+    };
+    let got = run(&versioned("v1.31.4+k3s1", good()));
+    let messages: Vec<&str> = (got.findings.iter())
+        .filter(|f| f.id == id)
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(
+        messages[0].contains("no matchLabelKeys [pod-template-hash]")
+            && messages[0].contains("runs 1.31"),
+        "{messages:#?}"
+    );
+    assert!(findings(&run(&versioned("v1.26.15+k3s1", good())), id).is_empty());
+    let mut keyed = versioned("v1.31.4+k3s1", good());
+    let spec = (keyed.deployments[0].spec.as_mut())
+        .and_then(|s| s.template.spec.as_mut())
+        .expect("a pod spec");
+    spec.topology_spread_constraints.as_mut().expect("spread")[0].match_label_keys =
+        Some(vec!["pod-template-hash".into()]);
+    assert!(findings(&run(&keyed), id).is_empty());
+    // No version reported: not judged.
+    assert!(findings(&run(&with(good())), id).is_empty());
+}

@@ -386,6 +386,21 @@ fn existing_anti_affinity_violated(
     })
 }
 
+/// `matchLabelKeys`: only pods whose values of these labels equal the incoming pod's count
+/// (with `pod-template-hash`, a rollout's new revision is spread on its own).
+fn same_match_label_keys(constraint: &Value, pod: &Value, labels: &Map<String, Value>) -> bool {
+    let Some(keys) = constraint.get("matchLabelKeys").and_then(Value::as_array) else {
+        return true;
+    };
+    keys.iter().filter_map(Value::as_str).all(|key| {
+        let own = pod
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str);
+        own.is_some() && labels.get(key).and_then(Value::as_str) == own
+    })
+}
+
 /// DoNotSchedule topology spread: placing here must keep skew within maxSkew.
 fn spread_violated(
     constraint: &Value,
@@ -411,6 +426,7 @@ fn spread_violated(
                 !p.terminating
                     && p.namespace == ns
                     && selector_matches(constraint.get("labelSelector"), Some(&p.labels))
+                    && same_match_label_keys(constraint, pod, &p.labels)
             })
             .count() as i64;
         *counts.entry(d.to_string()).or_default() += matching;
