@@ -246,3 +246,38 @@ fn volume_stages_wait_for_a_secondary_that_can_take_replicas() {
 fn plan_of(snapshot: &posture_core::Snapshot) -> posture_core::plan::Plan {
     plan(snapshot, &Policy::default(), &inputs()).expect("plans")
 }
+
+/// The homelab with its ingress controller as a Traefik DaemonSet that a chart value pins to
+/// the control plane: the plan frees it to run on every node, and nothing else about ingress.
+#[test]
+fn an_ingress_daemonset_pinned_to_the_primary_is_unpinned() {
+    let docs: Vec<&str> = HOMELAB
+        .split("\n---\n")
+        .filter(|d| !(d.contains("kind: Deployment") && d.contains("haproxy")))
+        .collect();
+    let daemon = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: traefik, namespace: kube-system, resourceVersion: '7'}\nspec:\n  selector: {matchLabels: {app.kubernetes.io/name: traefik}}\n  template:\n    metadata: {labels: {app.kubernetes.io/name: traefik}}\n    spec:\n      nodeSelector: {node-role.kubernetes.io/control-plane: 'true', kubernetes.io/os: linux}\n      containers: [{name: traefik, image: 'rancher/mirrored-library-traefik:2.11.2'}]\n";
+    let text = format!("{}\n---\n{daemon}", docs.join("\n---\n"));
+    let snap = load_snapshot_str("traefik.yaml", &text).expect("loads");
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    let stage = p.stage("ingress").expect("an ingress stage");
+    assert_eq!(stage.changes.len(), 1);
+    let change = &stage.changes[0];
+    assert_eq!(change.object.kind, "DaemonSet");
+    assert!(stage.rationale.contains("worker-1"), "{}", stage.rationale);
+    let Action::Patch { forward, .. } = &change.action else {
+        panic!("a patch: {:?}", change.action);
+    };
+    let ops = serde_json::to_string(forward).expect("json");
+    assert!(
+        ops.contains(r#""op":"remove","path":"/spec/template/spec/nodeSelector/node-role.kubernetes.io~1control-plane""#),
+        "{ops}"
+    );
+    assert!(
+        !ops.contains("kubernetes.io~1os"),
+        "a key every node has stays: {ops}"
+    );
+    assert!(matches!(
+        &change.post_condition,
+        PostCondition::RolloutComplete { replicas: 2, .. }
+    ));
+}

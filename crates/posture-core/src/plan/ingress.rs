@@ -42,9 +42,7 @@ pub(crate) fn ingress(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
         .iter()
         .find(|d| is_ingress_controller(cx, d))
     else {
-        cx.notes
-            .push("no ingress controller Deployment found; ingress not planned".into());
-        return Ok(Vec::new());
+        return super::ingress_daemon::plan(cx);
     };
     let Some(spec) = pod_spec(d) else {
         return Ok(Vec::new());

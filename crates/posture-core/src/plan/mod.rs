@@ -7,6 +7,7 @@
 mod coredns;
 mod file;
 mod ingress;
+mod ingress_daemon;
 mod longhorn;
 mod owned;
 pub mod patch;
