@@ -56,21 +56,11 @@ pub fn target(
         .first()
         .ok_or_else(|| format!("no Ready node besides {lost_node} to run the probe on"))?;
     let ctx = Ctx::new(snapshot, policy);
-    let controllers = ctx.ingress_controllers();
-    let service = snapshot
-        .services
-        .iter()
-        .find(|service| {
-            let Some(selector) = service.spec.as_ref().and_then(|s| s.selector.as_ref()) else {
-                return false;
-            };
-            controllers.iter().any(|w| {
-                let labels = w.pod_labels();
-                service.metadata.namespace.as_deref() == Some(w.namespace())
-                    && !selector.is_empty()
-                    && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-            })
-        })
+    // The one rule check, watch and the what-if share: the Services selecting the controller's
+    // pods.
+    let service = (ctx.ingress_controllers().into_iter())
+        .flat_map(|w| ctx.services_for(w))
+        .next()
         .ok_or("no Service selects the ingress controller's pods")?;
     let ports = service
         .spec
