@@ -155,13 +155,38 @@ pub(super) fn stale_replicas(ctx: &Ctx<'_>, lh: &Longhorn, def: &CheckDef) -> Ve
         ));
     };
     let mut findings: Vec<Finding> = Vec::new();
-    let too_short = |timeout: i64| timeout * 60 < wait_seconds;
+    let reboot = ctx.policy.longhorn.secondary_reboot_seconds;
+    if wait_seconds < reboot {
+        let object = setting_ref(lh, wait_object.clone(), REPLENISHMENT_WAIT);
+        findings.push(
+            def.finding(
+                Severity::Warning,
+                &object,
+                format!(
+                    "{REPLENISHMENT_WAIT} is {wait_seconds} s, shorter than a reboot of the \
+                     secondary ({reboot} s, longhorn.secondaryRebootSeconds): Longhorn stops \
+                     waiting for the node and, when it is back, rebuilds its replicas in full \
+                     instead of reusing them"
+                ),
+            )
+            .with_evidence(setting_evidence(
+                lh,
+                wait_object.clone(),
+                REPLENISHMENT_WAIT,
+                &wait,
+            ))
+            .with_remediation(format!(
+                "set {REPLENISHMENT_WAIT} above {reboot} (the runbook's value is 600)"
+            )),
+        );
+    }
+    let too_short = |timeout: i64| timeout * 60 < wait_seconds.max(reboot);
     let explain = |what: String, timeout: i64| {
         format!(
             "{what} has staleReplicaTimeout {timeout} min, shorter than {REPLENISHMENT_WAIT} \
-             ({wait_seconds} s): a failed replica is cleaned up before Longhorn stops waiting for \
-             it, so a replica on a node that was down (a reboot of the secondary) is rebuilt in \
-             full instead of reused"
+             ({wait_seconds} s) or a reboot of the secondary ({reboot} s): a failed replica is \
+             cleaned up before Longhorn stops waiting for it, so a replica on a node that was \
+             down is rebuilt in full instead of reused"
         )
     };
     let remediation = format!(

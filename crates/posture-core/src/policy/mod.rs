@@ -90,6 +90,10 @@ pub struct LonghornPolicy {
     pub settings: BTreeMap<String, String>,
     /// Acceptable values of node-drain-policy on two nodes.
     pub node_drain_policies: Vec<String>,
+    /// How long a reboot of the secondary takes, in seconds: Longhorn should wait at least this
+    /// long (`replica-replenishment-wait-interval`) and keep failed replicas at least this long
+    /// (`staleReplicaTimeout`) for their replicas to be reused rather than rebuilt.
+    pub secondary_reboot_seconds: i64,
 }
 
 /// An explicit, explained decision to run volumes with fewer replicas than nodes.
@@ -175,6 +179,7 @@ impl Default for LonghornPolicy {
         .collect();
         Self {
             replicas_per_volume: 2,
+            secondary_reboot_seconds: 300,
             allow_fewer_replicas: None,
             settings,
             node_drain_policies: vec![

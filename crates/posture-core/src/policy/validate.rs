@@ -122,6 +122,13 @@ pub const RULES: &[(&str, Bound)] = &[
         "longhorn.settings.default-replica-count",
         Bound::Replicas { text: true },
     ),
+    (
+        "longhorn.secondaryRebootSeconds",
+        Bound::Int {
+            min: 1,
+            max: MAX_SECONDS,
+        },
+    ),
     ("longhorn.nodeDrainPolicies", Bound::NonEmptyList),
     (
         "longhorn.nodeDrainPolicies[]",

@@ -535,5 +535,20 @@ fn a_stale_replica_timeout_shorter_than_the_replenishment_wait_means_full_rebuil
             .set("spec.staleReplicaTimeout", json!("30"))
             .build(),
     ];
-    assert!(findings(&run(&with_longhorn(lh)), id).is_empty());
+    assert!(findings(&run(&with_longhorn(lh.clone())), id).is_empty());
+    // A wait shorter than a reboot of the secondary: Longhorn gives up on its replicas.
+    lh.settings
+        .retain(|s| s.name() != "replica-replenishment-wait-interval");
+    lh.settings
+        .push(setting("replica-replenishment-wait-interval", "120"));
+    let report = run(&with_longhorn(lh));
+    let got: Vec<_> = report.findings.iter().filter(|f| f.id == id).collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0]
+            .message
+            .contains("shorter than a reboot of the secondary (300 s"),
+        "{}",
+        got[0].message
+    );
 }
