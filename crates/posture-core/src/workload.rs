@@ -284,15 +284,36 @@ pub(crate) fn image_repository(image: &str) -> &str {
     }
 }
 
+/// Called for every container of every workload: compares in place, allocating nothing.
 fn image_is(image: &str, known: &str) -> bool {
     let repo = image_repository(image);
     if known.contains('/') {
         return repo == known
-            || repo.ends_with(&format!("/{known}"))
-            || repo.ends_with(&format!("-{}", known.replace('/', "-")));
+            || ends_with_after(repo, known, b'/')
+            || ends_with_flattened(repo, known);
     }
     let last = repo.rsplit('/').next().unwrap_or(repo);
-    last == known || last.ends_with(&format!("-{known}"))
+    last == known || ends_with_after(last, known, b'-')
+}
+
+/// `text` ends with `separator` followed by `suffix`.
+fn ends_with_after(text: &str, suffix: &str, separator: u8) -> bool {
+    text.strip_suffix(suffix)
+        .is_some_and(|rest| rest.as_bytes().last() == Some(&separator))
+}
+
+/// `text` ends with `-` and `suffix` with its `/` written as `-` (a mirror's flattened name,
+/// `rancher/mirrored-library-traefik` for `library/traefik`).
+fn ends_with_flattened(text: &str, suffix: &str) -> bool {
+    let (text, suffix) = (text.as_bytes(), suffix.as_bytes());
+    let Some(start) = text.len().checked_sub(suffix.len() + 1) else {
+        return false;
+    };
+    text[start] == b'-'
+        && text[start + 1..]
+            .iter()
+            .zip(suffix)
+            .all(|(&t, &s)| t == if s == b'/' { b'-' } else { s })
 }
 
 /// True when `image` is a known ingress controller image.
@@ -342,6 +363,75 @@ pub(crate) fn is_coredns_image(image: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ingress_images_are_known_under_mirrors_and_registries() {
+        for image in [
+            "haproxytech/kubernetes-ingress:3.1",
+            "docker.io/haproxytech/kubernetes-ingress:3.1",
+            "registry.example:5000/mirror/haproxytech/kubernetes-ingress",
+            "mirror.example/library/mirrored-haproxytech-kubernetes-ingress:3.1",
+            "registry.k8s.io/ingress-nginx/controller:v1.11.3@sha256:abc",
+            "rancher/mirrored-library-traefik:2.11.2",
+            "traefik:3.0",
+        ] {
+            assert!(is_ingress_image(image), "{image}");
+        }
+        for image in [
+            "nginx:1.27",
+            "haproxy:2.9",
+            "example/controller:1",
+            "kubernetes-ingress-extra/thing",
+            "traefikx:1",
+        ] {
+            assert!(!is_ingress_image(image), "{image}");
+        }
+    }
+
+    /// The rule as first written, with a `format!` per comparison: the in-place one must agree.
+    fn image_is_by_allocation(image: &str, known: &str) -> bool {
+        let repo = image_repository(image);
+        if known.contains('/') {
+            return repo == known
+                || repo.ends_with(&format!("/{known}"))
+                || repo.ends_with(&format!("-{}", known.replace('/', "-")));
+        }
+        let last = repo.rsplit('/').next().unwrap_or(repo);
+        last == known || last.ends_with(&format!("-{known}"))
+    }
+
+    #[test]
+    fn the_in_place_comparison_agrees_with_the_allocating_one() {
+        let images = [
+            "haproxytech/kubernetes-ingress",
+            "x/haproxytech/kubernetes-ingress:1",
+            "x/a-haproxytech-kubernetes-ingress",
+            "haproxytech-kubernetes-ingress",
+            "-",
+            "/",
+            "a/-",
+            "traefik",
+            "x/mirrored-traefik",
+            "x/traefik-mirrored",
+            "coredns/coredns:1.11",
+            "rancher/mirrored-coredns-coredns:1.12",
+            "ingress-nginx/controller",
+            "q.io/y/ingress-nginx-controller",
+            "",
+        ];
+        let known = INGRESS_IMAGES
+            .iter()
+            .chain(&["coredns/coredns", "coredns", "a/b", "b", "-"]);
+        for k in known {
+            for image in images {
+                assert_eq!(
+                    image_is(image, k),
+                    image_is_by_allocation(image, k),
+                    "{image} vs {k}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn image_repository_strips_registry_and_tag() {
