@@ -192,62 +192,50 @@ pub(super) fn stale_replicas(ctx: &Ctx<'_>, lh: &Longhorn, def: &CheckDef) -> Ve
     let remediation = format!(
         "set staleReplicaTimeout (minutes) above {REPLENISHMENT_WAIT} and above how long a reboot of the secondary takes (Longhorn's StorageClass default is 30)"
     );
+    let stale =
+        |obj: &ObjectRef, what: String, field: &str, timeout: i64, shown: serde_json::Value| {
+            def.finding(Severity::Warning, obj, explain(what, timeout))
+                .with_evidence(Evidence::field(obj, field, shown))
+                .with_evidence(setting_evidence(
+                    lh,
+                    wait_object.clone(),
+                    REPLENISHMENT_WAIT,
+                    &wait,
+                ))
+                .with_remediation(remediation.clone())
+        };
     for volume in &lh.volumes {
         let Some(timeout) = volume.spec.stale_replica_timeout.as_ref().and_then(minutes) else {
             continue;
         };
         if too_short(timeout) {
             let obj = volume.object_ref();
-            findings.push(
-                def.finding(
-                    Severity::Warning,
-                    &obj,
-                    explain(format!("volume {}", volume.name()), timeout),
-                )
-                .with_evidence(Evidence::field(&obj, "spec.staleReplicaTimeout", timeout))
-                .with_evidence(setting_evidence(
-                    lh,
-                    wait_object.clone(),
-                    REPLENISHMENT_WAIT,
-                    &wait,
-                ))
-                .with_remediation(remediation.clone()),
-            );
+            let what = format!("volume {}", volume.name());
+            findings.push(stale(
+                &obj,
+                what,
+                "spec.staleReplicaTimeout",
+                timeout,
+                timeout.into(),
+            ));
         }
     }
-    let classes = ctx
-        .snap
-        .storage_classes
-        .iter()
-        .filter(|s| s.provisioner == PROVISIONER);
+    let classes = (ctx.snap.storage_classes.iter()).filter(|s| s.provisioner == PROVISIONER);
     for class in classes {
         let Some(timeout) = stale_of(class) else {
             continue;
         };
         if too_short(timeout) {
             let obj = ObjectRef::of(class);
-            findings.push(
-                def.finding(
-                    Severity::Warning,
-                    &obj,
-                    explain(
-                        format!("StorageClass {} (for new volumes)", obj.name),
-                        timeout,
-                    ),
-                )
-                .with_evidence(Evidence::field(
-                    &obj,
-                    "parameters.staleReplicaTimeout",
-                    timeout.to_string(),
-                ))
-                .with_evidence(setting_evidence(
-                    lh,
-                    wait_object.clone(),
-                    REPLENISHMENT_WAIT,
-                    &wait,
-                ))
-                .with_remediation(remediation.clone()),
-            );
+            let what = format!("StorageClass {} (for new volumes)", obj.name);
+            let shown = timeout.to_string().into();
+            findings.push(stale(
+                &obj,
+                what,
+                "parameters.staleReplicaTimeout",
+                timeout,
+                shown,
+            ));
         }
     }
     Verdict::judged(findings, format!("{REPLENISHMENT_WAIT} {wait_seconds} s"))

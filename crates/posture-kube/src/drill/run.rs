@@ -349,34 +349,29 @@ async fn run_locked(
             },
             _ => Some(watch.next().await),
         };
-        let Some(next) = next else {
-            interrupted = true;
-            if let Phase::Restoring { .. } = phase {
-                drill.note("interrupted: no longer waiting for the restore gate");
-                unrestored.push("interrupted before the restore gate held".into());
-                break;
+        // Interrupted in the window: an abort without a breach, restored below.
+        let mut restore_now = false;
+        let batch = match next {
+            None => {
+                interrupted = true;
+                if let Phase::Restoring { .. } = phase {
+                    drill.note("interrupted: no longer waiting for the restore gate");
+                    unrestored.push("interrupted before the restore gate held".into());
+                    break;
+                }
+                drill.note("interrupted: aborting the drill");
+                aborted_early = true;
+                restore_now = true;
+                Vec::new()
             }
-            drill.note("interrupted: aborting the drill");
-            aborted_early = true;
-            if let Some(prober) = prober.as_mut() {
-                prober.stop(client).await;
-            }
-            phase = start_restore(
-                &mut drill,
-                &mut during,
-                journal.as_deref(),
-                &mut evictions_pending,
-            )
-            .await?;
-            continue;
-        };
-        let batch = match next.map_err(DrillRunError::Watch)? {
-            Update::Signals(batch) => batch,
-            Update::Note(note) => {
-                drill.note(format!("watch: {note}"));
-                continue;
-            }
-            Update::Object { .. } => continue,
+            Some(next) => match next.map_err(DrillRunError::Watch)? {
+                Update::Signals(batch) => batch,
+                Update::Note(note) => {
+                    drill.note(format!("watch: {note}"));
+                    continue;
+                }
+                Update::Object { .. } => continue,
+            },
         };
         let mut ticked = false;
         for signal in &batch {
@@ -434,13 +429,11 @@ async fn run_locked(
             drill.note(format!("breach of {}", breach.describe()));
         }
         let now = drill.now;
-        let mut restore_now = false;
         match phase {
             Phase::Stopping { deadline } => {
-                if !ticked {
-                    continue;
-                }
-                if drill.node_ready().await? != Some(true) {
+                if !ticked || restore_now {
+                    // Nothing to read between ticks; an interrupt restores below.
+                } else if drill.node_ready().await? != Some(true) {
                     drill.note(format!(
                         "{node} is NotReady; observing for {}",
                         friendly(settings.window)
