@@ -55,12 +55,13 @@ pub struct Needed {
 }
 
 pub fn needed_on(lh: &Longhorn, node: &str) -> Needed {
+    // One pass over the replicas, not one per volume.
+    let held: std::collections::HashSet<&str> = (lh.replicas.iter())
+        .filter(|r| r.node_id() == Some(node))
+        .filter_map(|r| r.volume_name())
+        .collect();
     let missing: Vec<_> = (lh.volumes.iter())
-        .filter(|v| {
-            !lh.replicas
-                .iter()
-                .any(|r| r.volume_name() == Some(v.name()) && r.node_id() == Some(node))
-        })
+        .filter(|v| !held.contains(v.name()))
         .collect();
     Needed {
         volumes: missing.len(),
@@ -200,37 +201,35 @@ const COMPONENTS: [(&str, &str, &str); 3] = [
 /// `node`. A component with no pod anywhere in the snapshot is not judged (the snapshot may
 /// not list pods).
 fn components_on(snapshot: &Snapshot, node: &str, out: &mut Vec<RoomProblem>) {
+    let has = |pod: &k8s_openapi::api::core::v1::Pod, key: &str, value: &str| {
+        (pod.metadata.labels.as_ref())
+            .and_then(|l| l.get(key))
+            .map(String::as_str)
+            == Some(value)
+    };
+    // The node's own pods first (a string compare each); the whole list is searched only for a
+    // component missing here, to tell "not here" from "not in the snapshot".
+    let here: Vec<&k8s_openapi::api::core::v1::Pod> = (snapshot.pods.iter())
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+        .collect();
     for (key, value, loss) in COMPONENTS {
-        let pods: Vec<&k8s_openapi::api::core::v1::Pod> = (snapshot.pods.iter())
-            .filter(|p| {
-                (p.metadata.labels.as_ref())
-                    .and_then(|l| l.get(key))
-                    .map(String::as_str)
-                    == Some(value)
-            })
-            .collect();
-        let Some(any) = pods.first() else {
+        let mine: Vec<_> = here.iter().filter(|p| has(p, key, value)).collect();
+        if mine.iter().any(|p| crate::facts::pod_ready(p)) {
             continue;
-        };
-        let here = pods
-            .iter()
-            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
-            .find(|p| crate::facts::pod_ready(p));
-        if here.is_none() {
-            let on_node = pods
-                .iter()
-                .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node));
-            let (object, state) = match on_node {
-                Some(pod) => (ObjectRef::of(*pod), "is not ready"),
-                None => (ObjectRef::of(*any), "runs elsewhere but not"),
-            };
-            out.push(RoomProblem {
-                object,
-                field: "spec.nodeName".into(),
-                value: Value::from(node),
-                message: format!("{value} {state} on {node}: {loss}"),
-            });
         }
+        let (object, state) = match mine.first() {
+            Some(pod) => (ObjectRef::of(**pod), "is not ready"),
+            None => match snapshot.pods.iter().find(|p| has(p, key, value)) {
+                Some(elsewhere) => (ObjectRef::of(elsewhere), "runs elsewhere but not"),
+                None => continue,
+            },
+        };
+        out.push(RoomProblem {
+            object,
+            field: "spec.nodeName".into(),
+            value: Value::from(node),
+            message: format!("{value} {state} on {node}: {loss}"),
+        });
     }
 }
 

@@ -1,6 +1,8 @@
 //! What every section shares: the snapshot, the policy, the inferred topology, the instant the
 //! snapshot describes, and the system workloads found once (ingress controller, CoreDNS).
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 
 use k8s_openapi::api::core::v1::Service;
@@ -22,16 +24,73 @@ pub(crate) struct Ctx<'a> {
     pub observed_at: Option<Timestamp>,
     /// Deployments, StatefulSets, DaemonSets and bare ReplicaSets.
     pub workloads: Vec<Workload<'a>>,
+    /// Workloads by kind, namespace and name (index into `workloads`), and each ReplicaSet's
+    /// Deployment by namespace and name: a pod's owner is looked up for every pod, so once per
+    /// run rather than by scanning.
+    by_name: Index<usize>,
+    deployment_of: Index<&'a str>,
+    /// The ingress controllers and CoreDNS among `workloads`, judged once: checks ask for them
+    /// for every workload they look at.
+    ingress: Vec<usize>,
+    coredns: Vec<usize>,
+}
+
+/// Kind (or namespace) -> namespace (or name) -> name (or nothing) -> value, looked up by `&str`
+/// without building a key.
+type Index<V> = HashMap<String, HashMap<String, HashMap<String, V>>>;
+
+fn index_workloads(workloads: &[Workload<'_>]) -> Index<usize> {
+    let mut index: Index<usize> = HashMap::new();
+    for (i, w) in workloads.iter().enumerate() {
+        index
+            .entry(w.object.kind.clone())
+            .or_default()
+            .entry(w.namespace().to_owned())
+            .or_default()
+            .entry(w.name().to_owned())
+            .or_insert(i);
+    }
+    index
+}
+
+fn index_replica_sets(snap: &Snapshot) -> Index<&str> {
+    let mut by_namespace: HashMap<String, HashMap<String, &str>> = HashMap::new();
+    for rs in &snap.replica_sets {
+        let deployment = (rs.metadata.owner_references.iter().flatten())
+            .find(|o| o.kind == "Deployment")
+            .map(|o| o.name.as_str());
+        if let (Some(deployment), Some(name)) = (deployment, rs.metadata.name.as_ref()) {
+            by_namespace
+                .entry(rs.metadata.namespace.clone().unwrap_or_default())
+                .or_default()
+                .entry(name.clone())
+                .or_insert(deployment);
+        }
+    }
+    HashMap::from([("ReplicaSet".to_owned(), by_namespace)])
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(snap: &'a Snapshot, policy: &'a Policy) -> Self {
+        let workloads = workload::all(snap);
+        let which = |is: &dyn Fn(&Workload<'_>) -> bool| -> Vec<usize> {
+            (workloads.iter().enumerate())
+                .filter(|(_, w)| is(w))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let ingress = which(&|w| workload::is_ingress_controller(w, policy));
+        let coredns = which(&workload::is_coredns);
         Self {
+            ingress,
+            coredns,
             snap,
             policy,
             topology: topology::infer(snap, policy),
             observed_at: snap.observed_at(),
-            workloads: workload::all(snap),
+            by_name: index_workloads(&workloads),
+            deployment_of: index_replica_sets(snap),
+            workloads,
         }
     }
 
@@ -55,18 +114,12 @@ impl<'a> Ctx<'a> {
 
     /// Workloads the ingress check treats as ingress controllers.
     pub fn ingress_controllers(&self) -> Vec<&Workload<'a>> {
-        self.workloads
-            .iter()
-            .filter(|w| workload::is_ingress_controller(w, self.policy))
-            .collect()
+        self.ingress.iter().map(|&i| &self.workloads[i]).collect()
     }
 
     /// CoreDNS Deployments, found by `k8s-app: kube-dns` or the coredns image in kube-system.
     pub fn coredns(&self) -> Vec<&Workload<'a>> {
-        self.workloads
-            .iter()
-            .filter(|w| workload::is_coredns(w))
-            .collect()
+        self.coredns.iter().map(|&i| &self.workloads[i]).collect()
     }
 }
 
@@ -80,16 +133,18 @@ impl<'a> Ctx<'a> {
             .find(|o| o.controller == Some(true))
             .or_else(|| owners.first())?;
         let (kind, name) = if owner.kind == "ReplicaSet" {
-            match self.snap.deployment_of_replica_set(namespace, &owner.name) {
-                Some(deployment) => ("Deployment", deployment),
+            let deployment = (self.deployment_of.get("ReplicaSet"))
+                .and_then(|by_ns| by_ns.get(namespace))
+                .and_then(|by_name| by_name.get(owner.name.as_str()));
+            match deployment {
+                Some(deployment) => ("Deployment", *deployment),
                 None => ("ReplicaSet", owner.name.as_str()),
             }
         } else {
             (owner.kind.as_str(), owner.name.as_str())
         };
-        self.workloads
-            .iter()
-            .find(|w| w.object.kind == kind && w.name() == name && w.namespace() == namespace)
+        let i = *(self.by_name.get(kind))?.get(namespace)?.get(name)?;
+        self.workloads.get(i)
     }
 
     /// The first PodDisruptionBudget in the workload's namespace that selects its pods.
