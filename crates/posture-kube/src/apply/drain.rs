@@ -49,16 +49,7 @@ pub async fn server_dry_run(
     node: &str,
 ) -> Result<Vec<EvictionAnswer>, DrillError> {
     cordon(client, node).await?;
-    let pods: Api<Pod> = Api::all(client.clone());
-    let on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
-    let mut listed = retrying(|| pods.list(&on_node), transient)
-        .await
-        .map_err(|source| DrillError::ListPods {
-            node: node.to_owned(),
-            source,
-        })?
-        .items;
-    listed.sort_by(|a, b| ObjectRef::of(a).cmp(&ObjectRef::of(b)));
+    let listed = pods_on(client, node).await?;
     let mut answers = Vec::with_capacity(listed.len());
     for pod in &listed {
         let answer = match skipped(pod) {
@@ -72,6 +63,21 @@ pub async fn server_dry_run(
         });
     }
     Ok(answers)
+}
+
+/// The pods on `node`, by namespace and name (a field selector, as `kubectl drain` lists them).
+pub(crate) async fn pods_on(client: &kube::Client, node: &str) -> Result<Vec<Pod>, DrillError> {
+    let pods: Api<Pod> = Api::all(client.clone());
+    let on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
+    let mut listed = retrying(|| pods.list(&on_node), transient)
+        .await
+        .map_err(|source| DrillError::ListPods {
+            node: node.to_owned(),
+            source,
+        })?
+        .items;
+    listed.sort_by(|a, b| ObjectRef::of(a).cmp(&ObjectRef::of(b)));
+    Ok(listed)
 }
 
 /// What `kubectl cordon` sends, as a dry run: a node that does not exist is the one error a

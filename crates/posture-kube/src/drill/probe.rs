@@ -98,7 +98,7 @@ impl Prober {
         self.started += 1;
         let name = format!("posture-probe-{}-{}", std::process::id(), self.started);
         let manifest: Pod = serde_json::from_value(pod(&self.target, &name))
-            .map_err(|e| DrillRunError::Twin(format!("the probe pod does not encode: {e}")))?;
+            .map_err(|e| DrillRunError::Probe(e.to_string()))?;
         let refused = |source| DrillRunError::Api {
             what: format!("creating probe pod {name}"),
             source,

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use posture_core::ObjectRef;
 use posture_core::act::Act;
 use posture_core::detect::{Alert, DetectPolicy, DetectorKind};
@@ -42,7 +42,7 @@ use posture_core::snapshot::Snapshot;
 
 use super::power::{Power, twin_fault};
 use super::probe::Prober;
-use crate::apply::drain::{evict, skipped};
+use crate::apply::drain::{DrillError, evict, pods_on, skipped};
 use crate::apply::lock::{self, HeldLock, LockError, LockSettings};
 use crate::watch::act::{ActError, act_holding_lock, undo_holding_lock};
 use crate::watch::{self as signals, Update, WatchError, WatchOptions};
@@ -62,6 +62,10 @@ pub enum DrillRunError {
     Act(#[source] ActError),
     #[error("the twin refused a fault: {0}")]
     Twin(String),
+    #[error("cannot list the node's pods")]
+    Pods(#[source] DrillError),
+    #[error("cannot build the probe pod: {0}")]
+    Probe(String),
     #[error("the API server refused {what}")]
     Api {
         what: String,
@@ -171,17 +175,9 @@ impl Drill<'_> {
     /// Evicts the node's pods that are still to go; returns how many a budget or an error
     /// held back.
     async fn evict_node(&mut self, evicted: &mut BTreeSet<String>) -> Result<usize, DrillRunError> {
-        let pods: Api<Pod> = Api::all(self.client.clone());
-        let on_node =
-            ListParams::default().fields(&format!("spec.nodeName={}", self.settings.node));
-        let listed = pods
-            .list(&on_node)
+        let listed = pods_on(self.client, &self.settings.node)
             .await
-            .map_err(|source| DrillRunError::Api {
-                what: format!("listing the pods on {}", self.settings.node),
-                source,
-            })?
-            .items;
+            .map_err(DrillRunError::Pods)?;
         let mut held = 0;
         for pod in &listed {
             let key = format!("{}", ObjectRef::of(pod));
@@ -320,6 +316,8 @@ async fn run_locked(
     let mut aborted_by: Option<Breach> = None;
     let mut breaches_seen = 0usize;
     let mut during: Option<Snapshot> = None;
+    // The restore gate's read that ended the drill (restored, or given up): the "after" picture.
+    let mut last_read: Option<Snapshot> = None;
     let mut last_gate: Option<Timestamp> = None;
     let mut last_gate_real: Option<Instant> = None;
     let mut quiet_since: Option<Timestamp> = None;
@@ -519,12 +517,8 @@ async fn run_locked(
                             "restored: {node} is as before, volumes healthy, quiet for {}",
                             friendly(settings.settle)
                         ));
-                        phases.push(placement::phase(
-                            "during",
-                            during.as_ref().unwrap_or(&snapshot),
-                        ));
-                        phases.push(placement::phase("after", &snapshot));
                         restored = true;
+                        last_read = Some(snapshot);
                         break;
                     }
                 } else {
@@ -535,11 +529,7 @@ async fn run_locked(
                             friendly(settings.restore_within)
                         ));
                         unrestored.extend(unmet);
-                        phases.push(placement::phase(
-                            "during",
-                            during.as_ref().unwrap_or(&snapshot),
-                        ));
-                        phases.push(placement::phase("after", &snapshot));
+                        last_read = Some(snapshot);
                         break;
                     }
                 }
@@ -558,13 +548,17 @@ async fn run_locked(
             .await?;
         }
     }
+    // The cluster as the read that ended the restore saw it, or, stopped otherwise, as it was left.
+    let after = match last_read {
+        Some(snapshot) => snapshot,
+        None => drill.snapshot().await?,
+    };
+    phases.push(placement::phase(
+        "during",
+        during.as_ref().unwrap_or(&after),
+    ));
+    phases.push(placement::phase("after", &after));
     // A breach is the headline; what the restore could not bring back is listed either way.
-    if !restored && phases.len() == 1 {
-        // Stopped before the gate was read: picture the cluster as it was left.
-        let now = drill.snapshot().await?;
-        phases.push(placement::phase("during", during.as_ref().unwrap_or(&now)));
-        phases.push(placement::phase("after", &now));
-    }
     let outcome = if aborted_by.is_some() || aborted_early {
         Outcome::Aborted
     } else if restore_breach {
