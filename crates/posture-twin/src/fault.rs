@@ -62,6 +62,9 @@ pub enum Fault {
     },
     /// The API server restarts: every open watch ends.
     RestartApi,
+    /// etcd compacts its history up to now: a watch resuming from before now and a paged list
+    /// begun before now are answered 410 Gone, and must start over.
+    Compact,
     /// Removes every fault.
     ClearAll,
 }

@@ -133,6 +133,7 @@ pub(crate) fn inject(shared: &Shared, fault: &Fault) {
         Fault::RestartApi => {
             shared.restarts.send_modify(|n| *n += 1);
         }
+        Fault::Compact => shared.mutate(|twin| twin.store.compact()),
         Fault::ClearAll => {
             *shared.faults() = ApiFaults::default();
             shared.fault_changes.send_modify(|n| *n += 1);

@@ -8,8 +8,9 @@
 //! - Responses carry a `Date` header with the twin's virtual time.
 //!
 //! # Caveats
-//! - HTTP only. Without a token (the default, for loopback) there is no authentication; with
-//!   one ([`serve_with_token`]) every request must carry it as a bearer token, else 401.
+//! - HTTP, or HTTPS with a self-signed certificate made at start ([`serve_tls`]). Without a token
+//!   (the default, for loopback) there is no authentication; with one ([`serve_with_token`])
+//!   every request must carry it as a bearer token, else 401.
 //! - Server-side apply is approximated by a merge patch that creates missing objects.
 
 mod control;
@@ -27,6 +28,7 @@ mod table_cells;
 mod table_columns;
 mod table_crd;
 mod target;
+mod tls;
 mod watch;
 
 use std::net::SocketAddr;
@@ -48,6 +50,7 @@ use crate::Twin;
 use crate::fault::Fault;
 
 pub use control::ApiFaults;
+pub use tls::TlsError;
 
 /// How the twin is served.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +81,8 @@ pub enum ServeError {
     },
     #[error("failed to read the bound address")]
     LocalAddr(#[source] std::io::Error),
+    #[error("failed to serve HTTPS")]
+    Tls(#[from] TlsError),
 }
 
 /// State shared by every request handler, the speed ticker and the [`RunningTwin`] handle.
@@ -100,6 +105,10 @@ pub(crate) struct Shared {
     bookmark_interval: Duration,
     /// The bearer token every request must carry, if any.
     token: Option<String>,
+    /// Requests that came over HTTP/2.
+    http2_requests: AtomicU64,
+    /// Connections accepted (counted when serving TLS).
+    pub(crate) connections: AtomicU64,
 }
 
 impl Shared {
@@ -115,6 +124,8 @@ impl Shared {
             held_requests: AtomicU64::new(0),
             bookmark_interval: Duration::from_secs(5),
             token: None,
+            http2_requests: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
         }
     }
 
@@ -148,6 +159,8 @@ pub struct RunningTwin {
     shared: Arc<Shared>,
     server: Option<JoinHandle<()>>,
     ticker: Option<JoinHandle<()>>,
+    /// The certificate served, when serving HTTPS.
+    certificate_pem: Option<String>,
 }
 
 /// Starts serving `twin` in the background of the current tokio runtime.
@@ -161,6 +174,26 @@ pub async fn serve_with_token(
     twin: Twin,
     options: ServeOptions,
     token: Option<String>,
+) -> Result<RunningTwin, ServeError> {
+    serve_as(twin, options, token, None).await
+}
+
+/// [`serve_with_token`] over HTTPS, with a self-signed certificate made now;
+/// [`RunningTwin::kubeconfig`] trusts it.
+pub async fn serve_tls(
+    twin: Twin,
+    options: ServeOptions,
+    token: Option<String>,
+) -> Result<RunningTwin, ServeError> {
+    let identity = tls::Identity::self_signed()?;
+    serve_as(twin, options, token, Some(identity)).await
+}
+
+async fn serve_as(
+    twin: Twin,
+    options: ServeOptions,
+    token: Option<String>,
+    identity: Option<tls::Identity>,
 ) -> Result<RunningTwin, ServeError> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
@@ -176,10 +209,19 @@ pub async fn serve_with_token(
         .fallback(handle)
         .with_state(Arc::clone(&shared));
     let mut shutdown = shared.shutdown.subscribe();
+    let certificate_pem = identity.as_ref().map(|i| i.certificate_pem.clone());
+    let server_shared = Arc::clone(&shared);
     let server = tokio::spawn(async move {
         let stopped = async move {
             let _ = shutdown.wait_for(|stopped| *stopped).await;
         };
+        if let Some(identity) = identity {
+            return tls::serve(listener, router, identity, &server_shared, stopped).await;
+        }
+        // As Go's net package does for kube-apiserver: no Nagle delay on any answer.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(error) = axum::serve(listener, router)
             .with_graceful_shutdown(stopped)
             .await
@@ -194,6 +236,7 @@ pub async fn serve_with_token(
         shared,
         server: Some(server),
         ticker,
+        certificate_pem,
     })
 }
 
@@ -202,20 +245,34 @@ impl RunningTwin {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = match self.certificate_pem {
+            Some(_) => "https",
+            None => "http",
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// A kubeconfig whose cluster, user and context are all named `posture-twin`.
     pub fn kubeconfig(&self) -> String {
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: posture-twin\n  cluster:\n    server: {}\n\
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: posture-twin\n  cluster:\n    server: {}\n{}\
              users:\n- name: posture-twin\n  user: {}\ncontexts:\n- name: posture-twin\n  context:\n    \
              cluster: posture-twin\n    user: posture-twin\ncurrent-context: posture-twin\npreferences: {{}}\n",
             self.url(),
+            match &self.certificate_pem {
+                Some(pem) => format!(
+                    "    certificate-authority-data: {}\n",
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pem)
+                ),
+                None => String::new(),
+            },
             match &self.shared.token {
                 Some(token) => format!("{{token: '{token}'}}"),
+                // Over HTTPS kubectl asks for a user name and password when the user has no
+                // credentials at all; the twin without a token accepts any.
+                None if self.certificate_pem.is_some() => "{token: anonymous}".to_owned(),
                 None => "{}".to_owned(),
             }
         )
@@ -247,6 +304,15 @@ impl RunningTwin {
     /// Injects a fault: API faults into the server, cluster faults into the simulation.
     pub fn inject(&self, fault: &Fault) {
         control::inject(&self.shared, fault);
+    }
+
+    /// How many requests came over HTTP/2, and how many TLS connections were accepted: what a
+    /// client's connection handling looks like from the server.
+    pub fn http2_requests_and_connections(&self) -> (u64, u64) {
+        (
+            self.shared.http2_requests.load(Ordering::Relaxed),
+            self.shared.connections.load(Ordering::Relaxed),
+        )
     }
 
     /// How many requests an injected timeout is holding right now.
@@ -283,11 +349,15 @@ impl Drop for RunningTwin {
 /// Every request comes through here: control and discovery first, then objects.
 async fn handle(
     State(shared): State<Arc<Shared>>,
+    version: http::Version,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if version == http::Version::HTTP_2 {
+        shared.http2_requests.fetch_add(1, Ordering::Relaxed);
+    }
     if let Some(token) = &shared.token
         && !bearer_matches(&headers, token)
     {

@@ -152,7 +152,13 @@ fn list(shared: &Shared, target: &Target, request: &Request) -> Result<Response,
         .filter(|(_, object)| filter.matches(object))
         .collect();
     let rv = twin.store.resource_version();
-    let page = pages::page(selected, &request.query, rv, !filter.is_empty())?;
+    let page = pages::page(
+        selected,
+        &request.query,
+        rv,
+        !filter.is_empty(),
+        |token_rv| twin.store.is_compacted(token_rv),
+    )?;
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if let Some(next) = &page.next {
         metadata["continue"] = json!(next);
@@ -180,13 +186,24 @@ fn list(shared: &Shared, target: &Target, request: &Request) -> Result<Response,
         }
         Representation::Object => {}
     }
-    let list = json!({
-        "kind": format!("{}List", target.rt.kind),
-        "apiVersion": target.rt.api_version(),
-        "metadata": metadata,
-        "items": page.items,
-    });
+    // Serialized straight from the store: a list of 10,000 pods is not copied first.
+    let list = ListBody {
+        kind: format!("{}List", target.rt.kind),
+        api_version: target.rt.api_version(),
+        metadata,
+        items: &page.items,
+    };
     Ok(json_response(200, &list))
+}
+
+/// A list response, borrowing its items from the store.
+#[derive(serde::Serialize)]
+struct ListBody<'a> {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    metadata: Value,
+    items: &'a [&'a Value],
 }
 
 pub(crate) fn parse_body(request: &Request) -> Result<Value, ApiError> {

@@ -16,17 +16,30 @@ pub(crate) struct Page<'a> {
     pub remaining: Option<usize>,
 }
 
-/// The page of `items` (in key order) that `limit` and `continue` ask for.
+/// The message the real API server answers a compacted continue token with.
+const EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+/// The page of `items` (in key order) that `limit` and `continue` ask for. A token whose list
+/// began before the history `compacted` says is gone is 410 Expired, as etcd's compaction makes
+/// it on a real server; the Status carries a token to continue inconsistently, as there.
 pub(crate) fn page<'a>(
     items: Vec<(&ObjectKey, &'a Value)>,
     query: &Query,
     rv: u64,
     filtered: bool,
+    compacted: impl Fn(u64) -> bool,
 ) -> Result<Page<'a>, ApiError> {
     let start = match query.get("continue").filter(|t| !t.is_empty()) {
-        Some(token) => Some(decode_token(token).ok_or_else(|| {
-            ApiError::bad_request("continue key is not valid: the continue token is malformed")
-        })?),
+        Some(token) => {
+            let (token_rv, namespace, name) = decode_token(token).ok_or_else(|| {
+                ApiError::bad_request("continue key is not valid: the continue token is malformed")
+            })?;
+            if compacted(token_rv) {
+                let inconsistent = encode_token(rv, &namespace, &name);
+                return Err(ApiError::new(410, "Expired", EXPIRED).with_list_continue(inconsistent));
+            }
+            Some((namespace, name))
+        }
         None => None,
     };
     let after = |key: &ObjectKey| {
@@ -48,28 +61,36 @@ pub(crate) fn page<'a>(
     };
     let remaining = rest.len() - limit;
     let last = rest[limit - 1].0;
-    let token = json!({
-        "v": "meta.k8s.io/v1",
-        "rv": rv,
-        "start": format!("{}/{}\u{0}", last.namespace, last.name),
-    });
+    let next = encode_token(rv, &last.namespace, &last.name);
     Ok(Page {
         items: rest.into_iter().take(limit).map(|(_, v)| v).collect(),
-        next: Some(base64_encode(token.to_string().as_bytes())),
+        next: Some(next),
         remaining: (!filtered).then_some(remaining),
     })
 }
 
-/// The (namespace, name) after which a continue token starts.
-fn decode_token(token: &str) -> Option<(String, String)> {
+/// A continue token for a list at `rv` that goes on after `namespace/name`.
+fn encode_token(rv: u64, namespace: &str, name: &str) -> String {
+    let token = json!({
+        "v": "meta.k8s.io/v1",
+        "rv": rv,
+        "start": format!("{namespace}/{name}\u{0}"),
+    });
+    base64_encode(token.to_string().as_bytes())
+}
+
+/// The resource version of the list a continue token belongs to, and the (namespace, name)
+/// after which it starts.
+fn decode_token(token: &str) -> Option<(u64, String, String)> {
     let bytes = base64_decode(token)?;
     let value: Value = serde_json::from_slice(&bytes).ok()?;
     if value.get("v").and_then(Value::as_str) != Some("meta.k8s.io/v1") {
         return None;
     }
+    let rv = value.get("rv")?.as_u64()?;
     let start = value.get("start")?.as_str()?.trim_end_matches('\u{0}');
     let (namespace, name) = start.split_once('/')?;
-    Some((namespace.to_owned(), name.to_owned()))
+    Some((rv, namespace.to_owned(), name.to_owned()))
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -130,6 +151,6 @@ mod tests {
         assert_eq!(decode_token("bm90LWEtdG9rZW4"), None);
         assert_eq!(decode_token("%%%"), None);
         let token = base64_encode(br#"{"v":"meta.k8s.io/v1","rv":3,"start":"ns/b\u0000"}"#);
-        assert_eq!(decode_token(&token), Some(("ns".into(), "b".into())));
+        assert_eq!(decode_token(&token), Some((3, "ns".into(), "b".into())));
     }
 }

@@ -15,6 +15,8 @@ pub(crate) struct ApiError {
     pub reason: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// `metadata.continue` of the Status: how an expired list may go on, inconsistently.
+    pub list_continue: Option<String>,
 }
 
 impl ApiError {
@@ -24,7 +26,13 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            list_continue: None,
         }
+    }
+
+    pub fn with_list_continue(mut self, token: String) -> Self {
+        self.list_continue = Some(token);
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -160,6 +168,9 @@ impl ApiError {
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
+        if let Some(token) = &self.list_continue {
+            status["metadata"]["continue"] = json!(token);
+        }
         status
     }
 }
@@ -202,14 +213,12 @@ fn name_details(rt: &ResourceType, name: &str) -> Value {
     details
 }
 
-pub(crate) fn json_response(code: u16, body: &Value) -> Response {
+pub(crate) fn json_response(code: u16, body: &(impl serde::Serialize + ?Sized)) -> Response {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(e) => text_response(500, format!("the response could not be encoded: {e}")),
+    }
 }
 
 pub(crate) fn text_response(code: u16, body: String) -> Response {

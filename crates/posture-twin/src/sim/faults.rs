@@ -142,6 +142,7 @@ pub(super) fn inject(sim: &mut Simulation, store: &mut Store, fault: &Fault, now
         Fault::ApiErrors { .. }
         | Fault::ApiTimeouts { .. }
         | Fault::LostReplies { .. }
-        | Fault::RestartApi => {}
+        | Fault::RestartApi
+        | Fault::Compact => {}
     }
 }

@@ -346,6 +346,11 @@ impl Store {
         Ok(self.history.range(start..).collect())
     }
 
+    /// True when history no longer reaches back to `rv`: a list begun there cannot continue.
+    pub fn is_compacted(&self, rv: u64) -> bool {
+        rv + 1 < self.oldest_resumable
+    }
+
     /// Every change still in history, oldest first.
     pub fn history(&self) -> impl Iterator<Item = &Committed> {
         self.history.iter()

@@ -62,6 +62,9 @@ pub(crate) enum FaultCommand {
     LostReplies { plural: String },
     /// Restart the API server: every open watch ends.
     RestartApi,
+    /// Compact etcd's history up to now: watches resuming from before and paged lists begun
+    /// before are answered 410 Gone and start over.
+    Compact,
     /// Remove every fault.
     Clear,
 }
@@ -98,6 +101,7 @@ impl FaultCommand {
             Self::ApiTimeouts { rate } => Fault::ApiTimeouts { rate },
             Self::LostReplies { plural } => Fault::LostReplies { plural },
             Self::RestartApi => Fault::RestartApi,
+            Self::Compact => Fault::Compact,
             Self::Clear => Fault::ClearAll,
         }
     }

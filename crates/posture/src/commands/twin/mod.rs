@@ -51,6 +51,10 @@ pub(crate) struct ServeArgs {
     /// token written into the kubeconfig.
     #[arg(long)]
     pub(crate) allow_remote: bool,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a self-signed certificate made at start, which the
+    /// written kubeconfig trusts: how a real API server is reached.
+    #[arg(long)]
+    pub(crate) tls: bool,
     /// Where to write the kubeconfig (default: a file in the temporary directory).
     #[arg(long, value_name = "FILE")]
     pub(crate) kubeconfig_out: Option<PathBuf>,

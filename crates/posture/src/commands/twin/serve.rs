@@ -29,9 +29,11 @@ pub(super) fn run(args: &ServeArgs) -> Result<u8, CliError> {
                 uuid::Uuid::new_v4().simple()
             )
         });
-        let running = posture_twin::api::serve_with_token(twin, options, token)
-            .await
-            .map_err(TwinError::Serve)?;
+        let running = match args.tls {
+            true => posture_twin::api::serve_tls(twin, options, token).await,
+            false => posture_twin::api::serve_with_token(twin, options, token).await,
+        }
+        .map_err(TwinError::Serve)?;
         let (kubeconfig, chosen) = match &args.kubeconfig_out {
             Some(path) => (path.clone(), true),
             None => (default_kubeconfig(&running), false),
