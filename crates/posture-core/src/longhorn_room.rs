@@ -6,6 +6,9 @@
 //! See <https://longhorn.io/docs/1.12.1/nodes-and-volumes/nodes/node-space-usage/> and the
 //! settings `storage-over-provisioning-percentage` and `storage-minimal-available-percentage`.
 
+use std::collections::HashMap;
+
+use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
 use crate::longhorn::{LonghornNode, SettingValue};
@@ -72,6 +75,16 @@ pub fn needed_on(lh: &Longhorn, node: &str) -> Needed {
 /// Why `node` cannot take `needed` bytes of new replicas; empty when it can, when nothing is
 /// needed (it holds a replica of every volume already), or when Longhorn is not installed.
 pub fn problems(snapshot: &Snapshot, node: &str, needed: Needed) -> Vec<RoomProblem> {
+    problems_with(snapshot, &LonghornPods::of(snapshot), node, needed)
+}
+
+/// [`problems`] with Longhorn's per-node pods indexed once, for callers that ask about many nodes.
+pub fn problems_with(
+    snapshot: &Snapshot,
+    pods: &LonghornPods<'_>,
+    node: &str,
+    needed: Needed,
+) -> Vec<RoomProblem> {
     let Some(lh) = snapshot.longhorn.as_ref() else {
         return Vec::new();
     };
@@ -174,7 +187,7 @@ pub fn problems(snapshot: &Snapshot, node: &str, needed: Needed) -> Vec<RoomProb
             ),
         );
     }
-    components_on(snapshot, node, &mut out);
+    components_on(pods, node, &mut out);
     out
 }
 
@@ -197,29 +210,53 @@ const COMPONENTS: [(&str, &str, &str); 3] = [
     ),
 ];
 
+/// Longhorn's per-node pods ([`COMPONENTS`]) by node, read from the pod list once.
+pub struct LonghornPods<'a> {
+    /// Per component: its pods by the node they run on.
+    by_node: [HashMap<&'a str, Vec<&'a Pod>>; COMPONENTS.len()],
+    /// Per component: a pod anywhere, to tell "not here" from "not in the snapshot".
+    anywhere: [Option<&'a Pod>; COMPONENTS.len()],
+}
+
+impl<'a> LonghornPods<'a> {
+    pub fn of(snapshot: &'a Snapshot) -> Self {
+        let mut index = Self {
+            by_node: Default::default(),
+            anywhere: [None; COMPONENTS.len()],
+        };
+        for pod in &snapshot.pods {
+            let Some(labels) = pod.metadata.labels.as_ref() else {
+                continue;
+            };
+            for (i, (key, value, _)) in COMPONENTS.iter().enumerate() {
+                if labels.get(*key).map(String::as_str) != Some(*value) {
+                    continue;
+                }
+                index.anywhere[i].get_or_insert(pod);
+                if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
+                    index.by_node[i].entry(node).or_default().push(pod);
+                }
+            }
+        }
+        index
+    }
+}
+
 /// Each of Longhorn's per-node pods that runs elsewhere in the cluster but not, ready, on
 /// `node`. A component with no pod anywhere in the snapshot is not judged (the snapshot may
 /// not list pods).
-fn components_on(snapshot: &Snapshot, node: &str, out: &mut Vec<RoomProblem>) {
-    let has = |pod: &k8s_openapi::api::core::v1::Pod, key: &str, value: &str| {
-        (pod.metadata.labels.as_ref())
-            .and_then(|l| l.get(key))
-            .map(String::as_str)
-            == Some(value)
-    };
-    // The node's own pods first (a string compare each); the whole list is searched only for a
-    // component missing here, to tell "not here" from "not in the snapshot".
-    let here: Vec<&k8s_openapi::api::core::v1::Pod> = (snapshot.pods.iter())
-        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
-        .collect();
-    for (key, value, loss) in COMPONENTS {
-        let mine: Vec<_> = here.iter().filter(|p| has(p, key, value)).collect();
+fn components_on(pods: &LonghornPods<'_>, node: &str, out: &mut Vec<RoomProblem>) {
+    for (i, (_, value, loss)) in COMPONENTS.iter().enumerate() {
+        let mine = pods.by_node[i]
+            .get(node)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         if mine.iter().any(|p| crate::facts::pod_ready(p)) {
             continue;
         }
         let (object, state) = match mine.first() {
-            Some(pod) => (ObjectRef::of(**pod), "is not ready"),
-            None => match snapshot.pods.iter().find(|p| has(p, key, value)) {
+            Some(pod) => (ObjectRef::of(*pod), "is not ready"),
+            None => match pods.anywhere[i] {
                 Some(elsewhere) => (ObjectRef::of(elsewhere), "runs elsewhere but not"),
                 None => continue,
             },

@@ -33,6 +33,8 @@ pub(crate) struct Ctx<'a> {
     /// for every workload they look at.
     ingress: Vec<usize>,
     coredns: Vec<usize>,
+    /// The nodes' zone labels ("" for a node without one): every volume is judged against them.
+    pub zones: std::collections::BTreeSet<String>,
 }
 
 /// Kind (or namespace) -> namespace (or name) -> name (or nothing) -> value, looked up by `&str`
@@ -91,6 +93,14 @@ impl<'a> Ctx<'a> {
             by_name: index_workloads(&workloads),
             deployment_of: index_replica_sets(snap),
             workloads,
+            zones: (snap.nodes.iter())
+                .map(|n| {
+                    (n.metadata.labels.as_ref())
+                        .and_then(|l| l.get(crate::checks::longhorn_volumes::ZONE_LABEL))
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect(),
         }
     }
 

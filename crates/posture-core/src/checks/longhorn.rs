@@ -121,6 +121,7 @@ fn secondary_room(ctx: &Ctx<'_>, lh: &Longhorn, def: &CheckDef) -> Verdict {
     }
     let mut findings = Vec::new();
     let mut detail = Vec::new();
+    let pods = crate::longhorn_room::LonghornPods::of(ctx.snap);
     for node in &ctx.topology.secondaries {
         let needed = crate::longhorn_room::needed_on(lh, node);
         detail.push(format!(
@@ -128,7 +129,7 @@ fn secondary_room(ctx: &Ctx<'_>, lh: &Longhorn, def: &CheckDef) -> Verdict {
             needed.volumes,
             needed.bytes.div_ceil(1 << 30)
         ));
-        for p in crate::longhorn_room::problems(ctx.snap, node, needed) {
+        for p in crate::longhorn_room::problems_with(ctx.snap, &pods, node, needed) {
             findings.push(
                 def.finding(Severity::Error, &p.object, p.message.clone())
                     .with_evidence(Evidence::field(&p.object, &p.field, p.value.clone()))

@@ -1,11 +1,13 @@
 //! 2.4 Longhorn, per volume: replica count, one healthy replica per node, robustness,
 //! per-volume overrides that defeat the global settings, and replica modes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::api::core::v1::PersistentVolume;
 
 use super::context::Ctx;
 use super::record::{CheckDef, Recorder, Verdict};
-use crate::longhorn::{Replica, Volume};
+use crate::longhorn::{LonghornEngine, Replica, Volume};
 use crate::report::{Evidence, Finding, Section, Severity};
 use crate::snapshot::Longhorn;
 use crate::topology::node_name;
@@ -104,20 +106,28 @@ impl VolumeView<'_> {
 }
 
 pub(crate) fn views<'a>(ctx: &Ctx<'a>, lh: &'a Longhorn) -> Vec<VolumeView<'a>> {
+    // Replicas, engines and PersistentVolumes by volume name, each list read once.
+    let mut replicas_of: HashMap<&str, Vec<&'a Replica>> = HashMap::new();
+    for replica in &lh.replicas {
+        if let Some(volume) = replica.volume_name() {
+            replicas_of.entry(volume).or_default().push(replica);
+        }
+    }
+    let mut engines_of: HashMap<&str, Vec<&'a LonghornEngine>> = HashMap::new();
+    for engine in &lh.engines {
+        if let Some(volume) = engine.volume_name() {
+            engines_of.entry(volume).or_default().push(engine);
+        }
+    }
+    let volumes: HashMap<&str, &PersistentVolume> = (ctx.snap.persistent_volumes.iter())
+        .filter_map(|pv| Some((pv.metadata.name.as_deref()?, pv)))
+        .collect();
     lh.volumes
         .iter()
         .map(|volume| {
             let name = volume.name();
-            let replicas = lh
-                .replicas
-                .iter()
-                .filter(|r| r.volume_name() == Some(name))
-                .collect();
-            let engines: Vec<_> = lh
-                .engines
-                .iter()
-                .filter(|e| e.volume_name() == Some(name))
-                .collect();
+            let replicas = replicas_of.get(name).cloned().unwrap_or_default();
+            let engines = engines_of.get(name).cloned().unwrap_or_default();
             let mut modes = BTreeMap::new();
             for e in engines.iter().filter(|e| e.spec.active != Some(false)) {
                 modes.extend(
@@ -144,14 +154,15 @@ pub(crate) fn views<'a>(ctx: &Ctx<'a>, lh: &'a Longhorn) -> Vec<VolumeView<'a>> 
                 modes,
                 engine_rebuilding,
                 engine,
-                label: label(ctx, volume),
+                label: label(volumes.get(name).copied(), volume),
             }
         })
         .collect()
 }
 
-/// "volume pvc-… (PVC apps/media, workload jellyfin)".
-fn label(ctx: &Ctx<'_>, v: &Volume) -> String {
+/// "volume pvc-… (PVC apps/media, workload jellyfin)", the claim read from the volume's status,
+/// else from its PersistentVolume `pv`.
+fn label(pv: Option<&PersistentVolume>, v: &Volume) -> String {
     let ks = v.status.kubernetes_status.as_ref();
     let pvc = ks
         .and_then(|k| {
@@ -162,12 +173,7 @@ fn label(ctx: &Ctx<'_>, v: &Volume) -> String {
             ))
         })
         .or_else(|| {
-            let pv = ctx
-                .snap
-                .persistent_volumes
-                .iter()
-                .find(|pv| pv.metadata.name.as_deref() == Some(v.name()))?;
-            let claim = pv.spec.as_ref()?.claim_ref.as_ref()?;
+            let claim = pv?.spec.as_ref()?.claim_ref.as_ref()?;
             Some(format!(
                 "{}/{}",
                 claim.namespace.as_deref()?,
@@ -355,7 +361,7 @@ fn robustness(_: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> {
 }
 
 /// Where Kubernetes (and Longhorn, which reads it) puts a node's zone.
-const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+pub(crate) const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
 /// A volume's soft anti-affinity for one scope: its own `enabled`/`disabled`, else the global
 /// setting (Longhorn's default when the snapshot lacks it), with the evidence that decided.
@@ -389,17 +395,6 @@ fn effective_soft(
 }
 
 /// The zones the cluster's nodes are in (`""` for a node without a zone label).
-fn zones(ctx: &Ctx<'_>) -> std::collections::BTreeSet<String> {
-    (ctx.snap.nodes.iter())
-        .map(|n| {
-            (n.metadata.labels.as_ref())
-                .and_then(|l| l.get(ZONE_LABEL))
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 fn overrides(ctx: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> {
     let obj = v.volume.object_ref();
     let spec = &v.volume.spec;
@@ -414,7 +409,7 @@ fn overrides(ctx: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> 
         "replica-zone-soft-anti-affinity",
         true,
     );
-    let zones = zones(ctx);
+    let zones = &ctx.zones;
     let wanted = spec
         .number_of_replicas
         .unwrap_or(ctx.policy.longhorn.replicas_per_volume);
