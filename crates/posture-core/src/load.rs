@@ -43,6 +43,8 @@ pub enum LoadError {
         "{file}: no Node, so this is not a cluster's snapshot (empty input, or the output of another command?)"
     )]
     NotACluster { file: String },
+    #[error("{0}")]
+    TooDeep(crate::nesting::TooDeep),
 }
 
 /// A snapshot that lists no Node cannot be the cluster (every cluster has one): an empty file,
@@ -59,7 +61,6 @@ pub fn ensure_cluster(snapshot: &Snapshot) -> Result<(), LoadError> {
 
 /// Parses `text` (named `file` in errors) into a snapshot.
 pub fn load_snapshot_str(file: &str, text: &str) -> Result<Snapshot, LoadError> {
-    let starts = document_start_lines(text);
     let mut snapshot = Snapshot {
         info: SnapshotInfo {
             source: file.to_owned(),
@@ -67,15 +68,142 @@ pub fn load_snapshot_str(file: &str, text: &str) -> Result<Snapshot, LoadError> 
         },
         ..Snapshot::default()
     };
+    match json_documents(text) {
+        Some(documents) => {
+            for (line, document) in documents {
+                add_document(&mut snapshot, file, line, document)?;
+            }
+        }
+        None => add_yaml_documents(&mut snapshot, file, text, 1)?,
+    }
+    Ok(snapshot)
+}
+
+/// The documents of `text` with the line each starts on, when every one of them is JSON (as
+/// `posture snapshot` writes them, and as `kubectl get -o json` prints one): those parse many
+/// times faster as JSON than as YAML. `None` when any document is not, or when the text uses YAML
+/// stream syntax beyond plain `---` separators; then the whole text is read as YAML.
+fn json_documents(text: &str) -> Option<Vec<(usize, &str)>> {
+    let mut documents = Vec::new();
+    let mut start: Option<(usize, usize)> = None;
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let content = line.trim_end();
+        if content == "---" {
+            if let Some((line, from)) = start.take() {
+                documents.push((line, &text[from..offset]));
+            }
+        } else if content.starts_with("---")
+            || content.starts_with("...")
+            || content.starts_with('%')
+        {
+            return None;
+        } else if start.is_none() && !content.trim_start().is_empty() {
+            if content.trim_start().starts_with('#') {
+                // A comment before a document: fine for YAML, not for JSON.
+                return None;
+            }
+            start = Some((index + 1, offset));
+        }
+        offset += line.len();
+    }
+    if let Some((line, from)) = start {
+        documents.push((line, &text[from..]));
+    }
+    let all_json = documents
+        .iter()
+        .all(|(_, d)| d.trim_start().starts_with('{') && d.trim_end().ends_with('}'));
+    (all_json && !documents.is_empty()).then_some(documents)
+}
+
+/// Adds one JSON document that starts on `line`; one that is not valid JSON after all is read as
+/// YAML, so its error names the line and column as for any YAML document.
+fn add_document(
+    snapshot: &mut Snapshot,
+    file: &str,
+    line: usize,
+    document: &str,
+) -> Result<(), LoadError> {
+    let Ok(meta) = serde_json::from_str::<TypeMeta>(document) else {
+        return add_yaml_fallback(snapshot, file, document, line);
+    };
+    let group = meta
+        .api_version
+        .split_once('/')
+        .map(|(g, _)| g)
+        .unwrap_or("");
+    // Kubernetes objects are read straight from the text into their types; lists, and the few
+    // documents read through a field, go through a JSON value first.
+    if !meta.kind.is_empty()
+        && add_typed(
+            snapshot,
+            group,
+            &meta.kind,
+            &ObjectContext {
+                file,
+                line,
+                kind: &meta.kind,
+                source: Source::Json(document),
+            },
+        )?
+    {
+        return Ok(());
+    }
+    match serde_json::from_str::<Value>(document) {
+        Ok(value) => add_value(snapshot, value, file, line),
+        Err(_) => add_yaml_fallback(snapshot, file, document, line),
+    }
+}
+
+/// A document that looked like JSON but is not, read as YAML. JSON's parser refuses deep nesting
+/// by itself; the YAML parser would take minutes, so this document is scanned first.
+fn add_yaml_fallback(
+    snapshot: &mut Snapshot,
+    file: &str,
+    document: &str,
+    line: usize,
+) -> Result<(), LoadError> {
+    crate::nesting::check_nesting(file, document, crate::nesting::MAX_NESTING).map_err(
+        |mut too_deep| {
+            too_deep.line += line - 1;
+            LoadError::TooDeep(too_deep)
+        },
+    )?;
+    add_yaml_documents(snapshot, file, document, line)
+}
+
+/// Whether `text` is read by the JSON path (every document JSON): JSON's parser limits nesting by
+/// itself, so only other texts need [`crate::nesting::check_nesting`] before parsing.
+pub fn is_json_stream(text: &str) -> bool {
+    json_documents(text).is_some()
+}
+
+/// The fields that say what a document is.
+#[derive(Deserialize)]
+struct TypeMeta {
+    #[serde(default, rename = "apiVersion")]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+}
+
+/// Adds the YAML documents of `text`, whose first line is line `first_line` of `file`.
+fn add_yaml_documents(
+    snapshot: &mut Snapshot,
+    file: &str,
+    text: &str,
+    first_line: usize,
+) -> Result<(), LoadError> {
+    let starts = document_start_lines(text);
     for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(document).map_err(|e| syntax_error(file, &e))?;
-        let line = starts.get(index).copied().unwrap_or(1);
+        let value = Value::deserialize(document).map_err(|e| syntax_error(file, &e, first_line))?;
+        let line = starts.get(index).copied().unwrap_or(1) + first_line - 1;
         if value.is_null() {
             continue;
         }
-        add_value(&mut snapshot, value, file, line)?;
+        add_value(snapshot, value, file, line)?;
     }
-    Ok(snapshot)
+    Ok(())
 }
 
 /// Adds one object as the API returned it (with `apiVersion` and `kind` set) to `snapshot`, typed
@@ -84,11 +212,11 @@ pub fn add_object(snapshot: &mut Snapshot, value: Value, origin: &str) -> Result
     add_value(snapshot, value, origin, 0)
 }
 
-fn syntax_error(file: &str, e: &serde_norway::Error) -> LoadError {
+fn syntax_error(file: &str, e: &serde_norway::Error, first_line: usize) -> LoadError {
     let (line, column) = e
         .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((1, 1));
+        .map(|l| (l.line() + first_line - 1, l.column()))
+        .unwrap_or((first_line, 1));
     let message = e.to_string();
     // serde_norway appends " at line X column Y"; the prefix already says where.
     let message = match message.find(" at line ") {
@@ -128,7 +256,7 @@ fn document_start_lines(text: &str) -> Vec<usize> {
 
 fn add_value(
     snapshot: &mut Snapshot,
-    value: Value,
+    mut value: Value,
     file: &str,
     line: usize,
 ) -> Result<(), LoadError> {
@@ -149,8 +277,8 @@ fn add_value(
         });
     }
     if kind == "List" || (kind.ends_with("List") && value.get("items").is_some()) {
-        let items = match value.get("items") {
-            Some(Value::Array(items)) => items.clone(),
+        let items = match value.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items,
             _ => Vec::new(),
         };
         for item in items {
@@ -163,9 +291,41 @@ fn add_value(
         file,
         line,
         kind: &kind,
-        value: &value,
+        source: Source::Value(&value),
     };
+    if add_typed(snapshot, group, &kind, &ctx)? {
+        return Ok(());
+    }
     match (group, kind.as_str()) {
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            let crd_group = value.pointer("/spec/group").and_then(Value::as_str);
+            if crd_group == Some("longhorn.io") {
+                longhorn_mut(snapshot);
+            }
+        }
+        ("posture.dev", "SnapshotInfo") => snapshot.info = ctx.parse_field("spec")?,
+        ("posture.dev", "ApiHealth") => {
+            let report: HealthReport = ctx.parse_field("spec")?;
+            match report.endpoint.as_str() {
+                "/healthz" => snapshot.healthz = Some(report),
+                _ => snapshot.readyz = Some(report),
+            }
+        }
+        ("posture.dev", "Unreadable") => snapshot.unreadable.push(ctx.parse_field("spec")?),
+        // Other kinds are not part of the runbook's picture.
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Adds an object of a kind the snapshot holds typed; false for any other kind.
+fn add_typed(
+    snapshot: &mut Snapshot,
+    group: &str,
+    kind: &str,
+    ctx: &ObjectContext<'_>,
+) -> Result<bool, LoadError> {
+    match (group, kind) {
         ("", "Namespace") => snapshot.namespaces.push(ctx.parse()?),
         ("", "Node") => snapshot.nodes.push(ctx.parse()?),
         ("", "Pod") => snapshot.pods.push(ctx.parse()?),
@@ -192,25 +352,9 @@ fn add_value(
         ("longhorn.io", _) => {
             longhorn_mut(snapshot);
         }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            let crd_group = value.pointer("/spec/group").and_then(Value::as_str);
-            if crd_group == Some("longhorn.io") {
-                longhorn_mut(snapshot);
-            }
-        }
-        ("posture.dev", "SnapshotInfo") => snapshot.info = ctx.parse_field("spec")?,
-        ("posture.dev", "ApiHealth") => {
-            let report: HealthReport = ctx.parse_field("spec")?;
-            match report.endpoint.as_str() {
-                "/healthz" => snapshot.healthz = Some(report),
-                _ => snapshot.readyz = Some(report),
-            }
-        }
-        ("posture.dev", "Unreadable") => snapshot.unreadable.push(ctx.parse_field("spec")?),
-        // Other kinds are not part of the runbook's picture.
-        _ => {}
+        _ => return Ok(false),
     }
-    Ok(())
+    Ok(true)
 }
 
 fn longhorn_mut(snapshot: &mut Snapshot) -> &mut Longhorn {
@@ -221,29 +365,50 @@ struct ObjectContext<'a> {
     file: &'a str,
     line: usize,
     kind: &'a str,
-    value: &'a Value,
+    source: Source<'a>,
+}
+
+/// Where an object is read from: a parsed value, or the JSON text of one document.
+enum Source<'a> {
+    Value(&'a Value),
+    Json(&'a str),
 }
 
 impl ObjectContext<'_> {
     fn parse<T: DeserializeOwned>(&self) -> Result<T, LoadError> {
-        serde_path_to_error::deserialize(self.value).map_err(|e| self.error(e))
+        match self.source {
+            Source::Value(value) => {
+                serde_path_to_error::deserialize(value).map_err(|e| self.error(e))
+            }
+            Source::Json(text) => {
+                let mut json = serde_json::Deserializer::from_str(text);
+                serde_path_to_error::deserialize(&mut json).map_err(|e| self.error(e))
+            }
+        }
+    }
+
+    /// The document as a value: for the name in an error, or a field.
+    fn value(&self) -> std::borrow::Cow<'_, Value> {
+        match self.source {
+            Source::Value(value) => std::borrow::Cow::Borrowed(value),
+            Source::Json(text) => {
+                std::borrow::Cow::Owned(serde_json::from_str(text).unwrap_or(Value::Null))
+            }
+        }
     }
 
     fn parse_field<T: DeserializeOwned>(&self, field: &str) -> Result<T, LoadError> {
-        let inner = self.value.get(field).cloned().unwrap_or(Value::Null);
+        let inner = self.value().get(field).cloned().unwrap_or(Value::Null);
         serde_path_to_error::deserialize(&inner).map_err(|e| self.error(e))
     }
 
     fn error(&self, e: serde_path_to_error::Error<serde_json::Error>) -> LoadError {
-        let name = self
-            .value
+        let value = self.value();
+        let name = value
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("<unnamed>");
-        let namespace = self
-            .value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str);
+        let namespace = value.pointer("/metadata/namespace").and_then(Value::as_str);
         LoadError::Object(Box::new(ObjectError {
             file: self.file.to_owned(),
             line: self.line,
@@ -356,5 +521,92 @@ value: '{"v1":"3"}'
             vec![2, 4, 7]
         );
         assert_eq!(document_start_lines("---\na: 1\n"), vec![2]);
+    }
+
+    /// The homelab as `posture snapshot` writes it: each document as indented JSON.
+    fn as_json_stream(yaml: &str) -> String {
+        let mut out = String::new();
+        for document in serde_norway::Deserializer::from_str(yaml) {
+            let value = Value::deserialize(document).expect("valid YAML");
+            if value.is_null() {
+                continue;
+            }
+            out.push_str("---\n");
+            out.push_str(&serde_json::to_string_pretty(&value).expect("serializes"));
+            out.push('\n');
+        }
+        out
+    }
+
+    const HOMELAB: &str = include_str!("../../../scenarios/homelab.yaml");
+
+    #[test]
+    fn json_documents_load_as_their_yaml_does() {
+        let json = as_json_stream(HOMELAB);
+        assert!(is_json_stream(&json));
+        assert!(!is_json_stream(HOMELAB));
+        let from_yaml = load_snapshot_str("h.yaml", HOMELAB).expect("loads");
+        let from_json = load_snapshot_str("h.json", &json).expect("loads");
+        let names = |s: &Snapshot| -> Vec<String> {
+            (s.pods
+                .iter()
+                .map(|p| p.metadata.name.clone().unwrap_or_default()))
+            .chain(
+                s.nodes
+                    .iter()
+                    .map(|n| n.metadata.name.clone().unwrap_or_default()),
+            )
+            .collect()
+        };
+        assert_eq!(names(&from_json), names(&from_yaml));
+        assert_eq!(from_json.pods, from_yaml.pods);
+        assert_eq!(from_json.deployments, from_yaml.deployments);
+        let (a, b) = (
+            from_json.longhorn.expect("lh"),
+            from_yaml.longhorn.expect("lh"),
+        );
+        assert_eq!(a.volumes.len(), b.volumes.len());
+        assert_eq!(a.replicas.len(), b.replicas.len());
+        assert_eq!(a.settings.len(), b.settings.len());
+    }
+
+    #[test]
+    fn json_shape_errors_name_the_object_field_and_line() {
+        let text = "---\n{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"a\"}}\n---\n{\n  \"apiVersion\": \"apps/v1\",\n  \"kind\": \"Deployment\",\n  \"metadata\": {\"name\": \"d\", \"namespace\": \"n\"},\n  \"spec\": {\"replicas\": \"lots\"}\n}\n";
+        assert!(is_json_stream(text));
+        match load_snapshot_str("f.yaml", text).expect_err("must fail") {
+            LoadError::Object(e) => {
+                assert_eq!(
+                    (e.line, e.name.as_str(), e.field.as_str()),
+                    (4, "n/d", "spec.replicas")
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn a_json_looking_document_that_is_yaml_loads_as_yaml() {
+        // Flow-style YAML (unquoted keys) is not JSON: it is read as YAML, errors included.
+        let text = "---\n{apiVersion: v1, kind: Node, metadata: {name: a}}\n---\n{apiVersion: v1, kind: Node, metadata: {name: [}}\n";
+        assert!(is_json_stream(text), "both documents look like JSON");
+        match load_snapshot_str("f.yaml", text).expect_err("the second is broken") {
+            LoadError::Syntax { line, .. } => assert_eq!(line, 4),
+            other => panic!("unexpected {other}"),
+        }
+        let good = load_snapshot_str("f.yaml", &text.replace("[}", "b}")).expect("loads");
+        assert_eq!(good.nodes.len(), 2);
+    }
+
+    #[test]
+    fn deep_nesting_in_a_json_looking_document_is_refused_before_parsing() {
+        let deep = format!("{}{}", "{a: ".repeat(5000), "}".repeat(5000));
+        let text = format!(
+            "---\n{{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {{\"name\": \"a\"}}}}\n---\n{deep}\n"
+        );
+        match load_snapshot_str("f.yaml", &text).expect_err("too deep") {
+            LoadError::TooDeep(e) => assert_eq!(e.line, 4),
+            other => panic!("unexpected {other}"),
+        }
     }
 }

@@ -134,6 +134,62 @@ impl Snapshot {
             .map(|o| o.name.as_str())
     }
 
+    /// Moves every object of `part` into this snapshot, after the ones it holds. Collection reads
+    /// each resource into a part of its own, page by page, so a list that has to start over
+    /// drops only its own objects; `part`'s provenance and health reports are not taken.
+    pub fn append(&mut self, part: Snapshot) {
+        let Snapshot {
+            info: _,
+            mut namespaces,
+            mut nodes,
+            mut pods,
+            mut deployments,
+            mut daemon_sets,
+            mut stateful_sets,
+            mut replica_sets,
+            mut pod_disruption_budgets,
+            mut services,
+            mut endpoint_slices,
+            mut leases,
+            mut storage_classes,
+            mut persistent_volumes,
+            mut persistent_volume_claims,
+            mut config_maps,
+            mut events,
+            longhorn,
+            readyz: _,
+            healthz: _,
+            mut unreadable,
+        } = part;
+        self.namespaces.append(&mut namespaces);
+        self.nodes.append(&mut nodes);
+        self.pods.append(&mut pods);
+        self.deployments.append(&mut deployments);
+        self.daemon_sets.append(&mut daemon_sets);
+        self.stateful_sets.append(&mut stateful_sets);
+        self.replica_sets.append(&mut replica_sets);
+        self.pod_disruption_budgets
+            .append(&mut pod_disruption_budgets);
+        self.services.append(&mut services);
+        self.endpoint_slices.append(&mut endpoint_slices);
+        self.leases.append(&mut leases);
+        self.storage_classes.append(&mut storage_classes);
+        self.persistent_volumes.append(&mut persistent_volumes);
+        self.persistent_volume_claims
+            .append(&mut persistent_volume_claims);
+        self.config_maps.append(&mut config_maps);
+        self.events.append(&mut events);
+        if let Some(mut part) = longhorn {
+            let mine = self.longhorn.get_or_insert_with(Longhorn::default);
+            mine.settings.append(&mut part.settings);
+            mine.volumes.append(&mut part.volumes);
+            mine.replicas.append(&mut part.replicas);
+            mine.engines.append(&mut part.engines);
+            mine.nodes.append(&mut part.nodes);
+        }
+        self.unreadable.append(&mut unreadable);
+    }
+
     /// The reason a resource could not be read, if it could not.
     pub fn unreadable(&self, resource: &str) -> Option<&str> {
         self.unreadable

@@ -101,11 +101,13 @@ pub async fn client_with(
     config.default_retry = false;
     let server = config.cluster_url.to_string();
     let server = server.trim_end_matches('/').to_owned();
-    let client = kube::client::ClientBuilder::try_from(config)
-        .map_err(|source| ClientError::Build {
+    let (builder, transport) =
+        crate::transport::builder(config).map_err(|source| ClientError::Build {
             server: server.clone(),
             source,
-        })?
+        })?;
+    tracing::debug!(%server, ?transport, "client built");
+    let client = builder
         .with_layer(&tower::buffer::BufferLayer::new(1024))
         .with_layer(&settings)
         .build();

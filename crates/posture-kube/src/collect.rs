@@ -1,6 +1,11 @@
 //! Reads a cluster into a [`Snapshot`]: one LIST per resource the runbook inspects, all at once,
 //! plus the API server's verbose health endpoints.
 //!
+//! Every LIST is paged as kubectl pages it ([`PAGE_SIZE`] objects per request), and each page is
+//! turned into what the caller keeps (typed objects for checking, documents for saving) before
+//! the next one is asked for, so a large cluster is never held twice. When the server has
+//! compacted away a list's continue token (410 Gone), the list starts over, as kubectl's does.
+//!
 //! Guarantees: a resource the credentials may not read is recorded in `Snapshot::unreadable` and
 //! the rest is still collected; Longhorn's absence (404 on its group) leaves `longhorn` as `None`.
 //! Only a cluster that cannot be reached, rejects the credentials, or forbids everything fails.
@@ -15,13 +20,32 @@ use serde_json::Value;
 use crate::client::ClusterEndpoint;
 use crate::targets::{LONGHORN_DEFAULT_NAMESPACE, TARGETS, Target};
 
-/// The collected objects as the API returned them (for saving) and typed (for checking).
+/// The collected objects as the API returned them (for saving) or typed (for checking).
 #[derive(Debug, Clone, Default)]
 pub struct Collection {
+    /// Provenance, health, what could not be read and, when collected [`Keep::Typed`], every
+    /// object.
     pub snapshot: Snapshot,
-    /// Every collected object with `apiVersion` and `kind` set and `managedFields` removed.
+    /// When collected [`Keep::Documents`]: every object with `apiVersion` and `kind` set and
+    /// `managedFields` removed.
     pub documents: Vec<Value>,
 }
+
+/// What collection keeps of each object it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Typed objects in the [`Snapshot`], for checks and plans.
+    Typed,
+    /// The objects as documents, for saving; the snapshot holds only provenance and health.
+    Documents,
+}
+
+/// Objects per LIST request: what kubectl asks for (`--chunk-size`).
+pub const PAGE_SIZE: usize = 500;
+
+/// How often one LIST may start over because its continue token expired before it gives up on
+/// that resource.
+const LIST_RESTARTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -85,27 +109,44 @@ enum Outcome<T> {
     Fatal(kube::Error),
 }
 
-/// Collects the cluster `client` talks to. See [`collect_documents`].
+/// Collects the cluster `client` talks to, typed.
 pub async fn collect(
     client: &kube::Client,
     cluster: &ClusterEndpoint,
 ) -> Result<Snapshot, CollectError> {
-    Ok(collect_documents(client, cluster).await?.snapshot)
+    Ok(collect_with(client, cluster, Keep::Typed, PAGE_SIZE)
+        .await?
+        .snapshot)
 }
 
-/// Collects the cluster and keeps the raw documents next to the typed snapshot.
+/// Collects the cluster as documents to save.
 pub async fn collect_documents(
     client: &kube::Client,
     cluster: &ClusterEndpoint,
 ) -> Result<Collection, CollectError> {
-    // The first request alone: it proves the server answers and the credentials are accepted, and
-    // its Date header is the cluster's own idea of "now".
-    let (readyz, date) = health(client, "/readyz").await;
+    collect_with(client, cluster, Keep::Documents, PAGE_SIZE).await
+}
+
+/// Collects the cluster keeping `keep` of each object, asking for `page_size` objects per request.
+pub async fn collect_with(
+    client: &kube::Client,
+    cluster: &ClusterEndpoint,
+    keep: Keep,
+    page_size: usize,
+) -> Result<Collection, CollectError> {
+    // The health probes go with the lists, not before them: the first to fail for the whole
+    // cluster (unreachable, credentials refused) decides the error either way. The Date header
+    // of `/readyz` is the cluster's own idea of "now".
+    let lists = join_all(
+        TARGETS
+            .iter()
+            .map(|t| list(client, t, t.path(), keep, page_size)),
+    );
+    let (lists, (readyz, date), (healthz, _)) =
+        futures::join!(lists, health(client, "/readyz"), health(client, "/healthz"));
     if let Outcome::Fatal(source) = readyz {
         return Err(fatal(cluster, source));
     }
-    let lists = join_all(TARGETS.iter().map(|t| list(client, t.path())));
-    let (lists, (healthz, _)) = futures::join!(lists, health(client, "/healthz"));
 
     let mut collection = Collection {
         snapshot: Snapshot {
@@ -135,12 +176,10 @@ pub async fn collect_documents(
     let mut not_forbidden: Option<String> = None;
     for (target, outcome) in TARGETS.iter().zip(lists) {
         match outcome {
-            Outcome::Read(items) => {
+            Outcome::Read(part) => {
                 any_read = true;
                 longhorn_absent &= !target.is_longhorn();
-                for item in items {
-                    add_document(&mut collection, target, item);
-                }
+                add_part(&mut collection, target, part);
             }
             Outcome::Refused { status, .. } if target.is_longhorn() && status == 404 => {}
             Outcome::Refused { status, reason } => {
@@ -170,7 +209,7 @@ pub async fn collect_documents(
             .snapshot
             .longhorn
             .get_or_insert_with(Longhorn::default);
-        read_longhorn_config_maps(client, cluster, &mut collection).await?;
+        read_longhorn_config_maps(client, cluster, &mut collection, keep, page_size).await?;
     }
     Ok(collection)
 }
@@ -182,29 +221,50 @@ async fn read_longhorn_config_maps(
     client: &kube::Client,
     cluster: &ClusterEndpoint,
     collection: &mut Collection,
+    keep: Keep,
+    page_size: usize,
 ) -> Result<(), CollectError> {
-    let namespace = collection.snapshot.longhorn.as_ref().and_then(|lh| {
-        lh.settings
-            .iter()
-            .find_map(|s| s.metadata.namespace.clone())
-            .or_else(|| lh.volumes.iter().find_map(|v| v.metadata.namespace.clone()))
-    });
-    let Some(namespace) = namespace.filter(|ns| ns != LONGHORN_DEFAULT_NAMESPACE) else {
+    let Some(namespace) =
+        longhorn_namespace(collection).filter(|ns| ns != LONGHORN_DEFAULT_NAMESPACE)
+    else {
         return Ok(());
     };
     let Some(target) = TARGETS.iter().find(|t| t.plural == "configmaps") else {
         return Ok(());
     };
-    match list(client, format!("/api/v1/namespaces/{namespace}/configmaps")).await {
-        Outcome::Read(items) => {
-            for item in items {
-                add_document(collection, target, item);
-            }
-        }
+    let path = format!("/api/v1/namespaces/{namespace}/configmaps");
+    match list(client, target, path, keep, page_size).await {
+        Outcome::Read(part) => add_part(collection, target, part),
         Outcome::Refused { reason, .. } => record_unreadable(collection, target, &reason),
         Outcome::Fatal(source) => return Err(fatal(cluster, source)),
     }
     Ok(())
+}
+
+/// The namespace Longhorn's Settings (else its Volumes) live in, typed or as documents.
+fn longhorn_namespace(collection: &Collection) -> Option<String> {
+    let typed = collection.snapshot.longhorn.as_ref().and_then(|lh| {
+        lh.settings
+            .iter()
+            .find_map(|s| s.metadata.namespace.clone())
+            .or_else(|| lh.volumes.iter().find_map(|v| v.metadata.namespace.clone()))
+    });
+    let of_kind = |kind: &str| {
+        collection.documents.iter().find_map(|d| {
+            let longhorn = d.get("apiVersion").and_then(Value::as_str)
+                == Some(posture_core::longhorn::API_VERSION);
+            (longhorn && d.get("kind").and_then(Value::as_str) == Some(kind))
+                .then(|| {
+                    d.pointer("/metadata/namespace")?
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .flatten()
+        })
+    };
+    typed
+        .or_else(|| of_kind("Setting"))
+        .or_else(|| of_kind("Volume"))
 }
 
 /// Records that `target` could not be read, once: the checks that need it say "unknown".
@@ -281,18 +341,83 @@ fn reason_for(code: u16, message: &str) -> String {
     }
 }
 
-async fn list(client: &kube::Client, path: String) -> Outcome<Vec<Value>> {
-    let request = match http::Request::get(path).body(Vec::new()) {
-        Ok(request) => request,
-        Err(e) => return Outcome::Fatal(kube::Error::HttpError(e)),
-    };
-    match client.request::<Value>(request).await {
-        Ok(mut list) => match list.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => Outcome::Read(items),
-            _ => Outcome::Read(Vec::new()),
-        },
-        Err(e) => classify(e),
+/// One resource's objects, read page by page.
+#[derive(Default)]
+struct Part {
+    snapshot: Snapshot,
+    documents: Vec<Value>,
+    /// Why an object was skipped, for the first one that did not fit its schema.
+    invalid: Option<String>,
+}
+
+/// The fields of a list response collection reads: the page's objects and where the next begins.
+#[derive(serde::Deserialize)]
+struct ListPage {
+    #[serde(default)]
+    metadata: ListMeta,
+    #[serde(default)]
+    items: Vec<Value>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct ListMeta {
+    #[serde(default, rename = "continue")]
+    next: Option<String>,
+}
+
+/// Lists `path` (a `target` in one or every namespace) in pages of `page_size`, keeping `keep` of
+/// each object. A continue token the server no longer honours (410) starts the list over, at
+/// most [`LIST_RESTARTS`] times; anything else the server answers is the outcome.
+async fn list(
+    client: &kube::Client,
+    target: &Target,
+    path: String,
+    keep: Keep,
+    page_size: usize,
+) -> Outcome<Part> {
+    let mut restarts = 0;
+    'list: loop {
+        let mut part = Part::default();
+        let mut next: Option<String> = None;
+        loop {
+            let uri = page_uri(&path, target.field_selector, page_size, next.as_deref());
+            let request = match http::Request::get(uri).body(Vec::new()) {
+                Ok(request) => request,
+                Err(e) => return Outcome::Fatal(kube::Error::HttpError(e)),
+            };
+            let page = match client.request::<ListPage>(request).await {
+                Ok(page) => page,
+                Err(kube::Error::Api(status))
+                    if status.code == 410 && next.is_some() && restarts < LIST_RESTARTS =>
+                {
+                    restarts += 1;
+                    tracing::debug!(%path, restarts, "continue token expired: listing again");
+                    continue 'list;
+                }
+                Err(e) => return classify(e),
+            };
+            for item in page.items {
+                add_item(&mut part, target, item, keep);
+            }
+            match page.metadata.next.filter(|token| !token.is_empty()) {
+                Some(token) => next = Some(token),
+                None => return Outcome::Read(part),
+            }
+        }
     }
+}
+
+/// `path` with the query of one page: `limit`, the selector, and `continue` after the first.
+fn page_uri(path: &str, field_selector: Option<&str>, limit: usize, next: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("limit", &limit.to_string());
+    if let Some(selector) = field_selector {
+        query.append_pair("fieldSelector", selector);
+    }
+    if let Some(token) = next {
+        query.append_pair("continue", token);
+    }
+    format!("{path}?{}", query.finish())
 }
 
 /// `GET {endpoint}?verbose`, and the response's `Date` header whatever the status.
@@ -350,7 +475,8 @@ fn parse_http_date(text: &str) -> Option<jiff::Timestamp> {
         .ok()
 }
 
-fn add_document(collection: &mut Collection, target: &Target, mut item: Value) {
+/// Keeps one listed object as `keep` says, with the `apiVersion` and `kind` a list leaves out.
+fn add_item(part: &mut Part, target: &Target, mut item: Value, keep: Keep) {
     if let Value::Object(map) = &mut item {
         map.insert("apiVersion".into(), target.api_version.into());
         map.insert("kind".into(), target.kind.into());
@@ -358,12 +484,25 @@ fn add_document(collection: &mut Collection, target: &Target, mut item: Value) {
             metadata.remove("managedFields");
         }
     }
-    match add_object(&mut collection.snapshot, item.clone(), &target.resource()) {
-        Ok(()) => collection.documents.push(item),
-        Err(e) => {
-            tracing::warn!(resource = %target.resource(), error = %e, "skipping an object that does not fit its schema");
-            record_unreadable(collection, target, &format!("invalid object: {e}"));
-        }
+    // A document is kept only if it would load again as a typed object.
+    let typed = match keep {
+        Keep::Typed => add_object(&mut part.snapshot, item, &target.resource()),
+        Keep::Documents => add_object(&mut Snapshot::default(), item.clone(), &target.resource())
+            .map(|()| part.documents.push(item)),
+    };
+    if let Err(e) = typed {
+        tracing::warn!(resource = %target.resource(), error = %e, "skipping an object that does not fit its schema");
+        part.invalid
+            .get_or_insert_with(|| format!("invalid object: {e}"));
+    }
+}
+
+/// Moves a resource's part into the collection, in the order of [`TARGETS`].
+fn add_part(collection: &mut Collection, target: &Target, part: Part) {
+    collection.snapshot.append(part.snapshot);
+    collection.documents.extend(part.documents);
+    if let Some(reason) = part.invalid {
+        record_unreadable(collection, target, &reason);
     }
 }
 

@@ -11,8 +11,9 @@ pub mod rbac;
 mod retry;
 pub mod save;
 mod targets;
+pub mod transport;
 pub mod watch;
 
 pub use client::{ClientError, ClusterEndpoint, client_from};
-pub use collect::{CollectError, Collection, collect, collect_documents};
-pub use save::snapshot_yaml;
+pub use collect::{CollectError, Collection, Keep, collect, collect_documents, collect_with};
+pub use save::{snapshot_text, write_snapshot};

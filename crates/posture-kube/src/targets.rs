@@ -8,6 +8,8 @@ pub(crate) struct Target {
     pub(crate) kind: &'static str,
     /// Only this namespace, where the runbook reads a single one.
     pub(crate) namespace: Option<&'static str>,
+    /// Only the objects this field selector matches, where the checks read a few of many.
+    pub(crate) field_selector: Option<&'static str>,
 }
 
 const fn all(api_version: &'static str, plural: &'static str, kind: &'static str) -> Target {
@@ -16,6 +18,7 @@ const fn all(api_version: &'static str, plural: &'static str, kind: &'static str
         plural,
         kind,
         namespace: None,
+        field_selector: None,
     }
 }
 
@@ -30,6 +33,20 @@ const fn only(
         plural,
         kind,
         namespace: Some(ns),
+        field_selector: None,
+    }
+}
+
+/// Events about one kind of object, in every namespace. The checks read only the newest event
+/// about a pod that cannot be scheduled or a claim that is not bound; a cluster that keeps events
+/// for long holds many more about everything else.
+const fn events_about(field_selector: &'static str) -> Target {
+    Target {
+        api_version: "v1",
+        plural: "events",
+        kind: "Event",
+        namespace: None,
+        field_selector: Some(field_selector),
     }
 }
 
@@ -46,7 +63,8 @@ pub(crate) const TARGETS: &[Target] = &[
     all("v1", "persistentvolumes", "PersistentVolume"),
     all("v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
     // Kubernetes keeps events for an hour by default: all of them are "recent".
-    all("v1", "events", "Event"),
+    events_about("involvedObject.kind=Pod"),
+    events_about("involvedObject.kind=PersistentVolumeClaim"),
     only(LONGHORN_DEFAULT_NAMESPACE, "v1", "configmaps", "ConfigMap"),
     all("apps/v1", "deployments", "Deployment"),
     all("apps/v1", "daemonsets", "DaemonSet"),

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use posture_kube::{ClusterEndpoint, client_from, collect_documents, snapshot_yaml};
+use posture_kube::{ClusterEndpoint, client_from, collect, collect_documents, snapshot_text};
 use serde_json::{Value, json};
 
 const DATE: &str = "Tue, 24 Nov 2026 16:04:42 GMT";
@@ -113,10 +113,7 @@ async fn forbidden_resources_are_recorded_and_the_rest_is_collected() {
         }
     );
 
-    let collection = collect_documents(&client, &identity)
-        .await
-        .expect("collects");
-    let snapshot = &collection.snapshot;
+    let snapshot = &collect(&client, &identity).await.expect("collects");
     assert_eq!(snapshot.nodes.len(), 2);
     assert_eq!(snapshot.deployments.len(), 1);
     assert_eq!(snapshot.unreadable("pods"), Some("forbidden"));
@@ -138,6 +135,14 @@ async fn forbidden_resources_are_recorded_and_the_rest_is_collected() {
     assert_eq!(snapshot.info.context.as_deref(), Some("lab"));
     assert!(snapshot.readyz.as_ref().expect("readyz").passed());
     assert!(snapshot.healthz.is_some());
+
+    // Saved, the same objects are documents with their kind, without managedFields, and the
+    // typed snapshot holds only provenance and health.
+    let collection = collect_documents(&client, &identity)
+        .await
+        .expect("collects");
+    assert!(collection.snapshot.nodes.is_empty());
+    assert_eq!(collection.snapshot.unreadable, snapshot.unreadable);
     let node = &collection.documents[0];
     assert_eq!(node["kind"], "Node");
     assert_eq!(node["apiVersion"], "v1");
@@ -160,7 +165,7 @@ async fn saved_snapshots_load_back_the_same() {
         "an answered longhorn.io LIST means installed"
     );
 
-    let yaml = snapshot_yaml(&collection).expect("serializes");
+    let yaml = snapshot_text(&collection);
     assert!(!yaml.contains("managedFields"));
     let loaded = posture_core::load_snapshot_str("saved.yaml", &yaml).expect("loads back");
     assert_eq!(loaded.info, collection.snapshot.info);
@@ -311,10 +316,7 @@ async fn collect_scenario(text: &str) -> (posture_core::Snapshot, posture_core::
     let (client, identity) = client_from(Some(config.path()), None)
         .await
         .expect("client");
-    let collected = collect_documents(&client, &identity)
-        .await
-        .expect("collects")
-        .snapshot;
+    let collected = collect(&client, &identity).await.expect("collects");
     (collected, expected)
 }
 
@@ -375,10 +377,7 @@ async fn refused_health_endpoints_still_give_the_cluster_clock() {
     let (client, identity) = client_from(Some(config.path()), None)
         .await
         .expect("client");
-    let snapshot = collect_documents(&client, &identity)
-        .await
-        .expect("collects")
-        .snapshot;
+    let snapshot = collect(&client, &identity).await.expect("collects");
     assert_eq!(snapshot.unreadable("/readyz"), Some("forbidden"));
     assert_eq!(snapshot.unreadable("/healthz"), Some("not found"));
     assert!(

@@ -12,7 +12,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8, CliError>
     let policy = super::load_policy(global)?;
     let snapshot = match &args.snapshot {
         Some(path) => super::load_snapshot(path)?,
-        None => super::collect_live(global)?.snapshot,
+        None => super::collect_live(global)?,
     };
     posture_core::ensure_cluster(&snapshot).map_err(CliError::Snapshot)?;
     policy_fits(global, &policy, &snapshot)?;

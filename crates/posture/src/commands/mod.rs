@@ -76,7 +76,9 @@ pub(crate) fn load_snapshot(path: &Path) -> Result<Snapshot, CliError> {
         path: name.clone(),
         source,
     })?;
-    shallow(&name, &text)?;
+    if !posture_core::load::is_json_stream(&text) {
+        shallow(&name, &text)?;
+    }
     posture_core::load_snapshot_str(&name, &text).map_err(CliError::Snapshot)
 }
 
@@ -100,8 +102,18 @@ pub(crate) fn with_client<T>(
     })
 }
 
-/// Reads the live cluster named by the global options.
-pub(crate) fn collect_live(global: &GlobalArgs) -> Result<Collection, CliError> {
+/// Reads the live cluster named by the global options, typed for checks and plans.
+pub(crate) fn collect_live(global: &GlobalArgs) -> Result<posture_core::Snapshot, CliError> {
+    with_client(global, async |client, cluster| {
+        tracing::info!(server = %cluster.server, context = %cluster.context, "collecting");
+        posture_kube::collect(&client, &cluster)
+            .await
+            .map_err(CliError::Collect)
+    })
+}
+
+/// Reads the live cluster named by the global options as documents to save.
+pub(crate) fn collect_live_documents(global: &GlobalArgs) -> Result<Collection, CliError> {
     with_client(global, async |client, cluster| {
         tracing::info!(server = %cluster.server, context = %cluster.context, "collecting");
         posture_kube::collect_documents(&client, &cluster)

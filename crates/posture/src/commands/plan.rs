@@ -23,9 +23,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
             (snapshot, server)
         }
         None => {
-            let collection = super::collect_live(global)?;
-            let server = collection.snapshot.info.source.clone();
-            (collection.snapshot, server)
+            let snapshot = super::collect_live(global)?;
+            let server = snapshot.info.source.clone();
+            (snapshot, server)
         }
     };
     super::check::policy_fits(global, &policy, &snapshot)?;

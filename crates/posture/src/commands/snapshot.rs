@@ -7,16 +7,12 @@ use crate::error::{CliError, exit};
 use crate::render;
 
 pub(crate) fn run(global: &GlobalArgs, args: &SnapshotArgs) -> Result<u8, CliError> {
-    let collection = super::collect_live(global)?;
-    let yaml = posture_kube::snapshot_yaml(&collection).map_err(|e| CliError::Serialize {
-        what: "snapshot",
-        source: Box::new(e),
-    })?;
+    let collection = super::collect_live_documents(global)?;
     let target = args.output.to_string_lossy();
     if target == "-" {
-        render::write_stdout(&yaml)?;
+        render::write_stdout(&posture_kube::save::snapshot_text(&collection))?;
     } else {
-        write_whole(&args.output, &yaml).map_err(|source| CliError::Write {
+        write_whole(&args.output, &collection).map_err(|source| CliError::Write {
             path: target.clone().into_owned(),
             source,
         })?;
@@ -38,13 +34,19 @@ pub(crate) fn run(global: &GlobalArgs, args: &SnapshotArgs) -> Result<u8, CliErr
     Ok(exit::OK)
 }
 
-/// Writes beside the target and renames, so an interrupted run never leaves half a snapshot.
-fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+/// Streams the documents beside the target and renames, so an interrupted run never leaves half a
+/// snapshot.
+fn write_whole(path: &Path, collection: &posture_kube::Collection) -> std::io::Result<()> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    std::fs::write(&partial, text)?;
-    std::fs::rename(&partial, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&partial);
-    })
+    let written = std::fs::File::create(&partial).and_then(|file| {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        posture_kube::save::write_snapshot(collection, &mut out)
+    });
+    written
+        .and_then(|()| std::fs::rename(&partial, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
 }

@@ -15,9 +15,16 @@ use crate::error::CliError;
 
 /// Writes to stdout, keeping colour only on a terminal and never when `NO_COLOR` is set.
 pub(crate) fn write_stdout(text: &str) -> Result<(), CliError> {
-    let mut out = anstream::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
+    // Text without escape sequences (JSON, YAML, plain) needs no colour handling: megabytes of
+    // report go straight out.
+    let written = if text.as_bytes().contains(&0x1b) {
+        let mut out = anstream::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+    };
+    written
         .or_else(|e| match e.kind() {
             // `posture check | head` closing the pipe early is not a failure.
             std::io::ErrorKind::BrokenPipe => Ok(()),
