@@ -8,7 +8,8 @@
 # TLS (`twin serve --tls`), where a client's connection handling shows.
 #
 # usage: scripts/bench-scale.sh [SCALES]     (default "1 2 4"; "1" for a quick run)
-# env:   POSTURE=BINARY skips the build; CARGO_TARGET_DIR as for cargo.
+# env:   POSTURE=BINARY skips the build; CARGO_TARGET_DIR as for cargo; BASELINE=BINARY also
+#        times another posture build's live check (an earlier commit) on the same twins.
 set -euo pipefail
 
 scales=${1:-1 2 4}
@@ -41,7 +42,7 @@ serve() {
     "$posture" twin serve --speed 0 --kubeconfig-out "$work/$name.kubeconfig" "$@" \
         >"$work/$name.log" 2>&1 &
     servers+=("$!")
-    for _ in $(seq 1 1200); do
+    for _ in $(seq 1 6000); do
         grep -q '^twin serving at' "$work/$name.log" 2>/dev/null && return 0
         kill -0 "${servers[-1]}" 2>/dev/null || break
         sleep 0.1
@@ -82,15 +83,18 @@ k get events -A
 SCRIPT
 }
 
-# measure LABEL COMMAND...: one run; prints "wall_s cpu_s rss_mb"
+# measure COMMAND...: one run; prints "wall_s cpu_s rss_mb" (wall to the microsecond; CPU and
+# peak RSS from GNU time, CPU to the hundredth of a second)
 measure() {
-    local out=$work/time.out
-    /usr/bin/time -f '%e %U %S %M' -o "$out" "$@" >/dev/null 2>"$work/stderr" || {
+    local out=$work/time.out start end
+    start=$(date +%s%N)
+    /usr/bin/time -f '%U %S %M' -o "$out" "$@" >/dev/null 2>"$work/stderr" || {
         echo "failed: $*" >&2
         cat "$work/stderr" >&2
         exit 1
     }
-    awk '{ printf "%.3f %.3f %.0f\n", $1, $2 + $3, $4 / 1024 }' "$out"
+    end=$(date +%s%N)
+    awk -v ns=$((end - start)) '{ printf "%.4f %.2f %.0f\n", ns / 1e9, $1 + $2, $3 / 1024 }' "$out"
 }
 
 row() {
@@ -114,6 +118,10 @@ bench_cluster() {
     objects=$(grep -c '^---$' "$work/$name.snapshot" || true)
     row "$label" "$objects" "kubectl sequence (15 calls)" "$kwall" "$kcpu" "$krss"
     row "$label" "$objects" "posture check (live)" "$lwall" "$lcpu" "$lrss" "$kwall"
+    if [ -n "${BASELINE:-}" ]; then
+        read -r bwall bcpu brss < <(measure "$BASELINE" check --kubeconfig "$kc" -o json --fail-on never)
+        row "$label" "$objects" "baseline build: posture check (live)" "$bwall" "$bcpu" "$brss" "$kwall"
+    fi
     row "$label" "$objects" "posture snapshot" "$swall" "$scpu" "$srss"
     row "$label" "$objects" "posture check --snapshot" "$fwall" "$fcpu" "$frss" "$kwall"
 }
