@@ -134,19 +134,21 @@ pub async fn collect_with(
     keep: Keep,
     page_size: usize,
 ) -> Result<Collection, CollectError> {
-    // The health probes go with the lists, not before them: the first to fail for the whole
-    // cluster (unreachable, credentials refused) decides the error either way. The Date header
-    // of `/readyz` is the cluster's own idea of "now".
+    // The first request alone: it proves the server answers and the credentials are accepted
+    // before two dozen lists (each with its own retries) go to a server that is down, refuses
+    // us or is throttling. Over one HTTP/2 connection the lists would wait for the same
+    // handshake anyway, so this costs one round trip. Its Date header is the cluster's own idea
+    // of "now".
+    let (readyz, date) = health(client, "/readyz").await;
+    if let Outcome::Fatal(source) = readyz {
+        return Err(fatal(cluster, source));
+    }
     let lists = join_all(
         TARGETS
             .iter()
             .map(|t| list(client, t, t.path(), keep, page_size)),
     );
-    let (lists, (readyz, date), (healthz, _)) =
-        futures::join!(lists, health(client, "/readyz"), health(client, "/healthz"));
-    if let Outcome::Fatal(source) = readyz {
-        return Err(fatal(cluster, source));
-    }
+    let (lists, (healthz, _)) = futures::join!(lists, health(client, "/healthz"));
 
     let mut collection = Collection {
         snapshot: Snapshot {
