@@ -53,7 +53,14 @@ async fn saved_snapshots_check_like_the_cluster_they_came_from() {
     );
     let text = std::fs::read_to_string(&saved).expect("saved file");
     assert!(!text.contains("managedFields"));
-    assert!(text.contains("collectedAt: 2026-11-24T16:04:42Z"), "{text}");
+    assert!(
+        text.contains("\"collectedAt\": \"2026-11-24T16:04:42Z\""),
+        "{text}"
+    );
+    assert!(
+        posture_core::load::is_json_stream(&text),
+        "every document is written as JSON, for the fast path: {text}"
+    );
 
     let out = run(posture(&[
         "check",
@@ -84,8 +91,9 @@ async fn snapshot_to_stdout_pipes_into_check() {
     let out = run(posture(&["snapshot", "--kubeconfig", &config, "-o", "-"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stdout
-            .starts_with("---\napiVersion: posture.dev/v1\nkind: SnapshotInfo\n"),
+        out.stdout.starts_with(
+            "---\n{\n  \"apiVersion\": \"posture.dev/v1\",\n  \"kind\": \"SnapshotInfo\","
+        ),
         "{}",
         out.stdout
     );
