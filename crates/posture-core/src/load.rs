@@ -172,6 +172,26 @@ fn add_yaml_fallback(
     add_yaml_documents(snapshot, file, document, line)
 }
 
+/// Adds one object of `kind` in `api_version` from its JSON text, typed, as a list item arrives
+/// (without its own `apiVersion` and `kind`): straight from the text into its type, with no JSON
+/// value in between. Kinds the snapshot does not hold are skipped. Errors name `origin`.
+pub fn add_listed_json(
+    snapshot: &mut Snapshot,
+    api_version: &str,
+    kind: &str,
+    text: &str,
+    origin: &str,
+) -> Result<(), LoadError> {
+    let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
+    let ctx = ObjectContext {
+        file: origin,
+        line: 0,
+        kind,
+        source: Source::Json(text),
+    };
+    add_typed(snapshot, group, kind, &ctx).map(|_| ())
+}
+
 /// Whether `text` is read by the JSON path (every document JSON): JSON's parser limits nesting by
 /// itself, so only other texts need [`crate::nesting::check_nesting`] before parsing.
 pub fn is_json_stream(text: &str) -> bool {

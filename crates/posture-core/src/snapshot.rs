@@ -190,6 +190,39 @@ impl Snapshot {
         self.unreadable.append(&mut unreadable);
     }
 
+    /// Forgets every object's `metadata.managedFields`: the server's write bookkeeping, often the
+    /// largest part of an object, which no check reads.
+    pub fn drop_managed_fields(&mut self) {
+        macro_rules! clear {
+            ($($list:expr),* $(,)?) => {
+                $(for object in $list.iter_mut() {
+                    object.metadata.managed_fields = None;
+                })*
+            };
+        }
+        clear!(
+            self.namespaces,
+            self.nodes,
+            self.pods,
+            self.deployments,
+            self.daemon_sets,
+            self.stateful_sets,
+            self.replica_sets,
+            self.pod_disruption_budgets,
+            self.services,
+            self.endpoint_slices,
+            self.leases,
+            self.storage_classes,
+            self.persistent_volumes,
+            self.persistent_volume_claims,
+            self.config_maps,
+            self.events,
+        );
+        if let Some(lh) = self.longhorn.as_mut() {
+            clear!(lh.settings, lh.volumes, lh.replicas, lh.engines, lh.nodes);
+        }
+    }
+
     /// The reason a resource could not be read, if it could not.
     pub fn unreadable(&self, resource: &str) -> Option<&str> {
         self.unreadable

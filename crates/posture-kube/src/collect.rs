@@ -13,7 +13,7 @@
 use futures::future::join_all;
 use http::StatusCode;
 use posture_core::Snapshot;
-use posture_core::load::{add_object, unreadable};
+use posture_core::load::{add_listed_json, add_object, unreadable};
 use posture_core::snapshot::{HealthReport, Longhorn, SnapshotInfo};
 use serde_json::Value;
 
@@ -357,8 +357,9 @@ struct Part {
 struct ListPage {
     #[serde(default)]
     metadata: ListMeta,
+    /// Each item's text: decoded straight into its type, never into a JSON value first.
     #[serde(default)]
-    items: Vec<Value>,
+    items: Vec<Box<serde_json::value::RawValue>>,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -387,8 +388,8 @@ async fn list(
                 Ok(request) => request,
                 Err(e) => return Outcome::Fatal(kube::Error::HttpError(e)),
             };
-            let page = match client.request::<ListPage>(request).await {
-                Ok(page) => page,
+            let text = match client.request_text(request).await {
+                Ok(text) => text,
                 Err(kube::Error::Api(status))
                     if status.code == 410 && next.is_some() && restarts < LIST_RESTARTS =>
                 {
@@ -398,12 +399,24 @@ async fn list(
                 }
                 Err(e) => return classify(e),
             };
-            for item in page.items {
-                add_item(&mut part, target, item, keep);
+            let page: ListPage = match serde_json::from_str(&text) {
+                Ok(page) => page,
+                Err(e) => {
+                    return Outcome::Refused {
+                        status: 200,
+                        reason: format!("invalid response: {e}"),
+                    };
+                }
+            };
+            for item in &page.items {
+                add_item(&mut part, target, item.get(), keep);
             }
             match page.metadata.next.filter(|token| !token.is_empty()) {
                 Some(token) => next = Some(token),
-                None => return Outcome::Read(part),
+                None => {
+                    part.snapshot.drop_managed_fields();
+                    return Outcome::Read(part);
+                }
             }
         }
     }
@@ -477,23 +490,40 @@ fn parse_http_date(text: &str) -> Option<jiff::Timestamp> {
         .ok()
 }
 
-/// Keeps one listed object as `keep` says, with the `apiVersion` and `kind` a list leaves out.
-fn add_item(part: &mut Part, target: &Target, mut item: Value, keep: Keep) {
-    if let Value::Object(map) = &mut item {
-        map.insert("apiVersion".into(), target.api_version.into());
-        map.insert("kind".into(), target.kind.into());
-        if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
-            metadata.remove("managedFields");
-        }
-    }
-    // A document is kept only if it would load again as a typed object.
+/// Keeps one listed object (its JSON text) as `keep` says: typed, or as a document with the
+/// `apiVersion` and `kind` a list leaves out and without `managedFields`.
+fn add_item(part: &mut Part, target: &Target, text: &str, keep: Keep) {
+    let resource = target.resource();
     let typed = match keep {
-        Keep::Typed => add_object(&mut part.snapshot, item, &target.resource()),
-        Keep::Documents => add_object(&mut Snapshot::default(), item.clone(), &target.resource())
-            .map(|()| part.documents.push(item)),
+        Keep::Typed => add_listed_json(
+            &mut part.snapshot,
+            target.api_version,
+            target.kind,
+            text,
+            &resource,
+        ),
+        Keep::Documents => match serde_json::from_str::<Value>(text) {
+            Ok(mut item) => {
+                if let Value::Object(map) = &mut item {
+                    map.insert("apiVersion".into(), target.api_version.into());
+                    map.insert("kind".into(), target.kind.into());
+                    if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
+                        metadata.remove("managedFields");
+                    }
+                }
+                // A document is kept only if it would load again as a typed object.
+                add_object(&mut Snapshot::default(), item.clone(), &resource)
+                    .map(|()| part.documents.push(item))
+            }
+            Err(e) => {
+                part.invalid
+                    .get_or_insert_with(|| format!("invalid object: {e}"));
+                return;
+            }
+        },
     };
     if let Err(e) = typed {
-        tracing::warn!(resource = %target.resource(), error = %e, "skipping an object that does not fit its schema");
+        tracing::warn!(%resource, error = %e, "skipping an object that does not fit its schema");
         part.invalid
             .get_or_insert_with(|| format!("invalid object: {e}"));
     }

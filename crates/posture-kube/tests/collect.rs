@@ -135,6 +135,13 @@ async fn forbidden_resources_are_recorded_and_the_rest_is_collected() {
     assert_eq!(snapshot.info.context.as_deref(), Some("lab"));
     assert!(snapshot.readyz.as_ref().expect("readyz").passed());
     assert!(snapshot.healthz.is_some());
+    assert!(
+        snapshot
+            .nodes
+            .iter()
+            .all(|n| n.metadata.managed_fields.is_none()),
+        "typed objects are kept without managedFields"
+    );
 
     // Saved, the same objects are documents with their kind, without managedFields, and the
     // typed snapshot holds only provenance and health.

@@ -34,6 +34,9 @@ struct NodeInfo {
     used_pods: i64,
     /// The pods placed here.
     placed: Vec<Placed>,
+    /// How many of them have required anti-affinity terms: only those nodes are searched for
+    /// terms that could keep an incoming pod away.
+    placed_with_anti: usize,
 }
 
 /// A pod on a node, as scheduling sees it.
@@ -67,11 +70,12 @@ pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) 
         })
         .map(|(k, _)| k.clone())
         .collect();
-    sim.scheduling_messages.retain(|(ns, name), _| {
-        pending
-            .iter()
-            .any(|k| k.namespace == *ns && k.name == *name)
-    });
+    let still_pending: std::collections::HashSet<(&str, &str)> = pending
+        .iter()
+        .map(|k| (k.namespace.as_str(), k.name.as_str()))
+        .collect();
+    sim.scheduling_messages
+        .retain(|(ns, name), _| still_pending.contains(&(ns.as_str(), name.as_str())));
     if pending.is_empty() {
         return;
     }
@@ -87,11 +91,13 @@ pub(super) fn schedule(sim: &mut Simulation, store: &mut Store, now: Timestamp) 
                 node.used_cpu = node.used_cpu.saturating_add(cpu);
                 node.used_memory = node.used_memory.saturating_add(mem);
                 node.used_pods += 1;
+                let anti = required_anti_affinity(&pod);
+                node.placed_with_anti += usize::from(!anti.is_empty());
                 node.placed.push(Placed {
                     namespace: namespace(&pod).to_owned(),
                     labels: labels(&pod).cloned().unwrap_or_default(),
                     terminating: false,
-                    anti: required_anti_affinity(&pod),
+                    anti,
                 });
                 let node_name = node.name.clone();
                 sim.scheduling_messages
@@ -175,6 +181,7 @@ fn node_infos(store: &Store) -> Vec<NodeInfo> {
                 used_memory: 0,
                 used_pods: 0,
                 placed: Vec::new(),
+                placed_with_anti: 0,
             }
         })
         .collect();
@@ -195,11 +202,13 @@ fn node_infos(store: &Store) -> Vec<NodeInfo> {
         node.used_cpu = node.used_cpu.saturating_add(cpu);
         node.used_memory = node.used_memory.saturating_add(mem);
         node.used_pods += 1;
+        let anti = required_anti_affinity(pod);
+        node.placed_with_anti += usize::from(!anti.is_empty());
         node.placed.push(Placed {
             namespace: namespace(pod).to_owned(),
             labels: labels(pod).cloned().unwrap_or_default(),
             terminating: is_terminating(pod),
-            anti: required_anti_affinity(pod),
+            anti,
         });
     }
     nodes
@@ -268,15 +277,20 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
         .and_then(Value::as_array)
         .map(|a| a.iter().collect())
         .unwrap_or_default();
-    let spread: Vec<&Value> = pod
+    // Each DoNotSchedule constraint's matching pods per domain: counted once per pod.
+    let spread: Vec<SpreadCounts<'_>> = pod
         .pointer("/spec/topologySpreadConstraints")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
                 .filter(|c| text(c, "/whenUnsatisfiable") != "ScheduleAnyway")
+                .map(|c| spread_counts(c, pod, ns, nodes))
                 .collect()
         })
         .unwrap_or_default();
+    // Nodes holding a pod whose own required anti-affinity might refuse this one: found once
+    // per pod, not once per candidate node.
+    let anti_holders: Vec<&NodeInfo> = nodes.iter().filter(|n| n.placed_with_anti > 0).collect();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut feasible = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
@@ -293,13 +307,10 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
         } else if anti
             .iter()
             .any(|term| anti_affinity_violated(term, ns, node, nodes))
-            || existing_anti_affinity_violated(pod, ns, node, nodes)
+            || existing_anti_affinity_violated(pod, ns, node, &anti_holders)
         {
             Some("node(s) didn't match pod anti-affinity rules".to_owned())
-        } else if spread
-            .iter()
-            .any(|c| spread_violated(c, pod, ns, node, nodes))
-        {
+        } else if spread.iter().any(|c| c.violated_by(node)) {
             Some("node(s) didn't match pod topology spread constraints".to_owned())
         } else if node.used_pods.saturating_add(1) > node.pods {
             Some("Too many pods".to_owned())
@@ -369,10 +380,10 @@ fn existing_anti_affinity_violated(
     pod: &Value,
     ns: &str,
     node: &NodeInfo,
-    nodes: &[NodeInfo],
+    anti_holders: &[&NodeInfo],
 ) -> bool {
     let own = labels(pod);
-    nodes.iter().any(|other| {
+    anti_holders.iter().any(|other| {
         other.placed.iter().any(|placed| {
             placed.anti.iter().any(|term| {
                 let key = text(term, "/topologyKey");
@@ -401,19 +412,21 @@ fn same_match_label_keys(constraint: &Value, pod: &Value, labels: &Map<String, V
     })
 }
 
-/// DoNotSchedule topology spread: placing here must keep skew within maxSkew.
-fn spread_violated(
-    constraint: &Value,
+/// A DoNotSchedule topology spread constraint's matching pods per domain, over the nodes the
+/// pod's node affinity admits.
+struct SpreadCounts<'c> {
+    key: &'c str,
+    max_skew: i64,
+    counts: BTreeMap<String, i64>,
+}
+
+fn spread_counts<'c>(
+    constraint: &'c Value,
     pod: &Value,
     ns: &str,
-    node: &NodeInfo,
     nodes: &[NodeInfo],
-) -> bool {
+) -> SpreadCounts<'c> {
     let key = text(constraint, "/topologyKey");
-    let max_skew = int(constraint, "/maxSkew").unwrap_or(1);
-    let Some(domain) = node.labels.get(key) else {
-        return true;
-    };
     let mut counts: BTreeMap<String, i64> = BTreeMap::new();
     for n in nodes.iter().filter(|n| node_matches(pod, &n.labels)) {
         let Some(d) = n.labels.get(key) else {
@@ -431,7 +444,21 @@ fn spread_violated(
             .count() as i64;
         *counts.entry(d.to_string()).or_default() += matching;
     }
-    let min = counts.values().copied().min().unwrap_or(0);
-    let here = counts.get(&domain.to_string()).copied().unwrap_or(0);
-    here + 1 - min > max_skew
+    SpreadCounts {
+        key,
+        max_skew: int(constraint, "/maxSkew").unwrap_or(1),
+        counts,
+    }
+}
+
+impl SpreadCounts<'_> {
+    /// Placing the pod on `node` would take its domain more than maxSkew above the emptiest.
+    fn violated_by(&self, node: &NodeInfo) -> bool {
+        let Some(domain) = node.labels.get(self.key) else {
+            return true;
+        };
+        let min = self.counts.values().copied().min().unwrap_or(0);
+        let here = self.counts.get(&domain.to_string()).copied().unwrap_or(0);
+        here + 1 - min > self.max_skew
+    }
 }
