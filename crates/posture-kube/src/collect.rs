@@ -354,12 +354,13 @@ struct Part {
 
 /// The fields of a list response collection reads: the page's objects and where the next begins.
 #[derive(serde::Deserialize)]
-struct ListPage {
+struct ListPage<'a> {
     #[serde(default)]
     metadata: ListMeta,
-    /// Each item's text: decoded straight into its type, never into a JSON value first.
-    #[serde(default)]
-    items: Vec<Box<serde_json::value::RawValue>>,
+    /// Each item's text, borrowed from the response: decoded straight into its type, never
+    /// copied nor turned into a JSON value first.
+    #[serde(default, borrow)]
+    items: Vec<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -408,7 +409,7 @@ async fn list(
                     };
                 }
             };
-            for item in &page.items {
+            for item in page.items {
                 add_item(&mut part, target, item.get(), keep);
             }
             match page.metadata.next.filter(|token| !token.is_empty()) {
