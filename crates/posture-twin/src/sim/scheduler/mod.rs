@@ -229,14 +229,36 @@ pub(crate) fn tolerated(tolerations: &[Value], taint: &Value) -> bool {
 
 /// Node selector and required node affinity.
 pub(crate) fn node_matches(pod: &Value, node_labels: &Map<String, Value>) -> bool {
-    let selector_ok = pod
-        .pointer("/spec/nodeSelector")
-        .and_then(Value::as_object)
-        .is_none_or(|sel| sel.iter().all(|(k, v)| node_labels.get(k) == Some(v)));
-    let terms = pod
-        .pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
-        .and_then(Value::as_array);
-    let affinity_ok = terms.is_none_or(|terms| {
+    NodeAffinity::of(pod).admits(node_labels)
+}
+
+/// A pod's node selector and required node affinity terms, read from the pod once and then
+/// matched against many nodes.
+pub(crate) struct NodeAffinity<'p> {
+    selector: Option<&'p Map<String, Value>>,
+    terms: Option<&'p Vec<Value>>,
+}
+
+impl<'p> NodeAffinity<'p> {
+    pub(crate) fn of(pod: &'p Value) -> Self {
+        Self {
+            selector: pod.pointer("/spec/nodeSelector").and_then(Value::as_object),
+            terms: pod
+                .pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
+                .and_then(Value::as_array),
+        }
+    }
+
+    pub(crate) fn admits(&self, node_labels: &Map<String, Value>) -> bool {
+        let selector_ok = self
+            .selector
+            .is_none_or(|sel| sel.iter().all(|(k, v)| node_labels.get(k) == Some(v)));
+        selector_ok && affinity_admits(self.terms, node_labels)
+    }
+}
+
+fn affinity_admits(terms: Option<&Vec<Value>>, node_labels: &Map<String, Value>) -> bool {
+    terms.is_none_or(|terms| {
         terms.iter().any(|term| {
             term.get("matchExpressions")
                 .and_then(Value::as_array)
@@ -249,8 +271,7 @@ pub(crate) fn node_matches(pod: &Value, node_labels: &Map<String, Value>) -> boo
                     })
                 })
         })
-    });
-    selector_ok && affinity_ok
+    })
 }
 
 /// NoSchedule/NoExecute taints the pod does not tolerate, ignoring the cordon taint
@@ -291,6 +312,7 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
     // Nodes holding a pod whose own required anti-affinity might refuse this one: found once
     // per pod, not once per candidate node.
     let anti_holders: Vec<&NodeInfo> = nodes.iter().filter(|n| n.placed_with_anti > 0).collect();
+    let affinity = NodeAffinity::of(pod);
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut feasible = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
@@ -302,7 +324,7 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
                 text(t, "/key"),
                 text(t, "/value")
             ))
-        } else if !node_matches(pod, &node.labels) {
+        } else if !affinity.admits(&node.labels) {
             Some("node(s) didn't match Pod's node affinity/selector".to_owned())
         } else if anti
             .iter()
@@ -326,7 +348,7 @@ fn place(pod: &Value, nodes: &[NodeInfo]) -> Result<usize, String> {
             None => feasible.push(i),
         }
     }
-    match score::best(pod, &feasible, nodes) {
+    match score::best(pod, (cpu, mem), &feasible, nodes) {
         Some(i) => Ok(i),
         None => {
             let parts: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
@@ -427,8 +449,9 @@ fn spread_counts<'c>(
     nodes: &[NodeInfo],
 ) -> SpreadCounts<'c> {
     let key = text(constraint, "/topologyKey");
+    let affinity = NodeAffinity::of(pod);
     let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-    for n in nodes.iter().filter(|n| node_matches(pod, &n.labels)) {
+    for n in nodes.iter().filter(|n| affinity.admits(&n.labels)) {
         let Some(d) = n.labels.get(key) else {
             continue;
         };

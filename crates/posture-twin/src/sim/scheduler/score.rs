@@ -11,7 +11,6 @@
 use serde_json::Value;
 
 use super::{NodeInfo, node_matches, term_matches};
-use crate::sim::pods::requests;
 use crate::sim::util::{int, namespace, selector_matches, text};
 
 const RESOURCES_WEIGHT: i64 = 1;
@@ -22,23 +21,45 @@ const SPREAD_WEIGHT: i64 = 2;
 const MAX_SCORE: i64 = 10_000;
 
 /// The best of `feasible` (indexes into `nodes`), or `None` if there is none.
-pub(super) fn best(pod: &Value, feasible: &[usize], nodes: &[NodeInfo]) -> Option<usize> {
+/// `requests` is the pod's (CPU, memory), read once by the caller.
+pub(super) fn best(
+    pod: &Value,
+    requests: (i64, i64),
+    feasible: &[usize],
+    nodes: &[NodeInfo],
+) -> Option<usize> {
     let resources: Vec<i64> = feasible
         .iter()
-        .map(|&i| least_allocated(pod, &nodes[i]))
+        .map(|&i| least_allocated(requests, &nodes[i]))
         .collect();
-    let inter_pod = normalise_higher_better(
-        &feasible
-            .iter()
-            .map(|&i| inter_pod_preference(pod, &nodes[i], nodes))
-            .collect::<Vec<_>>(),
-    );
-    let spread = normalise_lower_better(
-        &feasible
-            .iter()
-            .map(|&i| soft_spread_count(pod, &nodes[i], nodes))
-            .collect::<Vec<_>>(),
-    );
+    // The preferred terms and soft constraints, read once; most pods have none, and then no
+    // node needs looking at for them.
+    let preferred = |path: &str| pod.pointer(path).and_then(Value::as_array).is_some();
+    let has_preferences =
+        preferred("/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution")
+            || preferred(
+                "/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution",
+            );
+    let has_soft_spread = pod
+        .pointer("/spec/topologySpreadConstraints")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| text(c, "/whenUnsatisfiable") == "ScheduleAnyway")
+        });
+    let per_node = |wanted: bool, score: &dyn Fn(&NodeInfo) -> i64| -> Vec<i64> {
+        if wanted {
+            feasible.iter().map(|&i| score(&nodes[i])).collect()
+        } else {
+            vec![0; feasible.len()]
+        }
+    };
+    let inter_pod = normalise_higher_better(&per_node(has_preferences, &|node| {
+        inter_pod_preference(pod, node, nodes)
+    }));
+    let spread = normalise_lower_better(&per_node(has_soft_spread, &|node| {
+        soft_spread_count(pod, node, nodes)
+    }));
     let mut best: Option<(i64, usize)> = None;
     for (k, &i) in feasible.iter().enumerate() {
         let total = RESOURCES_WEIGHT * resources[k]
@@ -53,8 +74,7 @@ pub(super) fn best(pod: &Value, feasible: &[usize], nodes: &[NodeInfo]) -> Optio
 
 /// NodeResourcesFit's LeastAllocated: the share of CPU, memory and pod slots left after placing
 /// the pod.
-fn least_allocated(pod: &Value, node: &NodeInfo) -> i64 {
-    let (cpu, memory) = requests(pod);
+fn least_allocated((cpu, memory): (i64, i64), node: &NodeInfo) -> i64 {
     let free = |used: i64, request: i64, capacity: i64| -> i64 {
         let capacity = i128::from(capacity.max(1));
         let left = capacity - i128::from(used) - i128::from(request.max(0));
