@@ -58,17 +58,56 @@ pub struct Needed {
 }
 
 pub fn needed_on(lh: &Longhorn, node: &str) -> Needed {
-    // One pass over the replicas, not one per volume.
-    let held: std::collections::HashSet<&str> = (lh.replicas.iter())
-        .filter(|r| r.node_id() == Some(node))
-        .filter_map(|r| r.volume_name())
-        .collect();
-    let missing: Vec<_> = (lh.volumes.iter())
-        .filter(|v| !held.contains(v.name()))
-        .collect();
-    Needed {
-        volumes: missing.len(),
-        bytes: missing.iter().filter_map(|v| v.size_bytes()).sum(),
+    NeededOn::of(lh).on(node)
+}
+
+/// What each node needs, from one pass over the volumes and one over the replicas: asked for
+/// every secondary of a large cluster, a pass per node would grow with nodes × volumes.
+pub struct NeededOn<'a> {
+    /// Every volume, as if no node held any.
+    all: Needed,
+    /// Per node: the volumes it holds a replica of, counted as in `all`.
+    held: HashMap<&'a str, Needed>,
+}
+
+impl<'a> NeededOn<'a> {
+    pub fn of(lh: &'a Longhorn) -> Self {
+        // Volumes by name (a name listed twice counts twice, as each volume does).
+        let mut volumes: HashMap<&str, Needed> = HashMap::new();
+        for v in &lh.volumes {
+            let entry = volumes.entry(v.name()).or_default();
+            entry.volumes += 1;
+            entry.bytes += v.size_bytes().unwrap_or(0);
+        }
+        let all = Needed {
+            volumes: lh.volumes.len(),
+            bytes: volumes.values().map(|n| n.bytes).sum(),
+        };
+        let mut seen: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+        let mut held: HashMap<&str, Needed> = HashMap::new();
+        for r in &lh.replicas {
+            let (Some(node), Some(volume)) = (r.node_id(), r.volume_name()) else {
+                continue;
+            };
+            let Some(of_volume) = volumes.get(volume) else {
+                continue;
+            };
+            if seen.insert((node, volume)) {
+                let entry = held.entry(node).or_default();
+                entry.volumes += of_volume.volumes;
+                entry.bytes += of_volume.bytes;
+            }
+        }
+        Self { all, held }
+    }
+
+    /// The volumes without a replica on `node`, and their sizes.
+    pub fn on(&self, node: &str) -> Needed {
+        let held = self.held.get(node).copied().unwrap_or_default();
+        Needed {
+            volumes: self.all.volumes - held.volumes,
+            bytes: self.all.bytes - held.bytes,
+        }
     }
 }
 
@@ -415,5 +454,47 @@ mod component_tests {
         );
         // Pods not in the snapshot at all: nothing to judge.
         assert_eq!(messages(&snapshot(&[])), Vec::<String>::new());
+    }
+
+    /// The per-volume reading `NeededOn` replaced: every volume without a replica on `node`.
+    fn needed_by_scanning(lh: &Longhorn, node: &str) -> Needed {
+        let held: std::collections::HashSet<&str> = (lh.replicas.iter())
+            .filter(|r| r.node_id() == Some(node))
+            .filter_map(|r| r.volume_name())
+            .collect();
+        let missing: Vec<_> = (lh.volumes.iter())
+            .filter(|v| !held.contains(v.name()))
+            .collect();
+        Needed {
+            volumes: missing.len(),
+            bytes: missing.iter().filter_map(|v| v.size_bytes()).sum(),
+        }
+    }
+
+    #[test]
+    fn needs_from_one_pass_match_a_scan_per_node() {
+        let mut snapshot = crate::load_snapshot_str(
+            "homelab.yaml",
+            include_str!("../../../scenarios/homelab.yaml"),
+        )
+        .expect("loads");
+        let lh = snapshot.longhorn.as_mut().expect("Longhorn");
+        // A second replica of one volume on the same node, and a replica of a volume that is
+        // not listed, change nothing a node needs.
+        let mut twice = lh.replicas[0].clone();
+        twice.metadata.name = Some("twice".into());
+        let mut stray = lh.replicas[0].clone();
+        stray.metadata.name = Some("stray".into());
+        stray.spec.volume_name = Some("no-such-volume".into());
+        lh.replicas.extend([twice, stray]);
+        let lh = snapshot.longhorn.as_ref().expect("Longhorn");
+        let needs = NeededOn::of(lh);
+        for node in ["miniserver", "worker-1", "elsewhere"] {
+            assert_eq!(needs.on(node), needed_by_scanning(lh, node), "{node}");
+        }
+        assert!(
+            needs.on("worker-1").volumes > 0,
+            "the homelab secondary misses replicas"
+        );
     }
 }

@@ -122,8 +122,9 @@ fn secondary_room(ctx: &Ctx<'_>, lh: &Longhorn, def: &CheckDef) -> Verdict {
     let mut findings = Vec::new();
     let mut detail = Vec::new();
     let pods = crate::longhorn_room::LonghornPods::of(ctx.snap);
+    let needs = crate::longhorn_room::NeededOn::of(lh);
     for node in &ctx.topology.secondaries {
-        let needed = crate::longhorn_room::needed_on(lh, node);
+        let needed = needs.on(node);
         detail.push(format!(
             "{node}: {} new replica(s), {} GiB",
             needed.volumes,

@@ -76,8 +76,9 @@ pub(crate) fn volumes(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
         return Ok(Vec::new());
     }
     let pods = crate::longhorn_room::LonghornPods::of(cx.snapshot);
+    let needs = crate::longhorn_room::NeededOn::of(lh);
     for node in cx.nodes.iter().skip(1) {
-        let needed = crate::longhorn_room::needed_on(lh, node);
+        let needed = needs.on(node);
         let problems = crate::longhorn_room::problems_with(cx.snapshot, &pods, node, needed);
         if !problems.is_empty() {
             let why: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
