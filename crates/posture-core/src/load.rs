@@ -59,7 +59,9 @@ pub fn ensure_cluster(snapshot: &Snapshot) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Parses `text` (named `file` in errors) into a snapshot.
+/// Parses `text` (named `file` in errors) into a snapshot. A text parsed as YAML is first
+/// scanned for nesting ([`crate::nesting::check_nesting`]): the YAML parser would take minutes on
+/// a deep one; JSON's parser limits nesting by itself.
 pub fn load_snapshot_str(file: &str, text: &str) -> Result<Snapshot, LoadError> {
     let mut snapshot = Snapshot {
         info: SnapshotInfo {
@@ -74,7 +76,7 @@ pub fn load_snapshot_str(file: &str, text: &str) -> Result<Snapshot, LoadError> 
                 add_document(&mut snapshot, file, line, document)?;
             }
         }
-        None => add_yaml_documents(&mut snapshot, file, text, 1)?,
+        None => add_shallow_yaml(&mut snapshot, file, text, 1)?,
     }
     Ok(snapshot)
 }
@@ -125,39 +127,55 @@ fn add_document(
     document: &str,
 ) -> Result<(), LoadError> {
     let Ok(meta) = serde_json::from_str::<TypeMeta>(document) else {
-        return add_yaml_fallback(snapshot, file, document, line);
+        return add_shallow_yaml(snapshot, file, document, line);
     };
-    let group = meta
-        .api_version
-        .split_once('/')
-        .map(|(g, _)| g)
-        .unwrap_or("");
     // Kubernetes objects are read straight from the text into their types; lists, and the few
     // documents read through a field, go through a JSON value first.
     if !meta.kind.is_empty()
-        && add_typed(
+        && add_typed_json(
             snapshot,
-            group,
+            &meta.api_version,
             &meta.kind,
-            &ObjectContext {
-                file,
-                line,
-                kind: &meta.kind,
-                source: Source::Json(document),
-            },
+            document,
+            file,
+            line,
         )?
     {
         return Ok(());
     }
     match serde_json::from_str::<Value>(document) {
         Ok(value) => add_value(snapshot, value, file, line),
-        Err(_) => add_yaml_fallback(snapshot, file, document, line),
+        Err(_) => add_shallow_yaml(snapshot, file, document, line),
     }
 }
 
-/// A document that looked like JSON but is not, read as YAML. JSON's parser refuses deep nesting
-/// by itself; the YAML parser would take minutes, so this document is scanned first.
-fn add_yaml_fallback(
+/// Adds an object of `kind` in `api_version` from its JSON `text`, straight into its type; false
+/// for a kind the snapshot does not hold typed.
+fn add_typed_json(
+    snapshot: &mut Snapshot,
+    api_version: &str,
+    kind: &str,
+    text: &str,
+    file: &str,
+    line: usize,
+) -> Result<bool, LoadError> {
+    let ctx = ObjectContext {
+        file,
+        line,
+        kind,
+        source: Source::Json(text),
+    };
+    add_typed(snapshot, group_of(api_version), kind, &ctx)
+}
+
+/// The API group of an `apiVersion` (`""` for the core group's `v1`).
+fn group_of(api_version: &str) -> &str {
+    api_version.split_once('/').map(|(g, _)| g).unwrap_or("")
+}
+
+/// YAML text, or a document that looked like JSON but is not, whose first line is `line`:
+/// scanned for nesting first, since the YAML parser would take minutes on a deep one.
+fn add_shallow_yaml(
     snapshot: &mut Snapshot,
     file: &str,
     document: &str,
@@ -182,18 +200,11 @@ pub fn add_listed_json(
     text: &str,
     origin: &str,
 ) -> Result<(), LoadError> {
-    let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
-    let ctx = ObjectContext {
-        file: origin,
-        line: 0,
-        kind,
-        source: Source::Json(text),
-    };
-    add_typed(snapshot, group, kind, &ctx).map(|_| ())
+    add_typed_json(snapshot, api_version, kind, text, origin, 0).map(|_| ())
 }
 
-/// Whether `text` is read by the JSON path (every document JSON): JSON's parser limits nesting by
-/// itself, so only other texts need [`crate::nesting::check_nesting`] before parsing.
+/// Whether `text` is read by the JSON path (every document JSON), which parses many times faster
+/// than the YAML one.
 pub fn is_json_stream(text: &str) -> bool {
     json_documents(text).is_some()
 }
@@ -306,7 +317,7 @@ fn add_value(
         }
         return Ok(());
     }
-    let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
+    let group = group_of(&api_version);
     let ctx = ObjectContext {
         file,
         line,

@@ -76,10 +76,11 @@ pub(crate) fn load_snapshot(path: &Path) -> Result<Snapshot, CliError> {
         path: name.clone(),
         source,
     })?;
-    if !posture_core::load::is_json_stream(&text) {
-        shallow(&name, &text)?;
-    }
-    posture_core::load_snapshot_str(&name, &text).map_err(CliError::Snapshot)
+    // The loader refuses deep nesting itself, where it would parse YAML.
+    posture_core::load_snapshot_str(&name, &text).map_err(|e| match e {
+        posture_core::LoadError::TooDeep(too_deep) => CliError::TooDeep(too_deep),
+        other => CliError::Snapshot(other),
+    })
 }
 
 /// Refuses a document nested so deeply that parsing it would take minutes.
