@@ -13,7 +13,7 @@
 use futures::future::join_all;
 use http::StatusCode;
 use posture_core::Snapshot;
-use posture_core::load::{add_listed_json, add_object, unreadable};
+use posture_core::load::{add_listed_json, unreadable};
 use posture_core::snapshot::{HealthReport, Longhorn, SnapshotInfo};
 use serde_json::Value;
 
@@ -492,41 +492,32 @@ fn parse_http_date(text: &str) -> Option<jiff::Timestamp> {
 }
 
 /// Keeps one listed object (its JSON text) as `keep` says: typed, or as a document with the
-/// `apiVersion` and `kind` a list leaves out and without `managedFields`.
+/// `apiVersion` and `kind` a list leaves out and without `managedFields`. A document is kept only
+/// if it reads as its type, as a saved snapshot is loaded again.
 fn add_item(part: &mut Part, target: &Target, text: &str, keep: Keep) {
     let resource = target.resource();
-    let typed = match keep {
-        Keep::Typed => add_listed_json(
-            &mut part.snapshot,
-            target.api_version,
-            target.kind,
-            text,
-            &resource,
-        ),
-        Keep::Documents => match serde_json::from_str::<Value>(text) {
-            Ok(mut item) => {
-                if let Value::Object(map) = &mut item {
-                    map.insert("apiVersion".into(), target.api_version.into());
-                    map.insert("kind".into(), target.kind.into());
-                    if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
-                        metadata.remove("managedFields");
-                    }
-                }
-                // A document is kept only if it would load again as a typed object.
-                add_object(&mut Snapshot::default(), item.clone(), &resource)
-                    .map(|()| part.documents.push(item))
-            }
-            Err(e) => {
-                part.invalid
-                    .get_or_insert_with(|| format!("invalid object: {e}"));
-                return;
-            }
-        },
+    let (api_version, kind) = (target.api_version, target.kind);
+    let read = match keep {
+        Keep::Typed => add_listed_json(&mut part.snapshot, api_version, kind, text, &resource),
+        Keep::Documents => {
+            add_listed_json(&mut Snapshot::default(), api_version, kind, text, &resource)
+        }
     };
-    if let Err(e) = typed {
+    if let Err(e) = read {
         tracing::warn!(%resource, error = %e, "skipping an object that does not fit its schema");
         part.invalid
             .get_or_insert_with(|| format!("invalid object: {e}"));
+        return;
+    }
+    if keep == Keep::Documents
+        && let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(text)
+    {
+        map.insert("apiVersion".into(), api_version.into());
+        map.insert("kind".into(), kind.into());
+        if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
+            metadata.remove("managedFields");
+        }
+        part.documents.push(Value::Object(map));
     }
 }
 
