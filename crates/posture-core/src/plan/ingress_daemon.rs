@@ -49,13 +49,16 @@ pub(super) fn plan(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
         .and_then(|m| m.labels.clone())
         .unwrap_or_default();
     let namespace = object.namespace.clone().unwrap_or_default();
-    let rejections: Vec<Rejection> = (cx.snapshot.nodes.iter())
+    // The nodes the plan spreads over, as the snapshot shows them.
+    let planned: Vec<_> = (cx.snapshot.nodes.iter())
         .filter(|n| {
             n.metadata
                 .name
                 .as_ref()
                 .is_some_and(|name| cx.nodes.contains(name))
         })
+        .collect();
+    let rejections: Vec<Rejection> = (planned.iter())
         .flat_map(|node| daemon_rejections(&object, &namespace, &labels, spec, node))
         .collect();
     if rejections.is_empty() {
@@ -68,13 +71,7 @@ pub(super) fn plan(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
     if rejections.iter().any(|r| r.filter == Filter::NodeAffinity) {
         let selector = spec.node_selector.clone().unwrap_or_default();
         for (key, value) in &selector {
-            let every_node_has_it = (cx.snapshot.nodes.iter())
-                .filter(|n| {
-                    n.metadata
-                        .name
-                        .as_ref()
-                        .is_some_and(|name| cx.nodes.contains(name))
-                })
+            let every_node_has_it = (planned.iter())
                 .all(|n| n.metadata.labels.as_ref().and_then(|l| l.get(key)) == Some(value));
             if !every_node_has_it {
                 edits.push(Edit::Remove(path(&[
@@ -86,23 +83,8 @@ pub(super) fn plan(cx: &mut Context) -> Result<Vec<StageDraft>, PlanError> {
                 ])));
             }
         }
-        let required = spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|n| {
-                n.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            });
-        if required.is_some() {
-            edits.push(Edit::Remove(path(&[
-                "spec",
-                "template",
-                "spec",
-                "affinity",
-                "nodeAffinity",
-                "requiredDuringSchedulingIgnoredDuringExecution",
-            ])));
+        if super::workloads::required_node_affinity(spec).is_some() {
+            edits.push(super::workloads::remove_required_node_affinity());
         }
     }
     let untolerated: Vec<Value> = (cx.snapshot.nodes.iter())

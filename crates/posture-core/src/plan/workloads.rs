@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::snapshot::Snapshot;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{NodeSelector, PodSpec};
 use serde_json::{Value, json};
 
 use super::patch::{Edit, path, to_json};
@@ -73,34 +73,41 @@ pub(super) fn unpin_edits(spec: &PodSpec) -> Vec<Edit> {
         "nodeSelector",
         HOSTNAME_KEY,
     ]))];
-    let hostname_only = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| {
-            n.required_during_scheduling_ignored_during_execution
-                .as_ref()
+    let hostname_only = required_node_affinity(spec).is_some_and(|req| {
+        req.node_selector_terms.iter().all(|term| {
+            term.match_fields.as_ref().is_none_or(Vec::is_empty)
+                && term
+                    .match_expressions
+                    .as_ref()
+                    .is_some_and(|exprs| exprs.iter().all(|e| e.key == HOSTNAME_KEY))
         })
-        .is_some_and(|req| {
-            req.node_selector_terms.iter().all(|term| {
-                term.match_fields.as_ref().is_none_or(Vec::is_empty)
-                    && term
-                        .match_expressions
-                        .as_ref()
-                        .is_some_and(|exprs| exprs.iter().all(|e| e.key == HOSTNAME_KEY))
-            })
-        });
+    });
     if hostname_only {
-        edits.push(Edit::Remove(path(&[
-            "spec",
-            "template",
-            "spec",
-            "affinity",
-            "nodeAffinity",
-            "requiredDuringSchedulingIgnoredDuringExecution",
-        ])));
+        edits.push(remove_required_node_affinity());
     }
     edits
+}
+
+/// The pod template's required node affinity, if it has one.
+pub(super) fn required_node_affinity(spec: &PodSpec) -> Option<&NodeSelector> {
+    spec.affinity
+        .as_ref()?
+        .node_affinity
+        .as_ref()?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()
+}
+
+/// Removes the pod template's required node affinity.
+pub(super) fn remove_required_node_affinity() -> Edit {
+    Edit::Remove(path(&[
+        "spec",
+        "template",
+        "spec",
+        "affinity",
+        "nodeAffinity",
+        "requiredDuringSchedulingIgnoredDuringExecution",
+    ]))
 }
 
 /// An app lacks guardrails when nothing in its pod template keeps it on one node.
@@ -109,15 +116,7 @@ fn lacks_guardrails(spec: &PodSpec) -> bool {
         .node_selector
         .as_ref()
         .is_some_and(|s| s.contains_key(HOSTNAME_KEY));
-    let affinity = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .is_some_and(|n| {
-            n.required_during_scheduling_ignored_during_execution
-                .is_some()
-        });
-    !selector && !affinity
+    !selector && required_node_affinity(spec).is_none()
 }
 
 /// Preconditions: apps without a placement guardrail are pinned to the primary before anything
