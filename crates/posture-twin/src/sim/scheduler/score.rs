@@ -32,21 +32,25 @@ pub(super) fn best(
         .iter()
         .map(|&i| least_allocated(requests, &nodes[i]))
         .collect();
-    // The preferred terms and soft constraints, read once; most pods have none, and then no
-    // node needs looking at for them.
-    let preferred = |path: &str| pod.pointer(path).and_then(Value::as_array).is_some();
-    let has_preferences =
-        preferred("/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution")
-            || preferred(
-                "/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution",
-            );
-    let has_soft_spread = pod
-        .pointer("/spec/topologySpreadConstraints")
-        .and_then(Value::as_array)
-        .is_some_and(|c| {
-            c.iter()
-                .any(|c| text(c, "/whenUnsatisfiable") == "ScheduleAnyway")
-        });
+    // The preferred terms and soft constraints, read from the pod once; most pods have none,
+    // and then no node needs looking at for them.
+    let terms = |path: &str| -> &[Value] {
+        pod.pointer(path)
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    };
+    let preferred = Preferred {
+        affinity: terms(
+            "/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution",
+        ),
+        anti: terms(
+            "/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution",
+        ),
+    };
+    let soft: Vec<&Value> = terms("/spec/topologySpreadConstraints")
+        .iter()
+        .filter(|c| text(c, "/whenUnsatisfiable") == "ScheduleAnyway")
+        .collect();
     let per_node = |wanted: bool, score: &dyn Fn(&NodeInfo) -> i64| -> Vec<i64> {
         if wanted {
             feasible.iter().map(|&i| score(&nodes[i])).collect()
@@ -54,11 +58,11 @@ pub(super) fn best(
             vec![0; feasible.len()]
         }
     };
-    let inter_pod = normalise_higher_better(&per_node(has_preferences, &|node| {
-        inter_pod_preference(pod, node, nodes)
+    let inter_pod = normalise_higher_better(&per_node(!preferred.is_empty(), &|node| {
+        inter_pod_preference(pod, &preferred, node, nodes)
     }));
-    let spread = normalise_lower_better(&per_node(has_soft_spread, &|node| {
-        soft_spread_count(pod, node, nodes)
+    let spread = normalise_lower_better(&per_node(!soft.is_empty(), &|node| {
+        soft_spread_count(pod, &soft, node, nodes)
     }));
     let mut best: Option<(i64, usize)> = None;
     for (k, &i) in feasible.iter().enumerate() {
@@ -89,16 +93,27 @@ fn least_allocated((cpu, memory): (i64, i64), node: &NodeInfo) -> i64 {
         / 3
 }
 
+/// A pod's preferred inter-pod affinity and anti-affinity terms.
+struct Preferred<'p> {
+    affinity: &'p [Value],
+    anti: &'p [Value],
+}
+
+impl Preferred<'_> {
+    fn is_empty(&self) -> bool {
+        self.affinity.is_empty() && self.anti.is_empty()
+    }
+}
+
 /// InterPodAffinity's preferred terms: + weight for every matching pod in the node's domain for
 /// affinity, − weight for anti-affinity. Pods being deleted still count, as they do upstream.
-fn inter_pod_preference(pod: &Value, node: &NodeInfo, nodes: &[NodeInfo]) -> i64 {
+fn inter_pod_preference(
+    pod: &Value,
+    preferred: &Preferred<'_>,
+    node: &NodeInfo,
+    nodes: &[NodeInfo],
+) -> i64 {
     let ns = namespace(pod);
-    let terms = |path: &str| -> Vec<Value> {
-        pod.pointer(path)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
     let matching = |weighted: &Value| -> i64 {
         let term = weighted.get("podAffinityTerm").unwrap_or(&Value::Null);
         let count = term_matches(term, ns, node, nodes).count();
@@ -106,28 +121,16 @@ fn inter_pod_preference(pod: &Value, node: &NodeInfo, nodes: &[NodeInfo]) -> i64
             .unwrap_or(0)
             .saturating_mul(i64::try_from(count).unwrap_or(i64::MAX))
     };
-    let affinity: i64 =
-        terms("/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution")
-            .iter()
-            .map(matching)
-            .sum();
-    let anti: i64 =
-        terms("/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution")
-            .iter()
-            .map(matching)
-            .sum();
+    let affinity: i64 = preferred.affinity.iter().map(matching).sum();
+    let anti: i64 = preferred.anti.iter().map(matching).sum();
     affinity.saturating_sub(anti)
 }
 
 /// PodTopologySpread's ScheduleAnyway constraints: matching pods, not being deleted, already in
 /// the node's domain (fewer is better).
-fn soft_spread_count(pod: &Value, node: &NodeInfo, nodes: &[NodeInfo]) -> i64 {
+fn soft_spread_count(pod: &Value, soft: &[&Value], node: &NodeInfo, nodes: &[NodeInfo]) -> i64 {
     let ns = namespace(pod);
-    pod.pointer("/spec/topologySpreadConstraints")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|c| text(c, "/whenUnsatisfiable") == "ScheduleAnyway")
+    soft.iter()
         .map(|c| {
             let key = text(c, "/topologyKey");
             let Some(domain) = node.labels.get(key) else {
