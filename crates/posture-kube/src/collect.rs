@@ -372,16 +372,19 @@ struct ListMeta {
 /// Lists `path` (a `target` in one or every namespace) in pages of `page_size`, keeping `keep` of
 /// each object. A continue token the server no longer honours (410) starts the list over, at
 /// most [`LIST_RESTARTS`] times; anything else the server answers is the outcome.
+///
+/// A page is decoded on a blocking thread while the next one is asked for, so the server
+/// writing a page and posture decoding the one before overlap instead of taking turns.
 async fn list(
     client: &kube::Client,
-    target: &Target,
+    target: &'static Target,
     path: String,
     keep: Keep,
     page_size: usize,
 ) -> Outcome<Part> {
     let mut restarts = 0;
     'list: loop {
-        let mut part = Part::default();
+        let mut decoding: Option<tokio::task::JoinHandle<Result<Part, String>>> = None;
         let mut next: Option<String> = None;
         loop {
             let uri = page_uri(&path, target.field_selector, page_size, next.as_deref());
@@ -400,26 +403,56 @@ async fn list(
                 }
                 Err(e) => return classify(e),
             };
-            let page: ListPage = match serde_json::from_str(&text) {
-                Ok(page) => page,
-                Err(e) => {
-                    return Outcome::Refused {
-                        status: 200,
-                        reason: format!("invalid response: {e}"),
-                    };
-                }
+            let token = match serde_json::from_str::<ListPage>(&text) {
+                Ok(page) => page.metadata.next.filter(|token| !token.is_empty()),
+                Err(e) => return invalid_response(&e),
             };
-            for item in page.items {
-                add_item(&mut part, target, item.get(), keep);
-            }
-            match page.metadata.next.filter(|token| !token.is_empty()) {
-                Some(token) => next = Some(token),
+            let part = match decoding.take() {
+                Some(previous) => match decoded(previous.await) {
+                    Ok(part) => part,
+                    Err(reason) => return invalid_response(&reason),
+                },
+                None => Part::default(),
+            };
+            let page = tokio::task::spawn_blocking(move || decode_page(part, &text, target, keep));
+            match token {
+                Some(token) => {
+                    next = Some(token);
+                    decoding = Some(page);
+                }
                 None => {
-                    part.snapshot.drop_managed_fields();
-                    return Outcome::Read(part);
+                    return match decoded(page.await) {
+                        Ok(mut part) => {
+                            part.snapshot.drop_managed_fields();
+                            Outcome::Read(part)
+                        }
+                        Err(reason) => invalid_response(&reason),
+                    };
                 }
             }
         }
+    }
+}
+
+/// Adds the objects of one list answer, `text`, to `part`.
+fn decode_page(mut part: Part, text: &str, target: &Target, keep: Keep) -> Result<Part, String> {
+    let page: ListPage = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    for item in page.items {
+        add_item(&mut part, target, item.get(), keep);
+    }
+    Ok(part)
+}
+
+/// The part a page's decoding produced, or why the page could not be read.
+fn decoded(joined: Result<Result<Part, String>, tokio::task::JoinError>) -> Result<Part, String> {
+    joined.map_err(|e| e.to_string()).and_then(|page| page)
+}
+
+/// A list answer posture could not read.
+fn invalid_response(error: &dyn std::fmt::Display) -> Outcome<Part> {
+    Outcome::Refused {
+        status: 200,
+        reason: format!("invalid response: {error}"),
     }
 }
 
