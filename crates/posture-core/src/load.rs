@@ -4,8 +4,8 @@
 //! Errors name the file, line and column, and for a well-formed object of the wrong shape, the
 //! object and the field, so a person can fix the file without guessing.
 
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::longhorn;
@@ -90,6 +90,12 @@ fn json_documents(text: &str) -> Option<Vec<(usize, &str)>> {
     let mut start: Option<(usize, usize)> = None;
     let mut offset = 0;
     for (index, line) in text.split_inclusive('\n').enumerate() {
+        // Inside a document only a line that starts with `-`, `.` or `%` can matter: most lines
+        // of a large snapshot are passed over on their first byte.
+        if start.is_some() && !matches!(line.as_bytes().first(), Some(b'-' | b'.' | b'%')) {
+            offset += line.len();
+            continue;
+        }
         let content = line.trim_end();
         if content == "---" {
             if let Some((line, from)) = start.take() {
@@ -126,22 +132,28 @@ fn add_document(
     line: usize,
     document: &str,
 ) -> Result<(), LoadError> {
-    let Ok(meta) = serde_json::from_str::<TypeMeta>(document) else {
+    let Some(meta) = TypeMeta::peek(document) else {
         return add_shallow_yaml(snapshot, file, document, line);
     };
     // Kubernetes objects are read straight from the text into their types; lists, and the few
     // documents read through a field, go through a JSON value first.
-    if !meta.kind.is_empty()
-        && add_typed_json(
+    if !meta.kind.is_empty() {
+        match add_typed_json(
             snapshot,
             &meta.api_version,
             &meta.kind,
             document,
             file,
             line,
-        )?
-    {
-        return Ok(());
+        ) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            // The peek stops at `kind`: a syntax error further on is one of YAML's to report.
+            Err(_) if serde_json::from_str::<IgnoredAny>(document).is_err() => {
+                return add_shallow_yaml(snapshot, file, document, line);
+            }
+            Err(e) => return Err(e),
+        }
     }
     match serde_json::from_str::<Value>(document) {
         Ok(value) => add_value(snapshot, value, file, line),
@@ -210,12 +222,71 @@ pub fn is_json_stream(text: &str) -> bool {
 }
 
 /// The fields that say what a document is.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct TypeMeta {
-    #[serde(default, rename = "apiVersion")]
     api_version: String,
-    #[serde(default)]
     kind: String,
+}
+
+impl TypeMeta {
+    /// `apiVersion` and `kind` of a JSON document, read only as far as both: objects written by
+    /// the API server and by `posture snapshot` start with them, so the rest of the text is read
+    /// once, by the typed parse. `None` when the text is not JSON (as far as it was read).
+    fn peek(document: &str) -> Option<TypeMeta> {
+        let mut meta = TypeMeta::default();
+        let mut de = serde_json::Deserializer::from_str(document);
+        match (PeekTypeMeta { meta: &mut meta }).deserialize(&mut de) {
+            Ok(()) => de.end().ok().map(|()| meta),
+            Err(_) if !meta.api_version.is_empty() && !meta.kind.is_empty() => Some(meta),
+            Err(_) => None,
+        }
+    }
+}
+
+/// Reads a document's keys into `meta` and stops, with an error, once it has both.
+struct PeekTypeMeta<'a> {
+    meta: &'a mut TypeMeta,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum TypeField {
+    ApiVersion,
+    Kind,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> DeserializeSeed<'de> for PeekTypeMeta<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PeekTypeMeta<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Kubernetes object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(field) = map.next_key::<TypeField>()? {
+            match field {
+                TypeField::ApiVersion => self.meta.api_version = map.next_value()?,
+                TypeField::Kind => self.meta.kind = map.next_value()?,
+                TypeField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            if !self.meta.api_version.is_empty() && !self.meta.kind.is_empty() {
+                return Err(serde::de::Error::custom("apiVersion and kind read"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Adds the YAML documents of `text`, whose first line is line `first_line` of `file`.
@@ -407,6 +478,15 @@ enum Source<'a> {
 
 impl ObjectContext<'_> {
     fn parse<T: DeserializeOwned>(&self) -> Result<T, LoadError> {
+        // Nearly every object fits its type: read it without tracking where the parser is (which
+        // costs an allocation per key), and read only one that failed again, to name the field.
+        let untracked = match self.source {
+            Source::Value(value) => T::deserialize(value).ok(),
+            Source::Json(text) => serde_json::from_str(text).ok(),
+        };
+        if let Some(object) = untracked {
+            return Ok(object);
+        }
         match self.source {
             Source::Value(value) => {
                 serde_path_to_error::deserialize(value).map_err(|e| self.error(e))
