@@ -5,6 +5,7 @@
 pub mod act;
 pub mod apply;
 pub mod checks;
+pub mod compact;
 pub mod detect;
 pub mod drill;
 pub mod facts;

@@ -430,7 +430,7 @@ fn add_typed(
     match (group, kind) {
         ("", "Namespace") => snapshot.namespaces.push(ctx.parse()?),
         ("", "Node") => snapshot.nodes.push(ctx.parse()?),
-        ("", "Pod") => snapshot.pods.push(ctx.parse()?),
+        ("", "Pod") => snapshot.pods.push(crate::compact::pod(ctx.parse()?)),
         ("", "Service") => snapshot.services.push(ctx.parse()?),
         ("", "PersistentVolume") => snapshot.persistent_volumes.push(ctx.parse()?),
         ("", "PersistentVolumeClaim") => snapshot.persistent_volume_claims.push(ctx.parse()?),
