@@ -710,6 +710,30 @@ value: '{"v1":"3"}'
     }
 
     #[test]
+    fn a_json_syntax_error_after_the_kind_is_reported_with_its_line() {
+        // The type is read from the first keys only; the broken part comes after them.
+        let text = "---\n{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"a\"}}\n---\n{\"apiVersion\": \"v1\",\n \"kind\": \"Node\",\n \"metadata\": {\"name\": [}}\n";
+        assert!(is_json_stream(text));
+        match load_snapshot_str("f.json", text).expect_err("the second is broken") {
+            LoadError::Syntax { line, .. } => assert_eq!(line, 6),
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn a_json_document_may_name_its_kind_last() {
+        let text = "{\"metadata\": {\"name\": \"a\", \"labels\": {\"kind\": \"x\"}}, \"status\": {}, \"apiVersion\": \"v1\", \"kind\": \"Node\"}\n";
+        let snapshot = load_snapshot_str("f.json", text).expect("loads");
+        assert_eq!(snapshot.nodes.len(), 1);
+        assert_eq!(snapshot.nodes[0].metadata.name.as_deref(), Some("a"));
+        let no_kind = load_snapshot_str("f.json", "{\"apiVersion\": \"v1\", \"metadata\": {}}\n");
+        assert!(
+            matches!(no_kind, Err(LoadError::NotAnObject { .. })),
+            "{no_kind:?}"
+        );
+    }
+
+    #[test]
     fn deep_nesting_in_a_json_looking_document_is_refused_before_parsing() {
         let deep = format!("{}{}", "{a: ".repeat(5000), "}".repeat(5000));
         let text = format!(
