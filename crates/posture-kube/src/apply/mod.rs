@@ -343,13 +343,16 @@ impl Engine<'_> {
                     Effect::WaitFor(condition) => {
                         let forward = matches!(state, ApplyState::WaitingPostCondition(_));
                         let gate = gate.as_mut().filter(|_| forward);
+                        let since = std::time::Instant::now();
                         answer = self.wait(&condition, gate).await;
+                        narrator.waited(since.elapsed());
                         if answer.is_none() {
                             outcome.interrupted = true;
                         }
                     }
                     Effect::Sleep(duration) => {
                         tokio::time::sleep(duration).await;
+                        narrator.waited(duration);
                         answer = Some(Event::Slept);
                     }
                     Effect::ShowConflict {

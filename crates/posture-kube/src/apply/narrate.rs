@@ -2,7 +2,7 @@
 //! pipe) leaves a log of what it did and when: each stage's start, end and outcome, and each
 //! change a rollback undid.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use posture_core::apply::journal::Record;
 use posture_core::apply::{ApplyState, Effect};
@@ -12,8 +12,22 @@ use posture_core::plan::{Plan, PostCondition};
 #[derive(Debug, Default)]
 pub(crate) struct Narrator {
     enabled: bool,
-    stage: Option<(usize, Instant)>,
+    /// The running stage's clock.
+    stage: Option<StageClock>,
+    /// The clock of the stage before it: the step that completes a stage also starts the next,
+    /// so the completion is told after the next stage's clock has started.
+    ending: Option<StageClock>,
     rolling_back: bool,
+}
+
+#[derive(Debug)]
+struct StageClock {
+    index: usize,
+    id: String,
+    since: Instant,
+    /// How much of the stage went to waiting for the cluster (post-conditions and settle
+    /// pauses): the rest is posture's own work and the API's answers to its writes.
+    waited: Duration,
 }
 
 impl Narrator {
@@ -33,9 +47,18 @@ impl Narrator {
     /// The machine moved to `state`: says when a stage starts or a rollback begins.
     pub(crate) fn state(&mut self, plan: &Plan, state: &ApplyState, running: Option<usize>) {
         if let Some(index) = running
-            && self.stage.is_none_or(|(current, _)| current != index)
+            && self.stage.as_ref().is_none_or(|clock| clock.index != index)
         {
-            self.stage = Some((index, Instant::now()));
+            self.ending = self.stage.replace(StageClock {
+                index,
+                id: plan
+                    .stages
+                    .get(index)
+                    .map(|s| s.id.clone())
+                    .unwrap_or_default(),
+                since: Instant::now(),
+                waited: Duration::ZERO,
+            });
             if let Some(stage) = plan.stages.get(index) {
                 self.say(&format!(
                     "stage {} started: {} ({} change(s))",
@@ -62,7 +85,7 @@ impl Narrator {
     pub(crate) fn effect(&mut self, effect: &Effect) {
         match effect {
             Effect::Journal(Record::StageComplete { stage }) => {
-                let took = self.elapsed();
+                let took = self.elapsed(stage);
                 self.say(&format!("stage {stage} done: applied{took}"));
             }
             Effect::Journal(Record::Failed {
@@ -70,7 +93,7 @@ impl Narrator {
                 change,
                 reason,
             }) => {
-                let took = self.elapsed();
+                let took = self.elapsed(stage);
                 let change = change
                     .as_deref()
                     .map(|c| format!(" at {c}"))
@@ -91,10 +114,31 @@ impl Narrator {
         }
     }
 
-    fn elapsed(&self) -> String {
-        self.stage
-            .map(|(_, since)| format!(" in {:.1}s", since.elapsed().as_secs_f64()))
-            .unwrap_or_default()
+    /// The running stage waited `duration` for the cluster.
+    pub(crate) fn waited(&mut self, duration: Duration) {
+        if let Some(clock) = self.stage.as_mut() {
+            clock.waited += duration;
+        }
+    }
+
+    /// How long stage `id` took, and how much of it went to waiting for the cluster.
+    fn elapsed(&self, id: &str) -> String {
+        let Some(clock) = [&self.stage, &self.ending]
+            .into_iter()
+            .flatten()
+            .find(|clock| clock.id == id)
+        else {
+            return String::new();
+        };
+        let took = clock.since.elapsed().as_secs_f64();
+        if clock.waited.is_zero() {
+            format!(" in {took:.3}s")
+        } else {
+            format!(
+                " in {took:.3}s, {:.3}s of it waiting for the cluster",
+                clock.waited.as_secs_f64()
+            )
+        }
     }
 }
 
