@@ -96,7 +96,12 @@ impl Filter {
     }
 
     pub(crate) fn matches(&self, object: &Value) -> bool {
-        let labels = object.pointer("/metadata/labels");
+        // Every page of an unfiltered list passes each object of its kind through here: no
+        // lookup at all when there is nothing to match.
+        if self.is_empty() {
+            return true;
+        }
+        let labels = object.get("metadata").and_then(|m| m.get("labels"));
         let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
         let labels_match = self.labels.iter().all(|requirement| match requirement {
             LabelRequirement::Equals(k, v) => label(k) == Some(v.as_str()),
