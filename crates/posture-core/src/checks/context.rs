@@ -35,6 +35,9 @@ pub(crate) struct Ctx<'a> {
     coredns: Vec<usize>,
     /// The nodes' zone labels ("" for a node without one): every volume is judged against them.
     pub zones: std::collections::BTreeSet<String>,
+    /// The nodes that can hold a Longhorn replica: Longhorn's nodes, or every node when the
+    /// snapshot has none of Longhorn's. Every volume's placement is judged against them.
+    pub storage_nodes: std::collections::BTreeSet<&'a str>,
 }
 
 /// Kind (or namespace) -> namespace (or name) -> name (or nothing) -> value, looked up by `&str`
@@ -101,6 +104,10 @@ impl<'a> Ctx<'a> {
                         .unwrap_or_default()
                 })
                 .collect(),
+            storage_nodes: match snap.longhorn.as_ref().map(|l| &l.nodes) {
+                Some(nodes) if !nodes.is_empty() => nodes.iter().map(|n| n.name()).collect(),
+                _ => snap.nodes.iter().map(topology::node_name).collect(),
+            },
         }
     }
 

@@ -10,7 +10,6 @@ use super::record::{CheckDef, Recorder, Verdict};
 use crate::longhorn::{LonghornEngine, Replica, Volume};
 use crate::report::{Evidence, Finding, Section, Severity};
 use crate::snapshot::Longhorn;
-use crate::topology::node_name;
 
 const S: Section = Section::Longhorn;
 
@@ -276,21 +275,13 @@ fn replica_count(ctx: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Findi
 }
 
 fn placement(ctx: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> {
-    let lh_nodes: Vec<&str> = ctx
-        .snap
-        .longhorn
-        .as_ref()
-        .map(|l| l.nodes.iter().map(|n| n.name()).collect())
-        .unwrap_or_default();
-    let nodes: Vec<&str> = if lh_nodes.is_empty() {
-        ctx.snap.nodes.iter().map(node_name).collect()
-    } else {
-        lh_nodes
-    };
+    let nodes = &ctx.storage_nodes;
     if nodes.is_empty() {
         return Vec::new();
     }
-    let mut per_node: BTreeMap<&str, usize> = nodes.iter().map(|n| (*n, 0)).collect();
+    // Only the replicas' nodes per volume: a map of every node for every volume grew with
+    // volumes × nodes.
+    let mut per_node: BTreeMap<&str, usize> = BTreeMap::new();
     for r in v.replicas.iter().filter(|r| v.is_healthy(r)) {
         *per_node
             .entry(r.node_id().unwrap_or("unscheduled"))
@@ -301,12 +292,16 @@ fn placement(ctx: &Ctx<'_>, def: &CheckDef, v: &VolumeView<'_>) -> Vec<Finding> 
         .min(nodes.len());
     let spread = per_node
         .iter()
-        .filter(|(n, c)| **c > 0 && nodes.contains(n))
+        .filter(|(n, c)| **c > 0 && nodes.contains(*n))
         .count();
     let stacked = per_node.values().any(|c| *c > 1);
     if spread >= want_nodes && !stacked {
         return Vec::new();
     }
+    // The finding names every node, those without a healthy replica as 0.
+    let mut per_node_all: BTreeMap<&str, usize> = nodes.iter().map(|n| (*n, 0)).collect();
+    per_node_all.extend(per_node);
+    let per_node = per_node_all;
     let obj = v.volume.object_ref();
     let counts: Vec<String> = per_node.iter().map(|(n, c)| format!("{n} {c}")).collect();
     let placed: Vec<serde_json::Value> = v

@@ -213,10 +213,16 @@ fn daemonsets_only(ctx: &Ctx<'_>) -> Verdict {
     if ctx.snap.pods.is_empty() {
         return Verdict::Unknown("the snapshot lists no pods".into());
     }
-    let names = &ctx.topology.secondaries;
-    if names.is_empty() {
+    if ctx.topology.secondaries.is_empty() {
         return Verdict::Unknown("no secondary node identified".into());
     }
+    // Looked up once per pod: a list search grew with pods × secondary nodes.
+    let names: std::collections::HashSet<&str> = ctx
+        .topology
+        .secondaries
+        .iter()
+        .map(String::as_str)
+        .collect();
     let def = def_daemonsets_only();
     let mut checked = 0;
     let mut findings = Vec::new();
@@ -224,7 +230,7 @@ fn daemonsets_only(ctx: &Ctx<'_>) -> Verdict {
         let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
             continue;
         };
-        if !names.iter().any(|n| n == node) {
+        if !names.contains(node) {
             continue;
         }
         checked += 1;
