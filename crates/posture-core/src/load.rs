@@ -414,6 +414,7 @@ fn add_value(
             }
         }
         ("posture.dev", "Unreadable") => snapshot.unreadable.push(ctx.parse_field("spec")?),
+        ("posture.dev", "HostFacts") => snapshot.host_facts.push(ctx.parse_field("spec")?),
         // Other kinds are not part of the runbook's picture.
         _ => {}
     }
@@ -550,7 +551,15 @@ pub fn posture_documents(snapshot: &Snapshot) -> Vec<Value> {
             "apiVersion": POSTURE_API_VERSION, "kind": "Unreadable", "spec": unreadable,
         }));
     }
+    for facts in &snapshot.host_facts {
+        docs.push(host_facts_document(facts));
+    }
     docs
+}
+
+/// The document `posture host` prints and `--host-facts` reads.
+pub fn host_facts_document(facts: &crate::host::HostFacts) -> Value {
+    serde_json::json!({"apiVersion": POSTURE_API_VERSION, "kind": "HostFacts", "spec": facts})
 }
 
 /// Sanity helper for callers that embed or hand-write snapshots.

@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub readyz: Option<HealthReport>,
     pub healthz: Option<HealthReport>,
     pub unreadable: Vec<Unreadable>,
+    /// What servers' own files say (`posture host`), merged in with `--host-facts`.
+    pub host_facts: Vec<crate::host::HostFacts>,
 }
 
 /// Longhorn's objects (longhorn.io/v1beta2).
@@ -160,6 +162,7 @@ impl Snapshot {
             readyz: _,
             healthz: _,
             unreadable,
+            host_facts: _,
         } = part;
         move_after(&mut self.namespaces, namespaces);
         move_after(&mut self.nodes, nodes);

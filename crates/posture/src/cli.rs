@@ -75,6 +75,25 @@ pub(crate) enum Command {
     /// Read only.
     #[command(after_help = DRILL_AFTER_HELP)]
     Drill(DrillArgs),
+    /// Read this k3s host's own files (config, service, datastore, packaged addons): the host
+    /// half of runbook 2.1, for `check --host-facts`. Read only; secrets are never printed.
+    Host(HostArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HostArgs {
+    /// The directory to read as the host's `/` (a copy of a server's files, or a test tree).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub(crate) root: PathBuf,
+    /// Output format: a `HostFacts` document either way.
+    #[arg(short, long, value_enum, default_value_t = HostFormat::Yaml)]
+    pub(crate) output: HostFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum HostFormat {
+    Yaml,
+    Json,
 }
 
 const DRILL_AFTER_HELP: &str = "\
@@ -325,6 +344,10 @@ pub(crate) struct CheckArgs {
         value_name = "SEVERITY"
     )]
     pub(crate) fail_on: Vec<FailOn>,
+    /// What `posture host` read on a server; the datastore and addon checks then rest on the
+    /// host's files. Repeat for each server.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) host_facts: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +355,9 @@ pub(crate) struct SnapshotArgs {
     /// File to write (`-` for stdout).
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: PathBuf,
+    /// Save what `posture host` read on a server with the snapshot. Repeat for each server.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) host_facts: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,9 +5,10 @@ use k8s_openapi::api::core::v1::Node;
 
 use super::context::Ctx;
 use super::record::{CheckDef, Recorder, Verdict};
+use crate::host::{HostDatastore, HostFacts};
 use crate::object::ObjectRef;
-use crate::report::{Evidence, Section, Severity};
-use crate::snapshot::HealthReport;
+use crate::report::{Evidence, Finding, Section, Severity};
+use crate::snapshot::{HealthReport, Snapshot};
 use crate::topology::{NodeRole, has_role_label, node_args, node_name, role_of};
 
 const S: Section = Section::ControlPlane;
@@ -28,6 +29,7 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
     );
     let verdict = datastore(ctx, out, &def);
     out.record(&def, verdict);
+    super::host_facts::check(ctx, out);
     for (endpoint, report) in [
         ("/readyz", &ctx.snap.readyz),
         ("/healthz", &ctx.snap.healthz),
@@ -74,75 +76,195 @@ pub(crate) fn datastore_of(node: &Node) -> Option<Datastore> {
     None
 }
 
-fn datastore(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {
-    if let Some(v) = ctx.unreadable(&["nodes"]) {
-        return v;
+/// The datastore a server's own files show, when `posture host` read them.
+fn datastore_on_host(facts: &HostFacts) -> Option<Datastore> {
+    match facts.datastore.kind {
+        HostDatastore::Sqlite => Some(Datastore::Sqlite),
+        HostDatastore::EmbeddedEtcd => Some(Datastore::EmbeddedEtcd),
+        HostDatastore::External => Some(Datastore::External),
+        HostDatastore::None | HostDatastore::Unknown => None,
     }
-    let servers: Vec<&Node> = ctx
-        .snap
+}
+
+/// The host facts read on `node`: by its name, or by the host name k3s recorded for it.
+pub(crate) fn host_facts_for<'a>(snap: &'a Snapshot, node: &Node) -> Option<&'a HostFacts> {
+    let name = node_name(node);
+    let hostname = node
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("k3s.io/hostname"));
+    snap.host_facts
+        .iter()
+        .find(|f| f.host == name || hostname == Some(&f.host))
+}
+
+/// What the cluster's servers run, and whether a host's files showed it.
+pub(crate) struct DatastoreReading<'a> {
+    pub kind: Datastore,
+    pub servers: Vec<&'a Node>,
+    /// "path on host" for each server whose files were read.
+    pub seen: Vec<String>,
+}
+
+/// The cluster's datastore: the servers' files where `posture host` read them, else what the
+/// API says about each server.
+pub(crate) fn datastore_reading(snap: &Snapshot) -> Option<DatastoreReading<'_>> {
+    let servers: Vec<&Node> = snap
         .nodes
         .iter()
         .filter(|n| role_of(n) == NodeRole::Server)
         .collect();
-    let kinds: Vec<Datastore> = servers.iter().filter_map(|n| datastore_of(n)).collect();
-    let kind = if kinds.contains(&Datastore::External) {
-        Datastore::External
-    } else if kinds.contains(&Datastore::EmbeddedEtcd) {
-        Datastore::EmbeddedEtcd
-    } else if kinds.contains(&Datastore::Sqlite) {
-        Datastore::Sqlite
-    } else {
+    let mut seen = Vec::new();
+    let kinds: Vec<Datastore> = servers
+        .iter()
+        .filter_map(|node| {
+            let facts = host_facts_for(snap, node);
+            match facts.and_then(|f| datastore_on_host(f).map(|k| (f, k))) {
+                Some((facts, kind)) => {
+                    let paths = facts.datastore.seen.join(", ");
+                    seen.push(format!("{paths} on {}", facts.host));
+                    Some(kind)
+                }
+                None => datastore_of(node),
+            }
+        })
+        .collect();
+    let kind = [
+        Datastore::External,
+        Datastore::EmbeddedEtcd,
+        Datastore::Sqlite,
+    ]
+    .into_iter()
+    .find(|k| kinds.contains(k))?;
+    Some(DatastoreReading {
+        kind,
+        servers,
+        seen,
+    })
+}
+
+fn datastore(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {
+    if let Some(v) = ctx.unreadable(&["nodes"]) {
+        return v;
+    }
+    let Some(reading) = datastore_reading(ctx.snap) else {
+        let servers = ctx
+            .snap
+            .nodes
+            .iter()
+            .filter(|n| role_of(n) == NodeRole::Server)
+            .count();
         return Verdict::Unknown(format!(
-            "{} server(s), but no k3s.io/node-args annotation or etcd role label tells the datastore; check /var/lib/rancher/k3s/server/db on the server",
-            servers.len()
+            "{servers} server(s), but no k3s.io/node-args annotation or etcd role label tells the datastore; run `posture host` on the server and pass its output with --host-facts, or check /var/lib/rancher/k3s/server/db on the server"
         ));
     };
+    let DatastoreReading {
+        kind,
+        servers,
+        seen,
+    } = reading;
     let n = servers.len();
     let names: Vec<&str> = servers.iter().map(|s| node_name(s)).collect();
     let (label, decision) = match (kind, n) {
         (Datastore::Sqlite, 1) => (
-            "sqlite".to_owned(),
+            "sqlite",
             format!(
                 "single-server sqlite on {}: keep the single-writer control plane; the other node stays an agent; HA needs a third server (embedded etcd with 3 servers, approval required)",
                 names[0]
             ),
         ),
         (Datastore::Sqlite, _) => (
-            "sqlite".to_owned(),
+            "sqlite",
             format!(
                 "sqlite reported on {n} servers ({}): sqlite cannot be shared, so each server is its own cluster; verify the datastore on each host",
                 names.join(", ")
             ),
         ),
-        (Datastore::EmbeddedEtcd, n) if n >= 3 => (
-            "embedded etcd".to_owned(),
-            format!("embedded etcd with {n} servers: quorum survives the loss of one server"),
+        (Datastore::EmbeddedEtcd, n) if n >= 3 && n % 2 == 1 => (
+            "embedded etcd",
+            format!(
+                "embedded etcd with {n} servers: quorum survives the loss of {} server(s)",
+                (n - 1) / 2
+            ),
+        ),
+        (Datastore::EmbeddedEtcd, n) if n % 2 == 0 => (
+            "embedded etcd",
+            format!(
+                "embedded etcd with {n} servers: quorum needs {} of {n}, so it survives no more losses than {} server(s) would; k3s supports only an odd number of etcd servers",
+                n / 2 + 1,
+                n - 1
+            ),
         ),
         (Datastore::EmbeddedEtcd, n) => (
-            "embedded etcd".to_owned(),
+            "embedded etcd",
             format!(
-                "embedded etcd with {n} server(s): quorum needs 3 servers, so losing any server stops the control plane; add a third server"
+                "embedded etcd with {n} server: a single etcd member is a single point of failure like sqlite; HA needs 3 servers"
             ),
         ),
         (Datastore::External, _) => (
-            "external datastore".to_owned(),
+            "external datastore",
             format!(
                 "external datastore with {n} server(s): control-plane HA rests on the datastore's own redundancy"
             ),
         ),
     };
-    out.fact(S, "datastore", label.clone());
+    let label = if seen.is_empty() {
+        label.to_owned()
+    } else {
+        format!("{label} (seen: {})", seen.join("; "))
+    };
+    out.fact(S, "datastore", label);
     out.fact(S, "decision", decision.clone());
     let mut findings = Vec::new();
     if kind == Datastore::EmbeddedEtcd && n == 2 {
-        let obj = ObjectRef::of(servers[0]);
-        findings.push(
-            def.finding(Severity::Warning, &obj, format!("{decision}; with two etcd members the control plane is less available than with one"))
-                .with_evidence(Evidence::field(&obj, "metadata.annotations.k3s\\.io/node-args", node_args(servers[0]).join(" ")))
-                .with_remediation("add a third server, or return the second server to an agent"),
-        );
+        findings.push(two_etcd_servers(def, &servers, &seen));
     }
     Verdict::judged(findings, decision)
+}
+
+/// Two etcd members need both for quorum: losing either stops the API, which makes the pair
+/// less available than one server. There are two ways out, and neither waits.
+fn two_etcd_servers(def: &CheckDef, servers: &[&Node], seen: &[String]) -> Finding {
+    let first = node_name(servers[0]);
+    let second = node_name(servers[1]);
+    let obj = ObjectRef::of(servers[1]);
+    let mut finding = def
+        .finding(
+            Severity::Error,
+            &obj,
+            format!(
+                "embedded etcd on two servers ({first}, {second}): etcd needs a majority of its members, 2 of 2, so losing either server stops the API; the pair is less available than one server alone"
+            ),
+        )
+        .with_remediation(format!(
+            "either add a third server now (`k3s server --server https://<{first}>:6443` with the cluster token), or take {second} out of etcd: stop k3s on {second}, `kubectl delete node {second}` (k3s removes its etcd member), move /var/lib/rancher/k3s/server/db aside on {second} and rejoin it as an agent (`k3s agent --server https://<{first}>:6443`)"
+        ));
+    for server in servers.iter().take(2) {
+        let obj = ObjectRef::of(*server);
+        finding = if has_role_label(server, "etcd") {
+            finding.with_evidence(Evidence::field(
+                &obj,
+                "metadata.labels.node-role\\.kubernetes\\.io/etcd",
+                "true",
+            ))
+        } else {
+            finding.with_evidence(Evidence::field(
+                &obj,
+                "metadata.annotations.k3s\\.io/node-args",
+                node_args(server).join(" "),
+            ))
+        };
+    }
+    for line in seen {
+        finding = finding.with_evidence(Evidence::with_command(
+            &obj,
+            "host.datastore",
+            line.clone(),
+            "sudo ls -la /var/lib/rancher/k3s/server/db/",
+        ));
+    }
+    finding
 }
 
 fn health(
@@ -216,11 +338,41 @@ fn health(
     Verdict::judged(findings, String::new())
 }
 
+/// Which leases k3s holds for this datastore, and how much a missing one matters. k3s runs sqlite
+/// without leader election (one server, nothing to elect), so none is expected there; `k3s` elects
+/// the server that runs k3s's own controllers, `k3s-etcd` the one that runs its etcd controllers.
+fn expected_leases(datastore: Option<Datastore>) -> Vec<(&'static str, Option<Severity>)> {
+    let upstream = LEASES.map(|name| (name, Some(Severity::Warning)));
+    match datastore {
+        Some(Datastore::Sqlite) => LEASES.map(|name| (name, None)).to_vec(),
+        Some(Datastore::EmbeddedEtcd) => {
+            let mut leases = upstream.to_vec();
+            leases.extend([
+                ("k3s", Some(Severity::Info)),
+                ("k3s-etcd", Some(Severity::Info)),
+            ]);
+            leases
+        }
+        Some(Datastore::External) => {
+            let mut leases = upstream.to_vec();
+            leases.push(("k3s", Some(Severity::Info)));
+            leases
+        }
+        None => upstream.to_vec(),
+    }
+}
+
 fn leases(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {
     if let Some(v) = ctx.unreadable(&["leases"]) {
         return v;
     }
+    let datastore = datastore_reading(ctx.snap).map(|r| r.kind);
+    let sqlite = datastore == Some(Datastore::Sqlite);
+    let without_election = "k3s runs sqlite without leader election: the one server runs every controller, with no lease to renew";
     if ctx.snap.leases.is_empty() {
+        if sqlite {
+            return Verdict::judged(Vec::new(), without_election);
+        }
         return Verdict::Unknown("the snapshot lists no leases".into());
     }
     let Some(now) = ctx.observed_at else {
@@ -228,37 +380,47 @@ fn leases(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {
     };
     let mut findings = Vec::new();
     let mut seen = Vec::new();
-    for name in LEASES {
+    for (name, missing) in expected_leases(datastore) {
         let obj = ObjectRef::new("coordination.k8s.io/v1", "Lease", Some("kube-system"), name);
         let lease = ctx.snap.leases.iter().find(|l| {
             l.metadata.namespace.as_deref() == Some("kube-system")
                 && l.metadata.name.as_deref() == Some(name)
         });
         let Some(lease) = lease else {
-            findings.push(
-                def.finding(
-                    Severity::Warning,
-                    &obj,
-                    format!(
-                        "lease kube-system/{name} is missing: leader election cannot be verified"
-                    ),
+            let Some(severity) = missing else { continue };
+            let message = if severity == Severity::Warning {
+                format!("lease kube-system/{name} is missing: leader election cannot be verified")
+            } else {
+                format!(
+                    "lease kube-system/{name} is missing: k3s holds it on servers that elect a leader (older k3s kept this lock in a ConfigMap of the same name)"
                 )
-                .with_evidence(Evidence::with_command(
-                    &obj,
-                    "metadata.name",
-                    serde_json::Value::Null,
-                    "kubectl -n kube-system get leases.coordination.k8s.io",
-                ))
-                .with_remediation("check that the control plane runs with leader election enabled"),
+            };
+            findings.push(
+                def.finding(severity, &obj, message)
+                    .with_evidence(Evidence::with_command(
+                        &obj,
+                        "metadata.name",
+                        serde_json::Value::Null,
+                        "kubectl -n kube-system get leases.coordination.k8s.io",
+                    ))
+                    .with_remediation(
+                        "check that the control plane runs with leader election enabled",
+                    ),
             );
             continue;
+        };
+        // With sqlite nothing renews a lease: one left from an earlier datastore is only a note.
+        let stale = if sqlite {
+            Severity::Info
+        } else {
+            Severity::Error
         };
         let spec = lease.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.clone().unwrap_or_default();
         if holder.is_empty() {
             findings.push(
                 def.finding(
-                    Severity::Error,
+                    stale,
                     &obj,
                     format!("lease kube-system/{name} has no holder: no {name} is leading"),
                 )
@@ -273,7 +435,7 @@ fn leases(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {
                 let age = now.as_second() - renewed.as_second();
                 if age > duration {
                     findings.push(
-                        def.finding(Severity::Error, &obj, format!("lease kube-system/{name} was last renewed {age}s before the snapshot, beyond its {duration}s duration: the holder has stopped renewing"))
+                        def.finding(stale, &obj, format!("lease kube-system/{name} was last renewed {age}s before the snapshot, beyond its {duration}s duration: the holder has stopped renewing"))
                             .with_evidence(Evidence::field(&obj, "spec.renewTime", renewed.to_string()))
                             .with_evidence(Evidence::field(&obj, "spec.leaseDurationSeconds", duration))
                             .with_remediation("check the k3s server process and its logs (journalctl -u k3s)"),
@@ -286,7 +448,7 @@ fn leases(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {
             }
             None => findings.push(
                 def.finding(
-                    Severity::Error,
+                    stale,
                     &obj,
                     format!("lease kube-system/{name} has never been renewed"),
                 )
@@ -298,6 +460,9 @@ fn leases(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {
                 .with_remediation("check the k3s server process and its logs (journalctl -u k3s)"),
             ),
         }
+    }
+    if sqlite && seen.is_empty() && findings.is_empty() {
+        seen.push(without_election.to_owned());
     }
     Verdict::judged(findings, seen.join("; "))
 }

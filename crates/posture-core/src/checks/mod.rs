@@ -13,6 +13,7 @@ pub(crate) mod control_plane;
 mod coredns;
 pub(crate) mod drain_budgets;
 mod drain_pods;
+mod host_facts;
 mod ingress;
 pub(crate) mod longhorn;
 mod longhorn_node_loss;

@@ -10,10 +10,12 @@ use crate::render;
 
 pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8, CliError> {
     let policy = super::load_policy(global)?;
-    let snapshot = match &args.snapshot {
+    let host_facts = super::load_host_facts(&args.host_facts)?;
+    let mut snapshot = match &args.snapshot {
         Some(path) => super::load_snapshot(path)?,
         None => super::collect_live(global)?,
     };
+    snapshot.host_facts.extend(host_facts);
     posture_core::ensure_cluster(&snapshot).map_err(CliError::Snapshot)?;
     policy_fits(global, &policy, &snapshot)?;
     // Checks that needed these say "unknown"; say why once, where it does not disturb stdout.

@@ -4,6 +4,7 @@ mod apply;
 mod check;
 pub(crate) mod demo;
 mod drill;
+mod host;
 mod plan;
 mod rollback;
 mod snapshot;
@@ -11,7 +12,7 @@ pub(crate) mod twin;
 pub(crate) mod watch;
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use posture_core::{Policy, Snapshot};
 use posture_kube::Collection;
@@ -30,6 +31,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Apply(args) => apply::run(&cli.global, &args),
         Command::Rollback(args) => rollback::run(&cli.global, &args),
         Command::Drill(args) => drill::run(&cli.global, &args),
+        Command::Host(args) => host::run(&args),
     }
 }
 
@@ -81,6 +83,23 @@ pub(crate) fn load_snapshot(path: &Path) -> Result<Snapshot, CliError> {
         posture_core::LoadError::TooDeep(too_deep) => CliError::TooDeep(too_deep),
         other => CliError::Snapshot(other),
     })
+}
+
+/// The `HostFacts` documents of each `--host-facts` file.
+pub(crate) fn load_host_facts(
+    paths: &[PathBuf],
+) -> Result<Vec<posture_core::host::HostFacts>, CliError> {
+    let mut all = Vec::new();
+    for path in paths {
+        let facts = load_snapshot(path)?.host_facts;
+        if facts.is_empty() {
+            return Err(CliError::NoHostFacts {
+                path: input_name(path),
+            });
+        }
+        all.extend(facts);
+    }
+    Ok(all)
 }
 
 /// Refuses a document nested so deeply that parsing it would take minutes.

@@ -7,7 +7,9 @@ use crate::error::{CliError, exit};
 use crate::render;
 
 pub(crate) fn run(global: &GlobalArgs, args: &SnapshotArgs) -> Result<u8, CliError> {
-    let collection = super::collect_live_documents(global)?;
+    let host_facts = super::load_host_facts(&args.host_facts)?;
+    let mut collection = super::collect_live_documents(global)?;
+    collection.snapshot.host_facts.extend(host_facts);
     let target = args.output.to_string_lossy();
     if target == "-" {
         render::write_stdout(&posture_kube::save::snapshot_text(&collection))?;
