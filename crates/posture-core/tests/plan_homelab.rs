@@ -534,3 +534,71 @@ fn homelab_plan_renders_as_a_diff() {
         .collect();
     insta::assert_snapshot!("homelab_plan_diff", lines.join("\n"));
 }
+
+fn coredns_delivery(p: &Plan) -> &Delivery {
+    &p.stages
+        .iter()
+        .flat_map(|s| &s.changes)
+        .find(|c| c.object.kind == "Deployment" && c.object.name == "coredns")
+        .expect("coredns change")
+        .delivery
+}
+
+fn server_facts(host: &str, skipped: &[&str]) -> posture_core::host::HostFacts {
+    posture_core::host::HostFacts {
+        host: host.into(),
+        role: posture_core::host::HostRole::Server,
+        addons: posture_core::host::AddonFacts {
+            manifests_dir: "/var/lib/rancher/k3s/server/manifests".into(),
+            skipped: skipped.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_coredns_manifest_skipped_on_every_server_is_changed_live_without_allow_owned() {
+    let mut snapshot = homelab();
+    snapshot.host_facts = vec![server_facts("miniserver", &["coredns.yaml"])];
+    let p = plan(
+        &snapshot,
+        &Policy::default(),
+        &inputs(PlanOptions::default()),
+    )
+    .expect("plans");
+    assert!(matches!(coredns_delivery(&p), Delivery::Live));
+    assert!(
+        p.notes.iter().any(|n| n.contains(
+            "seen: /var/lib/rancher/k3s/server/manifests/coredns.yaml.skip on miniserver"
+        )),
+        "{:?}",
+        p.notes
+    );
+    // Other k3s addons stay files; other owners are not touched by a skip file.
+    assert!(
+        p.stages
+            .iter()
+            .flat_map(|s| &s.changes)
+            .filter(|c| c.object.name != "coredns")
+            .all(|c| c.owner.is_none() || !c.is_live()),
+    );
+
+    // A server that does not skip it would put the change back: still a file, and it says where.
+    snapshot.host_facts.push(server_facts("server-2", &[]));
+    let p = plan(
+        &snapshot,
+        &Policy::default(),
+        &inputs(PlanOptions::default()),
+    )
+    .expect("plans");
+    match coredns_delivery(&p) {
+        Delivery::SourceFile { instructions, .. } => assert!(
+            instructions
+                .iter()
+                .any(|i| i.contains("coredns.yaml.skip is on miniserver but not on server-2")),
+            "{instructions:?}"
+        ),
+        Delivery::Live => panic!("server-2 re-applies coredns.yaml"),
+    }
+}

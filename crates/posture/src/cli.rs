@@ -270,6 +270,10 @@ pub(crate) struct PlanArgs {
     /// Run the ingress controller as a DaemonSet instead of a spread Deployment.
     #[arg(long)]
     pub(crate) ingress_daemonset: bool,
+    /// What `posture host` read on each server: a k3s addon whose manifest every server skips
+    /// (`coredns.yaml.skip`) is then changed live without --allow-owned. Repeat for each server.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) host_facts: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -205,3 +205,72 @@ async fn a_missing_root_is_a_usage_error() {
         out.stderr
     );
 }
+
+/// The plan's delivery of the CoreDNS Deployment change (`live` or `sourceFile`).
+fn coredns_delivery(plan: &Value) -> String {
+    plan["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["changes"].as_array().into_iter().flatten())
+        .find(|c| c["object"]["kind"] == "Deployment" && c["object"]["name"] == "coredns")
+        .map(|c| {
+            c["delivery"]["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_that_sees_coredns_skipped_on_the_server_changes_it_live() {
+    use posture_twin::Twin;
+    use posture_twin::api::{ServeOptions, serve};
+    let start = "2026-11-23T12:00:00Z".parse().expect("timestamp");
+    let twin = serve(Twin::homelab(start), ServeOptions::default())
+        .await
+        .expect("the twin serves");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let kubeconfig = kubeconfig.to_string_lossy().into_owned();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+
+    let out = run(posture(&[
+        "host",
+        "--root",
+        &format!("{FIXTURES}/coredns-skip"),
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let facts = path("miniserver.facts.yaml");
+    std::fs::write(&facts, out.stdout).expect("write facts");
+
+    let plan_with = |extra: Vec<String>, file: String| {
+        let kubeconfig = kubeconfig.clone();
+        async move {
+            let mut args = vec![
+                "plan",
+                "--kubeconfig",
+                &kubeconfig,
+                "--section",
+                "coredns",
+                "-o",
+                &file,
+            ];
+            args.extend(extra.iter().map(String::as_str));
+            let out = run(posture(&args)).await;
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            let plan: Value =
+                serde_json::from_str(&std::fs::read_to_string(&file).expect("plan file"))
+                    .expect("JSON plan");
+            (plan, out.stdout)
+        }
+    };
+    let (plan, _) = plan_with(Vec::new(), path("owned.json")).await;
+    assert_eq!(coredns_delivery(&plan), "sourceFile");
+    let (plan, shown) = plan_with(vec!["--host-facts".into(), facts], path("skipped.json")).await;
+    assert_eq!(coredns_delivery(&plan), "live");
+    assert!(shown.contains("coredns.yaml.skip on miniserver"), "{shown}");
+}

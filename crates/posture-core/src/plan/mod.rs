@@ -378,7 +378,7 @@ pub fn plan(snapshot: &Snapshot, policy: &Policy, inputs: &PlanInputs) -> Result
     let stages: Vec<Stage> = drafts
         .into_iter()
         .filter(|d| !d.changes.is_empty())
-        .map(|d| finish_stage(d, &inputs.options))
+        .map(|d| finish_stage(d, &inputs.options, &snapshot.host_facts, &mut notes))
         .collect();
     let mut observed: Vec<ObservedVersion> = Vec::new();
     for change in stages.iter().flat_map(|s| &s.changes) {
@@ -406,13 +406,18 @@ pub fn plan(snapshot: &Snapshot, policy: &Policy, inputs: &PlanInputs) -> Result
     Ok(plan)
 }
 
-fn finish_stage(draft: StageDraft, options: &PlanOptions) -> Stage {
+fn finish_stage(
+    draft: StageDraft,
+    options: &PlanOptions,
+    host_facts: &[crate::host::HostFacts],
+    notes: &mut Vec<String>,
+) -> Stage {
     let changes = draft
         .changes
         .into_iter()
         .enumerate()
         .map(|(n, c)| {
-            let delivery = owned::delivery(&c, options);
+            let delivery = owned::delivery(&c, options, host_facts, notes);
             Change {
                 id: format!("{}#{}", draft.id, n + 1),
                 summary: c.summary,

@@ -7,13 +7,22 @@ use serde_json::{Value, json};
 
 use super::patch::without_tests;
 use super::{Action, ChangeDraft, Delivery, PlanOptions};
+use crate::host::{HostFacts, HostRole};
 use crate::object::ObjectRef;
 use crate::ownership::Owner;
 
 /// Where k3s keeps the manifests of its packaged components.
 const K3S_MANIFESTS: &str = "/var/lib/rancher/k3s/server/manifests";
 
-pub(crate) fn delivery(change: &ChangeDraft, options: &PlanOptions) -> Delivery {
+/// How `change` reaches the cluster. `host_facts` are what `posture host` read on the servers:
+/// a k3s addon whose manifest every server skips is no longer re-applied, so a live change to
+/// it stays and is delivered live (and said so in `notes`).
+pub(crate) fn delivery(
+    change: &ChangeDraft,
+    options: &PlanOptions,
+    host_facts: &[HostFacts],
+    notes: &mut Vec<String>,
+) -> Delivery {
     let Some(owner) = &change.owner else {
         return Delivery::Live;
     };
@@ -23,10 +32,69 @@ pub(crate) fn delivery(change: &ChangeDraft, options: &PlanOptions) -> Delivery 
     let Action::Patch { forward, .. } = &change.action else {
         return Delivery::Live;
     };
+    let mut instructions = instructions(owner);
+    if let Owner::K3sAddon { name } = owner {
+        match skipped_on_servers(name, host_facts) {
+            Skips::Everywhere(seen) => {
+                notes.push(format!(
+                    "{} is a k3s packaged addon, but k3s no longer applies its manifest (seen: {}): {} is changed live and stays",
+                    change.object,
+                    seen.join(", "),
+                    change.summary
+                ));
+                return Delivery::Live;
+            }
+            Skips::Partly { skipped, not } => instructions.push(format!(
+                "{name}.yaml.skip is on {} but not on {}: k3s on those servers would still put the change back",
+                skipped.join(", "),
+                not.join(", ")
+            )),
+            Skips::Nowhere(hosts) if !hosts.is_empty() => instructions.push(format!(
+                "no {name}.yaml.skip on {} (read by `posture host`)",
+                hosts.join(", ")
+            )),
+            Skips::Nowhere(_) => {}
+        }
+    }
     Delivery::SourceFile {
         file_name: file_name(&change.object),
         content: kustomize_patch(&change.object, owner, forward),
-        instructions: instructions(owner),
+        instructions,
+    }
+}
+
+/// Whether the servers whose files were read skip an addon's manifest.
+enum Skips {
+    /// Every server read skips it: the `.skip` files seen.
+    Everywhere(Vec<String>),
+    Partly {
+        skipped: Vec<String>,
+        not: Vec<String>,
+    },
+    /// No server read skips it (the hosts read; none when no facts were given).
+    Nowhere(Vec<String>),
+}
+
+fn skipped_on_servers(addon: &str, host_facts: &[HostFacts]) -> Skips {
+    let servers: Vec<&HostFacts> = host_facts
+        .iter()
+        .filter(|f| f.role != HostRole::Agent)
+        .collect();
+    let (skipped, not): (Vec<&HostFacts>, Vec<&HostFacts>) =
+        servers.iter().partition(|f| f.addons.is_skipped(addon));
+    let hosts = |facts: &[&HostFacts]| facts.iter().map(|f| f.host.clone()).collect::<Vec<_>>();
+    match (skipped.is_empty(), not.is_empty()) {
+        (false, true) => Skips::Everywhere(
+            skipped
+                .iter()
+                .map(|f| format!("{}/{addon}.yaml.skip on {}", f.addons.manifests_dir, f.host))
+                .collect(),
+        ),
+        (false, false) => Skips::Partly {
+            skipped: hosts(&skipped),
+            not: hosts(&not),
+        },
+        (true, _) => Skips::Nowhere(hosts(&not)),
     }
 }
 
@@ -76,6 +144,9 @@ fn instructions(owner: &Owner) -> Vec<String> {
         lines.push(format!(
             "k3s re-applies {K3S_MANIFESTS}/{name}.yaml on every restart: to keep a change, create {K3S_MANIFESTS}/{name}.yaml.skip on each server, or start k3s with --disable {name} and manage {name} as your own manifest"
         ));
+        lines.push(
+            "k3s puts back only the fields its manifest sets: one it leaves out (CoreDNS's replicas) survives a restart, but the spread, resources and probes it sets are put back, and more replicas without their spread may share one node, so the change goes whole (docs/k3s.md); with the .skip file on every server, `posture host` there and `plan --host-facts` deliver it live".to_owned(),
+        );
     }
     lines
 }

@@ -16,7 +16,8 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
         .iter()
         .map(|name| parse_section(name).ok_or_else(|| CliError::UnknownSection(name.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    let (snapshot, server) = match &args.snapshot {
+    let host_facts = super::load_host_facts(&args.host_facts)?;
+    let (mut snapshot, server) = match &args.snapshot {
         Some(path) => {
             let snapshot = super::load_snapshot(path)?;
             let server = snapshot.info.source.clone();
@@ -28,6 +29,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
             (snapshot, server)
         }
     };
+    snapshot.host_facts.extend(host_facts);
     super::check::policy_fits(global, &policy, &snapshot)?;
     let cluster =
         ClusterIdentity::from_snapshot(&snapshot, &server).ok_or(CliError::NoClusterIdentity)?;
