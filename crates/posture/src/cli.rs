@@ -274,6 +274,22 @@ pub(crate) struct PlanArgs {
     /// (`coredns.yaml.skip`) is then changed live without --allow-owned. Repeat for each server.
     #[arg(long, value_name = "FILE")]
     pub(crate) host_facts: Vec<PathBuf>,
+    /// Write the route to three embedded-etcd servers instead (runbook 2.1, "migrate to HA
+    /// later"): every step manual, with its checks and rollback. Nothing is applied.
+    #[arg(long, conflicts_with_all = ["section", "allow_owned", "ingress_daemonset"])]
+    pub(crate) ha: bool,
+    /// With --ha: the third server, a node of the cluster or the name of a machine to add.
+    #[arg(long, value_name = "NAME", requires = "ha")]
+    pub(crate) third_server: Option<String>,
+    /// With --ha: Markdown to read, or JSON for tools.
+    #[arg(long, value_enum, default_value_t = HaFormat::Markdown, requires = "ha")]
+    pub(crate) format: HaFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum HaFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -274,3 +274,49 @@ async fn a_plan_that_sees_coredns_skipped_on_the_server_changes_it_live() {
     assert_eq!(coredns_delivery(&plan), "live");
     assert!(shown.contains("coredns.yaml.skip on miniserver"), "{shown}");
 }
+
+#[tokio::test]
+async fn the_ha_route_is_written_for_the_cluster_and_refuses_to_end_at_two_servers() {
+    let out = run(posture(&["plan", "--ha", "--snapshot", HOMELAB])).await;
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("--third-server NAME"), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+
+    let out = run(posture(&[
+        "plan",
+        "--ha",
+        "--snapshot",
+        HOMELAB,
+        "--third-server",
+        "server-3",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("## Step 2: Convert miniserver to embedded etcd (manual)"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("--server https://192.168.1.10:6443"));
+
+    let out = run(posture(&[
+        "plan",
+        "--ha",
+        "--snapshot",
+        HOMELAB,
+        "--third-server",
+        "server-3",
+        "--format",
+        "json",
+    ]))
+    .await;
+    let plan: Value = serde_json::from_str(&out.stdout).expect("JSON HA plan");
+    assert_eq!(plan["schema"], "posture.dev/v1/ha-plan");
+    assert_eq!(plan["servers"]["second"]["name"], "worker-1");
+    assert!(
+        plan["steps"]
+            .as_array()
+            .is_some_and(|s| s.iter().all(|s| s["manual"] == true))
+    );
+}

@@ -216,6 +216,14 @@ fn datastore(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {
     };
     out.fact(S, "datastore", label);
     out.fact(S, "decision", decision.clone());
+    let etcd_servers = if kind == Datastore::EmbeddedEtcd {
+        n
+    } else {
+        0
+    };
+    if kind != Datastore::External {
+        out.fact(S, "ha route", crate::ha::position(kind, etcd_servers));
+    }
     let mut findings = Vec::new();
     if kind == Datastore::EmbeddedEtcd && n == 2 {
         findings.push(two_etcd_servers(def, &servers, &seen));

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use posture_core::plan::{ClusterIdentity, Delivery, Plan, PlanInputs, PlanOptions, parse_section};
 
-use crate::cli::{GlobalArgs, PlanArgs};
+use crate::cli::{GlobalArgs, HaFormat, PlanArgs};
 use crate::error::{CliError, exit};
 use crate::render;
 
@@ -31,6 +31,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
     };
     snapshot.host_facts.extend(host_facts);
     super::check::policy_fits(global, &policy, &snapshot)?;
+    if args.ha {
+        return ha(&snapshot, &policy, args);
+    }
     let cluster =
         ClusterIdentity::from_snapshot(&snapshot, &server).ok_or(CliError::NoClusterIdentity)?;
     let options = PlanOptions {
@@ -65,6 +68,37 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
             plan.blockers.len()
         );
         return Ok(exit::FINDINGS);
+    }
+    Ok(exit::OK)
+}
+
+/// `plan --ha`: the route to three embedded-etcd servers, as Markdown or JSON, on stdout or in
+/// the `-o` file. Nothing in it is applied: every step runs on a host.
+fn ha(
+    snapshot: &posture_core::Snapshot,
+    policy: &posture_core::Policy,
+    args: &PlanArgs,
+) -> Result<u8, CliError> {
+    let plan = posture_core::ha::ha_plan(snapshot, policy, args.third_server.as_deref())
+        .map_err(CliError::Ha)?;
+    let text = match args.format {
+        HaFormat::Markdown => posture_core::ha::markdown(&plan),
+        HaFormat::Json => {
+            let mut text =
+                serde_json::to_string_pretty(&plan).map_err(|e| CliError::Serialize {
+                    what: "HA plan",
+                    source: Box::new(e),
+                })?;
+            text.push('\n');
+            text
+        }
+    };
+    match &args.output {
+        Some(output) => {
+            super::write_file(output, &text)?;
+            anstream::eprintln!("wrote {}", output.display());
+        }
+        None => render::write_stdout(&text)?,
     }
     Ok(exit::OK)
 }
