@@ -77,7 +77,7 @@ pub(crate) fn datastore_of(node: &Node) -> Option<Datastore> {
 }
 
 /// The datastore a server's own files show, when `posture host` read them.
-fn datastore_on_host(facts: &HostFacts) -> Option<Datastore> {
+pub(crate) fn datastore_on_host(facts: &HostFacts) -> Option<Datastore> {
     match facts.datastore.kind {
         HostDatastore::Sqlite => Some(Datastore::Sqlite),
         HostDatastore::EmbeddedEtcd => Some(Datastore::EmbeddedEtcd),

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Node;
 use super::placement::Loss;
 use super::types::{ControlPlaneLoss, VolumeOutcome, WorkloadStatus};
 use crate::checks::context::Ctx;
-use crate::checks::control_plane::{Datastore, datastore_of};
+use crate::checks::control_plane::{Datastore, datastore_of, datastore_on_host, host_facts_for};
 use crate::checks::selectors::admits_node;
 use crate::topology::node_name;
 
@@ -24,7 +24,10 @@ pub(super) fn judge(
         return None;
     }
     let left = servers.len() - 1;
-    let datastore = datastore_of(node);
+    // The server's own files when `posture host` read them, else what the API says.
+    let datastore = host_facts_for(ctx.snap, node)
+        .and_then(datastore_on_host)
+        .or_else(|| datastore_of(node));
     let api_survives = match datastore {
         _ if left == 0 => false,
         Some(Datastore::Sqlite) => false,

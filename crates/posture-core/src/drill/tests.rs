@@ -598,3 +598,30 @@ fn a_refusal_of_the_server_is_a_blocker_quoted_and_an_eviction_it_accepts_is_not
             .contains("--dry-run=server")
     );
 }
+
+#[test]
+fn a_servers_own_files_decide_its_datastore_for_the_drill() {
+    // The API's arguments say an external datastore, which survives either server's loss; the
+    // files on both servers show embedded etcd, two members: either loss stops the API.
+    let server = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {name}, labels: {{kubernetes.io/hostname: {name}, node-role.kubernetes.io/control-plane: 'true'}}, annotations: {{k3s.io/node-args: '[\"server\",\"--datastore-endpoint\",\"********\"]'}}}}\nstatus: {{conditions: [{{type: Ready, status: 'True'}}]}}"
+        )
+    };
+    let facts = |name: &str| {
+        format!(
+            "apiVersion: posture.dev/v1\nkind: HostFacts\nspec: {{host: {name}, role: server, datastore: {{kind: embedded-etcd, seen: [/var/lib/rancher/k3s/server/db/etcd/]}}}}"
+        )
+    };
+    let (a, b) = (server("a"), server("b"));
+    assert!(
+        drill(&[&a, &b], "a").control_plane.is_none(),
+        "external: the API stays"
+    );
+    let (fa, fb) = (facts("a"), facts("b"));
+    let w = drill(&[&a, &b, &fa, &fb], "a");
+    let cp = w
+        .control_plane
+        .expect("two etcd members lose quorum with either");
+    assert!(cp.message.contains("embedded etcd"), "{}", cp.message);
+}
