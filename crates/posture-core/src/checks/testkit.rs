@@ -401,6 +401,22 @@ pub(crate) fn two_nodes() -> Snapshot {
     }
 }
 
+/// Servers running embedded etcd, as the API shows them (control-plane and etcd roles).
+pub(crate) fn etcd_servers(names: &[&str]) -> Snapshot {
+    Snapshot {
+        nodes: names
+            .iter()
+            .map(|n| {
+                node(n)
+                    .server()
+                    .label("node-role.kubernetes.io/etcd", "true")
+                    .build()
+            })
+            .collect(),
+        ..Snapshot::default()
+    }
+}
+
 /// `two_nodes` with Longhorn objects; volume tests fill them in.
 pub(crate) fn with_longhorn(lh: Longhorn) -> Snapshot {
     Snapshot {

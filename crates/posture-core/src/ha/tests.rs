@@ -1,7 +1,7 @@
 //! The HA route for the runbook's cluster and for clusters part of the way along it.
 
 use super::*;
-use crate::checks::testkit::node;
+use crate::checks::testkit::{etcd_servers, node};
 use crate::host::{DatastoreFacts, HostDatastore, HostFacts, HostRole};
 
 const HOMELAB: &str = include_str!("../../../../scenarios/homelab.yaml");
@@ -88,21 +88,6 @@ fn a_route_ending_at_two_etcd_servers_is_refused() {
         route(&homelab(), Some("miniserver")),
         Err(HaError::ThirdServerTaken(_))
     ));
-}
-
-fn etcd_servers(names: &[&str]) -> Snapshot {
-    Snapshot {
-        nodes: names
-            .iter()
-            .map(|n| {
-                node(n)
-                    .server()
-                    .label("node-role.kubernetes.io/etcd", "true")
-                    .build()
-            })
-            .collect(),
-        ..Snapshot::default()
-    }
 }
 
 #[test]

@@ -16,18 +16,7 @@ fn decision(snap: &Snapshot) -> String {
 #[test]
 fn datastore_is_read_from_node_args_and_labels() {
     assert!(decision(&two_nodes()).starts_with("single-server sqlite"));
-    let etcd3 = Snapshot {
-        nodes: ["a", "b", "c"]
-            .iter()
-            .map(|n| {
-                node(n)
-                    .server()
-                    .label("node-role.kubernetes.io/etcd", "true")
-                    .build()
-            })
-            .collect(),
-        ..Snapshot::default()
-    };
+    let etcd3 = etcd_servers(&["a", "b", "c"]);
     assert!(decision(&etcd3).starts_with("embedded etcd with 3 servers"));
     let external = Snapshot {
         nodes: vec![
@@ -72,22 +61,6 @@ fn datastore_is_read_from_node_args_and_labels() {
         remedy.contains("add a third server") && remedy.contains("take b out of etcd"),
         "{remedy}"
     );
-}
-
-/// Three servers with embedded etcd, as the API shows them.
-fn etcd_cluster() -> Snapshot {
-    Snapshot {
-        nodes: ["a", "b", "c"]
-            .iter()
-            .map(|n| {
-                node(n)
-                    .server()
-                    .label("node-role.kubernetes.io/etcd", "true")
-                    .build()
-            })
-            .collect(),
-        ..Snapshot::default()
-    }
 }
 
 #[test]
@@ -138,7 +111,7 @@ fn at(ts: &str) -> SnapshotInfo {
 
 #[test]
 fn leases_must_be_held_and_renewed_within_their_duration() {
-    let mut snap = etcd_cluster();
+    let mut snap = etcd_servers(&["a", "b", "c"]);
     snap.info = at("2026-01-01T12:00:00Z");
     snap.leases = vec![
         lease("kube-scheduler", "2026-01-01T11:59:50Z", 15, 1).build(),
@@ -300,7 +273,7 @@ fn host_facts_match_a_node_by_the_host_name_k3s_recorded() {
 #[test]
 fn two_etcd_servers_seen_on_their_hosts_are_an_error_with_the_hosts_as_evidence() {
     use crate::host::HostDatastore;
-    let mut snap = etcd_cluster();
+    let mut snap = etcd_servers(&["a", "b", "c"]);
     snap.nodes.truncate(2);
     let etcd_dir = "/var/lib/rancher/k3s/server/db/etcd/";
     snap.host_facts = vec![
