@@ -62,6 +62,8 @@ pub(crate) enum Command {
     /// Undo what an apply journal records, newest first, never overwriting others' edits.
     #[command(after_help = APPLY_AFTER_HELP)]
     Rollback(RollbackArgs),
+    /// Print a saved plan file as `posture plan` printed it (its hash is verified first).
+    Show(ShowArgs),
     /// Serve, fault and generate simulated clusters (the twin) to try posture without a cluster.
     Twin(crate::commands::twin::TwinArgs),
     /// Walk through the whole runbook on a simulated cluster, in about ten seconds.
@@ -78,6 +80,20 @@ pub(crate) enum Command {
     /// Read this k3s host's own files (config, service, datastore, packaged addons): the host
     /// half of runbook 2.1, for `check --host-facts`. Read only; secrets are never printed.
     Host(HostArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The plan file `posture plan -o` wrote.
+    #[arg(value_name = "PLAN")]
+    pub(crate) plan: PathBuf,
+}
+
+/// `--lock-timeout` as the engine takes it (none: do not wait).
+pub(crate) fn lock_wait(timeout: Option<jiff::SignedDuration>) -> std::time::Duration {
+    timeout
+        .and_then(|t| std::time::Duration::try_from(t).ok())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Args)]
@@ -315,6 +331,10 @@ pub(crate) struct ApplyArgs {
     /// Take over a cluster lock whose holder stopped renewing it.
     #[arg(long)]
     pub(crate) break_lock: bool,
+    /// Wait this long for a cluster lock another run holds (`5m`, `90s`) instead of stopping
+    /// at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) lock_timeout: Option<jiff::SignedDuration>,
     /// Minutes to wait for one change's post-condition (1 to 1440).
     #[arg(
         long = "timeout",
@@ -344,6 +364,10 @@ pub(crate) struct RollbackArgs {
     /// Take over a cluster lock whose holder stopped renewing it.
     #[arg(long)]
     pub(crate) break_lock: bool,
+    /// Wait this long for a cluster lock another run holds (`5m`, `90s`) instead of stopping
+    /// at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) lock_timeout: Option<jiff::SignedDuration>,
 }
 
 #[derive(Debug, Args)]

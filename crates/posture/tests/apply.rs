@@ -324,3 +324,89 @@ async fn a_snapshot_piped_into_plan_plans_as_the_live_cluster() {
     assert!(!piped.stdout.is_empty());
     assert_eq!(piped.stdout, live.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_lock_is_waited_for_with_lock_timeout_and_show_prints_the_saved_plan() {
+    use tokio::io::AsyncBufReadExt;
+    let lab = lab().await;
+    let plan = lab.path("plan.json");
+    let planned = run(lab.posture(&["plan", "--allow-owned", "-o", &plan])).await;
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let shown = run(posture(&["show", &plan])).await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert_eq!(
+        shown.stdout, planned.stdout,
+        "show prints what plan printed"
+    );
+
+    // Another run holds the lock, renewed just now for an hour.
+    let leases =
+        posture_twin::resources::by_plural("coordination.k8s.io", "leases").expect("served");
+    let renewed = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
+        .to_string();
+    let holder = "someone@elsewhere/1";
+    lab.twin.with_twin(|t| {
+        let now = t.now();
+        t.store
+            .create(
+                leases,
+                serde_json::json!({
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": "posture-lock", "namespace": "kube-system"},
+                    "spec": {"holderIdentity": holder, "leaseDurationSeconds": 3600,
+                             "acquireTime": renewed, "renewTime": renewed},
+                }),
+                now,
+                false,
+            )
+            .expect("the lock is created");
+    });
+    let refused = run(lab.posture(&["apply", &plan, "--approve"])).await;
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains(holder), "{}", refused.stderr);
+
+    let mut apply = lab.posture(&[
+        "apply",
+        &plan,
+        "--approve",
+        "--lock-timeout",
+        "5m",
+        "--journal",
+        &lab.path("waited.journal"),
+    ]);
+    apply
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = apply.spawn().expect("apply starts");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let waiting = async {
+        while let Some(line) = lines.next_line().await.expect("stderr reads") {
+            if line.contains("waiting up to 300s for the cluster lock held by someone@elsewhere/1")
+            {
+                return;
+            }
+        }
+        panic!("apply ended without waiting for the lock");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), waiting)
+        .await
+        .expect("apply waits for the lock");
+    // The other run lets go: this one takes the lock and applies.
+    let lock = posture_twin::store::ObjectKey::new(leases, "kube-system", "posture-lock");
+    lab.twin
+        .with_twin(|t| t.store.delete(&lock, false))
+        .expect("the lock is deleted");
+    let rest = async {
+        let mut text = String::new();
+        while let Some(line) = lines.next_line().await.expect("stderr reads") {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    };
+    let stderr = rest.await;
+    let status = child.wait().await.expect("apply exits");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stage ingress done"), "{stderr}");
+}

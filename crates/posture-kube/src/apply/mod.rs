@@ -17,7 +17,7 @@ mod narrate;
 pub(crate) mod objects;
 mod wait;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
@@ -61,7 +61,13 @@ pub struct EngineSettings {
     /// The caller holds the cluster lock under the same holder for longer than this run (a
     /// drill): the run takes it as that holder and leaves it held when it ends.
     pub keep_lock: bool,
+    /// How long to wait for a lock another run holds before giving up (`--lock-timeout`);
+    /// zero gives up at once.
+    pub lock_wait: Duration,
 }
+
+/// How often a run waiting for the lock asks again.
+const LOCK_POLL: Duration = Duration::from_secs(2);
 
 impl EngineSettings {
     pub fn new(lock: LockSettings) -> Self {
@@ -74,6 +80,7 @@ impl EngineSettings {
             narrate: false,
             interrupt: None,
             keep_lock: false,
+            lock_wait: Duration::ZERO,
         }
     }
 }
@@ -285,11 +292,28 @@ impl Engine<'_> {
                         answer = Some(Event::ClusterIdentity(id));
                     }
                     Effect::AcquireLock => {
-                        let taken = retrying(
-                            || lock::acquire(&self.client, &self.settings.lock),
-                            |e| matches!(e, LockError::Api(e) if transient(e)),
-                        )
-                        .await;
+                        let deadline = Instant::now() + self.settings.lock_wait;
+                        let mut told = false;
+                        let taken = loop {
+                            let taken = retrying(
+                                || lock::acquire(&self.client, &self.settings.lock),
+                                |e| matches!(e, LockError::Api(e) if transient(e)),
+                            )
+                            .await;
+                            let now = Instant::now();
+                            match &taken {
+                                Err(LockError::Held { holder })
+                                    if now < deadline && !self.interrupted() =>
+                                {
+                                    if !told {
+                                        narrator.lock_wait(holder, self.settings.lock_wait);
+                                        told = true;
+                                    }
+                                    tokio::time::sleep(LOCK_POLL.min(deadline - now)).await;
+                                }
+                                _ => break taken,
+                            }
+                        };
                         answer = Some(match taken {
                             Ok(lock) => {
                                 *held = Some(lock);

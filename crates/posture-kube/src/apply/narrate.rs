@@ -114,6 +114,16 @@ impl Narrator {
         }
     }
 
+    /// Another run holds the cluster lock and this one waits up to `up_to` for it. Said even
+    /// on a terminal: a run that seems to hang must say why.
+    pub(crate) fn lock_wait(&self, holder: &str, up_to: Duration) {
+        eprintln!(
+            "{} waiting up to {}s for the cluster lock held by {holder}",
+            stamp(),
+            up_to.as_secs()
+        );
+    }
+
     /// The running stage waited `duration` for the cluster.
     pub(crate) fn waited(&mut self, duration: Duration) {
         if let Some(clock) = self.stage.as_mut() {

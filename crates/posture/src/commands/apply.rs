@@ -51,6 +51,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8, CliError>
         progress: true,
         narrate: true,
         gate: Some(detect),
+        lock_wait: crate::cli::lock_wait(args.lock_timeout),
         ..EngineSettings::new(LockSettings::for_this_process(args.break_lock))
     };
     let options = ApplyOptions {

@@ -72,6 +72,26 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
     Ok(exit::OK)
 }
 
+/// `posture show PLAN`: a saved plan as `plan` printed it, with its owners' files and
+/// blockers; the file's hash is checked as apply checks it.
+pub(crate) fn show(args: &crate::cli::ShowArgs) -> Result<u8, CliError> {
+    let plan = super::apply::read_plan(&args.plan)?;
+    render::write_stdout(&render::diff::render_plan(&plan))?;
+    for (name, content) in deliveries(&plan) {
+        render::write_stdout(&format!(
+            "\n--- {name} (commit it to the owner's source)\n{content}\n"
+        ))?;
+    }
+    if !plan.blockers.is_empty() {
+        anstream::eprintln!(
+            "plan blocked: {} finding(s) must be fixed first; `posture check` shows their evidence",
+            plan.blockers.len()
+        );
+        return Ok(exit::FINDINGS);
+    }
+    Ok(exit::OK)
+}
+
 /// `plan --ha`: the route to three embedded-etcd servers, as Markdown or JSON, on stdout or in
 /// the `-o` file. Nothing in it is applied: every step runs on a host.
 fn ha(

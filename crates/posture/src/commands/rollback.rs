@@ -54,6 +54,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &RollbackArgs) -> Result<u8, CliErr
         },
         settings: EngineSettings {
             narrate: true,
+            lock_wait: crate::cli::lock_wait(args.lock_timeout),
             ..EngineSettings::new(LockSettings::for_this_process(args.break_lock))
         },
         journal: &mut journal,
