@@ -438,6 +438,10 @@ fn add_typed(
         ("", "ConfigMap") => snapshot.config_maps.push(ctx.parse()?),
         ("", "Event") => snapshot.events.push(ctx.parse()?),
         ("apps", "Deployment") => snapshot.deployments.push(ctx.parse()?),
+        // autoscaling/v1 and v2 share the fields the checks read (the target and the bounds).
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            snapshot.horizontal_pod_autoscalers.push(ctx.parse()?)
+        }
         ("apps", "DaemonSet") => snapshot.daemon_sets.push(ctx.parse()?),
         ("apps", "StatefulSet") => snapshot.stateful_sets.push(ctx.parse()?),
         ("apps", "ReplicaSet") => snapshot.replica_sets.push(ctx.parse()?),

@@ -1,6 +1,7 @@
 //! The typed picture of a cluster that every check, plan and detector reads.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
@@ -35,6 +36,8 @@ pub struct Snapshot {
     pub persistent_volume_claims: Vec<PersistentVolumeClaim>,
     pub config_maps: Vec<ConfigMap>,
     pub events: Vec<Event>,
+    /// Autoscalers: one on a runbook component fights every replica count posture sets.
+    pub horizontal_pod_autoscalers: Vec<HorizontalPodAutoscaler>,
     /// `None` when Longhorn's CRDs are absent: the cluster does not run Longhorn.
     pub longhorn: Option<Longhorn>,
     pub readyz: Option<HealthReport>,
@@ -158,6 +161,7 @@ impl Snapshot {
             persistent_volume_claims,
             config_maps,
             events,
+            horizontal_pod_autoscalers,
             longhorn,
             readyz: _,
             healthz: _,
@@ -180,6 +184,10 @@ impl Snapshot {
         move_after(&mut self.persistent_volume_claims, persistent_volume_claims);
         move_after(&mut self.config_maps, config_maps);
         move_after(&mut self.events, events);
+        move_after(
+            &mut self.horizontal_pod_autoscalers,
+            horizontal_pod_autoscalers,
+        );
         if let Some(part) = longhorn {
             let mine = self.longhorn.get_or_insert_with(Longhorn::default);
             move_after(&mut mine.settings, part.settings);
@@ -218,6 +226,7 @@ impl Snapshot {
             self.persistent_volume_claims,
             self.config_maps,
             self.events,
+            self.horizontal_pod_autoscalers,
         );
         if let Some(lh) = self.longhorn.as_mut() {
             clear!(lh.settings, lh.volumes, lh.replicas, lh.engines, lh.nodes);

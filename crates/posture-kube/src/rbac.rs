@@ -58,6 +58,7 @@ pub const PERMISSIONS: &[Permission] = &[
     read("apps", "statefulsets"),
     read("apps", "replicasets"),
     read("policy", "poddisruptionbudgets"),
+    read("autoscaling", "horizontalpodautoscalers"),
     read("discovery.k8s.io", "endpointslices"),
     read("coordination.k8s.io", "leases"),
     read("storage.k8s.io", "storageclasses"),

@@ -71,6 +71,11 @@ pub(crate) const TARGETS: &[Target] = &[
     all("apps/v1", "statefulsets", "StatefulSet"),
     all("apps/v1", "replicasets", "ReplicaSet"),
     all("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+    all(
+        "autoscaling/v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+    ),
     all("discovery.k8s.io/v1", "endpointslices", "EndpointSlice"),
     only("kube-system", LEASES, "leases", "Lease"),
     only("kube-node-lease", LEASES, "leases", "Lease"),

@@ -48,6 +48,16 @@ pub static RESOURCES: &[ResourceType] = &[
     ),
     rt!("", "v1", "Node", "nodes", "node", false, ["no"], ["status"]),
     rt!(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        true,
+        ["hpa"],
+        ["status"]
+    ),
+    rt!(
         "",
         "v1",
         "Pod",

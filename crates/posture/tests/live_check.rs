@@ -118,3 +118,56 @@ async fn a_live_check_of_the_twin_finds_what_the_file_check_finds() {
     assert_eq!(live["summary"]["checks_unknown"], 0, "{:#}", live["checks"]);
     twin.shutdown().await;
 }
+
+/// An autoscaler made with the real kubectl on the twin is found by a live check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autoscaler_kubectl_puts_on_coredns_is_found_live() {
+    let start = "2026-11-24T12:00:00Z".parse().expect("valid time");
+    let twin = serve(Twin::homelab(start), ServeOptions::default())
+        .await
+        .expect("twin serves");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig)
+        .expect("write kubeconfig");
+    let manifest = dir.path().join("hpa.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: coredns, namespace: kube-system}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: coredns}\n  minReplicas: 1\n  maxReplicas: 3\n",
+    )
+    .expect("write manifest");
+    let applied = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("apply")
+        .arg("-f")
+        .arg(&manifest)
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    let out = run(posture(&[
+        "check",
+        "--kubeconfig",
+        kubeconfig,
+        "-o",
+        "json",
+        "--fail-on",
+        "never",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("JSON report");
+    assert_eq!(check_status(&report, "risks.autoscalers"), "fail");
+    let found = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .any(|f| f["id"] == "risks.autoscalers" && f["object"]["name"] == "coredns");
+    assert!(found, "{}", out.stdout);
+}

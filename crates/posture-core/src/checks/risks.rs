@@ -40,6 +40,74 @@ pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
     );
     let verdict = endpoints(ctx, out, &def);
     out.record(&def, verdict);
+    let def = CheckDef::new(
+        S,
+        "risks.autoscalers",
+        "No autoscaler on the ingress controller or CoreDNS",
+    );
+    let verdict = autoscalers(ctx, &def);
+    out.record(&def, verdict);
+}
+
+/// The runbook's appendix says to pause autoscalers: an HPA on the ingress controller or CoreDNS
+/// sets the replica count posture plans (two, one per node), so a change to it is undone and a
+/// drill's counts move under it; and a minimum below two can leave one node without a copy.
+fn autoscalers(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {
+    if let Some(v) = ctx.unreadable(&["horizontalpodautoscalers"]) {
+        return v;
+    }
+    let components: Vec<&crate::workload::Workload<'_>> = ctx
+        .ingress_controllers()
+        .into_iter()
+        .chain(ctx.coredns())
+        .collect();
+    let mut findings = Vec::new();
+    for hpa in &ctx.snap.horizontal_pod_autoscalers {
+        let Some(spec) = hpa.spec.as_ref() else {
+            continue;
+        };
+        let namespace = hpa.metadata.namespace.as_deref().unwrap_or_default();
+        let target = &spec.scale_target_ref;
+        let Some(workload) = components.iter().find(|w| {
+            w.namespace() == namespace && w.name() == target.name && w.object.kind == target.kind
+        }) else {
+            continue;
+        };
+        let obj = ObjectRef::of(hpa);
+        let min = spec.min_replicas.unwrap_or(1);
+        let max = spec.max_replicas;
+        let below = if min < 2 {
+            format!("; its minimum of {min} can leave a node without a replica")
+        } else {
+            String::new()
+        };
+        findings.push(
+            def.finding(
+                Severity::Warning,
+                &obj,
+                format!(
+                    "{obj} scales {} between {min} and {max} replicas: it sets the replica count the runbook plans, so a change to it is undone and a drill's counts move{below}",
+                    workload.object
+                ),
+            )
+            .with_evidence(Evidence::field(&obj, "spec.scaleTargetRef.name", target.name.clone()))
+            .with_evidence(Evidence::field(&obj, "spec.minReplicas", min))
+            .with_evidence(Evidence::field(&obj, "spec.maxReplicas", max))
+            .with_remediation(format!(
+                "pause it while posture changes or drills the cluster: pin it with `kubectl -n {namespace} patch hpa {} --type merge -p '{{\"spec\":{{\"minReplicas\":N,\"maxReplicas\":N}}}}'` at the current count and restore it after; to keep it, give it minReplicas 2 or more",
+                obj.name
+            )),
+        );
+    }
+    let detail = if findings.is_empty() {
+        format!(
+            "{} autoscaler(s), none on the ingress controller or CoreDNS",
+            ctx.snap.horizontal_pod_autoscalers.len()
+        )
+    } else {
+        String::new()
+    };
+    Verdict::judged(findings, detail)
 }
 
 fn restarts(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {

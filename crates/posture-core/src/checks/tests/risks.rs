@@ -120,3 +120,57 @@ fn services_need_ready_endpoints() {
             .any(|f| f.name.contains("ctl-svc") && f.value == "1")
     );
 }
+
+#[test]
+fn an_autoscaler_on_coredns_is_a_risk_and_one_elsewhere_is_not() {
+    let hpa = |name: &str, target: &str, min: i32| {
+        serde_json::from_value::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>(
+            serde_json::json!({
+                "metadata": {"name": name, "namespace": "kube-system"},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                         "minReplicas": min, "maxReplicas": 5},
+            }),
+        )
+        .expect("an HPA")
+    };
+    let mut snap = two_nodes();
+    snap.deployments = vec![
+        deployment("kube-system", "dns")
+            .image("rancher/mirrored-coredns-coredns:1.11.3")
+            .label("k8s-app", "kube-dns")
+            .build(),
+        deployment("kube-system", "metrics").build(),
+    ];
+    snap.horizontal_pod_autoscalers = vec![hpa("metrics", "metrics", 1)];
+    let (status_of, detail) = status(&run(&snap), "risks.autoscalers");
+    assert_eq!(status_of, CheckStatus::Pass);
+    assert!(detail.starts_with("1 autoscaler(s), none"), "{detail}");
+
+    snap.horizontal_pod_autoscalers.push(hpa("dns", "dns", 1));
+    let r = run(&snap);
+    assert_eq!(
+        findings(&r, "risks.autoscalers"),
+        vec![("dns".into(), Severity::Warning)]
+    );
+    let finding = (r.findings.iter())
+        .find(|f| f.id == "risks.autoscalers")
+        .expect("the finding");
+    assert!(
+        finding.message.contains("minimum of 1"),
+        "{}",
+        finding.message
+    );
+    assert!(
+        finding
+            .remediation
+            .as_deref()
+            .is_some_and(|r| r.contains("kubectl -n kube-system patch hpa dns")),
+        "{:?}",
+        finding.remediation
+    );
+    forbid(&mut snap, "horizontalpodautoscalers");
+    assert_eq!(
+        status(&run(&snap), "risks.autoscalers").0,
+        CheckStatus::Unknown
+    );
+}
