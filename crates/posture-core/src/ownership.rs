@@ -18,6 +18,9 @@ pub enum Owner {
     },
     Helm {
         release: String,
+        /// The chart and version (`helm.sh/chart`: `ingress-nginx-4.10.0`), when labelled.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chart: Option<String>,
     },
     /// A k3s packaged component (manifests in /var/lib/rancher/k3s/server/manifests).
     K3sAddon {
@@ -31,7 +34,7 @@ impl Owner {
         match self {
             Self::ArgoCd { app } => format!("Argo CD application {app}"),
             Self::Flux { kind, name } => format!("Flux {kind} {name}"),
-            Self::Helm { release } => format!("Helm release {release}"),
+            Self::Helm { release, .. } => format!("Helm release {release}"),
             Self::K3sAddon { name } => format!("k3s packaged addon {name}"),
         }
     }
@@ -82,9 +85,11 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
             .unwrap_or_default();
         return Some(Owner::K3sAddon { name });
     }
+    let chart = labels.get("helm.sh/chart").cloned();
     if let Some(release) = annotations.get("meta.helm.sh/release-name") {
         return Some(Owner::Helm {
             release: release.clone(),
+            chart,
         });
     }
     if labels
@@ -96,7 +101,7 @@ pub fn owner_of(meta: &ObjectMeta) -> Option<Owner> {
             .get("app.kubernetes.io/instance")
             .cloned()
             .unwrap_or_default();
-        return Some(Owner::Helm { release });
+        return Some(Owner::Helm { release, chart });
     }
     None
 }
@@ -157,13 +162,15 @@ mod tests {
             &[
                 ("app.kubernetes.io/managed-by", "Helm"),
                 ("app.kubernetes.io/instance", "haproxy"),
+                ("helm.sh/chart", "kubernetes-ingress-1.39.4"),
             ],
             &[],
         );
         assert_eq!(
             owner_of(&helm),
             Some(Owner::Helm {
-                release: "haproxy".into()
+                release: "haproxy".into(),
+                chart: Some("kubernetes-ingress-1.39.4".into()),
             })
         );
         // An instance label alone is not ownership: many charts and hand-written manifests set it.

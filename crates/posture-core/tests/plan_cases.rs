@@ -281,3 +281,43 @@ fn an_ingress_daemonset_pinned_to_the_primary_is_unpinned() {
         PostCondition::RolloutComplete { replicas: 2, .. }
     ));
 }
+
+#[test]
+fn a_helm_owned_ingress_controller_gets_the_charts_values_not_a_kustomize_patch() {
+    let text = HOMELAB.replace(
+        "  labels: {run: haproxy-ingress, app.kubernetes.io/name: kubernetes-ingress}\nspec:\n  replicas: 1",
+        "  labels: {run: haproxy-ingress, app.kubernetes.io/name: kubernetes-ingress, app.kubernetes.io/managed-by: Helm, helm.sh/chart: kubernetes-ingress-1.39.4}\n  annotations: {meta.helm.sh/release-name: haproxy, meta.helm.sh/release-namespace: haproxy-controller}\nspec:\n  replicas: 1",
+    );
+    assert_ne!(
+        text, HOMELAB,
+        "the scenario still has the ingress Deployment"
+    );
+    let snap = load_snapshot_str("helm.yaml", &text).expect("loads");
+    let p = plan(&snap, &Policy::default(), &inputs()).expect("plans");
+    let change = (p.stages.iter())
+        .flat_map(|s| &s.changes)
+        .find(|c| c.object.kind == "Deployment" && c.object.name == "haproxy-kubernetes-ingress")
+        .expect("the ingress change");
+    let posture_core::plan::Delivery::SourceFile {
+        file_name,
+        content,
+        instructions,
+    } = &change.delivery
+    else {
+        panic!("a Helm-owned object is not patched live");
+    };
+    assert!(file_name.ends_with(".values.yaml"), "{file_name}");
+    let values: serde_json::Value = serde_norway::from_str(content).expect("values YAML");
+    assert_eq!(values["controller"]["replicaCount"], 2, "{content}");
+    assert!(
+        values["controller"]["topologySpreadConstraints"].is_array(),
+        "{content}"
+    );
+    assert!(!content.contains("patches:"), "{content}");
+    assert!(
+        instructions[0].contains(
+            "helm upgrade haproxy <repo>/kubernetes-ingress -n haproxy-controller --reuse-values"
+        ),
+        "{instructions:?}"
+    );
+}

@@ -77,7 +77,7 @@ fn owner_value(owner: &Owner, meta: &ObjectMeta) -> serde_json::Value {
             .cloned()
             .unwrap_or_else(|| app.clone()),
         Owner::Flux { name, .. } => name.clone(),
-        Owner::Helm { release } => annotations
+        Owner::Helm { release, .. } => annotations
             .get("meta.helm.sh/release-name")
             .or_else(|| labels.get("app.kubernetes.io/instance"))
             .cloned()
@@ -95,7 +95,7 @@ fn remedy(owner: &Owner) -> String {
         Owner::Flux { kind, name } => {
             format!("change the source of Flux {kind} {name}, or suspend it while patching")
         }
-        Owner::Helm { release } => {
+        Owner::Helm { release, .. } => {
             format!("change the values of Helm release {release} and upgrade it")
         }
         Owner::K3sAddon { name } => format!(

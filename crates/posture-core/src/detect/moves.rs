@@ -112,7 +112,7 @@ fn source_move(owner: &Owner, workload: &ObjectRef, meta: &ObjectMeta) -> String
                 )
             }
         }
-        Owner::Helm { release } => {
+        Owner::Helm { release, .. } => {
             let namespace = (meta.annotations.as_ref())
                 .and_then(|a| a.get("meta.helm.sh/release-namespace"))
                 .map_or(namespace, String::as_str);

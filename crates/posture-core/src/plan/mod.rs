@@ -6,6 +6,7 @@
 
 mod coredns;
 mod file;
+mod helm_values;
 mod ingress;
 mod ingress_daemon;
 mod longhorn;

@@ -56,9 +56,50 @@ pub(crate) fn delivery(
             Skips::Nowhere(_) => {}
         }
     }
+    if let Owner::Helm { release, chart } = owner {
+        return helm_delivery(&change.object, release, chart.as_deref(), forward);
+    }
     Delivery::SourceFile {
         file_name: file_name(&change.object),
         content: kustomize_patch(&change.object, owner, forward),
+        instructions,
+    }
+}
+
+/// A Helm-managed object's change as the chart values that render it.
+fn helm_delivery(
+    object: &ObjectRef,
+    release: &str,
+    chart: Option<&str>,
+    forward: &Patch,
+) -> Delivery {
+    let (values, unmapped) = super::helm_values::values_for(chart, &without_tests(forward));
+    let name = file_name(object).replace(".patch.yaml", ".values.yaml");
+    let namespace = object.namespace.as_deref().unwrap_or("default");
+    let chart_words = chart.map(|c| format!(" (chart {c})")).unwrap_or_default();
+    let chart_ref = chart.map(super::helm_values::chart_name).unwrap_or("CHART");
+    let mut content = format!(
+        "# {object} is rendered by Helm release {release}{chart_words}; a live patch is undone by the next helm upgrade.\n# helm upgrade {release} <repo>/{chart_ref} -n {namespace} --reuse-values -f {name}\n"
+    );
+    if values.as_object().is_some_and(|v| !v.is_empty()) {
+        content.push_str(&serde_norway::to_string(&values).unwrap_or_default());
+    }
+    for field in &unmapped {
+        content.push_str(&format!("# no known value of this chart sets {field}\n"));
+    }
+    let mut instructions = vec![format!(
+        "Helm release {release}{chart_words} renders this object: set these values in the release (helm upgrade {release} <repo>/{chart_ref} -n {namespace} --reuse-values -f {name}), or in the values file the release is deployed from; `helm get values {release} -n {namespace}` shows what it sets now"
+    )];
+    if !unmapped.is_empty() {
+        instructions.push(format!(
+            "{} field(s) have no known value in this chart: find the value that sets them in `helm show values {chart_ref}`, or ask the chart for it: {}",
+            unmapped.len(),
+            unmapped.join("; ")
+        ));
+    }
+    Delivery::SourceFile {
+        file_name: name,
+        content,
         instructions,
     }
 }
