@@ -87,6 +87,10 @@ pub(crate) struct ShowArgs {
     /// The plan file `posture plan -o` wrote.
     #[arg(value_name = "PLAN")]
     pub(crate) plan: PathBuf,
+    /// Also read the cluster and say, for each change delivered through its owner (Argo CD,
+    /// Flux, Helm, k3s), whether it has arrived or what is still waiting.
+    #[arg(long)]
+    pub(crate) live: bool,
 }
 
 /// `--lock-timeout` as the engine takes it (none: do not wait).

@@ -410,3 +410,71 @@ async fn a_held_lock_is_waited_for_with_lock_timeout_and_show_prints_the_saved_p
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("stage ingress done"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_live_sees_an_owner_delivered_change_arrive() {
+    let lab = lab().await;
+    let plan = lab.path("plan.json");
+    let out = run(lab.posture(&["plan", "-o", &plan])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("waiting for the owner (k3s packaged addon coredns)"),
+        "{}",
+        out.stdout
+    );
+    let shown = run(lab.posture(&["show", &plan, "--live"])).await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown
+            .stdout
+            .contains("Deployment kube-system/coredns: waiting for the owner (/spec/replicas"),
+        "{}",
+        shown.stdout
+    );
+
+    // The owner applies the change (here by hand, as k3s would from its manifest).
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).expect("plan")).expect("JSON plan");
+    let change = saved["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["changes"].as_array().into_iter().flatten())
+        .find(|c| c["delivery"]["type"] == "sourceFile")
+        .expect("an owner-delivered change");
+    let forward: Vec<&serde_json::Value> = change["action"]["forward"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|op| op["op"] != "test")
+        .collect();
+    let patched = tokio::process::Command::new("kubectl")
+        .args([
+            "--kubeconfig",
+            &lab.kubeconfig,
+            "-n",
+            "kube-system",
+            "patch",
+            "deployment",
+        ])
+        .arg(change["object"]["name"].as_str().expect("a name"))
+        .args(["--type", "json", "-p"])
+        .arg(serde_json::to_string(&forward).expect("JSON"))
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(
+        patched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&patched.stderr)
+    );
+    let shown = run(lab.posture(&["show", &plan, "--live"])).await;
+    assert!(
+        shown
+            .stdout
+            .contains("Deployment kube-system/coredns: arrived"),
+        "{}",
+        shown.stdout
+    );
+}

@@ -4,6 +4,7 @@
 //! The planner is a pure function of a snapshot, a policy and [`PlanInputs`]. Running it on a
 //! cluster that already meets the runbook yields a plan without stages.
 
+pub mod arrival;
 mod coredns;
 mod file;
 mod helm_values;

@@ -154,9 +154,16 @@ fn stage_lines(n: usize, of: usize, stage: &super::Stage) -> Vec<DiffLine> {
                 ..
             } = &change.delivery
             {
+                let owner = change
+                    .owner
+                    .as_ref()
+                    .map(|o| format!(" ({})", o.describe()))
+                    .unwrap_or_default();
                 out.push(line(
                     Marker::Note,
-                    format!("not patched live: written to {file_name}"),
+                    format!(
+                        "waiting for the owner{owner}: not patched live, written to {file_name}"
+                    ),
                 ));
                 for i in instructions {
                     out.push(line(Marker::Note, i.clone()));

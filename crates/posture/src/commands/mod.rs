@@ -32,7 +32,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Rollback(args) => rollback::run(&cli.global, &args),
         Command::Drill(args) => drill::run(&cli.global, &args),
         Command::Host(args) => host::run(&args),
-        Command::Show(args) => plan::show(&args),
+        Command::Show(args) => plan::show(&cli.global, &args),
     }
 }
 

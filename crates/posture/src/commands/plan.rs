@@ -74,8 +74,11 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
 
 /// `posture show PLAN`: a saved plan as `plan` printed it, with its owners' files and
 /// blockers; the file's hash is checked as apply checks it.
-pub(crate) fn show(args: &crate::cli::ShowArgs) -> Result<u8, CliError> {
+pub(crate) fn show(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<u8, CliError> {
     let plan = super::apply::read_plan(&args.plan)?;
+    if args.live {
+        return show_arrivals(global, &plan);
+    }
     render::write_stdout(&render::diff::render_plan(&plan))?;
     for (name, content) in deliveries(&plan) {
         render::write_stdout(&format!(
@@ -89,6 +92,35 @@ pub(crate) fn show(args: &crate::cli::ShowArgs) -> Result<u8, CliError> {
         );
         return Ok(exit::FINDINGS);
     }
+    Ok(exit::OK)
+}
+
+/// `show --live`: each change delivered through its owner, arrived or still waiting.
+fn show_arrivals(global: &GlobalArgs, plan: &Plan) -> Result<u8, CliError> {
+    use posture_core::plan::arrival::{Arrival, owner_changes};
+    let snapshot = super::collect_live(global)?;
+    let changes = owner_changes(plan, &snapshot);
+    let mut text = String::new();
+    if changes.is_empty() {
+        text.push_str("no change in this plan is delivered through its owner\n");
+    }
+    for (id, object, arrival) in &changes {
+        let line = match arrival {
+            Arrival::Arrived => {
+                format!("{id} {object}: arrived (the live object holds the change)")
+            }
+            Arrival::Waiting { paths } => {
+                format!(
+                    "{id} {object}: waiting for the owner ({} not there yet)",
+                    paths.join(", ")
+                )
+            }
+            Arrival::Missing => format!("{id} {object}: not in the cluster"),
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    render::write_stdout(&text)?;
     Ok(exit::OK)
 }
 
