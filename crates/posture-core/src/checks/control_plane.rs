@@ -21,6 +21,17 @@ pub(crate) enum Datastore {
     External,
 }
 
+impl Datastore {
+    /// The datastore in the words facts and plans use.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::EmbeddedEtcd => "embedded etcd",
+            Self::External => "external datastore",
+        }
+    }
+}
+
 pub(super) fn check(ctx: &Ctx<'_>, out: &mut Recorder) {
     let def = CheckDef::new(
         S,
@@ -166,53 +177,35 @@ fn datastore(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {
     } = reading;
     let n = servers.len();
     let names: Vec<&str> = servers.iter().map(|s| node_name(s)).collect();
-    let (label, decision) = match (kind, n) {
-        (Datastore::Sqlite, 1) => (
-            "sqlite",
-            format!(
-                "single-server sqlite on {}: keep the single-writer control plane; the other node stays an agent; HA needs a third server (embedded etcd with 3 servers, approval required)",
-                names[0]
-            ),
+    let decision = match (kind, n) {
+        (Datastore::Sqlite, 1) => format!(
+            "single-server sqlite on {}: keep the single-writer control plane; the other node stays an agent; HA needs a third server (embedded etcd with 3 servers, approval required)",
+            names[0]
         ),
-        (Datastore::Sqlite, _) => (
-            "sqlite",
-            format!(
-                "sqlite reported on {n} servers ({}): sqlite cannot be shared, so each server is its own cluster; verify the datastore on each host",
-                names.join(", ")
-            ),
+        (Datastore::Sqlite, _) => format!(
+            "sqlite reported on {n} servers ({}): sqlite cannot be shared, so each server is its own cluster; verify the datastore on each host",
+            names.join(", ")
         ),
-        (Datastore::EmbeddedEtcd, n) if n >= 3 && n % 2 == 1 => (
-            "embedded etcd",
-            format!(
-                "embedded etcd with {n} servers: quorum survives the loss of {} server(s)",
-                (n - 1) / 2
-            ),
+        (Datastore::EmbeddedEtcd, n) if n >= 3 && n % 2 == 1 => format!(
+            "embedded etcd with {n} servers: quorum survives the loss of {} server(s)",
+            (n - 1) / 2
         ),
-        (Datastore::EmbeddedEtcd, n) if n % 2 == 0 => (
-            "embedded etcd",
-            format!(
-                "embedded etcd with {n} servers: quorum needs {} of {n}, so it survives no more losses than {} server(s) would; k3s supports only an odd number of etcd servers",
-                n / 2 + 1,
-                n - 1
-            ),
+        (Datastore::EmbeddedEtcd, n) if n % 2 == 0 => format!(
+            "embedded etcd with {n} servers: quorum needs {} of {n}, so it survives no more losses than {} server(s) would; k3s supports only an odd number of etcd servers",
+            n / 2 + 1,
+            n - 1
         ),
-        (Datastore::EmbeddedEtcd, n) => (
-            "embedded etcd",
-            format!(
-                "embedded etcd with {n} server: a single etcd member is a single point of failure like sqlite; HA needs 3 servers"
-            ),
+        (Datastore::EmbeddedEtcd, n) => format!(
+            "embedded etcd with {n} server: a single etcd member is a single point of failure like sqlite; HA needs 3 servers"
         ),
-        (Datastore::External, _) => (
-            "external datastore",
-            format!(
-                "external datastore with {n} server(s): control-plane HA rests on the datastore's own redundancy"
-            ),
+        (Datastore::External, _) => format!(
+            "external datastore with {n} server(s): control-plane HA rests on the datastore's own redundancy"
         ),
     };
     let label = if seen.is_empty() {
-        label.to_owned()
+        kind.label().to_owned()
     } else {
-        format!("{label} (seen: {})", seen.join("; "))
+        format!("{} (seen: {})", kind.label(), seen.join("; "))
     };
     out.fact(S, "datastore", label);
     out.fact(S, "decision", decision.clone());

@@ -228,7 +228,8 @@ pub fn ha_plan(
         now: describe(node),
     };
     // The second server: a server that already joined, else the secondary the runbook keeps
-    // as an agent, else any other node.
+    // as an agent, else any other node; each node once.
+    let mut named = std::collections::HashSet::new();
     let others: Vec<&k8s_openapi::api::core::v1::Node> = servers
         .iter()
         .skip(1)
@@ -241,19 +242,17 @@ pub fn ha_plan(
         )
         .chain(snapshot.nodes.iter())
         .filter(|n| node_name(n) != first_name && Some(node_name(n)) != third_server)
+        .filter(|n| named.insert(node_name(n)))
         .collect();
-    let mut seen = Vec::new();
-    let others: Vec<_> = others
-        .into_iter()
-        .filter(|n| {
-            let fresh = !seen.contains(&node_name(n));
-            seen.push(node_name(n));
-            fresh
-        })
-        .collect();
-    let second = others.first().map(|n| node_ref(n));
+    let no_third_server = || HaError::NoThirdServer {
+        nodes: snapshot.nodes.len(),
+        names: (snapshot.nodes.iter().map(node_name))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    // `others` leaves the named third server out, so only the first can be taken.
     let third = match third_server {
-        Some(name) if name == first_name || second.as_ref().is_some_and(|s| s.name == name) => {
+        Some(name) if name == first_name => {
             return Err(HaError::ThirdServerTaken(name.to_owned()));
         }
         Some(name) => snapshot
@@ -266,24 +265,15 @@ pub fn ha_plan(
                 address: None,
                 now: "new machine".into(),
             }),
-        None => match others.get(1) {
-            Some(n) => node_ref(n),
-            None => {
-                let names: Vec<&str> = snapshot.nodes.iter().map(node_name).collect();
-                return Err(HaError::NoThirdServer {
-                    nodes: snapshot.nodes.len(),
-                    names: names.join(", "),
-                });
-            }
-        },
+        None => others
+            .get(1)
+            .map(|n| node_ref(n))
+            .ok_or_else(no_third_server)?,
     };
-    let Some(second) = second else {
-        let names: Vec<&str> = snapshot.nodes.iter().map(node_name).collect();
-        return Err(HaError::NoThirdServer {
-            nodes: snapshot.nodes.len(),
-            names: names.join(", "),
-        });
-    };
+    let second = others
+        .first()
+        .map(|n| node_ref(n))
+        .ok_or_else(no_third_server)?;
     let route = steps::Route {
         first: node_ref(first),
         second,
@@ -298,11 +288,11 @@ pub fn ha_plan(
             .unwrap_or_else(|| "/var/lib/rancher/k3s".to_owned()),
     };
     let datastore = if reading.seen.is_empty() {
-        format!("{} (from the API)", label(reading.kind))
+        format!("{} (from the API)", reading.kind.label())
     } else {
         format!(
             "{} (seen: {})",
-            label(reading.kind),
+            reading.kind.label(),
             reading.seen.join("; ")
         )
     };
@@ -340,14 +330,6 @@ pub fn ha_plan(
         },
         notes,
     })
-}
-
-fn label(kind: Datastore) -> &'static str {
-    match kind {
-        Datastore::Sqlite => "sqlite",
-        Datastore::EmbeddedEtcd => "embedded etcd",
-        Datastore::External => "external datastore",
-    }
 }
 
 /// Where a cluster stands on the route, in the words `posture check` uses.

@@ -2,6 +2,7 @@
 //! landed: the owner applied it once the live object already holds what the change sets.
 
 use json_patch::{Patch, PatchOperation, patch as apply_patch};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -69,29 +70,27 @@ pub fn arrival(live: &Value, forward: &Patch) -> Arrival {
 
 /// The object `reference` names, as JSON, from the typed snapshot.
 fn live_object(snapshot: &Snapshot, reference: &ObjectRef) -> Option<Value> {
-    let matches = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        meta.name.as_deref() == Some(reference.name.as_str())
-            && meta.namespace.as_deref() == reference.namespace.as_deref()
-    };
-    let value = |v: Result<Value, serde_json::Error>| v.ok();
     match reference.kind.as_str() {
-        "Deployment" => (snapshot.deployments.iter())
-            .find(|o| matches(&o.metadata))
-            .and_then(|o| value(serde_json::to_value(o))),
-        "DaemonSet" => (snapshot.daemon_sets.iter())
-            .find(|o| matches(&o.metadata))
-            .and_then(|o| value(serde_json::to_value(o))),
-        "StatefulSet" => (snapshot.stateful_sets.iter())
-            .find(|o| matches(&o.metadata))
-            .and_then(|o| value(serde_json::to_value(o))),
-        "ConfigMap" => (snapshot.config_maps.iter())
-            .find(|o| matches(&o.metadata))
-            .and_then(|o| value(serde_json::to_value(o))),
-        "StorageClass" => (snapshot.storage_classes.iter())
-            .find(|o| matches(&o.metadata))
-            .and_then(|o| value(serde_json::to_value(o))),
+        "Deployment" => named(&snapshot.deployments, reference),
+        "DaemonSet" => named(&snapshot.daemon_sets, reference),
+        "StatefulSet" => named(&snapshot.stateful_sets, reference),
+        "ConfigMap" => named(&snapshot.config_maps, reference),
+        "StorageClass" => named(&snapshot.storage_classes, reference),
         _ => None,
     }
+}
+
+/// The object of `objects` with `reference`'s namespace and name, as JSON.
+fn named<K>(objects: &[K], reference: &ObjectRef) -> Option<Value>
+where
+    K: k8s_openapi::Metadata<Ty = ObjectMeta> + Serialize,
+{
+    let object = objects.iter().find(|o| {
+        let meta = o.metadata();
+        meta.name.as_deref() == Some(reference.name.as_str())
+            && meta.namespace.as_deref() == reference.namespace.as_deref()
+    })?;
+    serde_json::to_value(object).ok()
 }
 
 #[cfg(test)]

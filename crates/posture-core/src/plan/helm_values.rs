@@ -7,114 +7,78 @@
 use json_patch::{Patch, PatchOperation};
 use serde_json::{Map, Value};
 
-/// The values that set a workload's fields, per chart: (field prefix under the object, value
-/// prefix). Container fields are the first container's.
-const CHARTS: &[(&str, &[(&str, &str)])] = &[
+/// How a chart names the values that set its workload: the prefix of its pod and container
+/// values, and its own keys for the replica count and the update strategy.
+struct Chart {
+    name: &'static str,
+    prefix: &'static str,
+    replicas: &'static str,
+    strategy: &'static str,
+}
+
+/// From the charts' `values.yaml`. Container fields are the first container's.
+const CHARTS: [Chart; 4] = [
+    Chart {
+        name: "ingress-nginx",
+        prefix: "controller.",
+        replicas: "controller.replicaCount",
+        strategy: "controller.updateStrategy",
+    },
+    Chart {
+        name: "kubernetes-ingress",
+        prefix: "controller.",
+        replicas: "controller.replicaCount",
+        strategy: "controller.strategy",
+    },
+    Chart {
+        name: "traefik",
+        prefix: "",
+        replicas: "deployment.replicas",
+        strategy: "updateStrategy",
+    },
+    Chart {
+        name: "coredns",
+        prefix: "",
+        replicas: "replicaCount",
+        strategy: "rollingUpdate",
+    },
+];
+
+/// Fields every one of these charts sets from a value of the same name under its prefix.
+const POD_FIELDS: [(&str, &str); 7] = [
+    ("/spec/template/spec/affinity", "affinity"),
     (
-        "ingress-nginx",
-        &[
-            ("/spec/replicas", "controller.replicaCount"),
-            ("/spec/strategy", "controller.updateStrategy"),
-            ("/spec/template/spec/affinity", "controller.affinity"),
-            (
-                "/spec/template/spec/topologySpreadConstraints",
-                "controller.topologySpreadConstraints",
-            ),
-            ("/spec/template/spec/tolerations", "controller.tolerations"),
-            (
-                "/spec/template/spec/nodeSelector",
-                "controller.nodeSelector",
-            ),
-            (
-                "/spec/template/spec/containers/0/resources",
-                "controller.resources",
-            ),
-            (
-                "/spec/template/spec/containers/0/readinessProbe",
-                "controller.readinessProbe",
-            ),
-            (
-                "/spec/template/spec/containers/0/livenessProbe",
-                "controller.livenessProbe",
-            ),
-        ],
+        "/spec/template/spec/topologySpreadConstraints",
+        "topologySpreadConstraints",
+    ),
+    ("/spec/template/spec/tolerations", "tolerations"),
+    ("/spec/template/spec/nodeSelector", "nodeSelector"),
+    ("/spec/template/spec/containers/0/resources", "resources"),
+    (
+        "/spec/template/spec/containers/0/readinessProbe",
+        "readinessProbe",
     ),
     (
-        "kubernetes-ingress",
-        &[
-            ("/spec/replicas", "controller.replicaCount"),
-            ("/spec/strategy", "controller.strategy"),
-            ("/spec/template/spec/affinity", "controller.affinity"),
-            (
-                "/spec/template/spec/topologySpreadConstraints",
-                "controller.topologySpreadConstraints",
-            ),
-            ("/spec/template/spec/tolerations", "controller.tolerations"),
-            (
-                "/spec/template/spec/nodeSelector",
-                "controller.nodeSelector",
-            ),
-            (
-                "/spec/template/spec/containers/0/resources",
-                "controller.resources",
-            ),
-            (
-                "/spec/template/spec/containers/0/readinessProbe",
-                "controller.readinessProbe",
-            ),
-            (
-                "/spec/template/spec/containers/0/livenessProbe",
-                "controller.livenessProbe",
-            ),
-        ],
-    ),
-    (
-        "traefik",
-        &[
-            ("/spec/replicas", "deployment.replicas"),
-            ("/spec/strategy", "updateStrategy"),
-            ("/spec/template/spec/affinity", "affinity"),
-            (
-                "/spec/template/spec/topologySpreadConstraints",
-                "topologySpreadConstraints",
-            ),
-            ("/spec/template/spec/tolerations", "tolerations"),
-            ("/spec/template/spec/nodeSelector", "nodeSelector"),
-            ("/spec/template/spec/containers/0/resources", "resources"),
-            (
-                "/spec/template/spec/containers/0/readinessProbe",
-                "readinessProbe",
-            ),
-            (
-                "/spec/template/spec/containers/0/livenessProbe",
-                "livenessProbe",
-            ),
-        ],
-    ),
-    (
-        "coredns",
-        &[
-            ("/spec/replicas", "replicaCount"),
-            ("/spec/strategy", "rollingUpdate"),
-            ("/spec/template/spec/affinity", "affinity"),
-            (
-                "/spec/template/spec/topologySpreadConstraints",
-                "topologySpreadConstraints",
-            ),
-            ("/spec/template/spec/tolerations", "tolerations"),
-            ("/spec/template/spec/nodeSelector", "nodeSelector"),
-            ("/spec/template/spec/containers/0/resources", "resources"),
-            (
-                "/spec/template/spec/containers/0/readinessProbe",
-                "readinessProbe",
-            ),
-            (
-                "/spec/template/spec/containers/0/livenessProbe",
-                "livenessProbe",
-            ),
-        ],
+        "/spec/template/spec/containers/0/livenessProbe",
+        "livenessProbe",
     ),
 ];
+
+impl Chart {
+    /// (field prefix under the object, value key) for every field the chart sets.
+    fn table(&self) -> Vec<(&'static str, String)> {
+        let mut table = vec![
+            ("/spec/replicas", self.replicas.to_owned()),
+            ("/spec/strategy", self.strategy.to_owned()),
+        ];
+        table.extend(
+            POD_FIELDS
+                .iter()
+                .map(|(field, value)| (*field, format!("{}{value}", self.prefix))),
+        );
+        table
+    }
+}
 
 /// A chart's name without its version (`ingress-nginx-4.10.0` → `ingress-nginx`).
 pub(crate) fn chart_name(chart: &str) -> &str {
@@ -129,8 +93,8 @@ pub(crate) fn chart_name(chart: &str) -> &str {
 pub(crate) fn values_for(chart: Option<&str>, patch: &Patch) -> (Value, Vec<String>) {
     let table = chart
         .map(chart_name)
-        .and_then(|name| CHARTS.iter().find(|(c, _)| *c == name))
-        .map(|(_, table)| *table)
+        .and_then(|name| CHARTS.iter().find(|c| c.name == name))
+        .map(Chart::table)
         .unwrap_or_default();
     let mut values = Value::Object(Map::new());
     let mut unmapped = Vec::new();

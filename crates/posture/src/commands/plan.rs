@@ -56,20 +56,31 @@ pub(crate) fn run(global: &GlobalArgs, args: &PlanArgs) -> Result<u8, CliError> 
             );
         }
     } else {
-        for (name, content) in deliveries(&plan) {
-            render::write_stdout(&format!(
-                "\n--- {name} (commit it to the owner's source)\n{content}\n"
-            ))?;
-        }
+        print_deliveries(&plan)?;
     }
-    if !plan.blockers.is_empty() {
-        anstream::eprintln!(
-            "plan blocked: {} finding(s) must be fixed first; `posture check` shows their evidence",
-            plan.blockers.len()
-        );
-        return Ok(exit::FINDINGS);
+    Ok(blocked_or_ok(&plan))
+}
+
+/// The owners' files, after the plan on stdout, when they are not written beside a plan file.
+fn print_deliveries(plan: &Plan) -> Result<(), CliError> {
+    for (name, content) in deliveries(plan) {
+        render::write_stdout(&format!(
+            "\n--- {name} (commit it to the owner's source)\n{content}\n"
+        ))?;
     }
-    Ok(exit::OK)
+    Ok(())
+}
+
+/// The exit code of a plan shown: blocked plans say so on stderr and fail.
+fn blocked_or_ok(plan: &Plan) -> u8 {
+    if plan.blockers.is_empty() {
+        return exit::OK;
+    }
+    anstream::eprintln!(
+        "plan blocked: {} finding(s) must be fixed first; `posture check` shows their evidence",
+        plan.blockers.len()
+    );
+    exit::FINDINGS
 }
 
 /// `posture show PLAN`: a saved plan as `plan` printed it, with its owners' files and
@@ -80,19 +91,8 @@ pub(crate) fn show(global: &GlobalArgs, args: &crate::cli::ShowArgs) -> Result<u
         return show_arrivals(global, &plan);
     }
     render::write_stdout(&render::diff::render_plan(&plan))?;
-    for (name, content) in deliveries(&plan) {
-        render::write_stdout(&format!(
-            "\n--- {name} (commit it to the owner's source)\n{content}\n"
-        ))?;
-    }
-    if !plan.blockers.is_empty() {
-        anstream::eprintln!(
-            "plan blocked: {} finding(s) must be fixed first; `posture check` shows their evidence",
-            plan.blockers.len()
-        );
-        return Ok(exit::FINDINGS);
-    }
-    Ok(exit::OK)
+    print_deliveries(&plan)?;
+    Ok(blocked_or_ok(&plan))
 }
 
 /// `show --live`: each change delivered through its owner, arrived or still waiting.
