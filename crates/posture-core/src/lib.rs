@@ -17,6 +17,7 @@ pub mod longhorn_room;
 pub mod nesting;
 pub mod object;
 pub mod ownership;
+pub mod pause;
 pub mod plan;
 pub mod policy;
 pub mod report;

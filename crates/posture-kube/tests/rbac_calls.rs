@@ -148,3 +148,79 @@ async fn every_request_fits_the_documented_permissions() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_apply_asks_only_for_the_documented_permissions() {
+    let mut lab = support::lab_of(posture_twin::Twin::homelab_gitops(support::start_time())).await;
+    let log: Log = Log::default();
+    let client = recording_client(&lab.kubeconfig, &log).await;
+    let plan = lab
+        .plan(PlanOptions {
+            sections: vec![Section::Preconditions, Section::Ingress, Section::Coredns],
+            allow_owned: true,
+            ..PlanOptions::default()
+        })
+        .await;
+    lab.client = client;
+    let header = posture_core::apply::journal::JournalHeader::for_plan(&plan);
+    let mut file =
+        posture_kube::journal::JournalFile::create(&lab.journal_path("p.journal"), &header)
+            .expect("journal");
+    let point = posture_core::apply::journal::resume_point(&plan, &header, &[]).expect("point");
+    let mut approve = posture_kube::apply::ApproveAll;
+    let mut engine = posture_kube::apply::Engine {
+        client: lab.client.clone(),
+        server: lab.server.clone(),
+        options: posture_core::apply::ApplyOptions {
+            auto_approve: true,
+            ..Default::default()
+        },
+        settings: lab.settings(),
+        journal: &mut file,
+        approver: &mut approve,
+    };
+    let run = engine
+        .run_paused(
+            &plan,
+            posture_core::apply::Mode::Apply(point),
+            &lab.journal_path("p.journal.pause"),
+        )
+        .await
+        .expect("the paused run runs");
+    assert_eq!(run.outcome.state, ApplyState::Done, "{:?}", run.outcome);
+    assert_eq!(run.restored, Ok(3));
+
+    let log = log.lock().expect("log").clone();
+    let mut used = std::collections::BTreeSet::new();
+    for (method, path, query) in &log {
+        let Some((group, resource, namespace, verb)) = permission_of(method, path, query) else {
+            assert!(
+                NON_RESOURCE_URLS.contains(&path.as_str()),
+                "{method} {path}"
+            );
+            continue;
+        };
+        assert!(
+            allows(&group, &resource, namespace.as_deref(), verb),
+            "{method} {path}?{query} needs {verb} on {group}/{resource} in {namespace:?}, \
+             which rbac::PERMISSIONS (and docs/install.md) do not grant"
+        );
+        used.insert((resource, verb));
+    }
+    for needed in [
+        ("applications", "list"),
+        ("applications", "patch"),
+        ("kustomizations", "list"),
+        ("kustomizations", "patch"),
+        ("helmreleases", "list"),
+        ("scaledobjects", "list"),
+        ("horizontalpodautoscalers", "patch"),
+    ] {
+        assert!(
+            used.contains(&(needed.0.to_owned(), needed.1)),
+            "no {} on {} among {used:?}",
+            needed.1,
+            needed.0
+        );
+    }
+}

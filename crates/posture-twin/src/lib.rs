@@ -17,11 +17,15 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::fault::Fault;
+use crate::resources::RESOURCES;
 use crate::sim::Simulation;
 use crate::store::Store;
 
 /// The runbook's starting cluster, embedded so the binary needs no files.
 pub const HOMELAB_SCENARIO: &str = include_str!("../../../scenarios/homelab.yaml");
+
+/// Argo CD, Flux, KEDA and an HPA on CoreDNS, loaded over the homelab by [`Twin::homelab_gitops`].
+pub const GITOPS_OVERLAY: &str = include_str!("../../../scenarios/gitops-overlay.yaml");
 
 /// The CustomResourceDefinitions of the Longhorn kinds the twin serves, installed in every
 /// twin so custom resources are validated against their real schemas.
@@ -71,6 +75,60 @@ impl Twin {
         twin.load_scenario("homelab.yaml", HOMELAB_SCENARIO)
             .expect("the embedded scenario is valid");
         twin
+    }
+
+    /// The homelab with what would fight posture's changes: an Argo CD Application with
+    /// self-heal owning the HAProxy ingress controller, a Flux Kustomization owning qdrant, and
+    /// an HPA on CoreDNS ([`GITOPS_OVERLAY`]).
+    pub fn homelab_gitops(start: Timestamp) -> Self {
+        let mut twin = Self::homelab(start);
+        twin.create_scenario_objects("gitops-overlay.yaml", GITOPS_OVERLAY)
+            .expect("the embedded overlay is valid");
+        let tracking = "argocd.argoproj.io/tracking-id";
+        for (plural, kind) in [
+            ("deployments", "Deployment"),
+            ("poddisruptionbudgets", "PodDisruptionBudget"),
+        ] {
+            let id = format!("ingress:apps/{kind}:haproxy-controller/haproxy-kubernetes-ingress");
+            twin.mark(
+                plural,
+                "haproxy-controller",
+                "haproxy-kubernetes-ingress",
+                "annotations",
+                tracking,
+                &id,
+            );
+        }
+        for (key, value) in [
+            ("kustomize.toolkit.fluxcd.io/name", "apps"),
+            ("kustomize.toolkit.fluxcd.io/namespace", "flux-system"),
+        ] {
+            twin.mark("statefulsets", "apps", "qdrant", "labels", key, value);
+        }
+        twin.store.compact();
+        twin
+    }
+
+    /// Sets one label or annotation on an object the twin holds, if it holds it.
+    fn mark(
+        &mut self,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+        map: &str,
+        key: &str,
+        value: &str,
+    ) {
+        let Some(rt) = RESOURCES.iter().find(|r| r.plural == plural) else {
+            return;
+        };
+        let object_key = store::ObjectKey::new(rt, namespace, name);
+        let Some(mut object) = self.store.get(&object_key).cloned() else {
+            return;
+        };
+        object["metadata"][map][key] = Value::String(value.to_owned());
+        // The object was just read: the update cannot conflict.
+        let _ = self.store.update(&object_key, object, false);
     }
 
     /// Creates every object of a multi-document YAML scenario (status included), then brings

@@ -329,11 +329,47 @@ pub static RESOURCES: &[ResourceType] = &[
         ["app", "apps"],
         ["status"]
     ),
+    rt!(
+        "kustomize.toolkit.fluxcd.io",
+        "v1",
+        "Kustomization",
+        "kustomizations",
+        "kustomization",
+        true,
+        ["ks"],
+        ["status"]
+    ),
+    rt!(
+        "helm.toolkit.fluxcd.io",
+        "v2",
+        "HelmRelease",
+        "helmreleases",
+        "helmrelease",
+        true,
+        ["hr"],
+        ["status"]
+    ),
+    rt!(
+        "keda.sh",
+        "v1alpha1",
+        "ScaledObject",
+        "scaledobjects",
+        "scaledobject",
+        true,
+        ["so"],
+        ["status"]
+    ),
 ];
 
-/// Groups a cluster serves only once someone installs their CustomResourceDefinitions (Argo CD
-/// is not part of k3s or Longhorn): the twin serves them while the store holds the CRD.
-const CRD_GATED_GROUPS: &[&str] = &["argoproj.io"];
+/// Groups a cluster serves only once someone installs their CustomResourceDefinitions (Argo CD,
+/// Flux and KEDA are not part of k3s or Longhorn): the twin serves them while the store holds
+/// the CRD.
+const CRD_GATED_GROUPS: &[&str] = &[
+    "argoproj.io",
+    "kustomize.toolkit.fluxcd.io",
+    "helm.toolkit.fluxcd.io",
+    "keda.sh",
+];
 
 /// The CustomResourceDefinition name (`plural.group`) a resource needs before it is served, for
 /// the resources that are not always there.

@@ -332,6 +332,11 @@ pub(crate) struct ApplyArgs {
     /// Leave a failed stage's changes in place instead of rolling them back.
     #[arg(long)]
     pub(crate) no_rollback_on_failure: bool,
+    /// For this run, pause what would fight it: Argo CD self-heal and Flux reconciliation of the
+    /// objects the plan changes, and their HPAs and KEDA ScaledObjects. Journaled (the journal +
+    /// `.pause`) and restored when the run ends, halts or is rolled back.
+    #[arg(long)]
+    pub(crate) pause: bool,
     /// Take over a cluster lock whose holder stopped renewing it.
     #[arg(long)]
     pub(crate) break_lock: bool,

@@ -112,6 +112,8 @@ pub(crate) enum CliError {
     DrillRun(#[source] Box<posture_kube::drill::DrillRunError>),
     #[error(transparent)]
     Engine(posture_kube::apply::EngineError),
+    #[error("not applied")]
+    Pause(#[source] posture_kube::apply::pause::PauseError),
     #[error("no HA route")]
     Ha(#[source] posture_core::ha::HaError),
     #[error("cannot read host root {path}")]
@@ -138,6 +140,7 @@ impl CliError {
             | Self::Watch(_)
             | Self::Act(_)
             | Self::Engine(_)
+            | Self::Pause(_)
             | Self::ServerDrill(_)
             | Self::DrillRun(_) => exit::CLUSTER,
             _ => exit::USAGE,
@@ -216,6 +219,8 @@ impl CliError {
             Self::DrillRefused { .. } => "`posture drill NODE` without --node-loss or --drain shows why, with the evidence".into(),
             Self::DrillRun(_) => "nothing was taken away if the lock or the first read failed; otherwise `posture rollback --journal FILE` undoes the drill's writes and `posture twin fault start-node NODE` starts a twin's node".into(),
             Self::Engine(_) => "is the API server up and the address right? `kubectl cluster-info` uses the same kubeconfig".into(),
+            Self::Pause(posture_kube::apply::pause::PauseError::Read { .. }) => "--pause lists Argo CD Applications, Flux Kustomizations and HelmReleases, HPAs and KEDA ScaledObjects: grant `list` on them (docs/install.md), or apply without --pause".into(),
+            Self::Pause(_) => "nothing of the plan was written; `posture rollback --journal FILE.pause` undoes a pause that is still in place".into(),
             Self::Ha(posture_core::ha::HaError::NoThirdServer { .. }) => "`posture plan --ha --third-server NAME` names the machine you will add (or an existing node)".into(),
             Self::Ha(_) => "`posture check` shows the control plane's evidence; docs/k3s.md says what each route needs".into(),
             Self::HostRoot { .. } => "--root names the directory to read as the host's `/` (default `/`)".into(),

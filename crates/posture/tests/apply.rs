@@ -5,6 +5,7 @@ mod common;
 use common::{posture, run};
 use posture_twin::Twin;
 use posture_twin::api::{RunningTwin, ServeOptions, serve};
+use serde_json::{Value, json};
 
 struct Lab {
     twin: RunningTwin,
@@ -31,8 +32,12 @@ async fn lab_with(other_cluster: bool) -> Lab {
 /// kube-system uid of its own, as another cluster has.
 async fn lab_at(other_cluster: bool, speed: f64) -> Lab {
     let start = "2026-11-23T12:00:00Z".parse().expect("timestamp");
+    lab_serving(Twin::homelab(start), other_cluster, speed).await
+}
+
+async fn lab_serving(twin: Twin, other_cluster: bool, speed: f64) -> Lab {
     let twin = serve(
-        Twin::homelab(start),
+        twin,
         ServeOptions {
             speed,
             ..ServeOptions::default()
@@ -477,4 +482,128 @@ async fn show_live_sees_an_owner_delivered_change_arrive() {
         "{}",
         shown.stdout
     );
+}
+
+/// The homelab with Argo CD self-heal on the ingress controller, Flux on qdrant and an HPA on
+/// CoreDNS, read from the twin's store: (selfHeal, suspend, HPA min, HPA max).
+fn fighters(lab: &Lab) -> (Value, Value, Value, Value) {
+    let get = |group: &str, plural: &str, namespace: &str, name: &str| {
+        let rt = posture_twin::resources::by_plural(group, plural).expect("served");
+        let key = posture_twin::store::ObjectKey::new(rt, namespace, name);
+        lab.twin
+            .with_twin(|t| t.store.get(&key).cloned())
+            .expect("exists")
+    };
+    let app = get("argoproj.io", "applications", "argocd", "ingress");
+    let ks = get(
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "flux-system",
+        "apps",
+    );
+    let hpa = get(
+        "autoscaling",
+        "horizontalpodautoscalers",
+        "kube-system",
+        "coredns",
+    );
+    (
+        app["spec"]["syncPolicy"]["automated"]["selfHeal"].clone(),
+        ks["spec"]["suspend"].clone(),
+        hpa["spec"]["minReplicas"].clone(),
+        hpa["spec"]["maxReplicas"].clone(),
+    )
+}
+
+fn as_installed() -> (Value, Value, Value, Value) {
+    (json!(true), Value::Null, json!(1), json!(3))
+}
+
+async fn gitops_lab(speed: f64) -> Lab {
+    let start = "2026-11-23T12:00:00Z".parse().expect("timestamp");
+    lab_serving(Twin::homelab_gitops(start), false, speed).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_pause_says_what_it_paused_and_restores_it_when_the_run_stops() {
+    let lab = gitops_lab(200.0).await;
+    let plan = lab.path("plan.json");
+    let out = run(lab.posture(&["plan", "--allow-owned", "-o", &plan])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(lab.posture(&["apply", &plan, "--approve", "--pause", "--stage", "2"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for paused in [
+        "pausing Application argocd/ingress: self-heal off",
+        "pausing Kustomization flux-system/apps: suspended",
+        "pinned at 2 replica(s)",
+        "restored 3 pause(s)",
+        "stopped before stage",
+    ] {
+        assert!(
+            out.stderr.contains(paused),
+            "{paused:?} missing:\n{}",
+            out.stderr
+        );
+    }
+    assert_eq!(fighters(&lab), as_installed());
+    lab.twin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_restores_what_a_killed_paused_run_left_paused() {
+    // Slow enough that the first stage's rollout takes real seconds, so the kill lands mid-run.
+    let lab = gitops_lab(10.0).await;
+    let plan = lab.path("plan.json");
+    let out = run(lab.posture(&["plan", "--allow-owned", "-o", &plan])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let journal = format!("{plan}.journal");
+    let mut apply = lab.posture(&["apply", &plan, "--approve", "--pause"]);
+    apply
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = apply.spawn().expect("apply starts");
+    let landed = async {
+        loop {
+            let text = std::fs::read_to_string(&journal).unwrap_or_default();
+            if text.contains("\"record\":\"applied\"") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), landed)
+        .await
+        .expect("a change of the plan lands");
+    child.kill().await.expect("killed");
+    let paused = fighters(&lab);
+    assert_eq!(
+        paused.0,
+        json!(false),
+        "self-heal is still off after the kill"
+    );
+    assert_eq!(
+        paused.1,
+        json!(true),
+        "Flux is still suspended after the kill"
+    );
+
+    // The killed run's lock stays until its lease expires; the person frees it as the lock's
+    // own warning says.
+    let freed = std::process::Command::new("kubectl")
+        .args(["--kubeconfig", &lab.kubeconfig, "-n", "kube-system"])
+        .args(["delete", "lease", "posture-lock"])
+        .output()
+        .expect("kubectl runs");
+    assert!(freed.status.success(), "{freed:?}");
+
+    let out = run(lab.posture(&["rollback", "--approve", "--journal", &journal])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("then restoring 3 pause(s)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("restored 3 pause(s)"), "{}", out.stderr);
+    assert_eq!(fighters(&lab), as_installed());
+    lab.twin.shutdown().await;
 }

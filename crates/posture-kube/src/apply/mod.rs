@@ -15,6 +15,7 @@ mod gate;
 pub mod lock;
 mod narrate;
 pub(crate) mod objects;
+pub mod pause;
 mod wait;
 
 use std::time::{Duration, Instant};

@@ -46,8 +46,13 @@ pub fn gate_policy() -> DetectPolicy {
 
 /// Virtual time runs 200 times as fast as real time: a 200 GiB rebuild takes a real second.
 pub async fn lab() -> Lab {
+    lab_of(Twin::homelab(start_time())).await
+}
+
+/// [`lab`] serving `twin`.
+pub async fn lab_of(twin: Twin) -> Lab {
     let twin = serve(
-        Twin::homelab(start_time()),
+        twin,
         ServeOptions {
             speed: 200.0,
             ..ServeOptions::default()

@@ -9,6 +9,7 @@ use posture_core::apply::{ApplyOptions, ApplyState, Halt, Mode};
 use posture_core::plan::Plan;
 use posture_core::plan::patch::differences;
 use posture_kube::apply::lock::LockSettings;
+use posture_kube::apply::pause::PausedRun;
 use posture_kube::apply::{Approver, Engine, EngineSettings, Outcome};
 use posture_kube::journal::JournalFile;
 
@@ -66,7 +67,15 @@ pub(crate) fn run(global: &GlobalArgs, args: &ApplyArgs) -> Result<u8, CliError>
         journal: &mut journal,
         approver: &mut approver,
     };
-    let outcome = run.run(global, &plan, Mode::Apply(point))?;
+    let pauses = args.pause.then(|| pause_journal(&journal_path));
+    let outcome =
+        match run.run_maybe_paused(global, &plan, Mode::Apply(point), pauses.as_deref())? {
+            Ran::Plain(outcome) => outcome,
+            Ran::Paused(paused) => {
+                report_pause(&paused, pauses.as_deref().unwrap_or(&journal_path));
+                paused.outcome
+            }
+        };
     let mut resume = format!("posture apply {} --resume", args.plan.display());
     if args.journal.is_some() {
         resume.push_str(&format!(" --journal {}", journal_path.display()));
@@ -95,6 +104,20 @@ impl EngineRun<'_> {
         plan: &Plan,
         mode: Mode,
     ) -> Result<Outcome, CliError> {
+        match self.run_maybe_paused(global, plan, mode, None)? {
+            Ran::Plain(outcome) => Ok(outcome),
+            Ran::Paused(paused) => Ok(paused.outcome),
+        }
+    }
+
+    /// Runs the plan, inside a pause journaled to `pause_journal` when one is given.
+    pub(crate) fn run_maybe_paused(
+        self,
+        global: &GlobalArgs,
+        plan: &Plan,
+        mode: Mode,
+        pause_journal: Option<&Path>,
+    ) -> Result<Ran, CliError> {
         super::block_on(async {
             let (client, cluster) = posture_kube::apply::client_for_apply(
                 global.kubeconfig.as_deref(),
@@ -116,8 +139,58 @@ impl EngineRun<'_> {
                 journal: self.journal,
                 approver: self.approver,
             };
-            engine.run(plan, mode).await.map_err(CliError::Engine)
+            match pause_journal {
+                None => Ok(Ran::Plain(
+                    engine.run(plan, mode).await.map_err(CliError::Engine)?,
+                )),
+                Some(journal) => Ok(Ran::Paused(Box::new(
+                    engine
+                        .run_paused(plan, mode, journal)
+                        .await
+                        .map_err(CliError::Pause)?,
+                ))),
+            }
         })?
+    }
+}
+
+/// How an engine run went, with its pause when it had one.
+pub(crate) enum Ran {
+    Plain(Outcome),
+    Paused(Box<PausedRun>),
+}
+
+/// `plan.json.journal.pause` beside the plan's journal.
+pub(crate) fn pause_journal(journal: &Path) -> PathBuf {
+    let mut name = journal.as_os_str().to_owned();
+    name.push(".pause");
+    PathBuf::from(name)
+}
+
+/// Says what was paused and whether it was restored.
+fn report_pause(paused: &PausedRun, pause_journal: &Path) {
+    if paused.kept_from_before > 0 {
+        anstream::eprintln!(
+            "pause: {} pause(s) an earlier run left in place were kept for this run",
+            paused.kept_from_before
+        );
+    }
+    for note in &paused.notes {
+        anstream::eprintln!("pause: {note}");
+    }
+    if paused.held.is_empty() && paused.kept_from_before == 0 {
+        anstream::eprintln!("pause: nothing that could fight this plan needed pausing");
+    }
+    match &paused.restored {
+        Ok(0) => {}
+        Ok(n) => anstream::eprintln!("restored {n} pause(s)"),
+        Err(why) => {
+            anstream::eprintln!("pauses NOT restored: {why}");
+            anstream::eprintln!(
+                "restore them with:  posture rollback --journal {}",
+                pause_journal.display()
+            );
+        }
     }
 }
 

@@ -89,7 +89,11 @@ pub fn rollback_plan(
             None => stages.push(Stage {
                 id: applied.stage.clone(),
                 section: Section::Risks,
-                title: format!("watch --act {}", applied.stage.trim_start_matches("act-")),
+                title: if applied.stage == posture_core::pause::PAUSE_STAGE {
+                    "apply --pause".to_owned()
+                } else {
+                    format!("watch --act {}", applied.stage.trim_start_matches("act-"))
+                },
                 runbook_approval_required: false,
                 rationale: "the runbook's Act during a storm, undone".into(),
                 changes: vec![change],

@@ -1,0 +1,451 @@
+//! `apply --pause`: hold off, for one run, whatever would undo or fight the run's changes while
+//! its stages and post-conditions run: Argo CD self-heal, Flux reconciliation, and the
+//! autoscalers on the objects the plan changes.
+//!
+//! The pause is a one-stage plan of pinned patches like any other, so the apply engine dry-runs,
+//! journals and (at the end, on a halt, or through `posture rollback` after a killed run) undoes
+//! it with the same rules: every inverse opens with `test`s of the paused value, so a setting
+//! someone changed meanwhile is never overwritten.
+//!
+//! Deciding what to pause is [`plan_pause`], over objects the I/O layer listed.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::object::ObjectRef;
+use crate::ownership::Owner;
+use crate::plan::patch::{Edit, PatchBuildError, build, path};
+use crate::plan::{
+    Action, Change, ClusterIdentity, Delivery, ObservedVersion, PLAN_SCHEMA, Plan, PlanOptions,
+    PostCondition, Stage,
+};
+use crate::report::Section;
+
+/// The stage id of the pause plan (and of its journal records).
+pub const PAUSE_STAGE: &str = "pause";
+
+/// KEDA's annotation that stops a ScaledObject from scaling (KEDA 2.13 and later).
+pub const KEDA_PAUSED: &str = "autoscaling.keda.sh/paused";
+/// KEDA's older annotation, which pauses at a replica count: a ScaledObject carrying it is
+/// already paused.
+pub const KEDA_PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
+
+/// What the I/O layer listed, each object as read with its `apiVersion` and `kind`. A kind whose
+/// CRD is not installed is simply empty.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Controllers {
+    /// `argoproj.io` Applications.
+    pub argo_applications: Vec<Value>,
+    /// Flux Kustomizations and HelmReleases.
+    pub flux: Vec<Value>,
+    /// `autoscaling/v2` HorizontalPodAutoscalers.
+    pub autoscalers: Vec<Value>,
+    /// `keda.sh` ScaledObjects.
+    pub scaled_objects: Vec<Value>,
+}
+
+/// How one object is held still.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "hold", rename_all = "kebab-case")]
+pub enum Hold {
+    /// `spec.syncPolicy.automated.selfHeal` off: Argo CD no longer reverts live changes.
+    SelfHealOff,
+    /// `spec.suspend: true`: Flux stops reconciling.
+    Suspended,
+    /// `minReplicas` = `maxReplicas`: the HPA holds this many replicas.
+    Pinned { replicas: i64 },
+    /// KEDA's paused annotation.
+    KedaPaused,
+}
+
+impl Hold {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::SelfHealOff => "self-heal off".to_owned(),
+            Self::Suspended => "suspended".to_owned(),
+            Self::Pinned { replicas } => format!("pinned at {replicas} replica(s)"),
+            Self::KedaPaused => "paused (KEDA annotation)".to_owned(),
+        }
+    }
+}
+
+/// One object the pause holds, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Held {
+    pub object: ObjectRef,
+    #[serde(flatten)]
+    pub hold: Hold,
+    /// The plan's objects it would fight.
+    pub because_of: Vec<ObjectRef>,
+}
+
+/// What [`plan_pause`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PausePlan {
+    /// `None` when nothing needs pausing.
+    pub plan: Option<Plan>,
+    pub held: Vec<Held>,
+    /// What was not paused and why (already paused, owner not found).
+    pub notes: Vec<String>,
+}
+
+/// The pause that keeps `plan`'s changes from being fought while it runs.
+///
+/// - An Argo CD Application or a Flux Kustomization/HelmRelease that owns an object the plan
+///   changes (live or through its owner: the owner's sync would land mid-run either way).
+/// - An HPA or a KEDA ScaledObject whose target is an object the plan changes. An HPA is pinned
+///   at the larger of its current replicas and the replicas the plan sets, so the pin never
+///   scales the plan's change back. An HPA KEDA made for a ScaledObject is left to KEDA: the
+///   ScaledObject is paused instead.
+pub fn plan_pause(plan: &Plan, controllers: &Controllers) -> Result<PausePlan, PatchBuildError> {
+    let mut pause = Pauser::default();
+    for (owner, objects) in owners(plan) {
+        let matching = owned_by(controllers, &owner);
+        if matching.is_empty() {
+            pause.notes.push(format!(
+                "{} owns {} but was not found in the cluster: not paused",
+                owner.describe(),
+                names(&objects)
+            ));
+        }
+        for controller in matching {
+            let hold = match owner {
+                Owner::ArgoCd { .. } => Hold::SelfHealOff,
+                _ => Hold::Suspended,
+            };
+            pause.hold(controller, hold, &objects)?;
+        }
+    }
+    for hpa in &controllers.autoscalers {
+        if made_by_keda(hpa) {
+            continue;
+        }
+        let Some(target) = scale_target(hpa) else {
+            continue;
+        };
+        let touching = touching(plan, &target);
+        if touching.is_empty() {
+            continue;
+        }
+        let replicas = pin_replicas(hpa, planned_replicas(plan, &target));
+        pause.hold(hpa, Hold::Pinned { replicas }, &touching)?;
+    }
+    for scaled in &controllers.scaled_objects {
+        let Some(target) = scale_target(scaled) else {
+            continue;
+        };
+        let touching = touching(plan, &target);
+        if !touching.is_empty() {
+            pause.hold(scaled, Hold::KedaPaused, &touching)?;
+        }
+    }
+    Ok(pause.finish(plan.cluster.clone()))
+}
+
+#[derive(Default)]
+struct Pauser {
+    changes: Vec<Change>,
+    observed: Vec<ObservedVersion>,
+    held: Vec<Held>,
+    notes: Vec<String>,
+}
+
+impl Pauser {
+    fn hold(
+        &mut self,
+        observed: &Value,
+        hold: Hold,
+        because_of: &[ObjectRef],
+    ) -> Result<(), PatchBuildError> {
+        let Some(object) = object_ref(observed) else {
+            return Ok(());
+        };
+        if self.held.iter().any(|h| h.object == object) {
+            return Ok(());
+        }
+        let Some(edits) = edits(observed, &hold) else {
+            self.notes.push(format!(
+                "{object} needs no pause ({})",
+                already(observed, &hold)
+            ));
+            return Ok(());
+        };
+        let Some(pinned) = build(observed, &edits)? else {
+            self.notes
+                .push(format!("{object} is already {}", hold.describe()));
+            return Ok(());
+        };
+        let resource_version = observed
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        self.changes.push(Change {
+            id: change_id(&object),
+            summary: format!("{}: {}", object, hold.describe()),
+            object: object.clone(),
+            resource_version: resource_version.clone(),
+            owner: None,
+            delivery: Delivery::Live,
+            action: Action::Patch {
+                forward: pinned.forward,
+                inverse: pinned.inverse,
+            },
+            post_condition: PostCondition::ObjectExists {
+                object: object.clone(),
+            },
+        });
+        self.observed.push(ObservedVersion {
+            object: object.clone(),
+            resource_version,
+        });
+        self.held.push(Held {
+            object,
+            hold,
+            because_of: because_of.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn finish(self, cluster: ClusterIdentity) -> PausePlan {
+        let plan = (!self.changes.is_empty()).then(|| {
+            let mut plan = Plan {
+                schema: PLAN_SCHEMA.to_owned(),
+                cluster,
+                source: "apply --pause".to_owned(),
+                options: PlanOptions::default(),
+                primary: None,
+                secondary: None,
+                observed: self.observed,
+                stages: vec![Stage {
+                    id: PAUSE_STAGE.to_owned(),
+                    section: Section::Risks,
+                    title: "Pause what would undo or fight this run's changes".to_owned(),
+                    runbook_approval_required: false,
+                    rationale: "the runbook's appendix: pause autoscalers and self-healing \
+                                owners while changing what they manage"
+                        .to_owned(),
+                    changes: self.changes,
+                }],
+                notes: Vec::new(),
+                blockers: Vec::new(),
+                sha256: String::new(),
+            };
+            plan.sha256 = plan.content_hash();
+            plan
+        });
+        PausePlan {
+            plan,
+            held: self.held,
+            notes: self.notes,
+        }
+    }
+}
+
+/// `application/argocd/ingress`: unique within the pause, and readable in a journal.
+fn change_id(object: &ObjectRef) -> String {
+    let kind = object.kind.to_ascii_lowercase();
+    match &object.namespace {
+        Some(ns) => format!("{kind}/{ns}/{}", object.name),
+        None => format!("{kind}/{}", object.name),
+    }
+}
+
+/// The edits that hold `observed` still; `None` when there is nothing to hold (self-heal was
+/// never on, a ScaledObject already paused).
+fn edits(observed: &Value, hold: &Hold) -> Option<Vec<Edit>> {
+    match hold {
+        Hold::SelfHealOff => (observed.pointer("/spec/syncPolicy/automated/selfHeal")
+            == Some(&Value::Bool(true)))
+        .then(|| {
+            vec![Edit::Set(
+                path(&["spec", "syncPolicy", "automated", "selfHeal"]),
+                json!(false),
+            )]
+        }),
+        Hold::Suspended => Some(vec![Edit::Set(path(&["spec", "suspend"]), json!(true))]),
+        Hold::Pinned { replicas } => Some(vec![
+            Edit::Set(path(&["spec", "minReplicas"]), json!(replicas)),
+            Edit::Set(path(&["spec", "maxReplicas"]), json!(replicas)),
+        ]),
+        Hold::KedaPaused => {
+            let annotations = observed.pointer("/metadata/annotations");
+            let paused = annotations.and_then(|a| a.get(KEDA_PAUSED)) == Some(&json!("true"))
+                || annotations
+                    .and_then(|a| a.get(KEDA_PAUSED_REPLICAS))
+                    .is_some();
+            (!paused).then(|| {
+                vec![Edit::Set(
+                    path(&["metadata", "annotations", KEDA_PAUSED]),
+                    json!("true"),
+                )]
+            })
+        }
+    }
+}
+
+/// Why an object needs no edit, in words.
+fn already(observed: &Value, hold: &Hold) -> &'static str {
+    match hold {
+        Hold::SelfHealOff if observed.pointer("/spec/syncPolicy/automated").is_some() => {
+            "automated sync without self-heal reverts nothing live; only a new commit syncs"
+        }
+        Hold::SelfHealOff => "no automated sync",
+        _ => "already paused",
+    }
+}
+
+/// The plan's objects by the GitOps owner that manages them (Argo CD or Flux).
+fn owners(plan: &Plan) -> Vec<(Owner, Vec<ObjectRef>)> {
+    let mut out: Vec<(Owner, Vec<ObjectRef>)> = Vec::new();
+    for change in plan.stages.iter().flat_map(|s| &s.changes) {
+        let Some(owner) = &change.owner else { continue };
+        if !matches!(owner, Owner::ArgoCd { .. } | Owner::Flux { .. }) {
+            continue;
+        }
+        match out.iter_mut().find(|(o, _)| o == owner) {
+            Some((_, objects)) => {
+                if !objects.contains(&change.object) {
+                    objects.push(change.object.clone());
+                }
+            }
+            None => out.push((owner.clone(), vec![change.object.clone()])),
+        }
+    }
+    out
+}
+
+/// The Applications or Flux objects an owner names. Argo CD's tracking names the Application
+/// (as `namespace_name` when Applications live outside Argo CD's namespace); Flux's labels name
+/// the object, and every one so named is paused when several namespaces hold one.
+fn owned_by<'c>(controllers: &'c Controllers, owner: &Owner) -> Vec<&'c Value> {
+    match owner {
+        Owner::ArgoCd { app } => controllers
+            .argo_applications
+            .iter()
+            .filter(|a| {
+                let name = meta_str(a, "name");
+                let namespace = meta_str(a, "namespace");
+                name == Some(app.as_str())
+                    || matches!((namespace, name), (Some(ns), Some(n)) if *app == format!("{ns}_{n}"))
+            })
+            .collect(),
+        Owner::Flux { kind, name } => controllers
+            .flux
+            .iter()
+            .filter(|f| {
+                f.get("kind").and_then(Value::as_str) == Some(kind.as_str())
+                    && meta_str(f, "name") == Some(name.as_str())
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn meta_str<'v>(object: &'v Value, field: &str) -> Option<&'v str> {
+    object.get("metadata")?.get(field)?.as_str()
+}
+
+fn object_ref(observed: &Value) -> Option<ObjectRef> {
+    Some(ObjectRef::new(
+        observed.get("apiVersion")?.as_str()?,
+        observed.get("kind")?.as_str()?,
+        meta_str(observed, "namespace"),
+        meta_str(observed, "name")?,
+    ))
+}
+
+/// The workload an autoscaler scales, in the autoscaler's namespace. A ScaledObject's target
+/// defaults to an `apps/v1` Deployment.
+fn scale_target(autoscaler: &Value) -> Option<(String, String, String)> {
+    let target = autoscaler.pointer("/spec/scaleTargetRef")?;
+    let kind = target
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("Deployment");
+    let name = target.get("name")?.as_str()?;
+    let namespace = meta_str(autoscaler, "namespace")?;
+    Some((kind.to_owned(), namespace.to_owned(), name.to_owned()))
+}
+
+/// The plan's objects an autoscaler's target names.
+fn touching(plan: &Plan, (kind, namespace, name): &(String, String, String)) -> Vec<ObjectRef> {
+    let found: BTreeSet<ObjectRef> = plan
+        .stages
+        .iter()
+        .flat_map(|s| &s.changes)
+        .map(|c| &c.object)
+        .filter(|o| &o.kind == kind && o.namespace.as_deref() == Some(namespace) && &o.name == name)
+        .cloned()
+        .collect();
+    found.into_iter().collect()
+}
+
+/// The replicas the plan sets on the target (`/spec/replicas` in a change's patch), if any.
+fn planned_replicas(plan: &Plan, target: &(String, String, String)) -> Option<i64> {
+    let objects = touching(plan, target);
+    plan.stages
+        .iter()
+        .flat_map(|s| &s.changes)
+        .filter(|c| objects.contains(&c.object))
+        .filter_map(|c| match &c.action {
+            Action::Patch { forward, .. } => forward.0.iter().find_map(|op| {
+                let value = match op {
+                    json_patch::PatchOperation::Add(add)
+                        if add.path.as_str() == "/spec/replicas" =>
+                    {
+                        &add.value
+                    }
+                    json_patch::PatchOperation::Replace(replace)
+                        if replace.path.as_str() == "/spec/replicas" =>
+                    {
+                        &replace.value
+                    }
+                    _ => return None,
+                };
+                value.as_i64()
+            }),
+            Action::Create { .. } => None,
+        })
+        .max()
+}
+
+/// The larger of what the HPA runs now and what the plan sets, and at least its floor: a pin
+/// never scales the plan's change back, nor below what serves traffic now.
+fn pin_replicas(hpa: &Value, planned: Option<i64>) -> i64 {
+    let current = hpa
+        .pointer("/status/currentReplicas")
+        .and_then(Value::as_i64);
+    let floor = hpa
+        .pointer("/spec/minReplicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    [current, planned, Some(floor), Some(1)]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(1)
+}
+
+/// KEDA makes an HPA per ScaledObject and owns it; pausing the ScaledObject pauses that too.
+fn made_by_keda(hpa: &Value) -> bool {
+    hpa.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("kind").and_then(Value::as_str) == Some("ScaledObject"))
+        })
+}
+
+fn names(objects: &[ObjectRef]) -> String {
+    objects
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests;

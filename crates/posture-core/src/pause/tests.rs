@@ -1,0 +1,320 @@
+use serde_json::{Value, json};
+
+use super::*;
+use crate::plan::PostCondition;
+
+fn cluster() -> ClusterIdentity {
+    ClusterIdentity {
+        server: "https://lab:6443".into(),
+        kube_system_uid: "uid-1".into(),
+    }
+}
+
+fn deployment(namespace: &str, name: &str) -> ObjectRef {
+    ObjectRef::new("apps/v1", "Deployment", Some(namespace), name)
+}
+
+/// A change on `object` that sets `/spec/replicas`, owned as given.
+fn change(object: ObjectRef, owner: Option<Owner>, replicas: i64, live: bool) -> Change {
+    let observed = json!({"spec": {}});
+    let pinned = build(
+        &observed,
+        &[Edit::Set(path(&["spec", "replicas"]), json!(replicas))],
+    )
+    .expect("builds")
+    .expect("a change");
+    Change {
+        id: format!("{}#1", object.name),
+        summary: String::new(),
+        object: object.clone(),
+        resource_version: None,
+        owner,
+        delivery: if live {
+            Delivery::Live
+        } else {
+            Delivery::SourceFile {
+                file_name: "owned.patch.yaml".into(),
+                content: String::new(),
+                instructions: Vec::new(),
+            }
+        },
+        action: Action::Patch {
+            forward: pinned.forward,
+            inverse: pinned.inverse,
+        },
+        post_condition: PostCondition::ObjectExists { object },
+    }
+}
+
+fn plan(changes: Vec<Change>) -> Plan {
+    Plan {
+        schema: PLAN_SCHEMA.into(),
+        cluster: cluster(),
+        source: "test".into(),
+        options: PlanOptions::default(),
+        primary: None,
+        secondary: None,
+        observed: Vec::new(),
+        stages: vec![Stage {
+            id: "s".into(),
+            section: Section::Ingress,
+            title: String::new(),
+            runbook_approval_required: false,
+            rationale: String::new(),
+            changes,
+        }],
+        notes: Vec::new(),
+        blockers: Vec::new(),
+        sha256: String::new(),
+    }
+}
+
+fn application(name: &str, self_heal: bool) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd", "resourceVersion": "7"},
+        "spec": {"syncPolicy": {"automated": {"prune": true, "selfHeal": self_heal}}},
+    })
+}
+
+fn kustomization(name: &str) -> Value {
+    json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {"interval": "10m", "path": "./apps", "prune": true},
+    })
+}
+
+fn hpa(namespace: &str, target: &str, min: i64, max: i64, current: i64) -> Value {
+    json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": target, "namespace": namespace},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                 "minReplicas": min, "maxReplicas": max},
+        "status": {"currentReplicas": current},
+    })
+}
+
+fn the_lab() -> (Plan, Controllers) {
+    let plan = plan(vec![
+        change(
+            deployment("ingress", "haproxy"),
+            Some(Owner::ArgoCd {
+                app: "ingress".into(),
+            }),
+            2,
+            true,
+        ),
+        change(
+            deployment("apps", "gitea"),
+            Some(Owner::Flux {
+                kind: "Kustomization".into(),
+                name: "apps".into(),
+            }),
+            1,
+            true,
+        ),
+        change(
+            deployment("kube-system", "coredns"),
+            Some(Owner::K3sAddon {
+                name: "coredns".into(),
+            }),
+            2,
+            false,
+        ),
+    ]);
+    let controllers = Controllers {
+        argo_applications: vec![application("ingress", true), application("other", true)],
+        flux: vec![kustomization("apps"), kustomization("infra")],
+        autoscalers: vec![
+            hpa("kube-system", "coredns", 1, 3, 1),
+            hpa("apps", "unrelated", 1, 3, 1),
+        ],
+        scaled_objects: Vec::new(),
+    };
+    (plan, controllers)
+}
+
+fn held(pause: &PausePlan) -> Vec<(String, Hold)> {
+    pause
+        .held
+        .iter()
+        .map(|h| (h.object.to_string(), h.hold.clone()))
+        .collect()
+}
+
+/// Applies a change's forward patch and then its inverse to `doc`, returning both results.
+fn round_trip(change: &Change, doc: &Value) -> (Value, Value) {
+    let Action::Patch { forward, inverse } = &change.action else {
+        panic!("a patch");
+    };
+    let mut after = doc.clone();
+    json_patch::patch(&mut after, forward).expect("forward applies");
+    let mut back = after.clone();
+    json_patch::patch(&mut back, inverse).expect("inverse applies");
+    (after, back)
+}
+
+#[test]
+fn pauses_the_owners_and_autoscalers_of_what_the_plan_changes_and_nothing_else() {
+    let (plan, controllers) = the_lab();
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    let held = held(&pause);
+    assert_eq!(held.len(), 3, "{held:?}");
+    assert!(held[0].0.contains("argocd/ingress") && held[0].1 == Hold::SelfHealOff);
+    assert!(held[1].0.contains("flux-system/apps") && held[1].1 == Hold::Suspended);
+    // CoreDNS runs one replica now and the plan sets two: the pin holds two.
+    assert!(held[2].0.contains("kube-system/coredns"));
+    assert_eq!(held[2].1, Hold::Pinned { replicas: 2 });
+    let plan = pause.plan.expect("a pause plan");
+    assert_eq!(plan.stages.len(), 1);
+    assert_eq!(plan.stages[0].id, PAUSE_STAGE);
+    assert_eq!(plan.sha256, plan.content_hash());
+    assert!(plan.verify().is_ok());
+}
+
+#[test]
+fn each_pause_is_undone_exactly_and_its_inverse_tests_the_paused_value() {
+    let (plan, controllers) = the_lab();
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    let changes = &pause.plan.expect("a plan").stages[0].changes;
+    let originals = [
+        &controllers.argo_applications[0],
+        &controllers.flux[0],
+        &controllers.autoscalers[0],
+    ];
+    for (change, original) in changes.iter().zip(originals) {
+        let (after, back) = round_trip(change, original);
+        assert_ne!(&after, original, "{}", change.id);
+        assert_eq!(&back, original, "{}", change.id);
+        // Someone turned the setting back meanwhile: the inverse's tests refuse.
+        let Action::Patch { inverse, .. } = &change.action else {
+            panic!("a patch");
+        };
+        let mut meddled = after.clone();
+        match change.object.kind.as_str() {
+            "Application" => meddled["spec"]["syncPolicy"]["automated"]["selfHeal"] = json!(true),
+            "Kustomization" => meddled["spec"]["suspend"] = json!(false),
+            _ => meddled["spec"]["maxReplicas"] = json!(5),
+        }
+        assert!(
+            json_patch::patch(&mut meddled, inverse).is_err(),
+            "{} inverse overwrote a change",
+            change.id
+        );
+    }
+    let app = &changes[0];
+    let (after, _) = round_trip(app, &controllers.argo_applications[0]);
+    assert_eq!(
+        after.pointer("/spec/syncPolicy/automated/selfHeal"),
+        Some(&json!(false))
+    );
+    // The rest of the sync policy is left alone.
+    assert_eq!(
+        after.pointer("/spec/syncPolicy/automated/prune"),
+        Some(&json!(true))
+    );
+}
+
+#[test]
+fn already_paused_or_never_healing_owners_are_noted_not_patched() {
+    let (plan, mut controllers) = the_lab();
+    controllers.argo_applications = vec![application("ingress", false)];
+    controllers.flux[0]["spec"]["suspend"] = json!(true);
+    controllers.autoscalers[0] = hpa("kube-system", "coredns", 2, 2, 2);
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    assert!(pause.plan.is_none(), "{:?}", pause.held);
+    assert_eq!(pause.notes.len(), 3, "{:?}", pause.notes);
+    assert!(pause.notes[0].contains("automated sync without self-heal"));
+    assert!(pause.notes[1].contains("already suspended"));
+    assert!(pause.notes[2].contains("already pinned at 2"));
+}
+
+#[test]
+fn an_owner_missing_from_the_cluster_is_named_in_a_note() {
+    let (plan, mut controllers) = the_lab();
+    controllers.flux.clear();
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    assert!(
+        pause
+            .notes
+            .iter()
+            .any(|n| n.contains("Flux Kustomization apps") && n.contains("apps/gitea")),
+        "{:?}",
+        pause.notes
+    );
+}
+
+#[test]
+fn argo_applications_in_other_namespaces_match_by_their_tracking_name() {
+    let (mut plan, controllers) = the_lab();
+    plan.stages[0].changes[0].owner = Some(Owner::ArgoCd {
+        app: "argocd_ingress".into(),
+    });
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    assert_eq!(pause.held[0].hold, Hold::SelfHealOff);
+    assert_eq!(pause.held[0].object.name, "ingress");
+}
+
+#[test]
+fn keda_pauses_its_scaled_object_and_leaves_its_hpa_to_keda() {
+    let (plan, mut controllers) = the_lab();
+    let mut keda_hpa = hpa("apps", "gitea", 1, 4, 1);
+    keda_hpa["metadata"]["name"] = json!("keda-hpa-gitea");
+    keda_hpa["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "gitea"}]);
+    controllers.autoscalers.push(keda_hpa);
+    let scaled = json!({
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": "gitea", "namespace": "apps"},
+        "spec": {"scaleTargetRef": {"name": "gitea"}},
+    });
+    controllers.scaled_objects.push(scaled.clone());
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    let held = held(&pause);
+    assert!(
+        !held.iter().any(|(o, _)| o.contains("keda-hpa")),
+        "{held:?}"
+    );
+    let keda = pause
+        .held
+        .iter()
+        .position(|h| h.hold == Hold::KedaPaused)
+        .expect("the ScaledObject is paused");
+    let change = &pause.plan.expect("a plan").stages[0].changes[keda];
+    let (after, back) = round_trip(change, &scaled);
+    assert_eq!(
+        after.pointer("/metadata/annotations/autoscaling.keda.sh~1paused"),
+        Some(&json!("true"))
+    );
+    assert_eq!(back, scaled);
+
+    // One paused by hand already is left alone.
+    let mut by_hand = scaled;
+    by_hand["metadata"]["annotations"] = json!({KEDA_PAUSED_REPLICAS: "1"});
+    let (plan, mut controllers) = the_lab();
+    controllers.scaled_objects.push(by_hand);
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    assert!(!pause.held.iter().any(|h| h.hold == Hold::KedaPaused));
+}
+
+#[test]
+fn an_hpa_is_never_pinned_below_what_it_runs_now() {
+    let (plan, mut controllers) = the_lab();
+    controllers.autoscalers[0] = hpa("kube-system", "coredns", 1, 6, 4);
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    assert!(
+        pause
+            .held
+            .iter()
+            .any(|h| h.hold == Hold::Pinned { replicas: 4 })
+    );
+}
+
+#[test]
+fn a_plan_of_unowned_objects_without_autoscalers_pauses_nothing() {
+    let plan = plan(vec![change(deployment("apps", "x"), None, 2, true)]);
+    let pause = plan_pause(&plan, &Controllers::default()).expect("builds");
+    assert!(pause.plan.is_none());
+    assert!(pause.held.is_empty() && pause.notes.is_empty());
+}
