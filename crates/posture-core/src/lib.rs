@@ -9,6 +9,7 @@ pub mod compact;
 pub mod detect;
 pub mod drill;
 pub mod facts;
+pub mod gitops;
 pub mod ha;
 pub mod host;
 pub mod load;

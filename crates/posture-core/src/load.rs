@@ -459,6 +459,10 @@ fn add_typed(
         ("longhorn.io", _) => {
             longhorn_mut(snapshot);
         }
+        ("argoproj.io", "Application") => snapshot.gitops.applications.push(ctx.parse()?),
+        ("kustomize.toolkit.fluxcd.io", "Kustomization")
+        | ("helm.toolkit.fluxcd.io", "HelmRelease") => snapshot.gitops.flux.push(ctx.parse()?),
+        ("keda.sh", "ScaledObject") => snapshot.gitops.scaled_objects.push(ctx.parse()?),
         _ => return Ok(false),
     }
     Ok(true)

@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub horizontal_pod_autoscalers: Vec<HorizontalPodAutoscaler>,
     /// `None` when Longhorn's CRDs are absent: the cluster does not run Longhorn.
     pub longhorn: Option<Longhorn>,
+    /// Argo CD, Flux and KEDA objects, each empty when its CRD is not installed.
+    pub gitops: GitOps,
     pub readyz: Option<HealthReport>,
     pub healthz: Option<HealthReport>,
     pub unreadable: Vec<Unreadable>,
@@ -55,6 +57,19 @@ pub struct Longhorn {
     pub replicas: Vec<longhorn::Replica>,
     pub engines: Vec<longhorn::LonghornEngine>,
     pub nodes: Vec<longhorn::LonghornNode>,
+}
+
+/// What owns or scales the runbook's objects besides Kubernetes itself, read as the API serves
+/// them (with `apiVersion` and `kind`): only a few fields of each are read, and their schemas
+/// differ between versions.
+#[derive(Debug, Clone, Default)]
+pub struct GitOps {
+    /// `argoproj.io` Applications.
+    pub applications: Vec<serde_json::Value>,
+    /// Flux Kustomizations and HelmReleases.
+    pub flux: Vec<serde_json::Value>,
+    /// `keda.sh` ScaledObjects.
+    pub scaled_objects: Vec<serde_json::Value>,
 }
 
 /// Where a snapshot came from and when. Written into saved snapshots as a `SnapshotInfo` document.
@@ -163,6 +178,7 @@ impl Snapshot {
             events,
             horizontal_pod_autoscalers,
             longhorn,
+            gitops,
             readyz: _,
             healthz: _,
             unreadable,
@@ -196,6 +212,9 @@ impl Snapshot {
             move_after(&mut mine.engines, part.engines);
             move_after(&mut mine.nodes, part.nodes);
         }
+        move_after(&mut self.gitops.applications, gitops.applications);
+        move_after(&mut self.gitops.flux, gitops.flux);
+        move_after(&mut self.gitops.scaled_objects, gitops.scaled_objects);
         move_after(&mut self.unreadable, unreadable);
     }
 
@@ -230,6 +249,17 @@ impl Snapshot {
         );
         if let Some(lh) = self.longhorn.as_mut() {
             clear!(lh.settings, lh.volumes, lh.replicas, lh.engines, lh.nodes);
+        }
+        let gitops = &mut self.gitops;
+        for object in gitops
+            .applications
+            .iter_mut()
+            .chain(gitops.flux.iter_mut())
+            .chain(gitops.scaled_objects.iter_mut())
+        {
+            if let Some(metadata) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                metadata.remove("managedFields");
+            }
         }
     }
 

@@ -183,7 +183,8 @@ pub async fn collect_with(
                 longhorn_absent &= !target.is_longhorn();
                 add_part(&mut collection, target, part);
             }
-            Outcome::Refused { status, .. } if target.is_longhorn() && status == 404 => {}
+            Outcome::Refused { status, .. }
+                if (target.is_longhorn() || target.is_optional()) && status == 404 => {}
             Outcome::Refused { status, reason } => {
                 longhorn_absent &= !target.is_longhorn();
                 if status != 403 && not_forbidden.is_none() {

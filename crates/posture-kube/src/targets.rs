@@ -85,12 +85,35 @@ pub(crate) const TARGETS: &[Target] = &[
     all(LONGHORN, "replicas", "Replica"),
     all(LONGHORN, "engines", "Engine"),
     all(LONGHORN, "nodes", "Node"),
+    all("argoproj.io/v1alpha1", "applications", "Application"),
+    all(
+        "kustomize.toolkit.fluxcd.io/v1",
+        "kustomizations",
+        "Kustomization",
+    ),
+    all("helm.toolkit.fluxcd.io/v2", "helmreleases", "HelmRelease"),
+    all("keda.sh/v1alpha1", "scaledobjects", "ScaledObject"),
+];
+
+/// Groups whose CRDs a cluster may simply not have: a 404 on them is "not installed".
+const OPTIONAL_GROUPS: &[&str] = &[
+    "argoproj.io",
+    "kustomize.toolkit.fluxcd.io",
+    "helm.toolkit.fluxcd.io",
+    "keda.sh",
 ];
 
 impl Target {
     /// Longhorn's resources: a 404 on them means Longhorn is not installed.
     pub(crate) fn is_longhorn(&self) -> bool {
         self.api_version == LONGHORN
+    }
+
+    /// Argo CD's, Flux's and KEDA's resources: a 404 on them means the tool is not installed.
+    pub(crate) fn is_optional(&self) -> bool {
+        self.api_version
+            .split_once('/')
+            .is_some_and(|(group, _)| OPTIONAL_GROUPS.contains(&group))
     }
 
     /// The resource as kubectl names it (`pods`, `volumes.longhorn.io`): recorded when unreadable.

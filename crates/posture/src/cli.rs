@@ -169,6 +169,11 @@ pub(crate) struct DrillArgs {
     /// row breach dns-and-ingress-serve. Needs `create` and `delete` on pods in `default`.
     #[arg(long)]
     pub(crate) probe: bool,
+    /// Pin the HPAs and pause the KEDA ScaledObjects of the workloads on the node for the
+    /// drill, so its counts do not move under it; journaled (the journal + `.pause`) and
+    /// restored when the drill ends.
+    #[arg(long)]
+    pub(crate) pause: bool,
     /// Also write the drill's report as Markdown.
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,

@@ -607,3 +607,34 @@ async fn rollback_restores_what_a_killed_paused_run_left_paused() {
     assert_eq!(fighters(&lab), as_installed());
     lab.twin.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_names_the_repository_and_path_of_argo_and_flux_owned_changes() {
+    let lab = gitops_lab(0.0).await;
+    let plan = lab.path("plan.json");
+    let out = run(lab.posture(&["plan", "-o", &plan])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    for source in [
+        "source: Argo CD Application argocd/ingress: repo https://git.example.lan/homelab/infra.git, path ingress/haproxy, revision main",
+        "source: Flux Kustomization flux-system/apps: path ./apps of GitRepository homelab",
+    ] {
+        assert!(text.contains(source), "{source:?} missing:\n{text}");
+    }
+    // The check sees the HPA on CoreDNS.
+    let out = run(lab.posture(&["check", "-o", "json"])).await;
+    let report: Value = serde_json::from_str(&out.stdout).expect("a JSON report");
+    let autoscaler = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == "risks.autoscalers")
+        .expect("the HPA on CoreDNS is found");
+    assert!(
+        autoscaler["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HorizontalPodAutoscaler kube-system/coredns")),
+        "{autoscaler}"
+    );
+    lab.twin.shutdown().await;
+}

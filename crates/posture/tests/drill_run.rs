@@ -236,11 +236,38 @@ async fn failing_rebuilds_as_the_node_returns_fail_the_drill_naming_the_rebuild_
 async fn a_drain_drill_keeps_pods_off_the_node_and_spreads_them_back_afterwards() {
     let served = serve_scenario("homelab-fixed.yaml", SPEED).await;
     let before = node_spec(&served.twin, "worker-1");
+    // An HPA on CoreDNS, which has a pod on the node: `--pause` pins it for the drill.
+    let mut kubectl = std::process::Command::new("kubectl")
+        .args(["--kubeconfig", &served.kubeconfig, "apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("kubectl runs");
+    std::io::Write::write_all(
+        &mut kubectl.stdin.take().expect("stdin"),
+        b"apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: coredns, namespace: kube-system}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: coredns}\n  minReplicas: 1\n  maxReplicas: 4\n",
+    )
+    .expect("manifest written");
+    assert!(kubectl.wait().expect("kubectl exits").success());
+    let hpa_bounds = |twin: &posture_twin::api::RunningTwin| {
+        let rt = posture_twin::resources::by_plural("autoscaling", "horizontalpodautoscalers")
+            .expect("served");
+        let key = posture_twin::store::ObjectKey::new(rt, "kube-system", "coredns");
+        let hpa = twin
+            .with_twin(|t| t.store.get(&key).cloned())
+            .expect("the HPA exists");
+        (
+            hpa["spec"]["minReplicas"].clone(),
+            hpa["spec"]["maxReplicas"].clone(),
+        )
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let journal = dir.path().join("drill.journal");
+    let mut pinned_during = None;
     let (code, report, stderr) = drill(
         &served.kubeconfig,
         &[
+            "--pause",
             "--drain",
             "--window",
             "10m",
@@ -249,10 +276,29 @@ async fn a_drain_drill_keeps_pods_off_the_node_and_spreads_them_back_afterwards(
             "--journal",
             &journal.display().to_string(),
         ],
-        |_, _| {},
+        |line, _| {
+            if line.contains("cordoned worker-1") {
+                pinned_during = Some(hpa_bounds(&served.twin));
+            }
+        },
     )
     .await;
     assert_eq!(code, 0, "{report:#}\n{stderr}");
+    // CoreDNS asks for two replicas: pinned there while the node was drained, then restored.
+    let two = serde_json::json!(2);
+    assert_eq!(pinned_during, Some((two.clone(), two)), "{stderr}");
+    assert!(
+        stderr.contains("paused HorizontalPodAutoscaler kube-system/coredns: pinned at 2"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("restored 1 paused autoscaler(s)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        hpa_bounds(&served.twin),
+        (serde_json::json!(1), serde_json::json!(4))
+    );
     let pods_on = |phase: &Value, node: &str| -> Vec<String> {
         (phase["nodes"].as_array().expect("nodes").iter())
             .find(|n| n["node"] == node)

@@ -94,15 +94,71 @@ fn autoscalers(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {
             .with_evidence(Evidence::field(&obj, "spec.minReplicas", min))
             .with_evidence(Evidence::field(&obj, "spec.maxReplicas", max))
             .with_remediation(format!(
-                "pause it while posture changes or drills the cluster: pin it with `kubectl -n {namespace} patch hpa {} --type merge -p '{{\"spec\":{{\"minReplicas\":N,\"maxReplicas\":N}}}}'` at the current count and restore it after; to keep it, give it minReplicas 2 or more",
+                "pause it while posture changes or drills the cluster: `posture apply --pause` pins it for the run and restores it after, or pin it by hand with `kubectl -n {namespace} patch hpa {} --type merge -p '{{\"spec\":{{\"minReplicas\":N,\"maxReplicas\":N}}}}'` at the current count; to keep it, give it minReplicas 2 or more",
                 obj.name
+            )),
+        );
+    }
+    for scaled in &ctx.snap.gitops.scaled_objects {
+        let meta = |field: &str| {
+            scaled
+                .pointer(&format!("/metadata/{field}"))
+                .and_then(serde_json::Value::as_str)
+        };
+        let (Some(namespace), Some(name)) = (meta("namespace"), meta("name")) else {
+            continue;
+        };
+        let target = scaled.pointer("/spec/scaleTargetRef");
+        let target_name = target
+            .and_then(|t| t.get("name"))
+            .and_then(serde_json::Value::as_str);
+        let target_kind = target
+            .and_then(|t| t.get("kind"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("Deployment");
+        let Some(workload) = components.iter().find(|w| {
+            w.namespace() == namespace
+                && Some(w.name()) == target_name
+                && w.object.kind == target_kind
+        }) else {
+            continue;
+        };
+        let obj = ObjectRef::new("keda.sh/v1alpha1", "ScaledObject", Some(namespace), name);
+        // KEDA's defaults: scale to zero, up to a hundred.
+        let min = scaled
+            .pointer("/spec/minReplicaCount")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        let max = scaled
+            .pointer("/spec/maxReplicaCount")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(100);
+        let below = if min < 2 {
+            format!("; its minimum of {min} can leave a node without a replica")
+        } else {
+            String::new()
+        };
+        findings.push(
+            def.finding(
+                Severity::Warning,
+                &obj,
+                format!(
+                    "{obj} (KEDA) scales {} between {min} and {max} replicas: it sets the replica count the runbook plans, so a change to it is undone and a drill's counts move{below}",
+                    workload.object
+                ),
+            )
+            .with_evidence(Evidence::field(&obj, "spec.scaleTargetRef.name", target_name.unwrap_or_default().to_owned()))
+            .with_evidence(Evidence::field(&obj, "spec.minReplicaCount", min))
+            .with_evidence(Evidence::field(&obj, "spec.maxReplicaCount", max))
+            .with_remediation(format!(
+                "pause it while posture changes or drills the cluster: `posture apply --pause` sets KEDA's autoscaling.keda.sh/paused annotation for the run and removes it after, or `kubectl -n {namespace} annotate scaledobject {name} autoscaling.keda.sh/paused=true` by hand; to keep it, give it minReplicaCount 2 or more"
             )),
         );
     }
     let detail = if findings.is_empty() {
         format!(
             "{} autoscaler(s), none on the ingress controller or CoreDNS",
-            ctx.snap.horizontal_pod_autoscalers.len()
+            ctx.snap.horizontal_pod_autoscalers.len() + ctx.snap.gitops.scaled_objects.len()
         )
     } else {
         String::new()

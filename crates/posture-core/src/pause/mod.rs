@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::gitops::meta_str;
 use crate::object::ObjectRef;
 use crate::ownership::Owner;
 use crate::plan::patch::{Edit, PatchBuildError, build, path};
@@ -92,6 +93,16 @@ pub struct PausePlan {
     pub notes: Vec<String>,
 }
 
+/// An object a run changes or moves, as the pause sees it.
+#[derive(Debug, Clone, PartialEq)]
+struct Touched {
+    object: ObjectRef,
+    /// Its Argo CD or Flux owner, to pause.
+    owner: Option<Owner>,
+    /// The replicas the run sets on it, which an HPA pin must not undercut.
+    replicas: Option<i64>,
+}
+
 /// The pause that keeps `plan`'s changes from being fought while it runs.
 ///
 /// - An Argo CD Application or a Flux Kustomization/HelmRelease that owns an object the plan
@@ -101,8 +112,62 @@ pub struct PausePlan {
 ///   scales the plan's change back. An HPA KEDA made for a ScaledObject is left to KEDA: the
 ///   ScaledObject is paused instead.
 pub fn plan_pause(plan: &Plan, controllers: &Controllers) -> Result<PausePlan, PatchBuildError> {
+    let touched: Vec<Touched> = plan
+        .stages
+        .iter()
+        .flat_map(|s| &s.changes)
+        .map(|change| Touched {
+            object: change.object.clone(),
+            owner: change
+                .owner
+                .clone()
+                .filter(|o| matches!(o, Owner::ArgoCd { .. } | Owner::Flux { .. })),
+            replicas: replicas_set(&change.action),
+        })
+        .collect();
+    pause_for(&touched, controllers, plan.cluster.clone(), "apply --pause")
+}
+
+/// The pause for a drill of `node`: the HPAs and KEDA ScaledObjects of the workloads with pods
+/// on it (DaemonSets aside, which a drain leaves), pinned at the replicas the workload asks for
+/// now (or more, if the HPA runs more), so the drill's
+/// counts do not move under it. Nothing a drill writes is an owner's (it cordons, taints and
+/// evicts), so Argo CD and Flux are left running.
+pub fn drill_pause(
+    before: &crate::snapshot::Snapshot,
+    node: &str,
+    policy: &crate::policy::Policy,
+    controllers: &Controllers,
+    cluster: ClusterIdentity,
+) -> Result<PausePlan, PatchBuildError> {
+    let ctx = crate::checks::context::Ctx::new(before, policy);
+    let workloads: std::collections::BTreeMap<ObjectRef, Option<i64>> = before
+        .pods
+        .iter()
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+        .filter_map(|p| ctx.workload_of_pod(p))
+        .filter(|w| w.object.kind != "DaemonSet")
+        .map(|w| (w.object.clone(), w.replicas.map(i64::from)))
+        .collect();
+    let touched: Vec<Touched> = workloads
+        .into_iter()
+        .map(|(object, replicas)| Touched {
+            object,
+            owner: None,
+            replicas,
+        })
+        .collect();
+    pause_for(&touched, controllers, cluster, "drill --pause")
+}
+
+fn pause_for(
+    touched: &[Touched],
+    controllers: &Controllers,
+    cluster: ClusterIdentity,
+    source: &str,
+) -> Result<PausePlan, PatchBuildError> {
     let mut pause = Pauser::default();
-    for (owner, objects) in owners(plan) {
+    for (owner, objects) in owners(touched) {
         let matching = owned_by(controllers, &owner);
         if matching.is_empty() {
             pause.notes.push(format!(
@@ -126,23 +191,35 @@ pub fn plan_pause(plan: &Plan, controllers: &Controllers) -> Result<PausePlan, P
         let Some(target) = scale_target(hpa) else {
             continue;
         };
-        let touching = touching(plan, &target);
+        let touching = touching(touched, &target);
         if touching.is_empty() {
             continue;
         }
-        let replicas = pin_replicas(hpa, planned_replicas(plan, &target));
+        let planned = touched
+            .iter()
+            .filter(|t| touching.contains(&t.object))
+            .filter_map(|t| t.replicas)
+            .max();
+        let Some(replicas) = pin_replicas(hpa, planned) else {
+            pause.notes.push(format!(
+                "{} reports no current replicas (status.currentReplicas) and the run sets none: not pinned, as a guess could scale {} down",
+                object_ref(hpa).map_or_else(|| "an HPA".to_owned(), |o| o.to_string()),
+                names(&touching)
+            ));
+            continue;
+        };
         pause.hold(hpa, Hold::Pinned { replicas }, &touching)?;
     }
     for scaled in &controllers.scaled_objects {
         let Some(target) = scale_target(scaled) else {
             continue;
         };
-        let touching = touching(plan, &target);
+        let touching = touching(touched, &target);
         if !touching.is_empty() {
             pause.hold(scaled, Hold::KedaPaused, &touching)?;
         }
     }
-    Ok(pause.finish(plan.cluster.clone()))
+    Ok(pause.finish(cluster, source))
 }
 
 #[derive(Default)]
@@ -209,12 +286,12 @@ impl Pauser {
         Ok(())
     }
 
-    fn finish(self, cluster: ClusterIdentity) -> PausePlan {
+    fn finish(self, cluster: ClusterIdentity, source: &str) -> PausePlan {
         let plan = (!self.changes.is_empty()).then(|| {
             let mut plan = Plan {
                 schema: PLAN_SCHEMA.to_owned(),
                 cluster,
-                source: "apply --pause".to_owned(),
+                source: source.to_owned(),
                 options: PlanOptions::default(),
                 primary: None,
                 secondary: None,
@@ -297,55 +374,25 @@ fn already(observed: &Value, hold: &Hold) -> &'static str {
     }
 }
 
-/// The plan's objects by the GitOps owner that manages them (Argo CD or Flux).
-fn owners(plan: &Plan) -> Vec<(Owner, Vec<ObjectRef>)> {
+/// The touched objects by the GitOps owner that manages them (Argo CD or Flux).
+fn owners(touched: &[Touched]) -> Vec<(Owner, Vec<ObjectRef>)> {
     let mut out: Vec<(Owner, Vec<ObjectRef>)> = Vec::new();
-    for change in plan.stages.iter().flat_map(|s| &s.changes) {
-        let Some(owner) = &change.owner else { continue };
-        if !matches!(owner, Owner::ArgoCd { .. } | Owner::Flux { .. }) {
-            continue;
-        }
+    for t in touched {
+        let Some(owner) = &t.owner else { continue };
         match out.iter_mut().find(|(o, _)| o == owner) {
             Some((_, objects)) => {
-                if !objects.contains(&change.object) {
-                    objects.push(change.object.clone());
+                if !objects.contains(&t.object) {
+                    objects.push(t.object.clone());
                 }
             }
-            None => out.push((owner.clone(), vec![change.object.clone()])),
+            None => out.push((owner.clone(), vec![t.object.clone()])),
         }
     }
     out
 }
 
-/// The Applications or Flux objects an owner names. Argo CD's tracking names the Application
-/// (as `namespace_name` when Applications live outside Argo CD's namespace); Flux's labels name
-/// the object, and every one so named is paused when several namespaces hold one.
 fn owned_by<'c>(controllers: &'c Controllers, owner: &Owner) -> Vec<&'c Value> {
-    match owner {
-        Owner::ArgoCd { app } => controllers
-            .argo_applications
-            .iter()
-            .filter(|a| {
-                let name = meta_str(a, "name");
-                let namespace = meta_str(a, "namespace");
-                name == Some(app.as_str())
-                    || matches!((namespace, name), (Some(ns), Some(n)) if *app == format!("{ns}_{n}"))
-            })
-            .collect(),
-        Owner::Flux { kind, name } => controllers
-            .flux
-            .iter()
-            .filter(|f| {
-                f.get("kind").and_then(Value::as_str) == Some(kind.as_str())
-                    && meta_str(f, "name") == Some(name.as_str())
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn meta_str<'v>(object: &'v Value, field: &str) -> Option<&'v str> {
-    object.get("metadata")?.get(field)?.as_str()
+    crate::gitops::owned_by(&controllers.argo_applications, &controllers.flux, owner)
 }
 
 fn object_ref(observed: &Value) -> Option<ObjectRef> {
@@ -370,51 +417,45 @@ fn scale_target(autoscaler: &Value) -> Option<(String, String, String)> {
     Some((kind.to_owned(), namespace.to_owned(), name.to_owned()))
 }
 
-/// The plan's objects an autoscaler's target names.
-fn touching(plan: &Plan, (kind, namespace, name): &(String, String, String)) -> Vec<ObjectRef> {
-    let found: BTreeSet<ObjectRef> = plan
-        .stages
+/// The touched objects an autoscaler's target names.
+fn touching(
+    touched: &[Touched],
+    (kind, namespace, name): &(String, String, String),
+) -> Vec<ObjectRef> {
+    let found: BTreeSet<ObjectRef> = touched
         .iter()
-        .flat_map(|s| &s.changes)
-        .map(|c| &c.object)
+        .map(|t| &t.object)
         .filter(|o| &o.kind == kind && o.namespace.as_deref() == Some(namespace) && &o.name == name)
         .cloned()
         .collect();
     found.into_iter().collect()
 }
 
-/// The replicas the plan sets on the target (`/spec/replicas` in a change's patch), if any.
-fn planned_replicas(plan: &Plan, target: &(String, String, String)) -> Option<i64> {
-    let objects = touching(plan, target);
-    plan.stages
-        .iter()
-        .flat_map(|s| &s.changes)
-        .filter(|c| objects.contains(&c.object))
-        .filter_map(|c| match &c.action {
-            Action::Patch { forward, .. } => forward.0.iter().find_map(|op| {
-                let value = match op {
-                    json_patch::PatchOperation::Add(add)
-                        if add.path.as_str() == "/spec/replicas" =>
-                    {
-                        &add.value
-                    }
-                    json_patch::PatchOperation::Replace(replace)
-                        if replace.path.as_str() == "/spec/replicas" =>
-                    {
-                        &replace.value
-                    }
-                    _ => return None,
-                };
-                value.as_i64()
-            }),
-            Action::Create { .. } => None,
-        })
-        .max()
+/// The replicas a change sets (`/spec/replicas` in its patch), if any.
+fn replicas_set(action: &Action) -> Option<i64> {
+    let Action::Patch { forward, .. } = action else {
+        return None;
+    };
+    forward.0.iter().find_map(|op| {
+        let value = match op {
+            json_patch::PatchOperation::Add(add) if add.path.as_str() == "/spec/replicas" => {
+                &add.value
+            }
+            json_patch::PatchOperation::Replace(replace)
+                if replace.path.as_str() == "/spec/replicas" =>
+            {
+                &replace.value
+            }
+            _ => return None,
+        };
+        value.as_i64()
+    })
 }
 
-/// The larger of what the HPA runs now and what the plan sets, and at least its floor: a pin
-/// never scales the plan's change back, nor below what serves traffic now.
-fn pin_replicas(hpa: &Value, planned: Option<i64>) -> i64 {
+/// The larger of what the HPA runs now and what the run sets, and at least its floor: a pin
+/// never scales the run's change back, nor below what serves traffic now. `None` when neither
+/// count is known.
+fn pin_replicas(hpa: &Value, planned: Option<i64>) -> Option<i64> {
     let current = hpa
         .pointer("/status/currentReplicas")
         .and_then(Value::as_i64);
@@ -422,11 +463,8 @@ fn pin_replicas(hpa: &Value, planned: Option<i64>) -> i64 {
         .pointer("/spec/minReplicas")
         .and_then(Value::as_i64)
         .unwrap_or(1);
-    [current, planned, Some(floor), Some(1)]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(1)
+    let known = current.into_iter().chain(planned).max()?;
+    Some(known.max(floor).max(1))
 }
 
 /// KEDA makes an HPA per ScaledObject and owns it; pausing the ScaledObject pauses that too.

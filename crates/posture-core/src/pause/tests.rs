@@ -318,3 +318,81 @@ fn a_plan_of_unowned_objects_without_autoscalers_pauses_nothing() {
     assert!(pause.plan.is_none());
     assert!(pause.held.is_empty() && pause.notes.is_empty());
 }
+
+#[test]
+fn a_drill_pins_the_autoscalers_of_the_workloads_on_the_node_at_what_they_run() {
+    use crate::checks::testkit::{daemon_set, deployment, pod, two_nodes};
+    let mut snap = two_nodes();
+    snap.deployments = vec![
+        deployment("apps", "web").build(),
+        deployment("apps", "elsewhere").build(),
+    ];
+    snap.daemon_sets = vec![daemon_set("kube-system", "agent").build()];
+    snap.pods = vec![
+        pod("apps", "web-1")
+            .on("p")
+            .owned_by("Deployment", "web")
+            .build(),
+        pod("apps", "elsewhere-1")
+            .on("s")
+            .owned_by("Deployment", "elsewhere")
+            .build(),
+        pod("kube-system", "agent-1")
+            .on("p")
+            .owned_by("DaemonSet", "agent")
+            .build(),
+    ];
+    let controllers = Controllers {
+        argo_applications: vec![application("web", true)],
+        autoscalers: vec![
+            hpa("apps", "web", 1, 5, 3),
+            hpa("apps", "elsewhere", 1, 5, 1),
+        ],
+        ..Controllers::default()
+    };
+    let pause = drill_pause(
+        &snap,
+        "p",
+        &crate::policy::Policy::default(),
+        &controllers,
+        cluster(),
+    )
+    .expect("builds");
+    assert_eq!(
+        held(&pause),
+        vec![(
+            "HorizontalPodAutoscaler apps/web".to_owned(),
+            Hold::Pinned { replicas: 3 }
+        )]
+    );
+    assert_eq!(pause.plan.expect("a plan").source, "drill --pause");
+}
+
+#[test]
+fn an_hpa_with_no_current_count_and_no_planned_one_is_not_pinned_by_guess() {
+    let (mut plan, mut controllers) = the_lab();
+    // The plan changes CoreDNS without setting its replicas; its HPA has no status.
+    plan.stages[0].changes[2] = Change {
+        action: Action::Patch {
+            forward: json_patch::Patch(Vec::new()),
+            inverse: json_patch::Patch(Vec::new()),
+        },
+        ..plan.stages[0].changes[2].clone()
+    };
+    controllers.autoscalers[0]
+        .as_object_mut()
+        .expect("an object")
+        .remove("status");
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    assert!(
+        !pause
+            .held
+            .iter()
+            .any(|h| matches!(h.hold, Hold::Pinned { .. }))
+    );
+    assert!(
+        pause.notes.iter().any(|n| n.contains("not pinned")),
+        "{:?}",
+        pause.notes
+    );
+}

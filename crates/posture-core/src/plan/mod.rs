@@ -380,7 +380,7 @@ pub fn plan(snapshot: &Snapshot, policy: &Policy, inputs: &PlanInputs) -> Result
     let stages: Vec<Stage> = drafts
         .into_iter()
         .filter(|d| !d.changes.is_empty())
-        .map(|d| finish_stage(d, &inputs.options, &snapshot.host_facts, &mut notes))
+        .map(|d| finish_stage(d, &inputs.options, snapshot, &mut notes))
         .collect();
     let mut observed: Vec<ObservedVersion> = Vec::new();
     for change in stages.iter().flat_map(|s| &s.changes) {
@@ -411,7 +411,7 @@ pub fn plan(snapshot: &Snapshot, policy: &Policy, inputs: &PlanInputs) -> Result
 fn finish_stage(
     draft: StageDraft,
     options: &PlanOptions,
-    host_facts: &[crate::host::HostFacts],
+    snapshot: &Snapshot,
     notes: &mut Vec<String>,
 ) -> Stage {
     let changes = draft
@@ -419,7 +419,7 @@ fn finish_stage(
         .into_iter()
         .enumerate()
         .map(|(n, c)| {
-            let delivery = owned::delivery(&c, options, host_facts, notes);
+            let delivery = owned::delivery(&c, options, snapshot, notes);
             Change {
                 id: format!("{}#{}", draft.id, n + 1),
                 summary: c.summary,

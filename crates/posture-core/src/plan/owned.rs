@@ -10,6 +10,7 @@ use super::{Action, ChangeDraft, Delivery, PlanOptions};
 use crate::host::{HostFacts, HostRole};
 use crate::object::ObjectRef;
 use crate::ownership::Owner;
+use crate::snapshot::{GitOps, Snapshot};
 
 /// Where k3s keeps the manifests of its packaged components.
 const K3S_MANIFESTS: &str = "/var/lib/rancher/k3s/server/manifests";
@@ -20,9 +21,10 @@ const K3S_MANIFESTS: &str = "/var/lib/rancher/k3s/server/manifests";
 pub(crate) fn delivery(
     change: &ChangeDraft,
     options: &PlanOptions,
-    host_facts: &[HostFacts],
+    snapshot: &Snapshot,
     notes: &mut Vec<String>,
 ) -> Delivery {
+    let host_facts = snapshot.host_facts.as_slice();
     let Some(owner) = &change.owner else {
         return Delivery::Live;
     };
@@ -33,6 +35,9 @@ pub(crate) fn delivery(
         return Delivery::Live;
     };
     let mut instructions = instructions(owner);
+    if matches!(owner, Owner::ArgoCd { .. } | Owner::Flux { .. }) {
+        instructions.extend(gitops_sources(owner, &snapshot.gitops));
+    }
     if let Owner::K3sAddon { name } = owner {
         match skipped_on_servers(name, host_facts) {
             Skips::Everywhere(seen) => {
@@ -174,6 +179,27 @@ fn kustomize_patch(object: &ObjectRef, owner: &Owner, forward: &Patch) -> String
         owner.describe(),
         serde_norway::to_string(&doc).unwrap_or_default()
     )
+}
+
+/// Where an Argo CD or Flux owner takes the object from: the repository and path to commit the
+/// patch to.
+fn gitops_sources(owner: &Owner, gitops: &GitOps) -> Vec<String> {
+    let found = crate::gitops::owned_by(&gitops.applications, &gitops.flux, owner);
+    if found.is_empty() {
+        return vec![format!(
+            "{} is not among the objects the snapshot lists (not installed where posture can read it), so its repository and path are not known here",
+            owner.describe()
+        )];
+    }
+    found
+        .into_iter()
+        .map(|o| {
+            format!(
+                "source: {} (commit the patch file there)",
+                crate::gitops::source_words(o)
+            )
+        })
+        .collect()
 }
 
 fn instructions(owner: &Owner) -> Vec<String> {

@@ -60,6 +60,8 @@ pub enum DrillRunError {
     UnknownNode(String),
     #[error("the drill's write failed")]
     Act(#[source] ActError),
+    #[error("cannot pause the autoscalers: {0}")]
+    Pause(String),
     #[error("the twin refused a fault: {0}")]
     Twin(String),
     #[error("cannot list the node's pods")]
@@ -98,6 +100,9 @@ pub struct DrillSettings {
     pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
     /// `--probe`: what the probe pods ask, from where.
     pub probe: Option<ProbeTarget>,
+    /// `--pause`: where to journal the pins of the autoscalers on the node's workloads, which
+    /// hold for the drill and are restored when it ends.
+    pub pause: Option<PathBuf>,
 }
 
 /// Collects at most this often in cluster time while waiting for the restore gate (and at
@@ -222,9 +227,81 @@ pub async fn run(
     let held = lock::acquire(client, &LockSettings::for_this_process(false))
         .await
         .map_err(DrillRunError::Lock)?;
-    let result = run_locked(client, cluster, settings, narrate, &held).await;
+    let mut result = run_locked(client, cluster, settings, narrate, &held).await;
+    if let Some(journal) = &settings.pause {
+        // However the drill ended (even one that could not start), what it paused is restored.
+        let said = match crate::watch::act::undo_holding_lock(client, cluster, journal).await {
+            Ok(0) => None,
+            Ok(n) => Some(format!("restored {n} paused autoscaler(s)")),
+            Err(e) => Some(format!(
+                "the paused autoscalers were NOT restored ({}); `posture rollback --journal {}` restores them",
+                crate::message::one_line(&e),
+                journal.display()
+            )),
+        };
+        if let Some(said) = said {
+            narrate(&said);
+            if let Ok(report) = result.as_mut() {
+                let at = report
+                    .timeline
+                    .last()
+                    .map_or(Timestamp::UNIX_EPOCH, |e| e.at);
+                report.timeline.push(TimelineEntry { at, what: said });
+            }
+        }
+    }
     held.release().await;
     result
+}
+
+/// Pins the autoscalers of the workloads on the node for the drill (`--pause`).
+async fn pause_for_drill(
+    drill: &mut Drill<'_>,
+    before: &Snapshot,
+    journal: &std::path::Path,
+) -> Result<(), DrillRunError> {
+    let controllers = crate::apply::pause::read_controllers(drill.client)
+        .await
+        .map_err(|e| DrillRunError::Pause(crate::message::one_line(&e)))?;
+    let identity =
+        posture_core::plan::ClusterIdentity::from_snapshot(before, &drill.cluster.server)
+            .unwrap_or_else(|| posture_core::plan::ClusterIdentity {
+                server: drill.cluster.server.clone(),
+                kube_system_uid: String::new(),
+            });
+    let pause = posture_core::pause::drill_pause(
+        before,
+        &drill.settings.node,
+        &drill.settings.policy,
+        &controllers,
+        identity,
+    )
+    .map_err(|e| DrillRunError::Pause(e.to_string()))?;
+    for note in &pause.notes {
+        drill.note(format!("pause: {note}"));
+    }
+    let Some(plan) = pause.plan else {
+        drill.note("pause: no autoscaler on the node's workloads");
+        return Ok(());
+    };
+    crate::watch::act::apply_holding_lock(
+        drill.client,
+        drill.cluster,
+        &plan,
+        crate::apply::pause::PAUSE_JOURNAL_HEADER,
+        journal,
+    )
+    .await
+    .map_err(DrillRunError::Act)?;
+    for held in &pause.held {
+        drill.note(format!(
+            "paused {}: {} (journal {})",
+            held.object,
+            held.hold.describe(),
+            journal.display()
+        ));
+    }
+    Ok(())
 }
 
 async fn run_locked(
@@ -273,6 +350,9 @@ async fn run_locked(
         ));
     }
 
+    if let Some(pause) = &settings.pause {
+        pause_for_drill(&mut drill, &before_snapshot, pause).await?;
+    }
     let journal = match settings.kind {
         DrillKind::NodeLoss => {
             match settings.power {

@@ -49,6 +49,12 @@ pub(crate) fn run(global: &GlobalArgs, args: &DrillArgs) -> Result<u8, CliError>
             what = with_server_answers(what, answers);
         }
         let Some(kind) = args.kind() else {
+            if args.pause {
+                return Err(CliError::DrillRefused {
+                    node: args.node.clone(),
+                    why: "--pause holds autoscalers for a drill that runs: add --drain or --node-loss".into(),
+                });
+            }
             return print_what_if(&what, args.output);
         };
         anstream::eprint!("{}", render::drill::human(&what));
@@ -124,10 +130,15 @@ fn refuse_unless_drillable(what: &WhatIf, args: &DrillArgs) -> Result<(), CliErr
         ));
     }
     let question = format!(
-        "take {} away for a {} drill of {}?",
+        "take {} away for a {} drill of {}{}?",
         args.node,
         args.kind().map_or("", |k| k.as_str()),
-        args.window
+        args.window,
+        if args.pause {
+            ", with the autoscalers of its workloads paused"
+        } else {
+            ""
+        }
     );
     if super::confirm(&question).unwrap_or(false) {
         Ok(())
@@ -161,6 +172,13 @@ fn settings(
         tick_every: std::time::Duration::from_millis(500),
         interrupt: None,
         probe: None,
+        pause: args.pause.then(|| {
+            let journal = args
+                .journal
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("drill-{}.journal", args.node)));
+            super::apply::pause_journal(&journal)
+        }),
     }
 }
 

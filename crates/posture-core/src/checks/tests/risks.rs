@@ -174,3 +174,67 @@ fn an_autoscaler_on_coredns_is_a_risk_and_one_elsewhere_is_not() {
         CheckStatus::Unknown
     );
 }
+
+#[test]
+fn a_keda_scaled_object_on_coredns_is_a_risk_and_one_elsewhere_is_not() {
+    let scaled = |name: &str, target: &str, min: Option<i64>| {
+        let mut so = serde_json::json!({
+            "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+            "metadata": {"name": name, "namespace": "kube-system"},
+            "spec": {"scaleTargetRef": {"name": target}},
+        });
+        if let Some(min) = min {
+            so["spec"]["minReplicaCount"] = serde_json::json!(min);
+        }
+        so
+    };
+    let mut snap = two_nodes();
+    snap.deployments = vec![
+        deployment("kube-system", "dns")
+            .image("rancher/mirrored-coredns-coredns:1.11.3")
+            .label("k8s-app", "kube-dns")
+            .build(),
+        deployment("kube-system", "metrics").build(),
+    ];
+    snap.gitops.scaled_objects = vec![scaled("metrics", "metrics", None)];
+    assert_eq!(
+        status(&run(&snap), "risks.autoscalers").0,
+        CheckStatus::Pass
+    );
+
+    // The target's kind defaults to a Deployment, and the minimum to KEDA's zero.
+    snap.gitops
+        .scaled_objects
+        .push(scaled("dns-keda", "dns", None));
+    let r = run(&snap);
+    assert_eq!(
+        findings(&r, "risks.autoscalers"),
+        vec![("dns-keda".into(), Severity::Warning)]
+    );
+    let finding = (r.findings.iter())
+        .find(|f| f.id == "risks.autoscalers")
+        .expect("the finding");
+    assert!(finding.message.contains("(KEDA)"), "{}", finding.message);
+    assert!(
+        finding.message.contains("minimum of 0"),
+        "{}",
+        finding.message
+    );
+    assert!(
+        finding.remediation.as_deref().is_some_and(
+            |r| r.contains("apply --pause") && r.contains("autoscaling.keda.sh/paused")
+        ),
+        "{:?}",
+        finding.remediation
+    );
+    snap.gitops.scaled_objects[1] = scaled("dns-keda", "dns", Some(2));
+    let r = run(&snap);
+    let finding = (r.findings.iter())
+        .find(|f| f.id == "risks.autoscalers")
+        .expect("still a finding: it sets the count");
+    assert!(
+        !finding.message.contains("minimum of"),
+        "{}",
+        finding.message
+    );
+}

@@ -239,6 +239,47 @@ pub async fn undo_holding_lock(
     }
 }
 
+/// Applies a one-stage plan of patches (a pause) through the apply engine, journaled to a new or
+/// existing act-style journal headed `header`, for a caller that holds the cluster lock. A run
+/// that stops part way is undone before the error is returned.
+pub async fn apply_holding_lock(
+    client: &kube::Client,
+    cluster: &crate::ClusterEndpoint,
+    plan: &posture_core::plan::Plan,
+    header: &str,
+    journal_path: &Path,
+) -> Result<(), ActError> {
+    let mut file = if journal_path.exists() {
+        JournalFile::open(journal_path)
+            .map_err(ActError::Journal)?
+            .0
+    } else {
+        let header = JournalHeader {
+            schema: JOURNAL_SCHEMA.to_owned(),
+            plan_sha256: header.to_owned(),
+            cluster: plan.cluster.clone(),
+        };
+        JournalFile::create(journal_path, &header).map_err(ActError::Journal)?
+    };
+    let point = resume_point(plan, &JournalHeader::for_plan(plan), &[])
+        .map_err(|e| ActError::Plan(e.to_string()))?;
+    match run_engine(client, cluster, &mut file, plan, Mode::Apply(point), true).await? {
+        ApplyState::Done => Ok(()),
+        other => {
+            drop(file);
+            let why = match other {
+                ApplyState::Halted(halt) => halt.to_string(),
+                other => format!("stopped at {other:?}"),
+            };
+            let undone = undo_holding_lock(client, cluster, journal_path).await;
+            Err(ActError::Halted(match undone {
+                Ok(_) => why,
+                Err(e) => format!("{why}; undoing what landed stopped too: {e}"),
+            }))
+        }
+    }
+}
+
 async fn act_with(
     client: &kube::Client,
     cluster: &crate::ClusterEndpoint,
