@@ -80,6 +80,25 @@ pub(crate) enum Command {
     /// Read this k3s host's own files (config, service, datastore, packaged addons): the host
     /// half of runbook 2.1, for `check --host-facts`. Read only; secrets are never printed.
     Host(HostArgs),
+    /// Print a shell completion script (`posture completions bash > /etc/bash_completion.d/posture`).
+    Completions(CompletionsArgs),
+    /// Print posture's man page (roff), or write one page per command with --dir.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Write `posture.1` and a `posture-COMMAND.1` for each command into this directory instead
+    /// of printing `posture.1`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod apply;
 mod check;
 pub(crate) mod demo;
+mod docs;
 mod drill;
 mod host;
 mod plan;
@@ -33,6 +34,8 @@ pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Drill(args) => drill::run(&cli.global, &args),
         Command::Host(args) => host::run(&args),
         Command::Show(args) => plan::show(&cli.global, &args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
 }
 
