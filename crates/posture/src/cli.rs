@@ -408,9 +408,10 @@ pub(crate) struct CheckArgs {
     /// Check a saved snapshot instead of the live cluster (`-` reads stdin).
     #[arg(long, value_name = "FILE")]
     pub(crate) snapshot: Option<PathBuf>,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Human)]
-    pub(crate) output: OutputFormat,
+    /// Output format: `junit` (one test case per check) and `sarif` (SARIF 2.1.0, one result
+    /// per finding) are for CI; a failure in them is what `--fail-on` fails on.
+    #[arg(short, long, value_enum, default_value_t = CheckFormat::Human)]
+    pub(crate) output: CheckFormat,
     /// Lowest finding severity that makes the exit code 1; `unknown` also fails on any check
     /// that could not be judged (comma-separated, e.g. `warning,unknown`).
     #[arg(
@@ -442,6 +443,16 @@ pub(crate) enum OutputFormat {
     Human,
     Json,
     Yaml,
+}
+
+/// `check`'s output formats: the report's own, and the ones CI systems read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CheckFormat {
+    Human,
+    Json,
+    Yaml,
+    Junit,
+    Sarif,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

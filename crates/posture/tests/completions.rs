@@ -8,10 +8,20 @@ use common::{posture, run};
 async fn bash_completion_is_a_valid_script_that_knows_every_command() {
     let out = run(posture(&["completions", "bash"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    for command in ["check", "apply", "rollback", "drill", "watch", "completions"] {
+    for command in [
+        "check",
+        "apply",
+        "rollback",
+        "drill",
+        "watch",
+        "completions",
+    ] {
         assert!(out.stdout.contains(command), "{command} missing");
     }
-    assert!(out.stdout.contains("--pause"), "apply's options are completed");
+    assert!(
+        out.stdout.contains("--pause"),
+        "apply's options are completed"
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let script = dir.path().join("posture.bash");
     std::fs::write(&script, &out.stdout).expect("written");

@@ -4,7 +4,7 @@ use posture_core::policy::PolicyError;
 use posture_core::report::CheckStatus;
 use posture_core::{Policy, Snapshot};
 
-use crate::cli::{CheckArgs, FailPolicy, GlobalArgs, OutputFormat};
+use crate::cli::{CheckArgs, CheckFormat, FailPolicy, GlobalArgs};
 use crate::error::{CliError, exit};
 use crate::render;
 
@@ -27,12 +27,14 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8, CliError>
         );
     }
     let report = posture_core::checks::run(&snapshot, &policy);
-    match args.output {
-        OutputFormat::Human => render::write_stdout(&render::human::render(&report))?,
-        OutputFormat::Json => render::structured::print(&report, render::structured::Format::Json)?,
-        OutputFormat::Yaml => render::structured::print(&report, render::structured::Format::Yaml)?,
-    }
     let fail = FailPolicy::from_args(&args.fail_on);
+    match args.output {
+        CheckFormat::Human => render::write_stdout(&render::human::render(&report))?,
+        CheckFormat::Json => render::structured::print(&report, render::structured::Format::Json)?,
+        CheckFormat::Yaml => render::structured::print(&report, render::structured::Format::Yaml)?,
+        CheckFormat::Junit => render::write_stdout(&render::ci::junit(&report, &fail))?,
+        CheckFormat::Sarif => render::structured::print_value(&render::ci::sarif(&report, &fail))?,
+    }
     let failed = report
         .findings
         .iter()

@@ -3,6 +3,7 @@
 //! what-if (`drill`) and an observed drill's report (`drill_report`).
 
 pub(crate) mod alert;
+pub(crate) mod ci;
 pub(crate) mod diff;
 pub(crate) mod drill;
 pub(crate) mod drill_report;

@@ -71,6 +71,16 @@ impl<W: Write> Write for RememberError<W> {
     }
 }
 
+/// Any JSON document (`check -o sarif`), pretty-printed with a final newline.
+pub(crate) fn print_value(value: &serde_json::Value) -> Result<(), CliError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|source| CliError::Serialize {
+        what: "report",
+        source: Box::new(source),
+    })?;
+    text.push('\n');
+    super::write_stdout(&text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
