@@ -23,6 +23,7 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod snapshot;
+pub mod suppress;
 pub mod topology;
 pub(crate) mod workload;
 

@@ -188,6 +188,9 @@ pub struct Summary {
     pub checks_failed: usize,
     pub checks_unknown: usize,
     pub checks_skipped: usize,
+    /// Findings suppressed (not counted above).
+    #[serde(default)]
+    pub suppressed: usize,
 }
 
 /// The whole answer of `posture check`.
@@ -200,6 +203,9 @@ pub struct Report {
     pub facts: Vec<Fact>,
     pub checks: Vec<CheckResult>,
     pub findings: Vec<Finding>,
+    /// Findings an annotation or the policy file's `suppress` list accepted, with who and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<crate::suppress::Suppressed>,
     pub summary: Summary,
 }
 
@@ -219,6 +225,7 @@ impl Report {
             facts: Vec::new(),
             checks: Vec::new(),
             findings: Vec::new(),
+            suppressed: Vec::new(),
             summary: Summary::default(),
         }
     }
@@ -251,6 +258,7 @@ impl Report {
                 CheckStatus::Skipped => s.checks_skipped += 1,
             }
         }
+        s.suppressed = self.suppressed.len();
         self.summary = s;
         self
     }

@@ -7,6 +7,8 @@ pub mod deadline;
 pub mod drill;
 pub mod journal;
 pub mod message;
+pub mod notify;
+pub mod operator;
 pub mod rbac;
 mod retry;
 pub mod save;

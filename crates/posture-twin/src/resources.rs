@@ -350,6 +350,66 @@ pub static RESOURCES: &[ResourceType] = &[
         ["status"]
     ),
     rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        "clusterrole",
+        false,
+        [],
+        []
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        false,
+        [],
+        []
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        "role",
+        true,
+        [],
+        []
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        "rolebinding",
+        true,
+        [],
+        []
+    ),
+    rt!(
+        "batch",
+        "v1",
+        "CronJob",
+        "cronjobs",
+        "cronjob",
+        true,
+        ["cj"],
+        ["status"]
+    ),
+    rt!(
+        "posture.dev",
+        "v1alpha1",
+        "PostureReport",
+        "posturereports",
+        "posturereport",
+        true,
+        ["pr"],
+        ["status"]
+    ),
+    rt!(
         "keda.sh",
         "v1alpha1",
         "ScaledObject",
@@ -369,6 +429,7 @@ const CRD_GATED_GROUPS: &[&str] = &[
     "kustomize.toolkit.fluxcd.io",
     "helm.toolkit.fluxcd.io",
     "keda.sh",
+    "posture.dev",
 ];
 
 /// The CustomResourceDefinition name (`plural.group`) a resource needs before it is served, for

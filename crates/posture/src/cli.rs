@@ -80,10 +80,41 @@ pub(crate) enum Command {
     /// Read this k3s host's own files (config, service, datastore, packaged addons): the host
     /// half of runbook 2.1, for `check --host-facts`. Read only; secrets are never printed.
     Host(HostArgs),
+    /// Run the checks in the cluster: instances elect a leader on a Lease, and the leader
+    /// checks every --interval and keeps a PostureReport (status conditions per section).
+    /// Read-only; serves /metrics, /healthz and /readyz.
+    Operator(OperatorArgs),
+    /// Print the PostureReport CustomResourceDefinition the operator writes to (YAML).
+    Crd,
     /// Print a shell completion script (`posture completions bash > /etc/bash_completion.d/posture`).
     Completions(CompletionsArgs),
     /// Print posture's man page (roff), or write one page per command with --dir.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OperatorArgs {
+    /// How often the leader checks the cluster.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub(crate) interval: jiff::SignedDuration,
+    /// Namespace of the Lease and the PostureReport (default: the pod's own, else kube-system).
+    #[arg(long, value_name = "NAME", env = "POD_NAMESPACE")]
+    pub(crate) namespace: Option<String>,
+    /// The Lease the instances elect a leader on.
+    #[arg(long, value_name = "NAME", default_value = "posture-operator")]
+    pub(crate) lease: String,
+    /// How long a leader's record must go unrenewed before another instance takes over.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "15s")]
+    pub(crate) lease_duration: jiff::SignedDuration,
+    /// This instance's name in the Lease (default: the pod's name, else host and pid).
+    #[arg(long, value_name = "NAME", env = "POD_NAME")]
+    pub(crate) identity: Option<String>,
+    /// The PostureReport's name.
+    #[arg(long, value_name = "NAME", default_value = "cluster")]
+    pub(crate) report: String,
+    /// Serve /metrics, /healthz and /readyz on ADDR (port 0 picks one; the address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9464")]
+    pub(crate) metrics: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -251,6 +282,22 @@ pub(crate) struct WatchArgs {
     /// Milliseconds between ticks (each reads the cluster's time).
     #[arg(long, default_value_t = 1000, hide = true)]
     pub(crate) tick_ms: u64,
+    /// Serve Prometheus metrics (active alerts by detector, alerts raised and cleared, signals,
+    /// notifications) on ADDR (`127.0.0.1:9464`; port 0 picks one), with /healthz and /readyz.
+    #[arg(long, value_name = "ADDR", conflicts_with = "act")]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
+    /// Post each raised and cleared alert to this webhook (Alertmanager's webhook format, with a
+    /// `text` line for Slack-style hooks), retried, from a task of its own so a receiver that
+    /// is down never holds up detection.
+    #[arg(long, value_name = "URL", conflicts_with = "act")]
+    pub(crate) notify: Option<http::Uri>,
+    /// The body to post instead: {status} {id} {detector} {subject} {severity} {message} {at}
+    /// {text} are replaced, escaped as the inside of a JSON string (e.g. '{"text":"{text}"}').
+    #[arg(long, value_name = "TEMPLATE", requires = "notify")]
+    pub(crate) notify_template: Option<String>,
+    /// How long one delivery attempt may take (three are made per alert).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s", requires = "notify")]
+    pub(crate) notify_timeout: jiff::SignedDuration,
 }
 
 /// The runbook's "Act" for a storm.
@@ -412,6 +459,10 @@ pub(crate) struct CheckArgs {
     /// per finding) are for CI; a failure in them is what `--fail-on` fails on.
     #[arg(short, long, value_enum, default_value_t = CheckFormat::Human)]
     pub(crate) output: CheckFormat,
+    /// Also write the report as one self-contained HTML page: where pods and Longhorn replicas
+    /// sit on each node, and the findings by section with their evidence.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
     /// Lowest finding severity that makes the exit code 1; `unknown` also fails on any check
     /// that could not be judged (comma-separated, e.g. `warning,unknown`).
     #[arg(

@@ -114,6 +114,14 @@ pub(crate) enum CliError {
     Engine(posture_kube::apply::EngineError),
     #[error("not applied")]
     Pause(#[source] posture_kube::apply::pause::PauseError),
+    #[error("cannot notify")]
+    Notify(#[source] posture_kube::notify::NotifyError),
+    #[error("cannot serve metrics on {addr}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("no HA route")]
     Ha(#[source] posture_core::ha::HaError),
     #[error("cannot read host root {path}")]
@@ -219,6 +227,8 @@ impl CliError {
             Self::DrillRefused { .. } => "`posture drill NODE` without --node-loss or --drain shows why, with the evidence".into(),
             Self::DrillRun(_) => "nothing was taken away if the lock or the first read failed; otherwise `posture rollback --journal FILE` undoes the drill's writes and `posture twin fault start-node NODE` starts a twin's node".into(),
             Self::Engine(_) => "is the API server up and the address right? `kubectl cluster-info` uses the same kubeconfig".into(),
+            Self::Notify(_) => "--notify takes the webhook's URL, e.g. http://receiver:8080/hook or https://ntfy.sh/TOPIC".into(),
+            Self::Metrics { .. } => "pick a free address with --metrics 127.0.0.1:0 (the address bound is printed)".into(),
             Self::Pause(posture_kube::apply::pause::PauseError::Read { .. }) => "--pause lists Argo CD Applications, Flux Kustomizations and HelmReleases, HPAs and KEDA ScaledObjects: grant `list` on them (docs/install.md), or apply without --pause".into(),
             Self::Pause(_) => "nothing of the plan was written; `posture rollback --journal FILE.pause` undoes a pause that is still in place".into(),
             Self::Ha(posture_core::ha::HaError::NoThirdServer { .. }) => "`posture plan --ha --third-server NAME` names the machine you will add (or an existing node)".into(),

@@ -197,3 +197,51 @@ async fn sarif_validates_against_the_sarif_2_1_0_schema_with_a_result_per_findin
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn suppressed_findings_are_sarif_results_with_their_justification_and_still_validate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = dir.path().join("posture.yaml");
+    std::fs::write(
+        &policy,
+        "suppress:\n- {check: 'preconditions.workloads.*', kind: StatefulSet, reason: qdrant moves with its volume}\n",
+    )
+    .expect("policy written");
+    let snapshot = workspace().join("scenarios/homelab.yaml");
+    let out = run(posture(&[
+        "check",
+        "--snapshot",
+        &snapshot.display().to_string(),
+        "--config",
+        &policy.display().to_string(),
+        "-o",
+        "sarif",
+    ]))
+    .await;
+    assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
+    let sarif: Value = serde_json::from_str(&out.stdout).expect("SARIF is JSON");
+    let suppressed: Vec<&Value> = sarif["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r.get("suppressions").is_some())
+        .collect();
+    assert_eq!(suppressed.len(), 1, "{sarif:#}");
+    assert_eq!(
+        suppressed[0]["suppressions"][0],
+        serde_json::json!({"kind": "external", "justification": "qdrant moves with its volume"})
+    );
+    let Some(schema) = sarif_schema() else {
+        return;
+    };
+    let file = dir.path().join("report.sarif");
+    std::fs::write(&file, &out.stdout).expect("written");
+    let Some(output) = python(VALIDATE_SARIF, &[&schema, &file]) else {
+        return;
+    };
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

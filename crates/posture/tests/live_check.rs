@@ -171,3 +171,73 @@ async fn an_autoscaler_kubectl_puts_on_coredns_is_found_live() {
         .any(|f| f["id"] == "risks.autoscalers" && f["object"]["name"] == "coredns");
     assert!(found, "{}", out.stdout);
 }
+
+/// `kubectl annotate` with `posture.dev/ignore` moves the finding to `suppressed`, with its
+/// reason, and the human report shows it under "Suppressed".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ignore_annotation_kubectl_sets_suppresses_the_finding_and_shows_it() {
+    let start = "2026-11-24T12:00:00Z".parse().expect("valid time");
+    let twin = serve(Twin::homelab(start), ServeOptions::default())
+        .await
+        .expect("twin serves");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig)
+        .expect("write kubeconfig");
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    let check = |format: &'static str| {
+        run(posture(&[
+            "check",
+            "--kubeconfig",
+            kubeconfig,
+            "-o",
+            format,
+            "--fail-on",
+            "warning",
+        ]))
+    };
+    let before: Value = serde_json::from_str(&check("json").await.stdout).expect("JSON report");
+    assert_eq!(
+        check_status(&before, "preconditions.workloads.pinned"),
+        "fail"
+    );
+
+    let annotated = tokio::process::Command::new("kubectl")
+        .args(["--kubeconfig", kubeconfig, "-n", "apps"])
+        .args([
+            "annotate",
+            "statefulset",
+            "qdrant",
+            "posture.dev/ignore=preconditions.workloads.pinned",
+            "posture.dev/ignore-reason=qdrant moves with its volume, by hand",
+        ])
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(
+        annotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&annotated.stderr)
+    );
+    let after: Value = serde_json::from_str(&check("json").await.stdout).expect("JSON report");
+    assert!(
+        !after["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["id"] == "preconditions.workloads.pinned" && f["object"]["name"] == "qdrant")
+    );
+    let suppressed = &after["suppressed"][0];
+    assert_eq!(suppressed["object"]["name"], "qdrant", "{after:#}");
+    assert_eq!(suppressed["suppressedBy"], "annotation");
+    assert_eq!(
+        suppressed["reason"],
+        "qdrant moves with its volume, by hand"
+    );
+    assert_eq!(after["summary"]["suppressed"], 1);
+
+    let human = check("human").await.stdout;
+    assert!(human.contains("Suppressed"), "{human}");
+    assert!(human.contains("qdrant moves with its volume"), "{human}");
+    assert!(human.contains("(1 suppressed)"), "{human}");
+}

@@ -265,3 +265,87 @@ async fn pin_to_primary_pins_the_unplaced_workload_with_approval() {
     });
     assert_eq!(selector["kubernetes.io/hostname"], "miniserver");
 }
+
+/// `GET path` over plain HTTP/1.0, the body.
+async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .expect("request sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response read");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_show_a_crash_loop_as_an_active_alert() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let (twin, _dir, kubeconfig) = fast_twin().await;
+    let mut command = posture(&[
+        "watch",
+        "--kubeconfig",
+        &kubeconfig,
+        "--tick-ms",
+        "50",
+        "-o",
+        "json",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("watch starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = tokio::time::timeout(GUARD, async {
+        while let Some(line) = stderr.next_line().await.expect("stderr reads") {
+            if let Some(url) = line.strip_prefix("metrics: http://") {
+                return url.trim_end_matches("/metrics").to_owned();
+            }
+        }
+        panic!("no metrics address announced");
+    })
+    .await
+    .expect("the address is announced");
+    let before = http_get(&addr, "/metrics").await;
+    assert!(
+        before.contains("posture_alerts_active{detector=\"crash-loop\"} 0"),
+        "{before}"
+    );
+    assert_eq!(http_get(&addr, "/healthz").await, "ok\n");
+
+    crash_loop_gitea(&twin);
+    // The JSON alert on stdout says the detectors saw it; the metrics then say so too.
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    tokio::time::timeout(GUARD, async {
+        while let Some(line) = stdout.next_line().await.expect("stdout reads") {
+            if line.contains("\"type\":\"raised\"") && line.contains("crash-loop") {
+                return;
+            }
+        }
+        panic!("no crash-loop alert");
+    })
+    .await
+    .expect("a crash-loop alert is raised");
+    let after = http_get(&addr, "/metrics").await;
+    assert!(
+        after.contains("posture_alerts_active{detector=\"crash-loop\"} 1"),
+        "{after}"
+    );
+    assert!(
+        after.contains("posture_alerts_raised_total{detector=\"crash-loop\"} 1"),
+        "{after}"
+    );
+    assert!(after.contains("posture_signals_total "), "{after}");
+    child.kill().await.expect("killed");
+}

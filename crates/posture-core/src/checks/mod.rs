@@ -52,6 +52,6 @@ pub fn run(snapshot: &Snapshot, policy: &Policy) -> Report {
     longhorn::check(&ctx, &mut out);
     ownership::check(&ctx, &mut out);
     risks::check(&ctx, &mut out);
-    out.into_report(Report::new(snapshot.info.source.clone()))
-        .finish()
+    let report = out.into_report(Report::new(snapshot.info.source.clone()));
+    crate::suppress::apply(report, snapshot, &policy.suppress).finish()
 }

@@ -41,6 +41,7 @@ mod replay;
 mod signal;
 mod stable;
 mod stage;
+pub mod webhook;
 mod window;
 
 #[cfg(test)]

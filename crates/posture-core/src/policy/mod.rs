@@ -21,6 +21,9 @@ pub struct Policy {
     pub risks: RiskPolicy,
     /// Thresholds of the anti-flap detectors `posture watch` runs and `apply` gates stages on.
     pub detect: crate::detect::DetectPolicy,
+    /// Findings accepted on purpose, each with its reason: shown as suppressed, not failed on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suppress: Vec<crate::suppress::Suppression>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

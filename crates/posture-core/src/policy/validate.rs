@@ -366,6 +366,20 @@ impl Policy {
                 ),
             });
         }
+        for (i, suppression) in self.suppress.iter().enumerate() {
+            if suppression.check.trim().is_empty() {
+                violations.push(Violation {
+                    key: format!("suppress[{i}].check"),
+                    message: "names no check: give a check id or a prefix ending in *".into(),
+                });
+            }
+            if suppression.reason.trim().is_empty() {
+                violations.push(Violation {
+                    key: format!("suppress[{i}].reason"),
+                    message: "is empty: say why the finding is accepted".into(),
+                });
+            }
+        }
         if violations.is_empty() {
             Ok(())
         } else {
@@ -422,6 +436,20 @@ impl Policy {
                         "{replicas} is more than the cluster's {count} nodes; with hard \
                          anti-affinity the extra replicas could never be placed"
                     ),
+                });
+            }
+        }
+        for (i, suppression) in self.suppress.iter().enumerate() {
+            if suppression.check.trim().is_empty() {
+                violations.push(Violation {
+                    key: format!("suppress[{i}].check"),
+                    message: "names no check: give a check id or a prefix ending in *".into(),
+                });
+            }
+            if suppression.reason.trim().is_empty() {
+                violations.push(Violation {
+                    key: format!("suppress[{i}].reason"),
+                    message: "is empty: say why the finding is accepted".into(),
                 });
             }
         }

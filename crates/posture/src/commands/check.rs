@@ -28,6 +28,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<u8, CliError>
     }
     let report = posture_core::checks::run(&snapshot, &policy);
     let fail = FailPolicy::from_args(&args.fail_on);
+    if let Some(path) = &args.html {
+        super::write_file(path, &render::check_html::page(&report, &snapshot))?;
+    }
     match args.output {
         CheckFormat::Human => render::write_stdout(&render::human::render(&report))?,
         CheckFormat::Json => render::structured::print(&report, render::structured::Format::Json)?,

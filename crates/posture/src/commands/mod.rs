@@ -6,6 +6,7 @@ pub(crate) mod demo;
 mod docs;
 mod drill;
 mod host;
+mod operator;
 mod plan;
 mod rollback;
 mod snapshot;
@@ -34,6 +35,11 @@ pub(crate) fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Drill(args) => drill::run(&cli.global, &args),
         Command::Host(args) => host::run(&args),
         Command::Show(args) => plan::show(&cli.global, &args),
+        Command::Operator(args) => operator::run(&cli.global, &args),
+        Command::Crd => {
+            crate::render::write_stdout(&posture_kube::operator::report::crd_yaml())?;
+            Ok(exit::OK)
+        }
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&args),
     }

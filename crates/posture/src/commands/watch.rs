@@ -21,6 +21,7 @@ use crate::error::{CliError, exit};
 use crate::render::alert::{alert_line, alert_moves, counter_moves_line};
 
 mod act;
+mod metrics;
 
 pub(crate) fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError> {
     if let Some(action) = args.act {
@@ -28,10 +29,24 @@ pub(crate) fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError>
     }
     let policy = super::load_policy(global)?.detect;
     let mut session = Session::new(args, &policy)?;
-    if let Some(path) = &args.replay {
-        return session.replay(path);
+    let outputs = args.metrics.is_some() || args.notify.is_some();
+    if !outputs {
+        if let Some(path) = &args.replay {
+            return session.replay(path);
+        }
+        return super::runtime(super::RuntimeKind::CurrentThread)?
+            .block_on(session.live(global, args));
     }
-    super::runtime(super::RuntimeKind::CurrentThread)?.block_on(session.live(global, args))
+    // The metrics server and the notifier run beside the detectors, on workers of their own.
+    super::runtime(super::RuntimeKind::MultiThread)?.block_on(async {
+        session.start_outputs(args).await?;
+        let code = match &args.replay {
+            Some(path) => session.replay(path),
+            None => session.live(global, args).await,
+        };
+        session.finish_outputs().await;
+        code
+    })
 }
 
 /// Detectors, the optional gate and the outputs: the same for a live watch and a replay.
@@ -47,6 +62,10 @@ struct Session {
     workloads: Vec<(ObjectRef, ObjectMeta)>,
     /// When `workloads` was last read.
     workloads_read: Option<std::time::Instant>,
+    /// `--metrics`: what the detectors saw, served as Prometheus metrics.
+    metrics: Option<std::sync::Arc<metrics::WatchMetrics>>,
+    /// `--notify`: alerts posted to a webhook, off the detectors' path.
+    notifier: Option<(posture_kube::notify::Notifier, String, Duration)>,
 }
 
 impl Session {
@@ -80,7 +99,48 @@ impl Session {
             dashboard: None,
             workloads: Vec::new(),
             workloads_read: None,
+            metrics: None,
+            notifier: None,
         })
+    }
+
+    /// Starts the metrics server and the notifier the arguments ask for.
+    async fn start_outputs(&mut self, args: &WatchArgs) -> Result<(), CliError> {
+        if let Some(addr) = args.metrics {
+            let metrics = std::sync::Arc::new(metrics::WatchMetrics::default());
+            let bound = metrics::serve(addr, std::sync::Arc::clone(&metrics))
+                .await
+                .map_err(|source| CliError::Metrics { addr, source })?;
+            anstream::eprintln!("metrics: http://{bound}/metrics");
+            self.metrics = Some(metrics);
+        }
+        if let Some(url) = &args.notify {
+            let timeout = Duration::try_from(args.notify_timeout).unwrap_or(Duration::from_secs(5));
+            let settings = posture_kube::notify::NotifySettings {
+                template: args.notify_template.clone(),
+                timeout,
+                ..posture_kube::notify::NotifySettings::new(url.clone())
+            };
+            let notifier =
+                posture_kube::notify::Notifier::start(settings).map_err(CliError::Notify)?;
+            if let Some(metrics) = &self.metrics
+                && let Ok(mut slot) = metrics.notify.lock()
+            {
+                *slot = Some(std::sync::Arc::clone(&notifier.counters));
+            }
+            self.notifier = Some((notifier, url.to_string(), timeout));
+        }
+        Ok(())
+    }
+
+    /// Gives the notifier a moment to post what is queued, and says what never arrived.
+    async fn finish_outputs(&mut self) {
+        if let Some((notifier, url, timeout)) = self.notifier.take() {
+            let undelivered = notifier.finish(timeout * 2).await;
+            if undelivered > 0 {
+                anstream::eprintln!("notify: {undelivered} alert(s) not delivered to {url}");
+            }
+        }
     }
 
     /// Feeds one signal everywhere; returns the exit code once the gate has a verdict.
@@ -98,7 +158,17 @@ impl Session {
         {
             model.tick(signal.at);
         }
+        if let Some(metrics) = &self.metrics {
+            metrics.signal(signal.at);
+        }
         for alert in self.detectors.observe(signal) {
+            // Metrics and the webhook first: once the line is out, both already know.
+            if let Some(metrics) = &self.metrics {
+                metrics.alert(&alert);
+            }
+            if let Some((notifier, _, _)) = &self.notifier {
+                notifier.notify(&alert);
+            }
             self.print(&alert)?;
         }
         let Some(gate) = &mut self.gate else {

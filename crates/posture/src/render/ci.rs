@@ -57,14 +57,25 @@ pub(crate) fn junit(report: &Report, fail: &FailPolicy) -> String {
                 xml(section.as_str()),
                 xml(&check.id)
             );
+            let suppressed: String = report
+                .suppressed
+                .iter()
+                .filter(|s| s.finding.id == check.id)
+                .map(|s| {
+                    format!(
+                        "suppressed {} {}: {} ({})\n",
+                        s.finding.severity.as_str(),
+                        s.finding.object,
+                        s.finding.message,
+                        s.reason
+                    )
+                })
+                .collect();
             match verdict {
                 Verdict::Passed(noted) => {
-                    if !noted.is_empty() {
-                        let _ = write!(
-                            out,
-                            "<system-out>{}</system-out>",
-                            xml(&findings_text(noted))
-                        );
+                    let text = findings_text(noted) + &suppressed;
+                    if !text.is_empty() {
+                        let _ = write!(out, "<system-out>{}</system-out>", xml(&text));
                     }
                 }
                 Verdict::Failed(findings) => {
@@ -230,6 +241,34 @@ pub(crate) fn sarif(report: &Report, fail: &FailPolicy) -> Value {
             result
         })
         .collect();
+    let mut results = results;
+    // Suppressed findings are results too, marked as SARIF marks them: inSource for an
+    // annotation on the object, external for the policy file.
+    for suppressed in &report.suppressed {
+        let finding = &suppressed.finding;
+        let kind = match suppressed.suppressed_by {
+            posture_core::suppress::SuppressedBy::Annotation => "inSource",
+            posture_core::suppress::SuppressedBy::Policy => "external",
+        };
+        let mut result = json!({
+            "ruleId": finding.id,
+            "level": level(finding.severity, fail),
+            "message": {"text": finding.message},
+            "locations": [{
+                "logicalLocations": [{
+                    "name": finding.object.name,
+                    "fullyQualifiedName": finding.object.to_string(),
+                    "kind": "resource",
+                }],
+            }],
+            "suppressions": [{"kind": kind, "justification": suppressed.reason}],
+            "properties": {"severity": finding.severity.as_str(), "object": finding.object},
+        });
+        if let Some(index) = index_of(&finding.id) {
+            result["ruleIndex"] = json!(index);
+        }
+        results.push(result);
+    }
     let unknown: Vec<Value> = report
         .checks
         .iter()

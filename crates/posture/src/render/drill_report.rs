@@ -18,6 +18,8 @@ use crate::error::CliError;
 #[path = "drill_report_html.rs"]
 mod page;
 
+pub(crate) use page::{PAGE_CSS, esc, node_colour_css, placement_grid};
+
 const RED: Style = AnsiColor::Red.on_default().bold();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
 const GREEN: Style = AnsiColor::Green.on_default().bold();
@@ -207,8 +209,8 @@ pub(crate) fn markdown(report: &DrillReport) -> String {
 /// The same grid as the HTML page, since Markdown viewers render tables and a row per phase
 /// shows pods moving across nodes better than lists would.
 fn markdown_grid(out: &mut String, report: &DrillReport) {
-    let columns = columns(report);
-    let pending = any_pending(report);
+    let columns = columns(&report.placement);
+    let pending = any_pending(&report.placement);
     let _ = write!(out, "\n## Placement\n\n| phase |");
     for node in &columns {
         let _ = write!(out, " {} |", code(node));
@@ -246,9 +248,9 @@ fn markdown_grid(out: &mut String, report: &DrillReport) {
 
 /// Node columns in the order they first appear, so a node seen only after the drill (a
 /// replacement joining) still gets a column, at the end.
-fn columns(report: &DrillReport) -> Vec<&str> {
+fn columns(placement: &[PhasePlacement]) -> Vec<&str> {
     let mut names: Vec<&str> = Vec::new();
-    for node in report.placement.iter().flat_map(|p| &p.nodes) {
+    for node in placement.iter().flat_map(|p| &p.nodes) {
         if !names.contains(&node.node.as_str()) {
             names.push(&node.node);
         }
@@ -256,8 +258,8 @@ fn columns(report: &DrillReport) -> Vec<&str> {
     names
 }
 
-fn any_pending(report: &DrillReport) -> bool {
-    report.placement.iter().any(|p| !p.pending.is_empty())
+fn any_pending(placement: &[PhasePlacement]) -> bool {
+    placement.iter().any(|p| !p.pending.is_empty())
 }
 
 fn find<'a>(phase: &'a PhasePlacement, node: &str) -> Option<&'a NodePlacement> {

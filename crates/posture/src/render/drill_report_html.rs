@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use posture_core::drill::observed::DrillReport;
+use posture_core::drill::observed::{DrillReport, PhasePlacement};
 
 use super::{any_pending, columns, find, node_tags, stamp};
 
@@ -14,7 +14,8 @@ pub(super) const NODE_COLOURS: [&str; 6] = [
     "#0969da", "#8250df", "#bf3989", "#1b7c83", "#953800", "#116329",
 ];
 
-const CSS: &str = r#"
+/// The page's style, shared with `check --html`.
+pub(crate) const PAGE_CSS: &str = r#"
 :root { color-scheme: light; }
 body { margin: 0; padding: 16px 24px; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; background: #fff; }
 h1 { font-size: 20px; margin: 0 0 4px; }
@@ -63,12 +64,10 @@ pub(super) fn render(report: &DrillReport) -> String {
         out,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Drill of {}: {outcome}</title>\n<style>{CSS}",
+         <title>Drill of {}: {outcome}</title>\n<style>{PAGE_CSS}",
         esc(&report.node)
     );
-    for (k, colour) in NODE_COLOURS.iter().enumerate() {
-        let _ = writeln!(out, ".grid thead th.node-{k} {{ background: {colour}; }}");
-    }
+    out.push_str(&node_colour_css());
     out.push_str("</style>\n</head>\n<body>\n");
     let _ = writeln!(
         out,
@@ -141,15 +140,25 @@ pub(super) fn render(report: &DrillReport) -> String {
     }
     out.push_str("</div>\n</div>\n");
     if !report.placement.is_empty() {
-        grid(&mut out, report);
+        placement_grid(&mut out, &report.placement);
     }
     out.push_str("</body>\n</html>\n");
     out
 }
 
-fn grid(out: &mut String, report: &DrillReport) {
-    let columns = columns(report);
-    let pending = any_pending(report);
+/// Each node column's header colour, as CSS rules.
+pub(crate) fn node_colour_css() -> String {
+    let mut out = String::new();
+    for (k, colour) in NODE_COLOURS.iter().enumerate() {
+        let _ = writeln!(out, ".grid thead th.node-{k} {{ background: {colour}; }}");
+    }
+    out
+}
+
+/// Where pods and replicas were: a column per node, a row per phase.
+pub(crate) fn placement_grid(out: &mut String, placement: &[PhasePlacement]) {
+    let columns = columns(placement);
+    let pending = any_pending(placement);
     out.push_str(
         "<h2>Placement</h2>\n<table class=\"grid\">\n<thead><tr><th class=\"phase-col\">Phase</th>",
     );
@@ -165,7 +174,7 @@ fn grid(out: &mut String, report: &DrillReport) {
         out.push_str("<th scope=\"col\" class=\"pending\">Pending</th>");
     }
     out.push_str("</tr></thead>\n<tbody>\n");
-    for phase in &report.placement {
+    for phase in placement {
         let when = phase.at.map(time).unwrap_or_default();
         let _ = write!(
             out,
@@ -248,7 +257,7 @@ fn items(lines: &[String], code: bool) -> String {
 }
 
 /// Names and messages come from the cluster; none of them may become markup.
-pub(super) fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

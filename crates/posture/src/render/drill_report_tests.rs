@@ -292,7 +292,7 @@ fn html_grid_shows_a_column_per_node_in_chromium() {
     browser::screenshot(dir.path(), &page, &shot);
     let image = browser::Image::decode(&shot);
 
-    let nodes = columns(&report);
+    let nodes = columns(&report.placement);
     let colours: Vec<[u8; 3]> = (0..nodes.len())
         .map(|k| browser::rgb(NODE_COLOURS[k % NODE_COLOURS.len()]))
         .collect();

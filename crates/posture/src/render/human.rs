@@ -23,6 +23,7 @@ pub(crate) fn render(report: &Report) -> String {
     for section in Section::ALL {
         render_section(&mut out, report, section);
     }
+    render_suppressed(&mut out, report);
     out.push('\n');
     out.push_str(&summary_line(&report.summary));
     out.push('\n');
@@ -160,6 +161,31 @@ fn render_evidence(out: &mut String, finding: &Finding, evidence: &Evidence) {
     }
 }
 
+/// Suppressed findings, each with who accepted it and why: shown, not failed on.
+fn render_suppressed(out: &mut String, report: &Report) {
+    if report.suppressed.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{TITLE}Suppressed{TITLE:#}");
+    for s in &report.suppressed {
+        let by = match s.suppressed_by {
+            posture_core::suppress::SuppressedBy::Annotation => {
+                format!("annotation {}", posture_core::suppress::IGNORE_ANNOTATION)
+            }
+            posture_core::suppress::SuppressedBy::Policy => "the policy file".to_owned(),
+        };
+        let text = format!(
+            "{} {} {}: {} (suppressed by {by}: {})",
+            s.finding.severity.as_str(),
+            s.finding.id,
+            s.finding.object,
+            s.finding.message,
+            s.reason
+        );
+        push_wrapped(out, &text, 2, 4, DIM);
+    }
+}
+
 fn summary_line(summary: &Summary) -> String {
     let style = if summary.errors > 0 {
         severity_style(Severity::Error)
@@ -168,8 +194,12 @@ fn summary_line(summary: &Summary) -> String {
     } else {
         Style::new().fg_color(Some(AnsiColor::Green.into())).bold()
     };
+    let suppressed = match summary.suppressed {
+        0 => String::new(),
+        n => format!(" ({n} suppressed)"),
+    };
     format!(
-        "{style}summary:{style:#} {}, {}, {}; checks: {} passed, {} failed, {} unknown, {} skipped",
+        "{style}summary:{style:#} {}, {}, {}{suppressed}; checks: {} passed, {} failed, {} unknown, {} skipped",
         plural(summary.errors, "error"),
         plural(summary.warnings, "warning"),
         plural(summary.infos, "info"),

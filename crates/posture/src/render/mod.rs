@@ -3,6 +3,7 @@
 //! what-if (`drill`) and an observed drill's report (`drill_report`).
 
 pub(crate) mod alert;
+pub(crate) mod check_html;
 pub(crate) mod ci;
 pub(crate) mod diff;
 pub(crate) mod drill;

@@ -1,0 +1,223 @@
+//! `posture operator`: the checks running in the cluster. Instances elect a leader on a Lease;
+//! the leader collects and checks every interval and keeps a `PostureReport` (status conditions
+//! per section, the counts, the findings) in its namespace. Read-only: it writes only its Lease
+//! and its report.
+
+pub mod leader;
+pub mod report;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use posture_core::Policy;
+use posture_core::report::Section;
+
+use leader::{Elector, LeaderSettings};
+use report::{PostureReport, PostureReportSpec, PostureReportStatus, status_of};
+
+#[derive(Debug, Clone)]
+pub struct OperatorSettings {
+    pub leader: LeaderSettings,
+    pub interval: Duration,
+    /// The report's name, in the leader's namespace.
+    pub report: String,
+    pub policy: Policy,
+}
+
+/// What `/metrics` shows, updated by the loop.
+#[derive(Debug, Default, Clone)]
+pub struct OperatorState {
+    pub leader: bool,
+    pub lease_transitions: u64,
+    pub checks: u64,
+    pub check_failures: u64,
+    /// Unix seconds of the latest completed check.
+    pub last_check: Option<i64>,
+    pub last_duration: Duration,
+    /// Findings of the latest check by (section, severity).
+    pub findings: Vec<(Section, &'static str, u64)>,
+    pub suppressed: u64,
+}
+
+/// Runs until `stop` becomes true; gives the lease up on the way out.
+pub async fn run(
+    client: &kube::Client,
+    cluster: &crate::ClusterEndpoint,
+    settings: &OperatorSettings,
+    state: Arc<Mutex<OperatorState>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut elector = Elector::new(client, settings.leader.clone());
+    let reports: Api<PostureReport> = Api::namespaced(client.clone(), &settings.leader.namespace);
+    let mut next_check = Instant::now();
+    loop {
+        let leading = elector.round().await;
+        if let Ok(mut s) = state.lock() {
+            s.leader = leading;
+            s.lease_transitions = elector.transitions;
+        }
+        if leading && Instant::now() >= next_check {
+            next_check = Instant::now() + settings.interval;
+            let outcome = check_once(client, cluster, settings, &reports).await;
+            if let Ok(mut s) = state.lock() {
+                s.checks += 1;
+                match outcome {
+                    Ok((report, took)) => {
+                        s.last_check = Some(jiff::Timestamp::now().as_second());
+                        s.last_duration = took;
+                        s.suppressed = report.summary.suppressed as u64;
+                        s.findings = findings_by_section(&report);
+                    }
+                    Err(error) => {
+                        s.check_failures += 1;
+                        tracing::warn!(%error, "check failed");
+                    }
+                }
+            }
+        }
+        if !leading {
+            // A standby checks as soon as it leads.
+            next_check = Instant::now();
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(settings.leader.retry_period) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            elector.release().await;
+            return;
+        }
+    }
+}
+
+/// Collects, checks and writes the report; the report and how long the check took.
+async fn check_once(
+    client: &kube::Client,
+    cluster: &crate::ClusterEndpoint,
+    settings: &OperatorSettings,
+    reports: &Api<PostureReport>,
+) -> Result<(posture_core::Report, Duration), String> {
+    let started = Instant::now();
+    let snapshot = crate::collect(client, cluster)
+        .await
+        .map_err(|e| crate::message::one_line(&e))?;
+    let report = posture_core::checks::run(&snapshot, &settings.policy);
+    let took = started.elapsed();
+    let previous = reports
+        .get_opt(&settings.report)
+        .await
+        .map_err(|e| crate::message::one_line(&e))?;
+    if previous.is_none() {
+        let object = PostureReport::new(
+            &settings.report,
+            PostureReportSpec {
+                interval_seconds: settings.interval.as_secs(),
+                writer: Some(settings.leader.identity.clone()),
+            },
+        );
+        reports
+            .create(&PostParams::default(), &object)
+            .await
+            .map_err(|e| crate::message::one_line(&e))?;
+    }
+    let status: PostureReportStatus = status_of(
+        &report,
+        jiff::Timestamp::now(),
+        took,
+        previous.as_ref().and_then(|p| p.status.as_ref()),
+    );
+    let patch = serde_json::json!({
+        "spec": {"intervalSeconds": settings.interval.as_secs(), "writer": settings.leader.identity},
+    });
+    reports
+        .patch(
+            &settings.report,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| crate::message::one_line(&e))?;
+    reports
+        .patch_status(
+            &settings.report,
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({ "status": status })),
+        )
+        .await
+        .map_err(|e| crate::message::one_line(&e))?;
+    Ok((report, took))
+}
+
+fn findings_by_section(report: &posture_core::Report) -> Vec<(Section, &'static str, u64)> {
+    let mut out = Vec::new();
+    for section in Section::ALL {
+        for severity in [
+            posture_core::Severity::Error,
+            posture_core::Severity::Warning,
+            posture_core::Severity::Info,
+        ] {
+            let count = report
+                .findings
+                .iter()
+                .filter(|f| f.section == section && f.severity == severity)
+                .count() as u64;
+            out.push((section, severity.as_str(), count));
+        }
+    }
+    out
+}
+
+/// The Prometheus text of `state`.
+pub fn metrics_text(state: &OperatorState) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP posture_findings Findings of the latest check, by section and severity.\n# TYPE posture_findings gauge"
+    );
+    for (section, severity, count) in &state.findings {
+        let _ = writeln!(
+            out,
+            "posture_findings{{section=\"{}\",severity=\"{severity}\"}} {count}",
+            section.as_str()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP posture_findings_suppressed Findings of the latest check that were suppressed.\n\
+         # TYPE posture_findings_suppressed gauge\nposture_findings_suppressed {}",
+        state.suppressed
+    );
+    let _ = writeln!(
+        out,
+        "# HELP posture_leader 1 while this instance leads.\n# TYPE posture_leader gauge\nposture_leader {}",
+        u8::from(state.leader)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP posture_lease_transitions Leader changes the Lease records.\n\
+         # TYPE posture_lease_transitions gauge\nposture_lease_transitions {}",
+        state.lease_transitions
+    );
+    let _ = writeln!(
+        out,
+        "# HELP posture_checks_total Checks this instance ran.\n# TYPE posture_checks_total counter\n\
+         posture_checks_total {}\n\
+         # HELP posture_check_failures_total Checks that could not read the cluster or write the report.\n\
+         # TYPE posture_check_failures_total counter\nposture_check_failures_total {}",
+        state.checks, state.check_failures
+    );
+    if let Some(at) = state.last_check {
+        let _ = writeln!(
+            out,
+            "# HELP posture_last_check_timestamp_seconds When the latest check completed.\n\
+             # TYPE posture_last_check_timestamp_seconds gauge\nposture_last_check_timestamp_seconds {at}\n\
+             # HELP posture_last_check_duration_seconds How long the latest check took.\n\
+             # TYPE posture_last_check_duration_seconds gauge\nposture_last_check_duration_seconds {:.3}",
+            state.last_duration.as_secs_f64()
+        );
+    }
+    out
+}

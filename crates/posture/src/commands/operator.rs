@@ -1,0 +1,90 @@
+//! `posture operator`: leader-elected checks in the cluster, a PostureReport and metrics.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use posture_kube::operator::leader::LeaderSettings;
+use posture_kube::operator::{OperatorSettings, OperatorState, metrics_text, run as run_operator};
+
+use crate::cli::{GlobalArgs, OperatorArgs};
+use crate::error::{CliError, exit};
+
+pub(crate) fn run(global: &GlobalArgs, args: &OperatorArgs) -> Result<u8, CliError> {
+    let policy = super::load_policy(global)?;
+    let interval = Duration::try_from(args.interval).unwrap_or(Duration::from_secs(300));
+    let lease_duration = Duration::try_from(args.lease_duration).unwrap_or(Duration::from_secs(15));
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "posture".into());
+        format!("{host}/{}", std::process::id())
+    });
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "kube-system".to_owned());
+    let settings = OperatorSettings {
+        leader: LeaderSettings::new(&namespace, &args.lease, &identity, lease_duration),
+        interval,
+        report: args.report.clone(),
+        policy,
+    };
+    super::block_on(async {
+        let (client, cluster) =
+            posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
+                .await
+                .map_err(CliError::Client)?;
+        let state = Arc::new(Mutex::new(OperatorState::default()));
+        let bound = serve(args.metrics, Arc::clone(&state))
+            .await
+            .map_err(|source| CliError::Metrics {
+                addr: args.metrics,
+                source,
+            })?;
+        anstream::eprintln!(
+            "operator {identity}: lease {namespace}/{}, report {namespace}/{}, every {}s; metrics: http://{bound}/metrics",
+            args.lease,
+            args.report,
+            interval.as_secs()
+        );
+        let stop = super::stop_on_signals("giving up the lease and stopping");
+        run_operator(&client, &cluster, &settings, state, stop).await;
+        Ok(exit::OK)
+    })?
+}
+
+async fn serve(
+    addr: std::net::SocketAddr,
+    state: Arc<Mutex<OperatorState>>,
+) -> std::io::Result<std::net::SocketAddr> {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let for_metrics = Arc::clone(&state);
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let text = for_metrics
+                    .lock()
+                    .map(|s| metrics_text(&s))
+                    .unwrap_or_default();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        // Ready once this instance has either checked or is standing by behind a leader.
+        .route("/readyz", get(|| async { "ok\n" }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(bound)
+}

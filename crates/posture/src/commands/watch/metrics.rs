@@ -1,0 +1,157 @@
+//! `posture watch --metrics ADDR`: what the watch sees, in Prometheus' text format, with
+//! `/healthz` and `/readyz` for whoever runs it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use posture_core::detect::{Alert, DetectorKind};
+use posture_kube::notify::NotifyCounters;
+
+/// Counters and gauges of one watch.
+#[derive(Debug, Default)]
+pub(crate) struct WatchMetrics {
+    state: Mutex<State>,
+    /// The notifier's own counters, when `--notify` is given.
+    pub(crate) notify: Mutex<Option<Arc<NotifyCounters>>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Active alerts: id → detector.
+    active: BTreeMap<String, DetectorKind>,
+    raised: BTreeMap<DetectorKind, u64>,
+    cleared: BTreeMap<DetectorKind, u64>,
+    signals: u64,
+    /// Cluster time of the newest signal, seconds since the epoch.
+    last_signal: Option<i64>,
+}
+
+impl WatchMetrics {
+    pub(crate) fn signal(&self, at: jiff::Timestamp) {
+        if let Ok(mut state) = self.state.lock() {
+            state.signals += 1;
+            state.last_signal = Some(at.as_second());
+        }
+    }
+
+    pub(crate) fn alert(&self, alert: &Alert) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let detector = alert.detector();
+        if alert.is_raised() {
+            state.active.insert(alert.id().to_owned(), detector);
+            *state.raised.entry(detector).or_default() += 1;
+        } else {
+            state.active.remove(alert.id());
+            *state.cleared.entry(detector).or_default() += 1;
+        }
+    }
+
+    /// The exposition: every detector listed, so a dashboard sees zeros rather than gaps.
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        let Ok(state) = self.state.lock() else {
+            return out;
+        };
+        let mut gauge =
+            |name: &str, kind: &str, help: &str, values: &dyn Fn(DetectorKind) -> u64| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+                for detector in DetectorKind::ALL {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{detector=\"{detector}\"}} {}",
+                        values(detector)
+                    );
+                }
+            };
+        gauge(
+            "posture_alerts_active",
+            "gauge",
+            "Alerts raised and not cleared, by detector.",
+            &|d| state.active.values().filter(|a| **a == d).count() as u64,
+        );
+        gauge(
+            "posture_alerts_raised_total",
+            "counter",
+            "Alerts raised since the watch started, by detector.",
+            &|d| state.raised.get(&d).copied().unwrap_or(0),
+        );
+        gauge(
+            "posture_alerts_cleared_total",
+            "counter",
+            "Alerts cleared since the watch started, by detector.",
+            &|d| state.cleared.get(&d).copied().unwrap_or(0),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP posture_signals_total Signals the detectors observed.\n\
+             # TYPE posture_signals_total counter\nposture_signals_total {}",
+            state.signals
+        );
+        if let Some(at) = state.last_signal {
+            let _ = writeln!(
+                out,
+                "# HELP posture_last_signal_timestamp_seconds Cluster time of the newest signal.\n\
+                 # TYPE posture_last_signal_timestamp_seconds gauge\n\
+                 posture_last_signal_timestamp_seconds {at}"
+            );
+        }
+        drop(state);
+        if let Some(notify) = self.notify.lock().ok().and_then(|n| n.clone()) {
+            let _ = writeln!(
+                out,
+                "# HELP posture_notifications_total Alerts posted to --notify, by outcome.\n\
+                 # TYPE posture_notifications_total counter"
+            );
+            for (outcome, value) in [
+                ("delivered", &notify.delivered),
+                ("failed", &notify.failed),
+                ("dropped", &notify.dropped),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "posture_notifications_total{{outcome=\"{outcome}\"}} {}",
+                    value.load(Ordering::Relaxed)
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until the process ends; returns the
+/// address bound (port 0 picks one).
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<WatchMetrics>,
+) -> std::io::Result<SocketAddr> {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ok\n" }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(bound)
+}

@@ -1,0 +1,199 @@
+//! `posture operator` on a served twin: two instances, one leads; the leader stopped, the other
+//! takes over; a fault injected into the twin shows in `/metrics` and in the PostureReport
+//! within one period. The CRD goes in with the real kubectl, from `posture crd`.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use posture_twin::Twin;
+use posture_twin::api::{RunningTwin, ServeOptions, serve};
+use posture_twin::fault::Fault;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use common::posture;
+
+/// Guards against a hang; every wait below ends on what it waits for.
+const GUARD: Duration = Duration::from_secs(90);
+const LEASE: &str = "2s";
+
+fn stored(twin: &RunningTwin, group: &str, plural: &str, name: &str) -> Option<Value> {
+    let rt = posture_twin::resources::by_plural(group, plural).expect("served");
+    let key = posture_twin::store::ObjectKey::new(rt, "kube-system", name);
+    twin.with_twin(|t| t.store.get(&key).cloned())
+}
+
+fn holder(twin: &RunningTwin) -> Option<String> {
+    stored(twin, "coordination.k8s.io", "leases", "posture-operator")
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned))
+}
+
+async fn until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let _ = stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await;
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+struct Instance {
+    child: tokio::process::Child,
+    metrics: String,
+}
+
+async fn start(kubeconfig: &str, identity: &str) -> Instance {
+    let mut command = posture(&[
+        "operator",
+        "--kubeconfig",
+        kubeconfig,
+        "--identity",
+        identity,
+        "--interval",
+        "1s",
+        "--lease-duration",
+        LEASE,
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the operator starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let metrics = tokio::time::timeout(GUARD, async {
+        while let Some(line) = lines.next_line().await.expect("stderr reads") {
+            if let Some((_, url)) = line.split_once("metrics: http://") {
+                return url.trim_end_matches("/metrics").to_owned();
+            }
+        }
+        panic!("no metrics address announced");
+    })
+    .await
+    .expect("the operator announces itself");
+    // Keep draining stderr so the operator never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Instance { child, metrics }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_period() {
+    let start_at = "2026-11-24T12:00:00Z".parse().expect("valid time");
+    let twin = serve(Twin::homelab(start_at), ServeOptions::default())
+        .await
+        .expect("the twin serves");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let kubeconfig = kubeconfig.display().to_string();
+
+    let crd = common::run(posture(&["crd"])).await.stdout;
+    let mut kubectl = std::process::Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig, "apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("kubectl runs");
+    std::io::Write::write_all(&mut kubectl.stdin.take().expect("stdin"), crd.as_bytes())
+        .expect("CRD written");
+    assert!(kubectl.wait().expect("kubectl exits").success());
+
+    let a = start(&kubeconfig, "a").await;
+    let b = start(&kubeconfig, "b").await;
+    let leader = until("a leader", || holder(&twin)).await;
+    let (mut lead, standby) = if leader == "a" { (a, b) } else { (b, a) };
+    let report = until("a PostureReport with status", || {
+        stored(&twin, "posture.dev", "posturereports", "cluster")
+            .filter(|r| r["status"]["lastCheckTime"].is_string())
+    })
+    .await;
+    assert_eq!(report["spec"]["writer"], leader.as_str());
+    // One leader only: the standby says so.
+    let standby_metrics = http_get(&standby.metrics, "/metrics").await;
+    assert!(
+        standby_metrics.contains("posture_leader 0"),
+        "{standby_metrics}"
+    );
+    assert!(
+        http_get(&lead.metrics, "/metrics")
+            .await
+            .contains("posture_leader 1")
+    );
+
+    // The leader dies without a word: the standby takes over once the record is stale.
+    lead.child.kill().await.expect("killed");
+    let killed = Instant::now();
+    let successor = until("a new leader", || holder(&twin).filter(|h| *h != leader)).await;
+    let took = killed.elapsed();
+    eprintln!("took over after {took:?} (lease {LEASE})");
+    let lease =
+        stored(&twin, "coordination.k8s.io", "leases", "posture-operator").expect("the lease");
+    assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
+    let mut survivor = standby;
+    let checked = until("the new leader's report", || {
+        stored(&twin, "posture.dev", "posturereports", "cluster")
+            .filter(|r| r["spec"]["writer"] == successor.as_str())
+    })
+    .await;
+    assert!(
+        checked["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    );
+
+    // A node stops; once the control plane marks it NotReady, the next check says so.
+    twin.inject(&Fault::StopNode {
+        node: "worker-1".into(),
+    });
+    twin.advance(jiff::SignedDuration::from_mins(2));
+    let condition = until("Preconditions to fail naming worker-1", || {
+        let report = stored(&twin, "posture.dev", "posturereports", "cluster")?;
+        let conditions = report["status"]["conditions"].as_array()?.clone();
+        conditions.into_iter().find(|c| {
+            c["type"] == "Preconditions"
+                && c["status"] == "False"
+                && c["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("worker-1"))
+        })
+    })
+    .await;
+    assert_eq!(condition["reason"], "Findings", "{condition}");
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = http_get(&survivor.metrics, "/metrics").await;
+        if metrics.lines().any(|l| {
+            l.starts_with("posture_findings{section=\"preconditions\",severity=\"error\"} ")
+                && !l.ends_with(" 0")
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("posture_findings{section=\"preconditions\",severity=\"error\"} ")
+            && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    survivor.child.kill().await.expect("killed");
+    twin.shutdown().await;
+}
