@@ -115,6 +115,10 @@ pub(crate) struct OperatorArgs {
     /// Serve /metrics, /healthz and /readyz on ADDR (port 0 picks one; the address is printed).
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9464")]
     pub(crate) metrics: std::net::SocketAddr,
+    /// Check once, write the report and exit, without an election or a metrics server: for a
+    /// CronJob (exit 1 when the check could not run).
+    #[arg(long)]
+    pub(crate) once: bool,
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,8 @@ async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
         "--dry-run=server",
         "-f",
         &deploy.join("posture-operator.yaml").display().to_string(),
+        "-f",
+        &deploy.join("posture-cronjob.yaml").display().to_string(),
     ]);
     for object in [
         "serviceaccount/posture",
@@ -62,6 +64,7 @@ async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
         "deployment.apps/posture-operator",
         "poddisruptionbudget.policy/posture-operator",
         "service/posture-operator",
+        "cronjob.batch/posture-check",
     ] {
         assert!(
             out.contains(&format!("{object} created (server dry run)")),
@@ -86,8 +89,11 @@ async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
 
 #[test]
 fn the_operator_reads_no_secrets_and_its_cluster_role_writes_nothing() {
-    let text = std::fs::read_to_string(workspace().join("deploy/posture-operator.yaml"))
-        .expect("manifests");
+    let text = ["posture-operator.yaml", "posture-cronjob.yaml"]
+        .map(|file| {
+            std::fs::read_to_string(workspace().join("deploy").join(file)).expect("manifests")
+        })
+        .join("\n---\n");
     let mut in_cluster_role = false;
     for document in text.split("\n---\n") {
         assert!(
@@ -103,7 +109,7 @@ fn the_operator_reads_no_secrets_and_its_cluster_role_writes_nothing() {
                 );
             }
         }
-        if document.contains("kind: Deployment") {
+        if document.contains("kind: Deployment") || document.contains("kind: CronJob") {
             assert!(document.contains("readOnlyRootFilesystem: true"));
             assert!(document.contains("runAsNonRoot: true"));
         }

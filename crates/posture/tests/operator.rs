@@ -197,3 +197,49 @@ async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_peri
     survivor.child.kill().await.expect("killed");
     twin.shutdown().await;
 }
+
+/// `--once`, as the CronJob in `deploy/` runs it: one check, the report written, exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_writes_the_report_and_exits() {
+    let start_at = "2026-11-24T12:00:00Z".parse().expect("valid time");
+    let twin = serve(Twin::homelab(start_at), ServeOptions::default())
+        .await
+        .expect("the twin serves");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let kubeconfig = kubeconfig.display().to_string();
+    let crd = common::run(posture(&["crd"])).await.stdout;
+    let crd_file = dir.path().join("crd.yaml");
+    std::fs::write(&crd_file, crd).expect("written");
+    let applied = std::process::Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig, "apply", "-f"])
+        .arg(&crd_file)
+        .output()
+        .expect("kubectl runs");
+    assert!(applied.status.success());
+    let out = common::run(posture(&[
+        "operator",
+        "--kubeconfig",
+        &kubeconfig,
+        "--once",
+        "--identity",
+        "cron",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("wrote kube-system/cluster"),
+        "{}",
+        out.stderr
+    );
+    let report = stored(&twin, "posture.dev", "posturereports", "cluster").expect("the report");
+    assert_eq!(report["spec"]["writer"], "cron");
+    assert!(
+        report["status"]["errors"].as_u64().is_some_and(|n| n > 0),
+        "{report}"
+    );
+    // No election happened.
+    assert!(holder(&twin).is_none());
+    twin.shutdown().await;
+}

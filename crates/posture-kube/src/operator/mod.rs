@@ -92,6 +92,19 @@ pub async fn run(
     }
 }
 
+/// One check and its report, with no election: a CronJob's run. The report's summary, or why
+/// the check could not run.
+pub async fn check_and_report(
+    client: &kube::Client,
+    cluster: &crate::ClusterEndpoint,
+    settings: &OperatorSettings,
+) -> Result<posture_core::report::Summary, String> {
+    let reports: Api<PostureReport> = Api::namespaced(client.clone(), &settings.leader.namespace);
+    check_once(client, cluster, settings, &reports)
+        .await
+        .map(|(report, _)| report.summary)
+}
+
 /// Collects, checks and writes the report; the report and how long the check took.
 async fn check_once(
     client: &kube::Client,

@@ -34,6 +34,25 @@ pub(crate) fn run(global: &GlobalArgs, args: &OperatorArgs) -> Result<u8, CliErr
             posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
                 .await
                 .map_err(CliError::Client)?;
+        if args.once {
+            return Ok(
+                match posture_kube::operator::check_and_report(&client, &cluster, &settings).await {
+                    Ok(summary) => {
+                        anstream::eprintln!(
+                            "wrote {namespace}/{}: {} error(s), {} warning(s)",
+                            args.report,
+                            summary.errors,
+                            summary.warnings
+                        );
+                        exit::OK
+                    }
+                    Err(why) => {
+                        anstream::eprintln!("error: the check did not run: {why}");
+                        exit::FINDINGS
+                    }
+                },
+            );
+        }
         let state = Arc::new(Mutex::new(OperatorState::default()));
         let bound = serve(args.metrics, Arc::clone(&state))
             .await
