@@ -88,7 +88,7 @@ async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
 }
 
 #[test]
-fn the_operator_reads_no_secrets_and_its_cluster_role_writes_nothing() {
+fn the_operator_reads_no_secrets_and_writes_only_events_cluster_wide() {
     let text = ["posture-operator.yaml", "posture-cronjob.yaml"]
         .map(|file| {
             std::fs::read_to_string(workspace().join("deploy").join(file)).expect("manifests")
@@ -100,8 +100,12 @@ fn the_operator_reads_no_secrets_and_its_cluster_role_writes_nothing() {
             !document.contains("secrets"),
             "a rule names Secrets:\n{document}"
         );
-        in_cluster_role |= document.contains("kind: ClusterRole\n");
-        if document.contains("kind: ClusterRole\n") {
+        in_cluster_role |= is_kind(document, "ClusterRole");
+        if is_kind(document, "ClusterRole") && document.contains("name: posture-events") {
+            // Its one write: Events.
+            assert!(document.contains("resources: [events]"), "{document}");
+            assert_eq!(document.matches("resources:").count(), 1, "{document}");
+        } else if is_kind(document, "ClusterRole") {
             for verb in ["create", "update", "patch", "delete"] {
                 assert!(
                     !document.contains(verb),
@@ -109,10 +113,15 @@ fn the_operator_reads_no_secrets_and_its_cluster_role_writes_nothing() {
                 );
             }
         }
-        if document.contains("kind: Deployment") || document.contains("kind: CronJob") {
+        if is_kind(document, "Deployment") || is_kind(document, "CronJob") {
             assert!(document.contains("readOnlyRootFilesystem: true"));
             assert!(document.contains("runAsNonRoot: true"));
         }
     }
     assert!(in_cluster_role);
+}
+
+/// The document's own kind (a top-level line), not a kind it refers to.
+fn is_kind(document: &str, kind: &str) -> bool {
+    document.lines().any(|l| l == format!("kind: {kind}"))
 }

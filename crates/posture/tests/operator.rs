@@ -194,6 +194,22 @@ async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_peri
             && !l.ends_with(" 0")),
         "{metrics}"
     );
+    // And a Warning Event on the node, from the operator.
+    let event = until("an Event about worker-1", || {
+        twin.with_twin(|t| {
+            let events = posture_twin::resources::by_plural("events.k8s.io", "events")?;
+            t.store
+                .list(events, None)
+                .map(|(_, e)| e.clone())
+                .find(|e| {
+                    e["regarding"]["name"] == "worker-1"
+                        && e["reportingController"] == "posture-operator"
+                })
+        })
+    })
+    .await;
+    assert_eq!(event["type"], "Warning", "{event}");
+    assert_eq!(event["reason"], "PreconditionsSecondaryReady", "{event}");
     survivor.child.kill().await.expect("killed");
     twin.shutdown().await;
 }

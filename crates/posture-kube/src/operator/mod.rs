@@ -9,8 +9,10 @@ pub mod report;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use posture_core::Policy;
 use posture_core::report::Section;
 
@@ -50,6 +52,7 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut elector = Elector::new(client, settings.leader.clone());
+    let recorder = events_recorder(client, settings);
     let reports: Api<PostureReport> = Api::namespaced(client.clone(), &settings.leader.namespace);
     let mut next_check = Instant::now();
     loop {
@@ -60,7 +63,7 @@ pub async fn run(
         }
         if leading && Instant::now() >= next_check {
             next_check = Instant::now() + settings.interval;
-            let outcome = check_once(client, cluster, settings, &reports).await;
+            let outcome = check_once(client, cluster, settings, &reports, Some(&recorder)).await;
             if let Ok(mut s) = state.lock() {
                 s.checks += 1;
                 match outcome {
@@ -100,7 +103,8 @@ pub async fn check_and_report(
     settings: &OperatorSettings,
 ) -> Result<posture_core::report::Summary, String> {
     let reports: Api<PostureReport> = Api::namespaced(client.clone(), &settings.leader.namespace);
-    check_once(client, cluster, settings, &reports)
+    let recorder = events_recorder(client, settings);
+    check_once(client, cluster, settings, &reports, Some(&recorder))
         .await
         .map(|(report, _)| report.summary)
 }
@@ -111,6 +115,7 @@ async fn check_once(
     cluster: &crate::ClusterEndpoint,
     settings: &OperatorSettings,
     reports: &Api<PostureReport>,
+    recorder: Option<&Recorder>,
 ) -> Result<(posture_core::Report, Duration), String> {
     let started = Instant::now();
     let snapshot = crate::collect(client, cluster)
@@ -160,7 +165,82 @@ async fn check_once(
         )
         .await
         .map_err(|e| crate::message::one_line(&e))?;
+    if let Some(recorder) = recorder {
+        let known = previous
+            .as_ref()
+            .and_then(|p| p.status.as_ref())
+            .map(|s| s.findings.clone())
+            .unwrap_or_default();
+        publish_new(recorder, &report, &status, &known).await;
+    }
     Ok((report, took))
+}
+
+/// Events go out as this operator, from this instance.
+fn events_recorder(client: &kube::Client, settings: &OperatorSettings) -> Recorder {
+    Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "posture-operator".into(),
+            instance: Some(settings.leader.identity.clone()),
+        },
+    )
+}
+
+/// At most this many Events per check: a cluster far from the runbook gets its report, not a
+/// flood.
+const EVENTS_PER_CHECK: usize = 20;
+
+/// A Warning Event on each object with a warning or error the previous report did not list.
+async fn publish_new(
+    recorder: &Recorder,
+    report: &posture_core::Report,
+    status: &PostureReportStatus,
+    known: &[String],
+) {
+    let new = report
+        .findings
+        .iter()
+        .filter(|f| f.severity >= posture_core::Severity::Warning)
+        .zip(status.findings.iter())
+        .filter(|(_, line)| !known.contains(line))
+        .take(EVENTS_PER_CHECK);
+    for (finding, _) in new {
+        let reference = ObjectReference {
+            api_version: Some(finding.object.api_version.clone()),
+            kind: Some(finding.object.kind.clone()),
+            namespace: finding.object.namespace.clone(),
+            name: Some(finding.object.name.clone()),
+            ..ObjectReference::default()
+        };
+        let note: String = finding.message.chars().take(1000).collect();
+        let event = Event {
+            type_: EventType::Warning,
+            reason: reason_of(&finding.id),
+            note: Some(note),
+            action: "Check".into(),
+            secondary: None,
+        };
+        if let Err(error) = recorder.publish(&event, &reference).await {
+            tracing::debug!(%error, object = %finding.object, "event not published");
+        }
+    }
+}
+
+/// `preconditions.secondary.ready` → `PreconditionsSecondaryReady`.
+fn reason_of(id: &str) -> String {
+    id.split(['.', '-'])
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<String>()
+        .chars()
+        .take(128)
+        .collect()
 }
 
 fn findings_by_section(report: &posture_core::Report) -> Vec<(Section, &'static str, u64)> {
