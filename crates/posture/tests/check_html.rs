@@ -8,8 +8,6 @@ mod common;
 use std::path::Path;
 
 use common::{posture, run};
-use posture_twin::Twin;
-use posture_twin::api::{ServeOptions, serve};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -21,13 +19,9 @@ mod browser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_html_report_shows_both_nodes_and_the_findings_with_evidence() {
-    let start = "2026-11-24T12:00:00Z".parse().expect("valid time");
-    let twin = serve(Twin::homelab(start), ServeOptions::default())
-        .await
-        .expect("twin serves");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let lab = common::serve_scenario("homelab.yaml", 1.0).await;
+    let dir = &lab.dir;
+    let kubeconfig = std::path::PathBuf::from(&lab.kubeconfig);
     let page = dir.path().join("report.html");
     let out = run(posture(&[
         "check",
@@ -61,7 +55,6 @@ async fn the_html_report_shows_both_nodes_and_the_findings_with_evidence() {
             "the page's node colours changed: {colour}"
         );
     }
-    twin.shutdown().await;
 
     if !Path::new(CHROMIUM).exists() {
         assert!(

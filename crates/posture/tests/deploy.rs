@@ -5,8 +5,6 @@
 mod common;
 
 use common::{posture, run, workspace};
-use posture_twin::Twin;
-use posture_twin::api::{ServeOptions, serve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
@@ -18,13 +16,9 @@ async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
         "deploy/crd.yaml is stale: posture crd > deploy/crd.yaml"
     );
 
-    let start = "2026-11-24T12:00:00Z".parse().expect("valid time");
-    let twin = serve(Twin::homelab(start), ServeOptions::default())
-        .await
-        .expect("the twin serves");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let lab = common::serve_scenario("homelab.yaml", 1.0).await;
+    let twin = &lab.twin;
+    let kubeconfig = std::path::PathBuf::from(&lab.kubeconfig);
     let deploy = workspace().join("deploy");
     let kubectl = |args: &[&str]| {
         let out = std::process::Command::new("kubectl")
@@ -84,7 +78,6 @@ async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
             .is_some()
     });
     assert!(!deployment, "a dry run created the Deployment");
-    twin.shutdown().await;
 }
 
 #[test]

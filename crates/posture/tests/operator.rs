@@ -7,8 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use posture_twin::Twin;
-use posture_twin::api::{RunningTwin, ServeOptions, serve};
+use posture_twin::api::RunningTwin;
 use posture_twin::fault::Fault;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -62,6 +61,20 @@ struct Instance {
     metrics: String,
 }
 
+/// The PostureReport CRD, from `posture crd`, through the real kubectl.
+async fn install_crd(kubeconfig: &str) {
+    let crd = common::run(posture(&["crd"])).await.stdout;
+    let mut kubectl = std::process::Command::new("kubectl")
+        .args(["--kubeconfig", kubeconfig, "apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("kubectl runs");
+    std::io::Write::write_all(&mut kubectl.stdin.take().expect("stdin"), crd.as_bytes())
+        .expect("CRD written");
+    assert!(kubectl.wait().expect("kubectl exits").success());
+}
+
 async fn start(kubeconfig: &str, identity: &str) -> Instance {
     let mut command = posture(&[
         "operator",
@@ -96,32 +109,16 @@ async fn start(kubeconfig: &str, identity: &str) -> Instance {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_period() {
-    let start_at = "2026-11-24T12:00:00Z".parse().expect("valid time");
-    let twin = serve(Twin::homelab(start_at), ServeOptions::default())
-        .await
-        .expect("the twin serves");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let kubeconfig = kubeconfig.display().to_string();
+    let lab = common::serve_scenario("homelab.yaml", 1.0).await;
+    let (twin, kubeconfig) = (&lab.twin, lab.kubeconfig.as_str());
+    install_crd(kubeconfig).await;
 
-    let crd = common::run(posture(&["crd"])).await.stdout;
-    let mut kubectl = std::process::Command::new("kubectl")
-        .args(["--kubeconfig", &kubeconfig, "apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("kubectl runs");
-    std::io::Write::write_all(&mut kubectl.stdin.take().expect("stdin"), crd.as_bytes())
-        .expect("CRD written");
-    assert!(kubectl.wait().expect("kubectl exits").success());
-
-    let a = start(&kubeconfig, "a").await;
-    let b = start(&kubeconfig, "b").await;
-    let leader = until("a leader", || holder(&twin)).await;
+    let a = start(kubeconfig, "a").await;
+    let b = start(kubeconfig, "b").await;
+    let leader = until("a leader", || holder(twin)).await;
     let (mut lead, standby) = if leader == "a" { (a, b) } else { (b, a) };
     let report = until("a PostureReport with status", || {
-        stored(&twin, "posture.dev", "posturereports", "cluster")
+        stored(twin, "posture.dev", "posturereports", "cluster")
             .filter(|r| r["status"]["lastCheckTime"].is_string())
     })
     .await;
@@ -141,15 +138,15 @@ async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_peri
     // The leader dies without a word: the standby takes over once the record is stale.
     lead.child.kill().await.expect("killed");
     let killed = Instant::now();
-    let successor = until("a new leader", || holder(&twin).filter(|h| *h != leader)).await;
+    let successor = until("a new leader", || holder(twin).filter(|h| *h != leader)).await;
     let took = killed.elapsed();
     eprintln!("took over after {took:?} (lease {LEASE})");
     let lease =
-        stored(&twin, "coordination.k8s.io", "leases", "posture-operator").expect("the lease");
+        stored(twin, "coordination.k8s.io", "leases", "posture-operator").expect("the lease");
     assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
     let mut survivor = standby;
     let checked = until("the new leader's report", || {
-        stored(&twin, "posture.dev", "posturereports", "cluster")
+        stored(twin, "posture.dev", "posturereports", "cluster")
             .filter(|r| r["spec"]["writer"] == successor.as_str())
     })
     .await;
@@ -165,7 +162,7 @@ async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_peri
     });
     twin.advance(jiff::SignedDuration::from_mins(2));
     let condition = until("Preconditions to fail naming worker-1", || {
-        let report = stored(&twin, "posture.dev", "posturereports", "cluster")?;
+        let report = stored(twin, "posture.dev", "posturereports", "cluster")?;
         let conditions = report["status"]["conditions"].as_array()?.clone();
         conditions.into_iter().find(|c| {
             c["type"] == "Preconditions"
@@ -211,33 +208,18 @@ async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_peri
     assert_eq!(event["type"], "Warning", "{event}");
     assert_eq!(event["reason"], "PreconditionsSecondaryReady", "{event}");
     survivor.child.kill().await.expect("killed");
-    twin.shutdown().await;
 }
 
 /// `--once`, as the CronJob in `deploy/` runs it: one check, the report written, exit 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_writes_the_report_and_exits() {
-    let start_at = "2026-11-24T12:00:00Z".parse().expect("valid time");
-    let twin = serve(Twin::homelab(start_at), ServeOptions::default())
-        .await
-        .expect("the twin serves");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let kubeconfig = kubeconfig.display().to_string();
-    let crd = common::run(posture(&["crd"])).await.stdout;
-    let crd_file = dir.path().join("crd.yaml");
-    std::fs::write(&crd_file, crd).expect("written");
-    let applied = std::process::Command::new("kubectl")
-        .args(["--kubeconfig", &kubeconfig, "apply", "-f"])
-        .arg(&crd_file)
-        .output()
-        .expect("kubectl runs");
-    assert!(applied.status.success());
+    let lab = common::serve_scenario("homelab.yaml", 1.0).await;
+    let (twin, kubeconfig) = (&lab.twin, lab.kubeconfig.as_str());
+    install_crd(kubeconfig).await;
     let out = common::run(posture(&[
         "operator",
         "--kubeconfig",
-        &kubeconfig,
+        kubeconfig,
         "--once",
         "--identity",
         "cron",
@@ -249,13 +231,12 @@ async fn once_writes_the_report_and_exits() {
         "{}",
         out.stderr
     );
-    let report = stored(&twin, "posture.dev", "posturereports", "cluster").expect("the report");
+    let report = stored(twin, "posture.dev", "posturereports", "cluster").expect("the report");
     assert_eq!(report["spec"]["writer"], "cron");
     assert!(
         report["status"]["errors"].as_u64().is_some_and(|n| n > 0),
         "{report}"
     );
     // No election happened.
-    assert!(holder(&twin).is_none());
-    twin.shutdown().await;
+    assert!(holder(twin).is_none());
 }

@@ -439,20 +439,6 @@ impl Policy {
                 });
             }
         }
-        for (i, suppression) in self.suppress.iter().enumerate() {
-            if suppression.check.trim().is_empty() {
-                violations.push(Violation {
-                    key: format!("suppress[{i}].check"),
-                    message: "names no check: give a check id or a prefix ending in *".into(),
-                });
-            }
-            if suppression.reason.trim().is_empty() {
-                violations.push(Violation {
-                    key: format!("suppress[{i}].reason"),
-                    message: "is empty: say why the finding is accepted".into(),
-                });
-            }
-        }
         if violations.is_empty() {
             Ok(())
         } else {
