@@ -119,6 +119,14 @@ pub(crate) struct OperatorArgs {
     /// CronJob (exit 1 when the check could not run).
     #[arg(long)]
     pub(crate) once: bool,
+    /// After each check, apply the runbook's changes of these sections (`preconditions`,
+    /// `ingress`, `coredns`, `longhorn`) through the apply engine: never a stage the runbook
+    /// marks APPROVAL REQUIRED, never an owned object live. Needs the write Role in deploy/.
+    #[arg(long, value_name = "SECTION", value_delimiter = ',', value_parser = parse_plan_section)]
+    pub(crate) enforce: Vec<posture_core::report::Section>,
+    /// Where --enforce keeps each run's journal (a writable volume in a pod).
+    #[arg(long, value_name = "DIR", default_value = "/tmp/posture")]
+    pub(crate) journal_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -626,6 +634,13 @@ pub(crate) fn parse_rate(value: &str) -> Result<f64, String> {
             "expected a share between 0.0 and 1.0, got {value:?}"
         )),
     }
+}
+
+/// One plan section by the name `--section` takes.
+fn parse_plan_section(value: &str) -> Result<posture_core::report::Section, String> {
+    posture_core::plan::parse_section(value).ok_or_else(|| {
+        format!("expected one of preconditions, ingress, coredns, longhorn; got {value:?}")
+    })
 }
 
 /// The name to show in usage lines: `kubectl posture` when installed as a kubectl plugin.

@@ -50,6 +50,8 @@ async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
         &deploy.join("posture-operator.yaml").display().to_string(),
         "-f",
         &deploy.join("posture-cronjob.yaml").display().to_string(),
+        "-f",
+        &deploy.join("posture-enforce.yaml").display().to_string(),
     ]);
     for object in [
         "serviceaccount/posture",
@@ -59,6 +61,7 @@ async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
         "poddisruptionbudget.policy/posture-operator",
         "service/posture-operator",
         "cronjob.batch/posture-check",
+        "clusterrole.rbac.authorization.k8s.io/posture-enforce",
     ] {
         assert!(
             out.contains(&format!("{object} created (server dry run)")),

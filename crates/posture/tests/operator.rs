@@ -240,3 +240,81 @@ async fn once_writes_the_report_and_exits() {
     // No election happened.
     assert!(holder(twin).is_none());
 }
+
+/// `--enforce ingress,longhorn`: the ingress stage is applied through the engine, and the
+/// Longhorn stages, which the runbook marks APPROVAL REQUIRED, are left and named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enforce_applies_the_named_sections_but_never_a_stage_needing_approval() {
+    // Fast enough that rollouts finish in real seconds; lease renew gaps judged loosely, as
+    // the apply tests do at this speed.
+    let lab = common::serve_scenario("homelab.yaml", 200.0).await;
+    let (twin, kubeconfig) = (&lab.twin, lab.kubeconfig.as_str());
+    install_crd(kubeconfig).await;
+    let policy = lab.dir.path().join("posture.yaml");
+    std::fs::write(&policy, "detect:\n  leases:\n    renewGapFactor: 100\n").expect("policy");
+    let replicas = || {
+        twin.with_twin(|t| {
+            let deployments =
+                posture_twin::resources::by_plural("apps", "deployments").expect("served");
+            t.store
+                .get(&posture_twin::store::ObjectKey::new(
+                    deployments,
+                    "haproxy-controller",
+                    "haproxy-kubernetes-ingress",
+                ))
+                .and_then(|d| d["spec"]["replicas"].as_i64())
+        })
+    };
+    let setting = || {
+        twin.with_twin(|t| {
+            let settings =
+                posture_twin::resources::by_plural("longhorn.io", "settings").expect("served");
+            t.store
+                .get(&posture_twin::store::ObjectKey::new(
+                    settings,
+                    "longhorn-system",
+                    "default-replica-count",
+                ))
+                .map(|s| s["value"].clone())
+        })
+    };
+    assert_eq!(replicas(), Some(1));
+    let longhorn_before = setting();
+    let journals = lab.dir.path().join("journals");
+    let out = common::run(posture(&[
+        "operator",
+        "--kubeconfig",
+        kubeconfig,
+        "--config",
+        &policy.display().to_string(),
+        "--once",
+        "--enforce",
+        "ingress,longhorn",
+        "--journal-dir",
+        &journals.display().to_string(),
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("enforce: applied"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("left for approval: 2.4 Longhorn"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(replicas(), Some(2), "the ingress stage was applied");
+    assert_eq!(setting(), longhorn_before, "no Longhorn stage was applied");
+    let journal = std::fs::read_dir(&journals)
+        .expect("the journal directory")
+        .next()
+        .expect("a journal")
+        .expect("an entry");
+    let text = std::fs::read_to_string(journal.path()).expect("journal");
+    assert!(text.contains("\"record\":\"applied\""), "{text}");
+    let report = stored(twin, "posture.dev", "posturereports", "cluster").expect("the report");
+    assert!(
+        report["status"]["lastEnforcement"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("applied")),
+        "{report}"
+    );
+}

@@ -3,6 +3,7 @@
 //! per section, the counts, the findings) in its namespace. Read-only: it writes only its Lease
 //! and its report.
 
+pub mod enforce;
 pub mod leader;
 pub mod report;
 
@@ -19,13 +20,15 @@ use posture_core::report::Section;
 use leader::{Elector, LeaderSettings};
 use report::{PostureReport, PostureReportSpec, PostureReportStatus, status_of};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OperatorSettings {
     pub leader: LeaderSettings,
     pub interval: Duration,
     /// The report's name, in the leader's namespace.
     pub report: String,
     pub policy: Policy,
+    /// `--enforce`: the sections to apply after each check.
+    pub enforce: Option<enforce::Enforcement>,
 }
 
 /// What `/metrics` shows, updated by the loop.
@@ -101,12 +104,23 @@ pub async fn check_and_report(
     client: &kube::Client,
     cluster: &crate::ClusterEndpoint,
     settings: &OperatorSettings,
-) -> Result<posture_core::report::Summary, String> {
+) -> Result<(posture_core::report::Summary, Option<String>), String> {
     let reports: Api<PostureReport> = Api::namespaced(client.clone(), &settings.leader.namespace);
     let recorder = events_recorder(client, settings);
-    check_once(client, cluster, settings, &reports, Some(&recorder))
+    check_once(client, cluster, settings, &reports, Some(&recorder)).await?;
+    let written = reports
+        .get(&settings.report)
         .await
-        .map(|(report, _)| report.summary)
+        .map_err(|e| crate::message::one_line(&e))?;
+    let status = written.status.unwrap_or_default();
+    let summary = posture_core::report::Summary {
+        errors: status.errors as usize,
+        warnings: status.warnings as usize,
+        infos: status.infos as usize,
+        suppressed: status.suppressed as usize,
+        ..posture_core::report::Summary::default()
+    };
+    Ok((summary, status.last_enforcement))
 }
 
 /// Collects, checks and writes the report; the report and how long the check took.
@@ -123,6 +137,33 @@ async fn check_once(
         .map_err(|e| crate::message::one_line(&e))?;
     let report = posture_core::checks::run(&snapshot, &settings.policy);
     let took = started.elapsed();
+    let enforced = match &settings.enforce {
+        None => None,
+        Some(enforcement) => Some(
+            match enforce::enforceable(
+                &snapshot,
+                &settings.policy,
+                &cluster.server,
+                &enforcement.sections,
+            ) {
+                Err(why) => why,
+                Ok((plan, left_out)) => {
+                    let done = enforce::apply(
+                        enforcement,
+                        &cluster.server,
+                        &plan,
+                        settings.policy.detect.clone(),
+                    )
+                    .await;
+                    if left_out.is_empty() {
+                        done
+                    } else {
+                        format!("{done}; left for approval: {}", left_out.join("; "))
+                    }
+                }
+            },
+        ),
+    };
     let previous = reports
         .get_opt(&settings.report)
         .await
@@ -140,12 +181,13 @@ async fn check_once(
             .await
             .map_err(|e| crate::message::one_line(&e))?;
     }
-    let status: PostureReportStatus = status_of(
+    let mut status: PostureReportStatus = status_of(
         &report,
         jiff::Timestamp::now(),
         took,
         previous.as_ref().and_then(|p| p.status.as_ref()),
     );
+    status.last_enforcement = enforced;
     let patch = serde_json::json!({
         "spec": {"intervalSeconds": settings.interval.as_secs(), "writer": settings.leader.identity},
     });

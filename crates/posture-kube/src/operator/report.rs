@@ -47,6 +47,9 @@ pub struct PostureReportStatus {
     pub conditions: Vec<SectionCondition>,
     /// The warnings and errors, one line each (`SEVERITY CHECK-ID OBJECT: MESSAGE`).
     pub findings: Vec<String>,
+    /// With `--enforce`: what the latest check's enforcement did, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_enforcement: Option<String>,
 }
 
 /// A Kubernetes-style condition for one section.
@@ -144,6 +147,7 @@ pub fn status_of(
                 )
             })
             .collect(),
+        last_enforcement: None,
     }
 }
 

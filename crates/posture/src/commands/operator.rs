@@ -23,27 +23,45 @@ pub(crate) fn run(global: &GlobalArgs, args: &OperatorArgs) -> Result<u8, CliErr
         .namespace
         .clone()
         .unwrap_or_else(|| "kube-system".to_owned());
-    let settings = OperatorSettings {
+    let mut settings = OperatorSettings {
         leader: LeaderSettings::new(&namespace, &args.lease, &identity, lease_duration),
         interval,
         report: args.report.clone(),
         policy,
+        enforce: None,
     };
     super::block_on(async {
         let (client, cluster) =
             posture_kube::client_from(global.kubeconfig.as_deref(), global.context.as_deref())
                 .await
                 .map_err(CliError::Client)?;
+        if !args.enforce.is_empty() {
+            let (apply_client, _) = posture_kube::apply::client_for_apply(
+                global.kubeconfig.as_deref(),
+                global.context.as_deref(),
+            )
+            .await
+            .map_err(CliError::Client)?;
+            settings.enforce = Some(posture_kube::operator::enforce::Enforcement {
+                sections: args.enforce.clone(),
+                journal_dir: args.journal_dir.clone(),
+                client: apply_client,
+                timeout: Duration::from_secs(30 * 60),
+            });
+        }
         if args.once {
             return Ok(
                 match posture_kube::operator::check_and_report(&client, &cluster, &settings).await {
-                    Ok(summary) => {
+                    Ok((summary, enforced)) => {
                         anstream::eprintln!(
                             "wrote {namespace}/{}: {} error(s), {} warning(s)",
                             args.report,
                             summary.errors,
                             summary.warnings
                         );
+                        if let Some(enforced) = enforced {
+                            anstream::eprintln!("enforce: {enforced}");
+                        }
                         exit::OK
                     }
                     Err(why) => {
