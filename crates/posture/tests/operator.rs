@@ -191,6 +191,15 @@ async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_peri
             && !l.ends_with(" 0")),
         "{metrics}"
     );
+    // Each Longhorn volume's robustness and replicas per node.
+    assert!(
+        metrics.contains("posture_volume_robustness{volume=\"pvc-"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("posture_volume_replicas{volume=\"pvc-"),
+        "{metrics}"
+    );
     // And a Warning Event on the node, from the operator.
     let event = until("an Event about worker-1", || {
         twin.with_twin(|t| {

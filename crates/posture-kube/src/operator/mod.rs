@@ -44,6 +44,49 @@ pub struct OperatorState {
     /// Findings of the latest check by (section, severity).
     pub findings: Vec<(Section, &'static str, u64)>,
     pub suppressed: u64,
+    /// Longhorn volumes as the latest check read them.
+    pub volumes: Vec<VolumeState>,
+}
+
+/// One Longhorn volume: its robustness and its working replicas per node.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct VolumeState {
+    pub name: String,
+    pub robustness: String,
+    pub replicas_per_node: Vec<(String, u64)>,
+}
+
+/// The volumes of `snapshot`, with the replicas Longhorn has not marked failed, per node.
+pub fn volumes_of(snapshot: &posture_core::Snapshot) -> Vec<VolumeState> {
+    let Some(longhorn) = &snapshot.longhorn else {
+        return Vec::new();
+    };
+    longhorn
+        .volumes
+        .iter()
+        .map(|volume| {
+            let mut per_node: std::collections::BTreeMap<String, u64> =
+                std::collections::BTreeMap::new();
+            for replica in longhorn
+                .replicas
+                .iter()
+                .filter(|r| r.volume_name() == Some(volume.name()) && !r.is_failed())
+            {
+                if let Some(node) = replica.node_id() {
+                    *per_node.entry(node.to_owned()).or_default() += 1;
+                }
+            }
+            VolumeState {
+                name: volume.name().to_owned(),
+                robustness: volume
+                    .status
+                    .robustness
+                    .clone()
+                    .unwrap_or_else(|| "unknown".to_owned()),
+                replicas_per_node: per_node.into_iter().collect(),
+            }
+        })
+        .collect()
 }
 
 /// Runs until `stop` becomes true; gives the lease up on the way out.
@@ -70,7 +113,8 @@ pub async fn run(
             if let Ok(mut s) = state.lock() {
                 s.checks += 1;
                 match outcome {
-                    Ok((report, took)) => {
+                    Ok((report, took, volumes)) => {
+                        s.volumes = volumes;
                         s.last_check = Some(jiff::Timestamp::now().as_second());
                         s.last_duration = took;
                         s.suppressed = report.summary.suppressed as u64;
@@ -130,7 +174,7 @@ async fn check_once(
     settings: &OperatorSettings,
     reports: &Api<PostureReport>,
     recorder: Option<&Recorder>,
-) -> Result<(posture_core::Report, Duration), String> {
+) -> Result<(posture_core::Report, Duration, Vec<VolumeState>), String> {
     let started = Instant::now();
     let snapshot = crate::collect(client, cluster)
         .await
@@ -215,7 +259,7 @@ async fn check_once(
             .unwrap_or_default();
         publish_new(recorder, &report, &status, &known).await;
     }
-    Ok((report, took))
+    Ok((report, took, volumes_of(&snapshot)))
 }
 
 /// Events go out as this operator, from this instance.
@@ -344,6 +388,34 @@ pub fn metrics_text(state: &OperatorState) -> String {
          # TYPE posture_check_failures_total counter\nposture_check_failures_total {}",
         state.checks, state.check_failures
     );
+    let _ = writeln!(
+        out,
+        "# HELP posture_volume_robustness 1 for each Longhorn volume's robustness as last read.\n\
+         # TYPE posture_volume_robustness gauge"
+    );
+    for volume in &state.volumes {
+        let _ = writeln!(
+            out,
+            "posture_volume_robustness{{volume=\"{}\",robustness=\"{}\"}} 1",
+            label(&volume.name),
+            label(&volume.robustness)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP posture_volume_replicas Working replicas of each Longhorn volume, per node.\n\
+         # TYPE posture_volume_replicas gauge"
+    );
+    for volume in &state.volumes {
+        for (node, count) in &volume.replicas_per_node {
+            let _ = writeln!(
+                out,
+                "posture_volume_replicas{{volume=\"{}\",node=\"{}\"}} {count}",
+                label(&volume.name),
+                label(node)
+            );
+        }
+    }
     if let Some(at) = state.last_check {
         let _ = writeln!(
             out,
@@ -355,4 +427,39 @@ pub fn metrics_text(state: &OperatorState) -> String {
         );
     }
     out
+}
+
+/// A label value as Prometheus' text format escapes it.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn metrics_list_each_volume_with_its_replicas_per_node() {
+        let state = OperatorState {
+            volumes: vec![VolumeState {
+                name: "pvc-1".into(),
+                robustness: "degraded".into(),
+                replicas_per_node: vec![("a".into(), 2)],
+            }],
+            ..OperatorState::default()
+        };
+        let text = metrics_text(&state);
+        assert!(
+            text.contains("posture_volume_robustness{volume=\"pvc-1\",robustness=\"degraded\"} 1")
+        );
+        assert!(text.contains("posture_volume_replicas{volume=\"pvc-1\",node=\"a\"} 2"));
+    }
 }
