@@ -17,7 +17,6 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::fault::Fault;
-use crate::resources::RESOURCES;
 use crate::sim::Simulation;
 use crate::store::Store;
 
@@ -85,13 +84,14 @@ impl Twin {
         twin.create_scenario_objects("gitops-overlay.yaml", GITOPS_OVERLAY)
             .expect("the embedded overlay is valid");
         let tracking = "argocd.argoproj.io/tracking-id";
-        for (plural, kind) in [
-            ("deployments", "Deployment"),
-            ("poddisruptionbudgets", "PodDisruptionBudget"),
+        for (group, plural, kind) in [
+            ("apps", "deployments", "Deployment"),
+            ("policy", "poddisruptionbudgets", "PodDisruptionBudget"),
         ] {
             let id = format!("ingress:apps/{kind}:haproxy-controller/haproxy-kubernetes-ingress");
+            let rt = resources::by_plural(group, plural).expect("the twin serves it");
             twin.mark(
-                plural,
+                rt,
                 "haproxy-controller",
                 "haproxy-kubernetes-ingress",
                 "annotations",
@@ -103,7 +103,8 @@ impl Twin {
             ("kustomize.toolkit.fluxcd.io/name", "apps"),
             ("kustomize.toolkit.fluxcd.io/namespace", "flux-system"),
         ] {
-            twin.mark("statefulsets", "apps", "qdrant", "labels", key, value);
+            let rt = resources::by_plural("apps", "statefulsets").expect("the twin serves it");
+            twin.mark(rt, "apps", "qdrant", "labels", key, value);
         }
         twin.store.compact();
         twin
@@ -112,16 +113,13 @@ impl Twin {
     /// Sets one label or annotation on an object the twin holds, if it holds it.
     fn mark(
         &mut self,
-        plural: &str,
+        rt: &'static resources::ResourceType,
         namespace: &str,
         name: &str,
         map: &str,
         key: &str,
         value: &str,
     ) {
-        let Some(rt) = RESOURCES.iter().find(|r| r.plural == plural) else {
-            return;
-        };
         let object_key = store::ObjectKey::new(rt, namespace, name);
         let Some(mut object) = self.store.get(&object_key).cloned() else {
             return;

@@ -40,22 +40,6 @@ async fn until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-async fn http_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return String::new();
-    };
-    let _ = stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await;
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response).await;
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
-}
-
 struct Instance {
     child: tokio::process::Child,
     metrics: String,
@@ -124,13 +108,13 @@ async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_peri
     .await;
     assert_eq!(report["spec"]["writer"], leader.as_str());
     // One leader only: the standby says so.
-    let standby_metrics = http_get(&standby.metrics, "/metrics").await;
+    let standby_metrics = common::http_get(&standby.metrics, "/metrics").await;
     assert!(
         standby_metrics.contains("posture_leader 0"),
         "{standby_metrics}"
     );
     assert!(
-        http_get(&lead.metrics, "/metrics")
+        common::http_get(&lead.metrics, "/metrics")
             .await
             .contains("posture_leader 1")
     );
@@ -176,7 +160,7 @@ async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_peri
     assert_eq!(condition["reason"], "Findings", "{condition}");
     let mut metrics = String::new();
     for _ in 0..100 {
-        metrics = http_get(&survivor.metrics, "/metrics").await;
+        metrics = common::http_get(&survivor.metrics, "/metrics").await;
         if metrics.lines().any(|l| {
             l.starts_with("posture_findings{section=\"preconditions\",severity=\"error\"} ")
                 && !l.ends_with(" 0")

@@ -266,27 +266,6 @@ async fn pin_to_primary_pins_the_unplaced_workload_with_approval() {
     assert_eq!(selector["kubernetes.io/hostname"], "miniserver");
 }
 
-/// `GET path` over plain HTTP/1.0, the body.
-async fn http_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connects");
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .expect("request sent");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response read");
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_show_a_crash_loop_as_an_active_alert() {
     use tokio::io::{AsyncBufReadExt, BufReader};
@@ -317,12 +296,12 @@ async fn metrics_show_a_crash_loop_as_an_active_alert() {
     })
     .await
     .expect("the address is announced");
-    let before = http_get(&addr, "/metrics").await;
+    let before = common::http_get(&addr, "/metrics").await;
     assert!(
         before.contains("posture_alerts_active{detector=\"crash-loop\"} 0"),
         "{before}"
     );
-    assert_eq!(http_get(&addr, "/healthz").await, "ok\n");
+    assert_eq!(common::http_get(&addr, "/healthz").await, "ok\n");
 
     crash_loop_gitea(&twin);
     // The JSON alert on stdout says the detectors saw it; the metrics then say so too.
@@ -337,7 +316,7 @@ async fn metrics_show_a_crash_loop_as_an_active_alert() {
     })
     .await
     .expect("a crash-loop alert is raised");
-    let after = http_get(&addr, "/metrics").await;
+    let after = common::http_get(&addr, "/metrics").await;
     assert!(
         after.contains("posture_alerts_active{detector=\"crash-loop\"} 1"),
         "{after}"

@@ -293,28 +293,9 @@ impl Engine<'_> {
                         answer = Some(Event::ClusterIdentity(id));
                     }
                     Effect::AcquireLock => {
-                        let deadline = Instant::now() + self.settings.lock_wait;
-                        let mut told = false;
-                        let taken = loop {
-                            let taken = retrying(
-                                || lock::acquire(&self.client, &self.settings.lock),
-                                |e| matches!(e, LockError::Api(e) if transient(e)),
-                            )
+                        let taken = self
+                            .acquire_waiting(|holder, wait| narrator.lock_wait(holder, wait))
                             .await;
-                            let now = Instant::now();
-                            match &taken {
-                                Err(LockError::Held { holder })
-                                    if now < deadline && !self.interrupted() =>
-                                {
-                                    if !told {
-                                        narrator.lock_wait(holder, self.settings.lock_wait);
-                                        told = true;
-                                    }
-                                    tokio::time::sleep(LOCK_POLL.min(deadline - now)).await;
-                                }
-                                _ => break taken,
-                            }
-                        };
                         answer = Some(match taken {
                             Ok(lock) => {
                                 *held = Some(lock);
@@ -404,6 +385,35 @@ impl Engine<'_> {
         }
         outcome.state = state;
         Ok(outcome)
+    }
+
+    /// Takes the cluster lock, retrying transient API errors; while another run holds it,
+    /// asks again every [`LOCK_POLL`] for up to `lock_wait` (unless interrupted), telling
+    /// `on_wait` once whom it waits for.
+    pub(crate) async fn acquire_waiting(
+        &self,
+        mut on_wait: impl FnMut(&str, Duration),
+    ) -> Result<HeldLock, LockError> {
+        let deadline = Instant::now() + self.settings.lock_wait;
+        let mut told = false;
+        loop {
+            let taken = retrying(
+                || lock::acquire(&self.client, &self.settings.lock),
+                |e| matches!(e, LockError::Api(e) if transient(e)),
+            )
+            .await;
+            let now = Instant::now();
+            match &taken {
+                Err(LockError::Held { holder }) if now < deadline && !self.interrupted() => {
+                    if !told {
+                        on_wait(holder, self.settings.lock_wait);
+                        told = true;
+                    }
+                    tokio::time::sleep(LOCK_POLL.min(deadline - now)).await;
+                }
+                _ => return taken,
+            }
+        }
     }
 
     fn interrupted(&self) -> bool {

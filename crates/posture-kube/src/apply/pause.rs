@@ -13,7 +13,7 @@
 //!   someone changed meanwhile is left as they set it and reported.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use posture_core::apply::journal::{JOURNAL_SCHEMA, JournalHeader, replay, resume_point};
@@ -22,7 +22,7 @@ use posture_core::pause::{Controllers, Held, PausePlan, plan_pause};
 use posture_core::plan::Plan;
 use serde_json::{Value, json};
 
-use super::lock::{self, HeldLock, LockError};
+use super::lock::HeldLock;
 use super::{ApproveAll, Approver, Engine, EngineError, EngineSettings, Outcome};
 use crate::journal::{JournalFile, JournalIoError};
 use crate::watch::act::journal::rollback_plan;
@@ -30,9 +30,6 @@ use crate::watch::act::journal::rollback_plan;
 /// The pause journal's header names this instead of a plan hash, as `watch --act` journals do,
 /// so `posture rollback` rebuilds the pause from the journal alone.
 pub const PAUSE_JOURNAL_HEADER: &str = "act:pause";
-
-/// How often a run waiting for the lock asks again.
-const LOCK_POLL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PauseError {
@@ -136,25 +133,13 @@ impl Engine<'_> {
         result
     }
 
-    /// Takes the lock for the whole paused run, waiting up to `lock_wait` for another holder.
+    /// Takes the lock for the whole paused run, waiting up to `lock_wait` as a plain run does.
     async fn take_lock(&self) -> Result<HeldLock, PauseError> {
-        let deadline = Instant::now() + self.settings.lock_wait;
-        let mut told = false;
-        loop {
-            match lock::acquire(&self.client, &self.settings.lock).await {
-                Ok(held) => return Ok(held),
-                Err(LockError::Held { holder }) if Instant::now() < deadline => {
-                    if !told {
-                        super::narrate::Narrator::new(true)
-                            .lock_wait(&holder, self.settings.lock_wait);
-                        told = true;
-                    }
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    tokio::time::sleep(LOCK_POLL.min(left)).await;
-                }
-                Err(e) => return Err(PauseError::Lock(super::error_chain(&e))),
-            }
-        }
+        self.acquire_waiting(|holder, wait| {
+            super::narrate::Narrator::new(true).lock_wait(holder, wait);
+        })
+        .await
+        .map_err(|e| PauseError::Lock(super::error_chain(&e)))
     }
 
     async fn paused_locked(

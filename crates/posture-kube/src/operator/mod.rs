@@ -113,7 +113,12 @@ pub async fn run(
             if let Ok(mut s) = state.lock() {
                 s.checks += 1;
                 match outcome {
-                    Ok((report, took, volumes)) => {
+                    Ok(Checked {
+                        report,
+                        took,
+                        volumes,
+                        ..
+                    }) => {
                         s.volumes = volumes;
                         s.last_check = Some(jiff::Timestamp::now().as_second());
                         s.last_duration = took;
@@ -151,20 +156,17 @@ pub async fn check_and_report(
 ) -> Result<(posture_core::report::Summary, Option<String>), String> {
     let reports: Api<PostureReport> = Api::namespaced(client.clone(), &settings.leader.namespace);
     let recorder = events_recorder(client, settings);
-    check_once(client, cluster, settings, &reports, Some(&recorder)).await?;
-    let written = reports
-        .get(&settings.report)
-        .await
-        .map_err(|e| crate::message::one_line(&e))?;
-    let status = written.status.unwrap_or_default();
-    let summary = posture_core::report::Summary {
-        errors: status.errors as usize,
-        warnings: status.warnings as usize,
-        infos: status.infos as usize,
-        suppressed: status.suppressed as usize,
-        ..posture_core::report::Summary::default()
-    };
-    Ok((summary, status.last_enforcement))
+    let checked = check_once(client, cluster, settings, &reports, Some(&recorder)).await?;
+    Ok((checked.report.summary, checked.enforced))
+}
+
+/// One check, as [`check_once`] made and wrote it.
+struct Checked {
+    report: posture_core::Report,
+    took: Duration,
+    volumes: Vec<VolumeState>,
+    /// What `--enforce` did, in words.
+    enforced: Option<String>,
 }
 
 /// Collects, checks and writes the report; the report and how long the check took.
@@ -174,7 +176,7 @@ async fn check_once(
     settings: &OperatorSettings,
     reports: &Api<PostureReport>,
     recorder: Option<&Recorder>,
-) -> Result<(posture_core::Report, Duration, Vec<VolumeState>), String> {
+) -> Result<Checked, String> {
     let started = Instant::now();
     let snapshot = crate::collect(client, cluster)
         .await
@@ -231,7 +233,7 @@ async fn check_once(
         took,
         previous.as_ref().and_then(|p| p.status.as_ref()),
     );
-    status.last_enforcement = enforced;
+    status.last_enforcement = enforced.clone();
     let patch = serde_json::json!({
         "spec": {"intervalSeconds": settings.interval.as_secs(), "writer": settings.leader.identity},
     });
@@ -259,7 +261,12 @@ async fn check_once(
             .unwrap_or_default();
         publish_new(recorder, &report, &status, &known).await;
     }
-    Ok((report, took, volumes_of(&snapshot)))
+    Ok(Checked {
+        report,
+        took,
+        volumes: volumes_of(&snapshot),
+        enforced,
+    })
 }
 
 /// Events go out as this operator, from this instance.
@@ -313,20 +320,9 @@ async fn publish_new(
     }
 }
 
-/// `preconditions.secondary.ready` → `PreconditionsSecondaryReady`.
+/// An event reason: the check id in PascalCase, at most 128 characters as the API allows.
 fn reason_of(id: &str) -> String {
-    id.split(['.', '-'])
-        .map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
-        .collect::<String>()
-        .chars()
-        .take(128)
-        .collect()
+    report::pascal_case(id).chars().take(128).collect()
 }
 
 fn findings_by_section(report: &posture_core::Report) -> Vec<(Section, &'static str, u64)> {

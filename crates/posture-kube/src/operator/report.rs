@@ -153,9 +153,13 @@ pub fn status_of(
 
 /// `control-plane` → `ControlPlane`.
 fn condition_type(section: Section) -> String {
-    section
-        .as_str()
-        .split('-')
+    pascal_case(section.as_str())
+}
+
+/// `preconditions.secondary.ready` → `PreconditionsSecondaryReady`: words split on `.` and `-`,
+/// each capitalised, as Kubernetes spells condition types and event reasons.
+pub(crate) fn pascal_case(text: &str) -> String {
+    text.split(['.', '-'])
         .map(|word| {
             let mut chars = word.chars();
             chars

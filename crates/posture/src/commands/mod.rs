@@ -6,6 +6,7 @@ pub(crate) mod demo;
 mod docs;
 mod drill;
 mod host;
+pub(crate) mod metrics_http;
 mod operator;
 mod plan;
 mod rollback;

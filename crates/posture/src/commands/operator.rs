@@ -72,12 +72,15 @@ pub(crate) fn run(global: &GlobalArgs, args: &OperatorArgs) -> Result<u8, CliErr
             );
         }
         let state = Arc::new(Mutex::new(OperatorState::default()));
-        let bound = serve(args.metrics, Arc::clone(&state))
-            .await
-            .map_err(|source| CliError::Metrics {
-                addr: args.metrics,
-                source,
-            })?;
+        let scraped = Arc::clone(&state);
+        let bound = super::metrics_http::serve(args.metrics, move || {
+            scraped.lock().map(|s| metrics_text(&s)).unwrap_or_default()
+        })
+        .await
+        .map_err(|source| CliError::Metrics {
+            addr: args.metrics,
+            source,
+        })?;
         anstream::eprintln!(
             "operator {identity}: lease {namespace}/{}, report {namespace}/{}, every {}s; metrics: http://{bound}/metrics",
             args.lease,
@@ -88,40 +91,4 @@ pub(crate) fn run(global: &GlobalArgs, args: &OperatorArgs) -> Result<u8, CliErr
         run_operator(&client, &cluster, &settings, state, stop).await;
         Ok(exit::OK)
     })?
-}
-
-async fn serve(
-    addr: std::net::SocketAddr,
-    state: Arc<Mutex<OperatorState>>,
-) -> std::io::Result<std::net::SocketAddr> {
-    use axum::routing::get;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let for_metrics = Arc::clone(&state);
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let text = for_metrics
-                    .lock()
-                    .map(|s| metrics_text(&s))
-                    .unwrap_or_default();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )],
-                        text,
-                    )
-                }
-            }),
-        )
-        .route("/healthz", get(|| async { "ok\n" }))
-        // Ready once this instance has either checked or is standing by behind a leader.
-        .route("/readyz", get(|| async { "ok\n" }));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(bound)
 }

@@ -108,7 +108,8 @@ impl Session {
     async fn start_outputs(&mut self, args: &WatchArgs) -> Result<(), CliError> {
         if let Some(addr) = args.metrics {
             let metrics = std::sync::Arc::new(metrics::WatchMetrics::default());
-            let bound = metrics::serve(addr, std::sync::Arc::clone(&metrics))
+            let scraped = std::sync::Arc::clone(&metrics);
+            let bound = super::metrics_http::serve(addr, move || scraped.render())
                 .await
                 .map_err(|source| CliError::Metrics { addr, source })?;
             anstream::eprintln!("metrics: http://{bound}/metrics");

@@ -213,43 +213,7 @@ pub(crate) fn sarif(report: &Report, fail: &FailPolicy) -> Value {
         })
         .collect();
     let index_of = |id: &str| report.checks.iter().position(|c| c.id == id);
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|finding| {
-            let mut result = json!({
-                "ruleId": finding.id,
-                "level": level(finding.severity, fail),
-                "message": {"text": finding.message},
-                "locations": [{
-                    "logicalLocations": [{
-                        "name": finding.object.name,
-                        "fullyQualifiedName": finding.object.to_string(),
-                        "kind": "resource",
-                    }],
-                }],
-                "properties": {
-                    "severity": finding.severity.as_str(),
-                    "object": finding.object,
-                    "evidence": finding.evidence,
-                    "remediation": finding.remediation,
-                },
-            });
-            if let Some(index) = index_of(&finding.id) {
-                result["ruleIndex"] = json!(index);
-            }
-            result
-        })
-        .collect();
-    let mut results = results;
-    // Suppressed findings are results too, marked as SARIF marks them: inSource for an
-    // annotation on the object, external for the policy file.
-    for suppressed in &report.suppressed {
-        let finding = &suppressed.finding;
-        let kind = match suppressed.suppressed_by {
-            posture_core::suppress::SuppressedBy::Annotation => "inSource",
-            posture_core::suppress::SuppressedBy::Policy => "external",
-        };
+    let result = |finding: &Finding, properties: Value| {
         let mut result = json!({
             "ruleId": finding.id,
             "level": level(finding.severity, fail),
@@ -261,13 +225,42 @@ pub(crate) fn sarif(report: &Report, fail: &FailPolicy) -> Value {
                     "kind": "resource",
                 }],
             }],
-            "suppressions": [{"kind": kind, "justification": suppressed.reason}],
-            "properties": {"severity": finding.severity.as_str(), "object": finding.object},
+            "properties": properties,
         });
         if let Some(index) = index_of(&finding.id) {
             result["ruleIndex"] = json!(index);
         }
-        results.push(result);
+        result
+    };
+    let mut results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|finding| {
+            result(
+                finding,
+                json!({
+                    "severity": finding.severity.as_str(),
+                    "object": finding.object,
+                    "evidence": finding.evidence,
+                    "remediation": finding.remediation,
+                }),
+            )
+        })
+        .collect();
+    // Suppressed findings are results too, marked as SARIF marks them: inSource for an
+    // annotation on the object, external for the policy file.
+    for suppressed in &report.suppressed {
+        let finding = &suppressed.finding;
+        let kind = match suppressed.suppressed_by {
+            posture_core::suppress::SuppressedBy::Annotation => "inSource",
+            posture_core::suppress::SuppressedBy::Policy => "external",
+        };
+        let mut entry = result(
+            finding,
+            json!({"severity": finding.severity.as_str(), "object": finding.object}),
+        );
+        entry["suppressions"] = json!([{"kind": kind, "justification": suppressed.reason}]);
+        results.push(entry);
     }
     let unknown: Vec<Value> = report
         .checks
