@@ -97,6 +97,10 @@ pub(crate) struct OperatorArgs {
     /// How often the leader checks the cluster.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
     pub(crate) interval: jiff::SignedDuration,
+    /// After a change the watch sees (a pod placed or gone, a node's readiness, endpoints,
+    /// Longhorn), check again once the cluster has been quiet this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub(crate) debounce: jiff::SignedDuration,
     /// Namespace of the Lease and the PostureReport (default: the pod's own, else kube-system).
     #[arg(long, value_name = "NAME", env = "POD_NAMESPACE")]
     pub(crate) namespace: Option<String>,

@@ -60,19 +60,23 @@ async fn install_crd(kubeconfig: &str) {
 }
 
 async fn start(kubeconfig: &str, identity: &str) -> Instance {
-    let mut command = posture(&[
+    start_with(kubeconfig, identity, &["--interval", "1s"]).await
+}
+
+async fn start_with(kubeconfig: &str, identity: &str, more: &[&str]) -> Instance {
+    let mut args = vec![
         "operator",
         "--kubeconfig",
         kubeconfig,
         "--identity",
         identity,
-        "--interval",
-        "1s",
         "--lease-duration",
         LEASE,
         "--metrics",
         "127.0.0.1:0",
-    ]);
+    ];
+    args.extend(more);
+    let mut command = posture(&args);
     command.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("the operator starts");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
@@ -201,6 +205,111 @@ async fn one_instance_leads_the_other_takes_over_and_a_fault_shows_within_a_peri
     assert_eq!(event["type"], "Warning", "{event}");
     assert_eq!(event["reason"], "PreconditionsSecondaryReady", "{event}");
     survivor.child.kill().await.expect("killed");
+}
+
+/// The metric `name{labels}`'s value in `text`, if listed.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `posture_checks_total` once it reaches `at_least` (the report is written just before the
+/// check is counted).
+async fn checks_counted(instance: &Instance, at_least: f64) -> f64 {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let text = common::http_get(&instance.metrics, "/metrics").await;
+        let counted = metric(&text, "posture_checks_total").unwrap_or(0.0);
+        if counted >= at_least {
+            return counted;
+        }
+        assert!(Instant::now() < deadline, "never {at_least} checks: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// With an hour between periodic checks, a change the watch sees still reaches the report in
+/// seconds: a stopped node, then a crash loop, whose alert the leader's detectors raise and
+/// `/metrics` and the report both show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_watch_sees_brings_the_check_forward_and_alerts_reach_the_report() {
+    let lab = common::serve_scenario("homelab.yaml", 1.0).await;
+    let (twin, kubeconfig) = (&lab.twin, lab.kubeconfig.as_str());
+    install_crd(kubeconfig).await;
+    let mut lead = start_with(
+        kubeconfig,
+        "solo",
+        &["--interval", "1h", "--debounce", "500ms"],
+    )
+    .await;
+    let first = until("the first report", || {
+        stored(twin, "posture.dev", "posturereports", "cluster")
+            .filter(|r| r["status"]["lastCheckTime"].is_string())
+    })
+    .await;
+    let before = checks_counted(&lead, 1.0).await;
+
+    let started = Instant::now();
+    twin.inject(&Fault::StopNode {
+        node: "worker-1".into(),
+    });
+    twin.advance(jiff::SignedDuration::from_mins(2));
+    until("a check after the node went NotReady", || {
+        let report = stored(twin, "posture.dev", "posturereports", "cluster")?;
+        (report["status"]["lastCheckTime"] != first["status"]["lastCheckTime"]
+            && report["status"]["findings"]
+                .as_array()?
+                .iter()
+                .any(|f| f.as_str().is_some_and(|f| f.contains("worker-1"))))
+        .then_some(())
+    })
+    .await;
+    eprintln!(
+        "checked {:?} after the fault (interval 1h)",
+        started.elapsed()
+    );
+    checks_counted(&lead, before + 1.0).await;
+
+    // A crash loop: the detectors raise it, /metrics counts it, the report lists it.
+    twin.inject(&Fault::StartNode {
+        node: "worker-1".into(),
+    });
+    let pod = twin.with_twin(|t| {
+        let pods = posture_twin::resources::by_plural("", "pods").expect("served");
+        t.store
+            .list(pods, Some("apps"))
+            .find(|(_, p)| p["metadata"]["labels"]["app"] == "gitea")
+            .and_then(|(_, p)| p["metadata"]["name"].as_str().map(str::to_owned))
+            .expect("a gitea pod")
+    });
+    twin.inject(&Fault::CrashLoop {
+        namespace: "apps".into(),
+        pod: pod.clone(),
+    });
+    let deadline = Instant::now() + GUARD;
+    let metrics = loop {
+        twin.advance(jiff::SignedDuration::from_secs(30));
+        let text = common::http_get(&lead.metrics, "/metrics").await;
+        let active = metric(&text, "posture_alerts_active{detector=\"crash-loop\"}").unwrap_or(0.0)
+            + metric(&text, "posture_alerts_active{detector=\"restart-loop\"}").unwrap_or(0.0);
+        if active > 0.0 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no alert raised: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(metric(&metrics, "posture_signals_total").is_some_and(|n| n > 0.0));
+    let alerts = until("the alert in the report", || {
+        let report = stored(twin, "posture.dev", "posturereports", "cluster")?;
+        let alerts = report["status"]["alerts"].as_array()?.clone();
+        alerts
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| a.contains(&pod)))
+            .then_some(alerts)
+    })
+    .await;
+    assert!(!alerts.is_empty());
+    lead.child.kill().await.expect("killed");
 }
 
 /// `--once`, as the CronJob in `deploy/` runs it: one check, the report written, exit 0.

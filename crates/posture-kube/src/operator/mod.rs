@@ -1,11 +1,14 @@
 //! `posture operator`: the checks running in the cluster. Instances elect a leader on a Lease;
-//! the leader collects and checks every interval and keeps a `PostureReport` (status conditions
-//! per section, the counts, the findings) in its namespace. Read-only: it writes only its Lease
-//! and its report.
+//! the leader collects and checks every interval, and soon after the cluster changes, runs the
+//! watch detectors all the while, and keeps a `PostureReport` (status conditions per section,
+//! the counts, the findings, the active alerts) in its namespace. Read-only: it writes only its
+//! Lease, its report and Events, unless told to `--enforce`.
 
 pub mod enforce;
+mod feed;
 pub mod leader;
 pub mod report;
+pub mod schedule;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +18,12 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use posture_core::Policy;
+use posture_core::detect::{Alert, Detectors};
 use posture_core::report::Section;
+
+use crate::watch::Update;
+use crate::watch::metrics::AlertMetrics;
+use schedule::CheckSchedule;
 
 use leader::{Elector, LeaderSettings};
 use report::{PostureReport, PostureReportSpec, PostureReportStatus, status_of};
@@ -24,6 +32,8 @@ use report::{PostureReport, PostureReportSpec, PostureReportStatus, status_of};
 pub struct OperatorSettings {
     pub leader: LeaderSettings,
     pub interval: Duration,
+    /// How long the cluster must be quiet after a change before the check it brings forward.
+    pub debounce: Duration,
     /// The report's name, in the leader's namespace.
     pub report: String,
     pub policy: Policy,
@@ -90,60 +100,189 @@ pub fn volumes_of(snapshot: &posture_core::Snapshot) -> Vec<VolumeState> {
 }
 
 /// Runs until `stop` becomes true; gives the lease up on the way out.
+///
+/// While it leads, the instance also watches the cluster: the watch detectors run on every
+/// signal (their alerts in `alerts` and in the report), and a signal about something `check`
+/// judges (a pod placed or gone, a node's readiness, endpoints, Longhorn) brings the next check
+/// forward, debounced by [`schedule::CheckSchedule`]. A standby watches nothing.
 pub async fn run(
     client: &kube::Client,
     cluster: &crate::ClusterEndpoint,
     settings: &OperatorSettings,
     state: Arc<Mutex<OperatorState>>,
+    alerts: Arc<AlertMetrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut elector = Elector::new(client, settings.leader.clone());
     let recorder = events_recorder(client, settings);
     let reports: Api<PostureReport> = Api::namespaced(client.clone(), &settings.leader.namespace);
-    let mut next_check = Instant::now();
+    let mut schedule = CheckSchedule::new(settings.interval, settings.debounce, Instant::now());
+    let mut watching: Option<Watching> = None;
+    let mut next_round = Instant::now();
     loop {
-        let leading = elector.round().await;
-        if let Ok(mut s) = state.lock() {
-            s.leader = leading;
-            s.lease_transitions = elector.transitions;
-        }
-        if leading && Instant::now() >= next_check {
-            next_check = Instant::now() + settings.interval;
-            let outcome = check_once(client, cluster, settings, &reports, Some(&recorder)).await;
+        if Instant::now() >= next_round {
+            let leading = elector.round().await;
+            next_round = Instant::now() + settings.leader.retry_period;
             if let Ok(mut s) = state.lock() {
-                s.checks += 1;
-                match outcome {
-                    Ok(Checked {
-                        report,
-                        took,
-                        volumes,
-                        ..
-                    }) => {
-                        s.volumes = volumes;
-                        s.last_check = Some(jiff::Timestamp::now().as_second());
-                        s.last_duration = took;
-                        s.suppressed = report.summary.suppressed as u64;
-                        s.findings = findings_by_section(&report);
-                    }
-                    Err(error) => {
-                        s.check_failures += 1;
-                        tracing::warn!(%error, "check failed");
-                    }
+                s.leader = leading;
+                s.lease_transitions = elector.transitions;
+            }
+            if !leading {
+                schedule.standby(Instant::now());
+                if watching.take().is_some() {
+                    alerts.forget_active();
                 }
+            } else if watching.is_none() {
+                watching = Some(Watching::start(client, settings));
             }
         }
-        if !leading {
-            // A standby checks as soon as it leads.
-            next_check = Instant::now();
+        let leading = watching.is_some();
+        if leading && schedule.is_due(Instant::now()) {
+            schedule.checked(Instant::now());
+            let active = watching.as_ref().map(Watching::lines).unwrap_or_default();
+            let outcome = check_once(
+                client,
+                cluster,
+                settings,
+                &reports,
+                Some(&recorder),
+                &active,
+            )
+            .await;
+            record(&state, outcome);
         }
+        let wake = if leading {
+            next_round.min(schedule.due_at())
+        } else {
+            next_round
+        };
         tokio::select! {
-            _ = tokio::time::sleep(settings.leader.retry_period) => {}
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            fed = async {
+                match watching.as_mut() {
+                    Some(w) => w.feed.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(w) = watching.as_mut()
+                    && w.take(fed, &alerts)
+                {
+                    schedule.changed(Instant::now());
+                }
+                if watching.as_ref().is_some_and(|w| w.ended) {
+                    // Started again at the next round.
+                    watching = None;
+                    alerts.forget_active();
+                }
+            }
             _ = stop.changed() => {}
         }
         if *stop.borrow() {
             elector.release().await;
             return;
         }
+    }
+}
+
+/// Records a check's outcome for `/metrics`.
+fn record(state: &Mutex<OperatorState>, outcome: Result<Checked, String>) {
+    let Ok(mut s) = state.lock() else {
+        return;
+    };
+    s.checks += 1;
+    match outcome {
+        Ok(Checked {
+            report,
+            took,
+            volumes,
+            ..
+        }) => {
+            s.volumes = volumes;
+            s.last_check = Some(jiff::Timestamp::now().as_second());
+            s.last_duration = took;
+            s.suppressed = report.summary.suppressed as u64;
+            s.findings = findings_by_section(&report);
+        }
+        Err(error) => {
+            s.check_failures += 1;
+            tracing::warn!(%error, "check failed");
+        }
+    }
+}
+
+/// The leader's watch and the detectors it feeds.
+struct Watching {
+    feed: feed::WatchFeed,
+    detectors: Detectors,
+    /// Active alerts: id → line for the report.
+    active: std::collections::BTreeMap<String, String>,
+    ended: bool,
+}
+
+impl Watching {
+    fn start(client: &kube::Client, settings: &OperatorSettings) -> Self {
+        let lease = (&*settings.leader.namespace, &*settings.leader.name);
+        Self {
+            feed: feed::WatchFeed::start(client, lease),
+            detectors: Detectors::new(&settings.policy.detect),
+            active: std::collections::BTreeMap::new(),
+            ended: false,
+        }
+    }
+
+    /// Takes one update; true when it is news of a change `check` should look at.
+    fn take(&mut self, fed: Option<feed::Fed>, metrics: &AlertMetrics) -> bool {
+        let (update, news) = match fed {
+            Some(feed::Fed::Update { update, news }) => (update, news),
+            Some(feed::Fed::Ended(why)) => {
+                tracing::warn!(%why, "the watch ended; starting another");
+                self.ended = true;
+                return false;
+            }
+            None => {
+                self.ended = true;
+                return false;
+            }
+        };
+        match update {
+            Update::Signals(signals) => {
+                let mut changed = false;
+                for signal in &signals {
+                    metrics.signal(signal.at);
+                    changed |= news && feed::signal_changes_posture(signal);
+                    for alert in self.detectors.observe(signal) {
+                        metrics.alert(&alert);
+                        // A raised or cleared alert is news for the report.
+                        changed = true;
+                        match &alert {
+                            Alert::Raised {
+                                id,
+                                detector,
+                                subject,
+                                message,
+                                ..
+                            } => {
+                                self.active
+                                    .insert(id.clone(), format!("{detector} {subject}: {message}"));
+                            }
+                            Alert::Cleared { id, .. } => {
+                                self.active.remove(id);
+                            }
+                        }
+                    }
+                }
+                changed
+            }
+            Update::Object { kind, .. } => news && feed::object_changes_posture(kind),
+            Update::Note(note) => {
+                tracing::debug!(%note, "watch");
+                false
+            }
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.active.values().cloned().collect()
     }
 }
 
@@ -156,7 +295,7 @@ pub async fn check_and_report(
 ) -> Result<(posture_core::report::Summary, Option<String>), String> {
     let reports: Api<PostureReport> = Api::namespaced(client.clone(), &settings.leader.namespace);
     let recorder = events_recorder(client, settings);
-    let checked = check_once(client, cluster, settings, &reports, Some(&recorder)).await?;
+    let checked = check_once(client, cluster, settings, &reports, Some(&recorder), &[]).await?;
     Ok((checked.report.summary, checked.enforced))
 }
 
@@ -176,6 +315,7 @@ async fn check_once(
     settings: &OperatorSettings,
     reports: &Api<PostureReport>,
     recorder: Option<&Recorder>,
+    alerts: &[String],
 ) -> Result<Checked, String> {
     let started = Instant::now();
     let snapshot = crate::collect(client, cluster)
@@ -234,6 +374,7 @@ async fn check_once(
         previous.as_ref().and_then(|p| p.status.as_ref()),
     );
     status.last_enforcement = enforced.clone();
+    status.alerts = alerts.to_vec();
     let patch = serde_json::json!({
         "spec": {"intervalSeconds": settings.interval.as_secs(), "writer": settings.leader.identity},
     });

@@ -47,6 +47,10 @@ pub struct PostureReportStatus {
     pub conditions: Vec<SectionCondition>,
     /// The warnings and errors, one line each (`SEVERITY CHECK-ID OBJECT: MESSAGE`).
     pub findings: Vec<String>,
+    /// The watch detectors' alerts active at the latest check, one line each
+    /// (`DETECTOR SUBJECT: MESSAGE`); empty from a check with no watch (`--once`).
+    #[serde(default)]
+    pub alerts: Vec<String>,
     /// With `--enforce`: what the latest check's enforcement did, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_enforcement: Option<String>,
@@ -147,6 +151,7 @@ pub fn status_of(
                 )
             })
             .collect(),
+        alerts: Vec::new(),
         last_enforcement: None,
     }
 }

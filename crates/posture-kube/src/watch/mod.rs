@@ -14,6 +14,7 @@
 
 pub mod act;
 mod clock;
+pub mod metrics;
 mod sources;
 
 use std::collections::HashMap;
@@ -116,6 +117,8 @@ pub struct SignalWatch {
     /// When the clock was last refreshed for a burst of events.
     refreshed: std::time::Instant,
     tick_every: Duration,
+    /// Leases of the caller's own (namespace, name), no part of the control plane it watches.
+    own_leases: Vec<(String, String)>,
 }
 
 impl Drop for SignalWatch {
@@ -155,6 +158,7 @@ pub async fn start(
         pending: notes.into_iter().map(Update::Note).collect(),
         refreshed: std::time::Instant::now(),
         tick_every: options.tick_every,
+        own_leases: Vec::new(),
     })
 }
 
@@ -193,6 +197,14 @@ impl SignalWatch {
     /// caller that took one of those objects has not yet seen the cluster as it stands.)
     pub fn is_synced(&self) -> bool {
         self.listed.len() >= self.tasks.len() && self.pending.is_empty()
+    }
+
+    /// Leaves the Lease `namespace/name` out of what the detectors see: the caller's own (an
+    /// operator's election), which is no part of the cluster's control plane. Call it before
+    /// the first [`SignalWatch::next`].
+    pub fn ignore_lease(&mut self, namespace: &str, name: &str) {
+        self.own_leases
+            .push((namespace.to_owned(), name.to_owned()));
     }
 
     fn min_refresh(&self) -> Duration {
@@ -287,18 +299,18 @@ impl SignalWatch {
     }
 
     /// The object as JSON with its `apiVersion`/`kind` (watch items may omit them), or `None`
-    /// for leases outside the namespaces the runbook watches, and for posture's own apply lock,
-    /// which is no part of the cluster's control plane.
+    /// for leases outside the namespaces the runbook watches, and for posture's own: the apply
+    /// lock and those the caller names, no part of the cluster's control plane.
     fn relevant(&self, kind: WatchedKind, object: DynamicObject) -> Option<Value> {
-        if kind == WatchedKind::Lease
-            && (!object
-                .metadata
-                .namespace
-                .as_deref()
-                .is_some_and(|ns| LEASE_NAMESPACES.contains(&ns))
-                || object.metadata.name.as_deref() == Some(crate::apply::lock::LOCK_NAME))
-        {
-            return None;
+        if kind == WatchedKind::Lease {
+            let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
+            let name = object.metadata.name.as_deref().unwrap_or_default();
+            if !LEASE_NAMESPACES.contains(&namespace)
+                || name == crate::apply::lock::LOCK_NAME
+                || (self.own_leases.iter()).any(|(ns, n)| ns == namespace && n == name)
+            {
+                return None;
+            }
         }
         serde_json::to_value(&object).ok()
     }
@@ -353,6 +365,7 @@ mod tests {
             pending: VecDeque::new(),
             refreshed: std::time::Instant::now(),
             tick_every: Duration::from_secs(3600),
+            own_leases: Vec::new(),
         }
     }
 

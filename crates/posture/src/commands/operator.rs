@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use posture_kube::operator::leader::LeaderSettings;
 use posture_kube::operator::{OperatorSettings, OperatorState, metrics_text, run as run_operator};
+use posture_kube::watch::metrics::AlertMetrics;
 
 use crate::cli::{GlobalArgs, OperatorArgs};
 use crate::error::{CliError, exit};
@@ -26,6 +27,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &OperatorArgs) -> Result<u8, CliErr
     let mut settings = OperatorSettings {
         leader: LeaderSettings::new(&namespace, &args.lease, &identity, lease_duration),
         interval,
+        debounce: Duration::try_from(args.debounce).unwrap_or(Duration::from_secs(10)),
         report: args.report.clone(),
         policy,
         enforce: None,
@@ -72,9 +74,12 @@ pub(crate) fn run(global: &GlobalArgs, args: &OperatorArgs) -> Result<u8, CliErr
             );
         }
         let state = Arc::new(Mutex::new(OperatorState::default()));
-        let scraped = Arc::clone(&state);
+        let alerts = Arc::new(AlertMetrics::default());
+        let (scraped, scraped_alerts) = (Arc::clone(&state), Arc::clone(&alerts));
         let bound = super::metrics_http::serve(args.metrics, move || {
-            scraped.lock().map(|s| metrics_text(&s)).unwrap_or_default()
+            let mut text = scraped.lock().map(|s| metrics_text(&s)).unwrap_or_default();
+            text.push_str(&scraped_alerts.render());
+            text
         })
         .await
         .map_err(|source| CliError::Metrics {
@@ -88,7 +93,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &OperatorArgs) -> Result<u8, CliErr
             interval.as_secs()
         );
         let stop = super::stop_on_signals("giving up the lease and stopping");
-        run_operator(&client, &cluster, &settings, state, stop).await;
+        run_operator(&client, &cluster, &settings, state, alerts, stop).await;
         Ok(exit::OK)
     })?
 }

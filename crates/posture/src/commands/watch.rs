@@ -21,7 +21,6 @@ use crate::error::{CliError, exit};
 use crate::render::alert::{alert_line, alert_moves, counter_moves_line};
 
 mod act;
-mod metrics;
 
 pub(crate) fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<u8, CliError> {
     if let Some(action) = args.act {
@@ -63,7 +62,7 @@ struct Session {
     /// When `workloads` was last read.
     workloads_read: Option<std::time::Instant>,
     /// `--metrics`: what the detectors saw, served as Prometheus metrics.
-    metrics: Option<std::sync::Arc<metrics::WatchMetrics>>,
+    metrics: Option<std::sync::Arc<posture_kube::watch::metrics::AlertMetrics>>,
     /// `--notify`: alerts posted to a webhook, off the detectors' path.
     notifier: Option<(posture_kube::notify::Notifier, String, Duration)>,
 }
@@ -107,7 +106,8 @@ impl Session {
     /// Starts the metrics server and the notifier the arguments ask for.
     async fn start_outputs(&mut self, args: &WatchArgs) -> Result<(), CliError> {
         if let Some(addr) = args.metrics {
-            let metrics = std::sync::Arc::new(metrics::WatchMetrics::default());
+            let metrics =
+                std::sync::Arc::new(posture_kube::watch::metrics::AlertMetrics::default());
             let scraped = std::sync::Arc::clone(&metrics);
             let bound = super::metrics_http::serve(addr, move || scraped.render())
                 .await

@@ -24,6 +24,8 @@ pub struct Output {
 }
 
 /// `posture ARGS` from the workspace root, without colour and without the caller's kubeconfig.
+/// A test that fails before it stops the process still stops it: a process left behind would
+/// keep talking to whatever server takes its twin's port next.
 pub fn posture(args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_posture"));
     command
@@ -32,7 +34,8 @@ pub fn posture(args: &[&str]) -> tokio::process::Command {
         .env("NO_COLOR", "1")
         .env("KUBECONFIG", "/nonexistent/kubeconfig")
         .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null());
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
     command
 }
 

@@ -1,20 +1,20 @@
-//! `posture watch --metrics ADDR`: what the watch sees, in Prometheus' text format, with
-//! `/healthz` and `/readyz` for whoever runs it.
+//! What the detectors of a watch saw, in Prometheus' text format: served by
+//! `posture watch --metrics ADDR` and by the operator's leader, which runs the same detectors.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use crate::notify::NotifyCounters;
 use posture_core::detect::{Alert, DetectorKind};
-use posture_kube::notify::NotifyCounters;
 
 /// Counters and gauges of one watch.
 #[derive(Debug, Default)]
-pub(crate) struct WatchMetrics {
+pub struct AlertMetrics {
     state: Mutex<State>,
     /// The notifier's own counters, when `--notify` is given.
-    pub(crate) notify: Mutex<Option<Arc<NotifyCounters>>>,
+    pub notify: Mutex<Option<Arc<NotifyCounters>>>,
 }
 
 #[derive(Debug, Default)]
@@ -28,15 +28,15 @@ struct State {
     last_signal: Option<i64>,
 }
 
-impl WatchMetrics {
-    pub(crate) fn signal(&self, at: jiff::Timestamp) {
+impl AlertMetrics {
+    pub fn signal(&self, at: jiff::Timestamp) {
         if let Ok(mut state) = self.state.lock() {
             state.signals += 1;
             state.last_signal = Some(at.as_second());
         }
     }
 
-    pub(crate) fn alert(&self, alert: &Alert) {
+    pub fn alert(&self, alert: &Alert) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -50,8 +50,16 @@ impl WatchMetrics {
         }
     }
 
+    /// Forgets the active alerts (the counters stay): an operator that stops leading stops
+    /// watching, and its alerts are no longer its to report.
+    pub fn forget_active(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.active.clear();
+        }
+    }
+
     /// The exposition: every detector listed, so a dashboard sees zeros rather than gaps.
-    pub(crate) fn render(&self) -> String {
+    pub fn render(&self) -> String {
         let mut out = String::new();
         let Ok(state) = self.state.lock() else {
             return out;
