@@ -329,21 +329,45 @@ async fn unknown_context_is_a_config_error() {
     assert!(out.stderr.contains("elsewhere"), "{}", out.stderr);
 }
 
-#[cfg(unix)]
+/// `cargo install` puts `kubectl-posture` beside `posture`: the real kubectl finds it on the
+/// PATH and runs it as `kubectl posture`, whose usage lines say so.
 #[tokio::test]
-async fn installed_as_a_kubectl_plugin_it_says_so() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let plugin = dir.path().join("kubectl-posture");
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_posture"), &plugin).expect("symlink");
-    let mut command = tokio::process::Command::new(&plugin);
-    command.arg("--help").env("NO_COLOR", "1");
-    let out = run(command).await;
-    assert_eq!(out.code, 0);
+async fn the_real_kubectl_runs_the_installed_plugin() {
+    let plugin = std::path::Path::new(env!("CARGO_BIN_EXE_kubectl-posture"));
+    let dir = plugin.parent().expect("the binaries' directory");
+    let path = std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .expect("a PATH");
+    let kubectl = |args: &[&str]| {
+        let mut command = tokio::process::Command::new("kubectl");
+        command
+            .args(args)
+            .current_dir(common::workspace())
+            .env("PATH", &path)
+            .env("NO_COLOR", "1");
+        command
+    };
+    let out = run(kubectl(&["plugin", "list"])).await;
+    assert!(out.stdout.contains("kubectl-posture"), "{}", out.stdout);
+    let out = run(kubectl(&["posture", "--help"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout.contains("Usage: kubectl posture"),
         "{}",
         out.stdout
     );
+    let out = run(kubectl(&[
+        "posture",
+        "check",
+        "--snapshot",
+        "scenarios/homelab.yaml",
+        "-o",
+        "json",
+    ]))
+    .await;
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("a JSON report");
+    assert!(report["findings"].as_array().is_some_and(|f| !f.is_empty()));
 }
 
 /// An empty file or empty stdin is not a cluster: a CI job fed the wrong input must not go green.
@@ -427,4 +451,17 @@ async fn fail_on_unknown_fails_on_unknown_checks() {
     ]))
     .await;
     assert_eq!(out.code, 1, "{}", out.stderr);
+}
+
+/// The package has two binaries, so `cargo run` (README's first command) needs to know which.
+#[test]
+fn cargo_run_runs_posture() {
+    let manifest = std::fs::read_to_string(common::workspace().join("crates/posture/Cargo.toml"))
+        .expect("the manifest");
+    assert!(
+        manifest
+            .lines()
+            .any(|l| l.trim() == "default-run = \"posture\""),
+        "{manifest}"
+    );
 }
