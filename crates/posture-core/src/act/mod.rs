@@ -11,8 +11,7 @@ use crate::drill::observed::DRILL_TAINT_KEY;
 pub use crate::facts::UNSCHEDULABLE_TAINT;
 use crate::plan::patch::{Edit, PatchBuildError, PinnedPatch, build, path};
 use crate::plan::{
-    Action, Change, ClusterIdentity, Delivery, ObservedVersion, PLAN_SCHEMA, Plan, PlanOptions,
-    PostCondition, Stage,
+    Action, Change, ClusterIdentity, Delivery, ObservedVersion, Plan, PostCondition, Stage,
 };
 
 /// An action a person may approve while watching.
@@ -203,18 +202,14 @@ pub fn plan(
             object: object.clone(),
         },
     };
-    let mut plan = Plan {
-        schema: PLAN_SCHEMA.to_owned(),
+    let plan = Plan::outside_planner(
         cluster,
-        source: format!("watch --act {}", act.name()),
-        options: PlanOptions::default(),
-        primary: None,
-        secondary: None,
-        observed: vec![ObservedVersion {
+        format!("watch --act {}", act.name()),
+        vec![ObservedVersion {
             object: object.clone(),
             resource_version,
         }],
-        stages: vec![Stage {
+        vec![Stage {
             id: stage,
             section: Section::Risks,
             title: format!("watch --act {}", act.name()),
@@ -222,11 +217,7 @@ pub fn plan(
             rationale: "the runbook's Act during a storm".into(),
             changes: vec![change],
         }],
-        notes: Vec::new(),
-        blockers: Vec::new(),
-        sha256: String::new(),
-    };
-    plan.sha256 = plan.content_hash();
+    );
     Ok(Some(plan))
 }
 

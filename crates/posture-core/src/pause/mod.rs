@@ -19,8 +19,7 @@ use crate::object::ObjectRef;
 use crate::ownership::Owner;
 use crate::plan::patch::{Edit, PatchBuildError, build, path};
 use crate::plan::{
-    Action, Change, ClusterIdentity, Delivery, ObservedVersion, PLAN_SCHEMA, Plan, PlanOptions,
-    PostCondition, Stage,
+    Action, Change, ClusterIdentity, Delivery, ObservedVersion, Plan, PostCondition, Stage,
 };
 use crate::report::Section;
 
@@ -288,15 +287,11 @@ impl Pauser {
 
     fn finish(self, cluster: ClusterIdentity, source: &str) -> PausePlan {
         let plan = (!self.changes.is_empty()).then(|| {
-            let mut plan = Plan {
-                schema: PLAN_SCHEMA.to_owned(),
+            Plan::outside_planner(
                 cluster,
-                source: source.to_owned(),
-                options: PlanOptions::default(),
-                primary: None,
-                secondary: None,
-                observed: self.observed,
-                stages: vec![Stage {
+                source.to_owned(),
+                self.observed,
+                vec![Stage {
                     id: PAUSE_STAGE.to_owned(),
                     section: Section::Risks,
                     title: "Pause what would undo or fight this run's changes".to_owned(),
@@ -306,12 +301,7 @@ impl Pauser {
                         .to_owned(),
                     changes: self.changes,
                 }],
-                notes: Vec::new(),
-                blockers: Vec::new(),
-                sha256: String::new(),
-            };
-            plan.sha256 = plan.content_hash();
-            plan
+            )
         });
         PausePlan {
             plan,

@@ -47,15 +47,11 @@ fn change(object: ObjectRef, owner: Option<Owner>, replicas: i64, live: bool) ->
 }
 
 fn plan(changes: Vec<Change>) -> Plan {
-    Plan {
-        schema: PLAN_SCHEMA.into(),
-        cluster: cluster(),
-        source: "test".into(),
-        options: PlanOptions::default(),
-        primary: None,
-        secondary: None,
-        observed: Vec::new(),
-        stages: vec![Stage {
+    Plan::outside_planner(
+        cluster(),
+        "test".into(),
+        Vec::new(),
+        vec![Stage {
             id: "s".into(),
             section: Section::Ingress,
             title: String::new(),
@@ -63,10 +59,7 @@ fn plan(changes: Vec<Change>) -> Plan {
             rationale: String::new(),
             changes,
         }],
-        notes: Vec::new(),
-        blockers: Vec::new(),
-        sha256: String::new(),
-    }
+    )
 }
 
 fn application(name: &str, self_heal: bool) -> Value {

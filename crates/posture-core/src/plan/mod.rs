@@ -443,6 +443,31 @@ fn finish_stage(
 }
 
 impl Plan {
+    /// A plan made outside the runbook's planner (a pause, a `watch --act`, the undo of one):
+    /// default options, no topology, no notes, its hash sealed.
+    pub fn outside_planner(
+        cluster: ClusterIdentity,
+        source: String,
+        observed: Vec<ObservedVersion>,
+        stages: Vec<Stage>,
+    ) -> Self {
+        let mut plan = Plan {
+            schema: PLAN_SCHEMA.to_owned(),
+            cluster,
+            source,
+            options: PlanOptions::default(),
+            primary: None,
+            secondary: None,
+            observed,
+            stages,
+            notes: Vec::new(),
+            blockers: Vec::new(),
+            sha256: String::new(),
+        };
+        plan.sha256 = plan.content_hash();
+        plan
+    }
+
     pub fn is_empty(&self) -> bool {
         self.stages.is_empty()
     }

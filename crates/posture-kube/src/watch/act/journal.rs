@@ -9,9 +9,7 @@ use posture_core::Section;
 use posture_core::apply::journal::{
     AppliedChange, JournalHeader, Operation, ParsedJournal, Record, replay,
 };
-use posture_core::plan::{
-    Action, Change, Delivery, ObservedVersion, PLAN_SCHEMA, Plan, PlanOptions, PostCondition, Stage,
-};
+use posture_core::plan::{Action, Change, Delivery, ObservedVersion, Plan, PostCondition, Stage};
 
 /// The header's `planSha256` of a journal `watch --act` wrote starts with this.
 pub const ACT_JOURNAL_PREFIX: &str = "act:";
@@ -100,20 +98,12 @@ pub fn rollback_plan(
             }),
         }
     }
-    let mut plan = Plan {
-        schema: PLAN_SCHEMA.to_owned(),
-        cluster: journal.header.cluster.clone(),
-        source: journal.header.plan_sha256.clone(),
-        options: PlanOptions::default(),
-        primary: None,
-        secondary: None,
+    let plan = Plan::outside_planner(
+        journal.header.cluster.clone(),
+        journal.header.plan_sha256.clone(),
         observed,
         stages,
-        notes: Vec::new(),
-        blockers: Vec::new(),
-        sha256: String::new(),
-    };
-    plan.sha256 = plan.content_hash();
+    );
     Ok((plan, state.rollback_queue()))
 }
 
