@@ -454,26 +454,23 @@ async fn show_live_sees_an_owner_delivered_change_arrive() {
         .flatten()
         .filter(|op| op["op"] != "test")
         .collect();
-    let patched = tokio::process::Command::new("kubectl")
-        .args([
-            "--kubeconfig",
-            &lab.kubeconfig,
+    let forward = serde_json::to_string(&forward).expect("JSON");
+    let name = change["object"]["name"].as_str().expect("a name");
+    common::kubectl(
+        &lab.kubeconfig,
+        &[
             "-n",
             "kube-system",
             "patch",
             "deployment",
-        ])
-        .arg(change["object"]["name"].as_str().expect("a name"))
-        .args(["--type", "json", "-p"])
-        .arg(serde_json::to_string(&forward).expect("JSON"))
-        .output()
-        .await
-        .expect("kubectl runs");
-    assert!(
-        patched.status.success(),
-        "{}",
-        String::from_utf8_lossy(&patched.stderr)
-    );
+            name,
+            "--type",
+            "json",
+            "-p",
+            &forward,
+        ],
+    )
+    .await;
     let shown = run(lab.posture(&["show", &plan, "--live"])).await;
     assert!(
         shown
@@ -589,12 +586,11 @@ async fn rollback_restores_what_a_killed_paused_run_left_paused() {
 
     // The killed run's lock stays until its lease expires; the person frees it as the lock's
     // own warning says.
-    let freed = std::process::Command::new("kubectl")
-        .args(["--kubeconfig", &lab.kubeconfig, "-n", "kube-system"])
-        .args(["delete", "lease", "posture-lock"])
-        .output()
-        .expect("kubectl runs");
-    assert!(freed.status.success(), "{freed:?}");
+    common::kubectl(
+        &lab.kubeconfig,
+        &["-n", "kube-system", "delete", "lease", "posture-lock"],
+    )
+    .await;
 
     let out = run(lab.posture(&["rollback", "--approve", "--journal", &journal])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);

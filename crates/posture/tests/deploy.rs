@@ -7,6 +7,12 @@ mod common;
 
 use common::{posture, run, workspace};
 
+/// `kubectl ARGS` against the twin, which must succeed: what it printed, both streams.
+async fn run_kubectl(kubeconfig: &str, args: &[&str]) -> String {
+    let out = common::kubectl(kubeconfig, args).await;
+    format!("{}{}", out.stdout, out.stderr)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
     let crd = run(posture(&["crd"])).await.stdout;
@@ -19,41 +25,33 @@ async fn the_manifests_pass_a_server_dry_run_and_the_crd_file_is_current() {
 
     let lab = common::serve_scenario("homelab.yaml", 1.0).await;
     let twin = &lab.twin;
-    let kubeconfig = std::path::PathBuf::from(&lab.kubeconfig);
     let deploy = workspace().join("deploy");
-    let kubectl = |args: &[&str]| {
-        let out = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "kubectl {args:?}: {text}");
-        text
-    };
     // As on a real server, a dry run of namespaced objects needs their namespace to exist, and
     // of custom resources their CRD: those two go in first, for real.
-    kubectl(&[
-        "apply",
-        "-f",
-        &deploy.join("crd.yaml").display().to_string(),
-    ]);
-    kubectl(&["create", "namespace", "posture"]);
-    let out = kubectl(&[
-        "apply",
-        "--dry-run=server",
-        "-f",
-        &deploy.join("posture-operator.yaml").display().to_string(),
-        "-f",
-        &deploy.join("posture-cronjob.yaml").display().to_string(),
-        "-f",
-        &deploy.join("posture-enforce.yaml").display().to_string(),
-    ]);
+    run_kubectl(
+        &lab.kubeconfig,
+        &[
+            "apply",
+            "-f",
+            &deploy.join("crd.yaml").display().to_string(),
+        ],
+    )
+    .await;
+    run_kubectl(&lab.kubeconfig, &["create", "namespace", "posture"]).await;
+    let out = run_kubectl(
+        &lab.kubeconfig,
+        &[
+            "apply",
+            "--dry-run=server",
+            "-f",
+            &deploy.join("posture-operator.yaml").display().to_string(),
+            "-f",
+            &deploy.join("posture-cronjob.yaml").display().to_string(),
+            "-f",
+            &deploy.join("posture-enforce.yaml").display().to_string(),
+        ],
+    )
+    .await;
     for object in [
         "serviceaccount/posture",
         "clusterrole.rbac.authorization.k8s.io/posture-read",
@@ -300,36 +298,30 @@ async fn the_helm_chart_passes_a_server_dry_run() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let stream = dir.path().join("chart.yaml");
     std::fs::write(&stream, &rendered).expect("written");
-    let kubectl = |args: &[&str]| {
-        let out = std::process::Command::new("kubectl")
-            .args(["--kubeconfig", &lab.kubeconfig])
-            .args(args)
-            .output()
-            .expect("kubectl runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "kubectl {args:?}: {text}");
-        text
-    };
     // helm install --create-namespace, then the CRD from crds/ before the templates.
-    kubectl(&["create", "namespace", "posture"]);
-    kubectl(&[
-        "apply",
-        "-f",
-        &workspace()
-            .join("deploy/helm/posture/crds/posturereports.posture.dev.yaml")
-            .display()
-            .to_string(),
-    ]);
-    let out = kubectl(&[
-        "apply",
-        "--dry-run=server",
-        "-f",
-        &stream.display().to_string(),
-    ]);
+    run_kubectl(&lab.kubeconfig, &["create", "namespace", "posture"]).await;
+    run_kubectl(
+        &lab.kubeconfig,
+        &[
+            "apply",
+            "-f",
+            &workspace()
+                .join("deploy/helm/posture/crds/posturereports.posture.dev.yaml")
+                .display()
+                .to_string(),
+        ],
+    )
+    .await;
+    let out = run_kubectl(
+        &lab.kubeconfig,
+        &[
+            "apply",
+            "--dry-run=server",
+            "-f",
+            &stream.display().to_string(),
+        ],
+    )
+    .await;
     for object in [
         "deployment.apps/posture-operator created",
         "cronjob.batch/posture-check created",

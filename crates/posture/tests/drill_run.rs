@@ -237,18 +237,12 @@ async fn a_drain_drill_keeps_pods_off_the_node_and_spreads_them_back_afterwards(
     let served = serve_scenario("homelab-fixed.yaml", SPEED).await;
     let before = node_spec(&served.twin, "worker-1");
     // An HPA on CoreDNS, which has a pod on the node: `--pause` pins it for the drill.
-    let mut kubectl = std::process::Command::new("kubectl")
-        .args(["--kubeconfig", &served.kubeconfig, "apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("kubectl runs");
-    std::io::Write::write_all(
-        &mut kubectl.stdin.take().expect("stdin"),
-        b"apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: coredns, namespace: kube-system}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: coredns}\n  minReplicas: 1\n  maxReplicas: 4\n",
+    common::kubectl_with(
+        &served.kubeconfig,
+        &["apply", "-f", "-"],
+        Some(&common::coredns_hpa(4)),
     )
-    .expect("manifest written");
-    assert!(kubectl.wait().expect("kubectl exits").success());
+    .await;
     let hpa_bounds = |twin: &posture_twin::api::RunningTwin| {
         let rt = posture_twin::resources::by_plural("autoscaling", "horizontalpodautoscalers")
             .expect("served");

@@ -225,16 +225,9 @@ fn coredns_delivery(plan: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plan_that_sees_coredns_skipped_on_the_server_changes_it_live() {
-    use posture_twin::Twin;
-    use posture_twin::api::{ServeOptions, serve};
     let start = "2026-11-23T12:00:00Z".parse().expect("timestamp");
-    let twin = serve(Twin::homelab(start), ServeOptions::default())
-        .await
-        .expect("the twin serves");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let kubeconfig = kubeconfig.to_string_lossy().into_owned();
+    let lab = common::serve_twin(posture_twin::Twin::homelab(start), 0.0).await;
+    let (dir, kubeconfig) = (&lab.dir, lab.kubeconfig.clone());
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
 
     let out = run(posture(&[

@@ -6,9 +6,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{posture, run, workspace};
+use common::{ServedScenario, kubectl, kubectl_with, posture, run, serve_twin, workspace};
 use posture_twin::Twin;
-use posture_twin::api::{ServeOptions, serve};
 use serde_json::Value;
 
 /// Sections whose checks read only what the scenario file holds (no pods, health endpoints or
@@ -20,6 +19,14 @@ const COMPARABLE: [&str; 5] = [
     "longhorn.",
     "ownership.",
 ];
+
+async fn homelab() -> ServedScenario {
+    serve_twin(
+        Twin::homelab("2026-11-24T12:00:00Z".parse().expect("valid time")),
+        0.0,
+    )
+    .await
+}
 
 fn findings(report: &Value) -> BTreeSet<(String, String)> {
     report["findings"]
@@ -48,28 +55,12 @@ fn check_status(report: &Value, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_check_of_the_twin_finds_what_the_file_check_finds() {
-    let start = "2026-11-24T12:00:00Z".parse().expect("valid time");
-    let twin = serve(Twin::homelab(start), ServeOptions::default())
-        .await
-        .expect("twin serves");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig)
-        .expect("write kubeconfig");
-    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    let lab = homelab().await;
+    let kubeconfig = lab.kubeconfig.as_str();
 
-    let nodes = tokio::process::Command::new("kubectl")
-        .args(["--kubeconfig", kubeconfig, "get", "nodes", "-o", "name"])
-        .output()
-        .await
-        .expect("kubectl runs");
-    assert!(
-        nodes.status.success(),
-        "{}",
-        String::from_utf8_lossy(&nodes.stderr)
-    );
+    let nodes = kubectl(kubeconfig, &["get", "nodes", "-o", "name"]).await;
     assert_eq!(
-        String::from_utf8_lossy(&nodes.stdout).lines().count(),
+        nodes.stdout.lines().count(),
         2,
         "kubectl sees the twin's two nodes"
     );
@@ -116,41 +107,20 @@ async fn a_live_check_of_the_twin_finds_what_the_file_check_finds() {
         "pass"
     );
     assert_eq!(live["summary"]["checks_unknown"], 0, "{:#}", live["checks"]);
-    twin.shutdown().await;
+    lab.twin.shutdown().await;
 }
 
 /// An autoscaler made with the real kubectl on the twin is found by a live check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_autoscaler_kubectl_puts_on_coredns_is_found_live() {
-    let start = "2026-11-24T12:00:00Z".parse().expect("valid time");
-    let twin = serve(Twin::homelab(start), ServeOptions::default())
-        .await
-        .expect("twin serves");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig)
-        .expect("write kubeconfig");
-    let manifest = dir.path().join("hpa.yaml");
-    std::fs::write(
-        &manifest,
-        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: coredns, namespace: kube-system}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: coredns}\n  minReplicas: 1\n  maxReplicas: 3\n",
+    let lab = homelab().await;
+    let kubeconfig = lab.kubeconfig.as_str();
+    kubectl_with(
+        kubeconfig,
+        &["apply", "-f", "-"],
+        Some(&common::coredns_hpa(3)),
     )
-    .expect("write manifest");
-    let applied = tokio::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .arg("apply")
-        .arg("-f")
-        .arg(&manifest)
-        .output()
-        .await
-        .expect("kubectl runs");
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    .await;
     let out = run(posture(&[
         "check",
         "--kubeconfig",
@@ -176,15 +146,8 @@ async fn an_autoscaler_kubectl_puts_on_coredns_is_found_live() {
 /// reason, and the human report shows it under "Suppressed".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ignore_annotation_kubectl_sets_suppresses_the_finding_and_shows_it() {
-    let start = "2026-11-24T12:00:00Z".parse().expect("valid time");
-    let twin = serve(Twin::homelab(start), ServeOptions::default())
-        .await
-        .expect("twin serves");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    twin.write_kubeconfig(&kubeconfig)
-        .expect("write kubeconfig");
-    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    let lab = homelab().await;
+    let kubeconfig = lab.kubeconfig.as_str();
     let check = |format: &'static str| {
         run(posture(&[
             "check",
@@ -202,23 +165,19 @@ async fn an_ignore_annotation_kubectl_sets_suppresses_the_finding_and_shows_it()
         "fail"
     );
 
-    let annotated = tokio::process::Command::new("kubectl")
-        .args(["--kubeconfig", kubeconfig, "-n", "apps"])
-        .args([
+    kubectl(
+        kubeconfig,
+        &[
+            "-n",
+            "apps",
             "annotate",
             "statefulset",
             "qdrant",
             "posture.dev/ignore=preconditions.workloads.pinned",
             "posture.dev/ignore-reason=qdrant moves with its volume, by hand",
-        ])
-        .output()
-        .await
-        .expect("kubectl runs");
-    assert!(
-        annotated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&annotated.stderr)
-    );
+        ],
+    )
+    .await;
     let after: Value = serde_json::from_str(&check("json").await.stdout).expect("JSON report");
     assert!(
         !after["findings"]

@@ -48,15 +48,7 @@ struct Instance {
 /// The PostureReport CRD, from `posture crd`, through the real kubectl.
 async fn install_crd(kubeconfig: &str) {
     let crd = common::run(posture(&["crd"])).await.stdout;
-    let mut kubectl = std::process::Command::new("kubectl")
-        .args(["--kubeconfig", kubeconfig, "apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("kubectl runs");
-    std::io::Write::write_all(&mut kubectl.stdin.take().expect("stdin"), crd.as_bytes())
-        .expect("CRD written");
-    assert!(kubectl.wait().expect("kubectl exits").success());
+    common::kubectl_with(kubeconfig, &["apply", "-f", "-"], Some(&crd)).await;
 }
 
 async fn start(kubeconfig: &str, identity: &str) -> Instance {

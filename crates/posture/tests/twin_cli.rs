@@ -17,17 +17,9 @@ async fn twin(kubeconfig: &str, args: &[&str]) -> common::Output {
 }
 
 async fn kubectl_nodes(kubeconfig: &str) -> String {
-    let out = tokio::process::Command::new("kubectl")
-        .args(["--kubeconfig", kubeconfig, "get", "nodes", "--no-headers"])
-        .output()
+    common::kubectl(kubeconfig, &["get", "nodes", "--no-headers"])
         .await
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+        .stdout
 }
 
 fn status_of<'a>(nodes: &'a str, node: &str) -> &'a str {
@@ -80,24 +72,11 @@ async fn a_served_twin_takes_faults_and_time_from_other_commands() {
         "Ready,SchedulingDisabled"
     );
     // The scenario leaves out the namespaces every k3s cluster has; plans need kube-system's uid.
-    let system = tokio::process::Command::new("kubectl")
-        .args([
-            "--kubeconfig",
-            kubeconfig,
-            "get",
-            "namespace",
-            "kube-system",
-            "-o",
-            "name",
-        ])
-        .output()
-        .await
-        .expect("kubectl runs");
-    assert!(
-        system.status.success(),
-        "{}",
-        String::from_utf8_lossy(&system.stderr)
-    );
+    common::kubectl(
+        kubeconfig,
+        &["get", "namespace", "kube-system", "-o", "name"],
+    )
+    .await;
     let stop = twin(kubeconfig, &["fault", "stop-node", "worker-1"]).await;
     assert_eq!(stop.code, 0, "{}", stop.stderr);
     assert_eq!(stop.stdout.trim(), "injected stop-node worker-1");

@@ -10,9 +10,7 @@ use crate::Section;
 use crate::drill::observed::DRILL_TAINT_KEY;
 pub use crate::facts::UNSCHEDULABLE_TAINT;
 use crate::plan::patch::{Edit, PatchBuildError, PinnedPatch, build, path};
-use crate::plan::{
-    Action, Change, ClusterIdentity, Delivery, ObservedVersion, Plan, PostCondition, Stage,
-};
+use crate::plan::{Change, ClusterIdentity, ObservedVersion, Plan, Stage};
 
 /// An action a person may approve while watching.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,21 +185,14 @@ pub fn plan(
         None => object.name.clone(),
     };
     let stage = stage_id(act);
-    let change = Change {
+    let change = Change::live_patch(
         id,
-        summary: format!("{stage} on {object}"),
-        object: object.clone(),
-        resource_version: resource_version.clone(),
-        owner: None,
-        delivery: Delivery::Live,
-        action: Action::Patch {
-            forward: pinned.forward,
-            inverse: pinned.inverse,
-        },
-        post_condition: PostCondition::ObjectExists {
-            object: object.clone(),
-        },
-    };
+        format!("{stage} on {object}"),
+        object.clone(),
+        resource_version.clone(),
+        pinned.forward,
+        pinned.inverse,
+    );
     let plan = Plan::outside_planner(
         cluster,
         format!("watch --act {}", act.name()),

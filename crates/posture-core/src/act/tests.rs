@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::plan::Action;
 
 #[test]
 fn a_cordon_pins_and_restores_the_taints_and_is_a_no_op_on_a_cordoned_node() {

@@ -7,7 +7,7 @@ use super::context::Ctx;
 use super::longhorn_volumes;
 use super::record::{CheckDef, Recorder, Verdict};
 use crate::object::ObjectRef;
-use crate::report::{Evidence, Section, Severity};
+use crate::report::{Evidence, Finding, Section, Severity};
 
 const S: Section = Section::Risks;
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -74,30 +74,25 @@ fn autoscalers(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {
             continue;
         };
         let obj = ObjectRef::of(hpa);
-        let min = spec.min_replicas.unwrap_or(1);
-        let max = spec.max_replicas;
-        let below = if min < 2 {
-            format!("; its minimum of {min} can leave a node without a replica")
-        } else {
-            String::new()
-        };
-        findings.push(
-            def.finding(
-                Severity::Warning,
-                &obj,
-                format!(
-                    "{obj} scales {} between {min} and {max} replicas: it sets the replica count the runbook plans, so a change to it is undone and a drill's counts move{below}",
-                    workload.object
-                ),
-            )
-            .with_evidence(Evidence::field(&obj, "spec.scaleTargetRef.name", target.name.clone()))
-            .with_evidence(Evidence::field(&obj, "spec.minReplicas", min))
-            .with_evidence(Evidence::field(&obj, "spec.maxReplicas", max))
-            .with_remediation(format!(
-                "pause it while posture changes or drills the cluster: `posture apply --pause` pins it for the run and restores it after, or pin it by hand with `kubectl -n {namespace} patch hpa {} --type merge -p '{{\"spec\":{{\"minReplicas\":N,\"maxReplicas\":N}}}}'` at the current count; to keep it, give it minReplicas 2 or more",
-                obj.name
-            )),
+        let remediation = format!(
+            "pause it while posture changes or drills the cluster: `posture apply --pause` pins it for the run and restores it after, or pin it by hand with `kubectl -n {namespace} patch hpa {} --type merge -p '{{\"spec\":{{\"minReplicas\":N,\"maxReplicas\":N}}}}'` at the current count; to keep it, give it minReplicas 2 or more",
+            obj.name
         );
+        findings.push(autoscaler_finding(
+            def,
+            Autoscaler {
+                object: obj,
+                tag: "",
+                workload: &workload.object,
+                target_name: &target.name,
+                min: (
+                    i64::from(spec.min_replicas.unwrap_or(1)),
+                    "spec.minReplicas",
+                ),
+                max: (i64::from(spec.max_replicas), "spec.maxReplicas"),
+            },
+            remediation,
+        ));
     }
     for scaled in &ctx.snap.gitops.scaled_objects {
         let meta = |field: &str| {
@@ -125,35 +120,27 @@ fn autoscalers(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {
         };
         let obj = ObjectRef::new("keda.sh/v1alpha1", "ScaledObject", Some(namespace), name);
         // KEDA's defaults: scale to zero, up to a hundred.
-        let min = scaled
-            .pointer("/spec/minReplicaCount")
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(0);
-        let max = scaled
-            .pointer("/spec/maxReplicaCount")
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(100);
-        let below = if min < 2 {
-            format!("; its minimum of {min} can leave a node without a replica")
-        } else {
-            String::new()
+        let count = |field: &str, default: i64| {
+            scaled
+                .pointer(&format!("/spec/{field}"))
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(default)
         };
-        findings.push(
-            def.finding(
-                Severity::Warning,
-                &obj,
-                format!(
-                    "{obj} (KEDA) scales {} between {min} and {max} replicas: it sets the replica count the runbook plans, so a change to it is undone and a drill's counts move{below}",
-                    workload.object
-                ),
-            )
-            .with_evidence(Evidence::field(&obj, "spec.scaleTargetRef.name", target_name.unwrap_or_default().to_owned()))
-            .with_evidence(Evidence::field(&obj, "spec.minReplicaCount", min))
-            .with_evidence(Evidence::field(&obj, "spec.maxReplicaCount", max))
-            .with_remediation(format!(
-                "pause it while posture changes or drills the cluster: `posture apply --pause` sets KEDA's autoscaling.keda.sh/paused annotation for the run and removes it after, or `kubectl -n {namespace} annotate scaledobject {name} autoscaling.keda.sh/paused=true` by hand; to keep it, give it minReplicaCount 2 or more"
-            )),
+        let remediation = format!(
+            "pause it while posture changes or drills the cluster: `posture apply --pause` sets KEDA's autoscaling.keda.sh/paused annotation for the run and removes it after, or `kubectl -n {namespace} annotate scaledobject {name} autoscaling.keda.sh/paused=true` by hand; to keep it, give it minReplicaCount 2 or more"
         );
+        findings.push(autoscaler_finding(
+            def,
+            Autoscaler {
+                object: obj,
+                tag: " (KEDA)",
+                workload: &workload.object,
+                target_name: target_name.unwrap_or_default(),
+                min: (count("minReplicaCount", 0), "spec.minReplicaCount"),
+                max: (count("maxReplicaCount", 100), "spec.maxReplicaCount"),
+            },
+            remediation,
+        ));
     }
     let detail = if findings.is_empty() {
         format!(
@@ -164,6 +151,40 @@ fn autoscalers(ctx: &Ctx<'_>, def: &CheckDef) -> Verdict {
         String::new()
     };
     Verdict::judged(findings, detail)
+}
+
+/// An autoscaler, HPA or KEDA ScaledObject, found on one of the runbook's components; its
+/// bounds with the fields that hold them.
+struct Autoscaler<'a> {
+    object: ObjectRef,
+    /// What follows the object's name in the message: which autoscaler it is, where the kind
+    /// does not say.
+    tag: &'static str,
+    workload: &'a ObjectRef,
+    target_name: &'a str,
+    min: (i64, &'static str),
+    max: (i64, &'static str),
+}
+
+fn autoscaler_finding(def: &CheckDef, a: Autoscaler<'_>, remediation: String) -> Finding {
+    let ((min, min_field), (max, max_field)) = (a.min, a.max);
+    let below = if min < 2 {
+        format!("; its minimum of {min} can leave a node without a replica")
+    } else {
+        String::new()
+    };
+    def.finding(
+        Severity::Warning,
+        &a.object,
+        format!(
+            "{}{} scales {} between {min} and {max} replicas: it sets the replica count the runbook plans, so a change to it is undone and a drill's counts move{below}",
+            a.object, a.tag, a.workload
+        ),
+    )
+    .with_evidence(Evidence::field(&a.object, "spec.scaleTargetRef.name", a.target_name.to_owned()))
+    .with_evidence(Evidence::field(&a.object, min_field, min))
+    .with_evidence(Evidence::field(&a.object, max_field, max))
+    .with_remediation(remediation)
 }
 
 fn restarts(ctx: &Ctx<'_>, out: &mut Recorder, def: &CheckDef) -> Verdict {

@@ -18,9 +18,7 @@ use crate::gitops::meta_str;
 use crate::object::ObjectRef;
 use crate::ownership::Owner;
 use crate::plan::patch::{Edit, PatchBuildError, build, path};
-use crate::plan::{
-    Action, Change, ClusterIdentity, Delivery, ObservedVersion, Plan, PostCondition, Stage,
-};
+use crate::plan::{Action, Change, ClusterIdentity, ObservedVersion, Plan, Stage};
 use crate::report::Section;
 
 /// The stage id of the pause plan (and of its journal records).
@@ -258,21 +256,14 @@ impl Pauser {
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        self.changes.push(Change {
-            id: change_id(&object),
-            summary: format!("{}: {}", object, hold.describe()),
-            object: object.clone(),
-            resource_version: resource_version.clone(),
-            owner: None,
-            delivery: Delivery::Live,
-            action: Action::Patch {
-                forward: pinned.forward,
-                inverse: pinned.inverse,
-            },
-            post_condition: PostCondition::ObjectExists {
-                object: object.clone(),
-            },
-        });
+        self.changes.push(Change::live_patch(
+            change_id(&object),
+            format!("{}: {}", object, hold.describe()),
+            object.clone(),
+            resource_version.clone(),
+            pinned.forward,
+            pinned.inverse,
+        ));
         self.observed.push(ObservedVersion {
             object: object.clone(),
             resource_version,

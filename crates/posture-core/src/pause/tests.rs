@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::plan::PostCondition;
+use crate::plan::{Delivery, PostCondition};
 
 fn cluster() -> ClusterIdentity {
     ClusterIdentity {

@@ -176,6 +176,30 @@ pub struct Change {
 }
 
 impl Change {
+    /// A patch posture makes live outside the runbook's stages (a pause, a `watch --act`): no
+    /// owner to deliver it, and nothing to wait for but the object still being there.
+    pub fn live_patch(
+        id: String,
+        summary: String,
+        object: ObjectRef,
+        resource_version: Option<String>,
+        forward: Patch,
+        inverse: Patch,
+    ) -> Self {
+        Change {
+            id,
+            summary,
+            post_condition: PostCondition::ObjectExists {
+                object: object.clone(),
+            },
+            object,
+            resource_version,
+            owner: None,
+            delivery: Delivery::Live,
+            action: Action::Patch { forward, inverse },
+        }
+    }
+
     /// True when apply patches the cluster (rather than handing the change to its owner).
     pub fn is_live(&self) -> bool {
         matches!(self.delivery, Delivery::Live)

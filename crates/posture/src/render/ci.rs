@@ -171,23 +171,17 @@ fn findings_text(findings: &[&Finding]) -> String {
     text
 }
 
-/// Text as XML character data or an attribute value: the five special characters escaped, and
-/// the characters XML 1.0 cannot hold at all (control characters) dropped.
+/// Text as XML character data or an attribute value: escaped as for HTML, less the characters
+/// XML 1.0 cannot hold at all (control characters), which are dropped.
 fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let holdable: String = text
+        .chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r')
+                || !((c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}')
+        })
+        .collect();
+    super::drill_report::esc(&holdable)
 }
 
 /// The SARIF 2.1.0 log of `report`: one rule per check (described from docs/checks.md), one
@@ -355,7 +349,7 @@ mod tests {
     fn xml_escapes_specials_and_drops_what_xml_cannot_hold() {
         assert_eq!(
             xml("a<b & \"c\" 'd'>"),
-            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
+            "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;"
         );
         assert_eq!(xml("bell\u{7}\ttab"), "bell\ttab");
     }

@@ -48,6 +48,55 @@ pub async fn run(mut command: tokio::process::Command) -> Output {
     }
 }
 
+/// The real kubectl against `kubeconfig`, `stdin` written to its input when given; the test
+/// fails with kubectl's own words when kubectl does.
+pub async fn kubectl_with(kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("kubectl")
+        .args(["--kubeconfig", kubeconfig])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input
+            .write_all(text.as_bytes())
+            .await
+            .expect("stdin written");
+    }
+    drop(input);
+    let output = child.wait_with_output().await.expect("kubectl runs");
+    let out = Output {
+        code: output.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert_eq!(
+        out.code, 0,
+        "kubectl {args:?}: {}{}",
+        out.stdout, out.stderr
+    );
+    out
+}
+
+/// `kubectl --kubeconfig KUBECONFIG ARGS...`, which must succeed.
+pub async fn kubectl(kubeconfig: &str, args: &[&str]) -> Output {
+    kubectl_with(kubeconfig, args, None).await
+}
+
+/// An autoscaling/v2 HorizontalPodAutoscaler on k3s' CoreDNS Deployment, from one replica to
+/// `max`, as a manifest for `kubectl apply -f -`.
+pub fn coredns_hpa(max: u32) -> String {
+    format!(
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: coredns, namespace: kube-system}}\n\
+         spec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: coredns}}\n  minReplicas: 1\n  maxReplicas: {max}\n"
+    )
+}
+
 /// A kubeconfig whose only context, `lab`, points at `server`.
 pub fn kubeconfig(dir: &Path, server: &str) -> PathBuf {
     let path = dir.join("kubeconfig");
@@ -116,6 +165,11 @@ pub async fn serve_scenario(file: &str, speed: f64) -> ServedScenario {
         .expect("the scenario exists");
     let mut twin = posture_twin::Twin::new("2026-11-23T12:00:00Z".parse().expect("timestamp"));
     twin.load_scenario(file, &text).expect("the scenario loads");
+    serve_twin(twin, speed).await
+}
+
+/// `twin` served with its clock at `speed`, and a kubeconfig for it.
+pub async fn serve_twin(twin: posture_twin::Twin, speed: f64) -> ServedScenario {
     let twin = posture_twin::api::serve(
         twin,
         posture_twin::api::ServeOptions {

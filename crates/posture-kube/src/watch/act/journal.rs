@@ -9,7 +9,7 @@ use posture_core::Section;
 use posture_core::apply::journal::{
     AppliedChange, JournalHeader, Operation, ParsedJournal, Record, replay,
 };
-use posture_core::plan::{Action, Change, Delivery, ObservedVersion, Plan, PostCondition, Stage};
+use posture_core::plan::{Change, ObservedVersion, Plan, Stage};
 
 /// The header's `planSha256` of a journal `watch --act` wrote starts with this.
 pub const ACT_JOURNAL_PREFIX: &str = "act:";
@@ -63,21 +63,14 @@ pub fn rollback_plan(
         else {
             return Err(ActJournalError::NotAPatch(applied.change.clone()));
         };
-        let change = Change {
-            id: applied.change.clone(),
-            summary: format!("{} on {}", applied.stage, applied.object),
-            object: applied.object.clone(),
-            resource_version: applied.resource_version.clone(),
-            owner: None,
-            delivery: Delivery::Live,
-            action: Action::Patch {
-                forward: forward.clone(),
-                inverse: inverse.clone(),
-            },
-            post_condition: PostCondition::ObjectExists {
-                object: applied.object.clone(),
-            },
-        };
+        let change = Change::live_patch(
+            applied.change.clone(),
+            format!("{} on {}", applied.stage, applied.object),
+            applied.object.clone(),
+            applied.resource_version.clone(),
+            forward.clone(),
+            inverse.clone(),
+        );
         observed.push(ObservedVersion {
             object: applied.object.clone(),
             resource_version: applied.resource_version.clone(),
@@ -112,8 +105,8 @@ mod tests {
     use super::*;
     use posture_core::ObjectRef;
     use posture_core::apply::journal::{JOURNAL_SCHEMA, encode_line, parse_journal};
-    use posture_core::plan::ClusterIdentity;
     use posture_core::plan::patch::{Edit, build, path};
+    use posture_core::plan::{Action, ClusterIdentity};
     use serde_json::json;
 
     fn journal(header: &str, records: &[Record]) -> ParsedJournal {
