@@ -258,18 +258,7 @@ async fn sigint_mid_stage_releases_the_lock_and_the_printed_resume_command_finis
     let child = apply.spawn().expect("apply starts");
     let pid = child.id().expect("a pid").to_string();
     // Wait until a write of the first stage has landed and been journaled.
-    let landed = async {
-        loop {
-            let text = std::fs::read_to_string(&journal).unwrap_or_default();
-            if text.contains("\"record\":\"applied\"") {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(120), landed)
-        .await
-        .expect("a change lands");
+    first_write_journaled(&journal).await;
     let killed = std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status()
@@ -481,6 +470,23 @@ async fn show_live_sees_an_owner_delivered_change_arrive() {
     );
 }
 
+/// Returns once the run writing `journal` has journaled a write as applied: the point at which
+/// a test interrupts it mid-run. The journal is the run's own record, read as it grows.
+async fn first_write_journaled(journal: &str) {
+    let landed = async {
+        loop {
+            let text = std::fs::read_to_string(journal).unwrap_or_default();
+            if text.contains("\"record\":\"applied\"") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), landed)
+        .await
+        .expect("a change of the plan lands");
+}
+
 /// The homelab with Argo CD self-heal on the ingress controller, Flux on qdrant and an HPA on
 /// CoreDNS, read from the twin's store: (selfHeal, suspend, HPA min, HPA max).
 fn fighters(lab: &Lab) -> (Value, Value, Value, Value) {
@@ -559,18 +565,7 @@ async fn rollback_restores_what_a_killed_paused_run_left_paused() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = apply.spawn().expect("apply starts");
-    let landed = async {
-        loop {
-            let text = std::fs::read_to_string(&journal).unwrap_or_default();
-            if text.contains("\"record\":\"applied\"") {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(120), landed)
-        .await
-        .expect("a change of the plan lands");
+    first_write_journaled(&journal).await;
     child.kill().await.expect("killed");
     let paused = fighters(&lab);
     assert_eq!(
