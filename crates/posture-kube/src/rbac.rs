@@ -73,7 +73,7 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "applications",
         verbs: &["get", "list", "patch"],
         scope: Scope::Cluster,
-        used_by: "watch --act argo-rollback (list); apply --pause (self-heal off and back)",
+        used_by: "watch --act argo-rollback (list); apply --pause (automated sync off and back)",
     },
     Permission {
         group: "autoscaling",

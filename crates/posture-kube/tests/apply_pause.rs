@@ -19,7 +19,8 @@ use support::{Lab, lab_of, start_time};
 /// What would fight the plan, read straight from the twin's store.
 #[derive(Debug, Clone, PartialEq)]
 struct Fighters {
-    self_heal: Value,
+    /// The Application's `spec.syncPolicy.automated`: null while paused.
+    automated: Value,
     suspend: Value,
     hpa_bounds: (Value, Value),
 }
@@ -48,7 +49,7 @@ fn fighters(twin: &RunningTwin) -> Fighters {
         "coredns",
     );
     Fighters {
-        self_heal: app["spec"]["syncPolicy"]["automated"]["selfHeal"].clone(),
+        automated: app["spec"]["syncPolicy"]["automated"].clone(),
         suspend: ks["spec"]["suspend"].clone(),
         hpa_bounds: (
             hpa["spec"]["minReplicas"].clone(),
@@ -58,7 +59,7 @@ fn fighters(twin: &RunningTwin) -> Fighters {
 }
 
 const AS_INSTALLED: fn() -> Fighters = || Fighters {
-    self_heal: json!(true),
+    automated: json!({"prune": true, "selfHeal": true}),
     suspend: Value::Null,
     hpa_bounds: (json!(1), json!(3)),
 };
@@ -152,7 +153,7 @@ fn approver<'t>(lab: &'t Lab, plan: &Plan, then: Then) -> AtStageTwo<'t> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn self_heal_flux_and_the_hpa_are_paused_while_the_stages_run_and_restored_after() {
+async fn argo_sync_flux_and_the_hpa_are_paused_while_the_stages_run_and_restored_after() {
     let (lab, plan) = gitops_lab().await;
     assert_eq!(fighters(&lab.twin), AS_INSTALLED());
     let mut approver = approver(&lab, &plan, Then::Go);
@@ -160,12 +161,12 @@ async fn self_heal_flux_and_the_hpa_are_paused_while_the_stages_run_and_restored
     assert_eq!(run.outcome.state, ApplyState::Done, "{:?}", run.outcome);
     let paused: Vec<String> = run.held.iter().map(|h| h.object.to_string()).collect();
     assert_eq!(run.held.len(), 3, "{paused:?}");
-    // While stage 2 ran: self-heal off, Flux suspended, the HPA held at the two replicas the
+    // While stage 2 ran: Argo CD's automated sync off, Flux suspended, the HPA held at the two replicas the
     // plan gives CoreDNS.
     assert_eq!(
         approver.seen,
         Some(Fighters {
-            self_heal: json!(false),
+            automated: Value::Null,
             suspend: json!(true),
             hpa_bounds: (json!(2), json!(2)),
         })
@@ -189,7 +190,7 @@ async fn a_halted_run_restores_the_pause() {
         "{:?}",
         run.outcome.state
     );
-    assert_eq!(approver.seen.map(|f| f.self_heal), Some(json!(false)));
+    assert_eq!(approver.seen.map(|f| f.automated), Some(Value::Null));
     assert_eq!(run.restored, Ok(3));
     assert_eq!(fighters(&lab.twin), AS_INSTALLED());
     lab.twin.shutdown().await;
@@ -209,7 +210,7 @@ async fn a_setting_someone_changed_meanwhile_is_not_overwritten_by_the_restore()
     // The person's ceiling stands (the pinned floor with it); the others are restored.
     let now = fighters(&lab.twin);
     assert_eq!(now.hpa_bounds, (json!(2), json!(5)));
-    assert_eq!(now.self_heal, json!(true));
+    assert_eq!(now.automated, AS_INSTALLED().automated);
     assert_eq!(now.suspend, Value::Null);
     lab.twin.shutdown().await;
 }

@@ -419,7 +419,7 @@ pub(crate) struct ApplyArgs {
     /// Leave a failed stage's changes in place instead of rolling them back.
     #[arg(long)]
     pub(crate) no_rollback_on_failure: bool,
-    /// For this run, pause what would fight it: Argo CD self-heal and Flux reconciliation of the
+    /// For this run, pause what would fight it: Argo CD automated sync and Flux reconciliation of the
     /// objects the plan changes, and their HPAs and KEDA ScaledObjects. Journaled (the journal +
     /// `.pause`) and restored when the run ends, halts or is rolled back.
     #[arg(long)]

@@ -488,7 +488,7 @@ async fn first_write_journaled(journal: &str) {
 }
 
 /// The homelab with Argo CD self-heal on the ingress controller, Flux on qdrant and an HPA on
-/// CoreDNS, read from the twin's store: (selfHeal, suspend, HPA min, HPA max).
+/// CoreDNS, read from the twin's store: (Argo CD's automated policy, suspend, HPA min, HPA max).
 fn fighters(lab: &Lab) -> (Value, Value, Value, Value) {
     let get = |group: &str, plural: &str, namespace: &str, name: &str| {
         let rt = posture_twin::resources::by_plural(group, plural).expect("served");
@@ -511,7 +511,7 @@ fn fighters(lab: &Lab) -> (Value, Value, Value, Value) {
         "coredns",
     );
     (
-        app["spec"]["syncPolicy"]["automated"]["selfHeal"].clone(),
+        app["spec"]["syncPolicy"]["automated"].clone(),
         ks["spec"]["suspend"].clone(),
         hpa["spec"]["minReplicas"].clone(),
         hpa["spec"]["maxReplicas"].clone(),
@@ -519,7 +519,12 @@ fn fighters(lab: &Lab) -> (Value, Value, Value, Value) {
 }
 
 fn as_installed() -> (Value, Value, Value, Value) {
-    (json!(true), Value::Null, json!(1), json!(3))
+    (
+        json!({"prune": true, "selfHeal": true}),
+        Value::Null,
+        json!(1),
+        json!(3),
+    )
 }
 
 async fn gitops_lab(speed: f64) -> Lab {
@@ -536,7 +541,7 @@ async fn apply_pause_says_what_it_paused_and_restores_it_when_the_run_stops() {
     let out = run(lab.posture(&["apply", &plan, "--approve", "--pause", "--stage", "2"])).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     for paused in [
-        "pausing Application argocd/ingress: self-heal off",
+        "pausing Application argocd/ingress: automated sync off",
         "pausing Kustomization flux-system/apps: suspended",
         "pinned at 2 replica(s)",
         "restored 3 pause(s)",
@@ -570,8 +575,8 @@ async fn rollback_restores_what_a_killed_paused_run_left_paused() {
     let paused = fighters(&lab);
     assert_eq!(
         paused.0,
-        json!(false),
-        "self-heal is still off after the kill"
+        Value::Null,
+        "automated sync is still off after the kill"
     );
     assert_eq!(
         paused.1,

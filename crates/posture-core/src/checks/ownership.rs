@@ -90,7 +90,7 @@ fn owner_value(owner: &Owner, meta: &ObjectMeta) -> serde_json::Value {
 fn remedy(owner: &Owner) -> String {
     match owner {
         Owner::ArgoCd { app } => format!(
-            "change the manifest in Argo CD application {app}'s repository (or pause its self-heal while patching); argocd app rollback {app} undoes it"
+            "change the manifest in Argo CD application {app}'s repository (or pause its automated sync while patching: posture apply --pause); argocd app rollback {app} undoes it"
         ),
         Owner::Flux { kind, name } => {
             format!("change the source of Flux {kind} {name}, or suspend it while patching")

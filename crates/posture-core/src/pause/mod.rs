@@ -1,6 +1,13 @@
 //! `apply --pause`: hold off, for one run, whatever would undo or fight the run's changes while
-//! its stages and post-conditions run: Argo CD self-heal, Flux reconciliation, and the
+//! its stages and post-conditions run: Argo CD's automated sync, Flux reconciliation, and the
 //! autoscalers on the objects the plan changes.
+//!
+//! Argo CD's whole `automated` policy is taken off, not only `selfHeal`: without self-heal,
+//! automated sync still applies the next commit that lands on the tracked branch, and that sync
+//! puts back every field the run changed live. Removing the block is the one switch every Argo
+//! CD version reads (`automated.enabled` is newer, and an older CRD's schema would prune it
+//! silently); a project's sync windows are left alone, since a deny window reaches every
+//! Application the window matches, not only the one the run touches.
 //!
 //! The pause is a one-stage plan of pinned patches like any other, so the apply engine dry-runs,
 //! journals and (at the end, on a halt, or through `posture rollback` after a killed run) undoes
@@ -48,8 +55,9 @@ pub struct Controllers {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "hold", rename_all = "kebab-case")]
 pub enum Hold {
-    /// `spec.syncPolicy.automated.selfHeal` off: Argo CD no longer reverts live changes.
-    SelfHealOff,
+    /// `spec.syncPolicy.automated` removed: Argo CD neither reverts live changes (self-heal)
+    /// nor syncs a new commit until it is put back.
+    AutomatedSyncOff,
     /// `spec.suspend: true`: Flux stops reconciling.
     Suspended,
     /// `minReplicas` = `maxReplicas`: the HPA holds this many replicas.
@@ -61,7 +69,7 @@ pub enum Hold {
 impl Hold {
     pub fn describe(&self) -> String {
         match self {
-            Self::SelfHealOff => "self-heal off".to_owned(),
+            Self::AutomatedSyncOff => "automated sync off".to_owned(),
             Self::Suspended => "suspended".to_owned(),
             Self::Pinned { replicas } => format!("pinned at {replicas} replica(s)"),
             Self::KedaPaused => "paused (KEDA annotation)".to_owned(),
@@ -175,7 +183,7 @@ fn pause_for(
         }
         for controller in matching {
             let hold = match owner {
-                Owner::ArgoCd { .. } => Hold::SelfHealOff,
+                Owner::ArgoCd { .. } => Hold::AutomatedSyncOff,
                 _ => Hold::Suspended,
             };
             pause.hold(controller, hold, &objects)?;
@@ -241,10 +249,8 @@ impl Pauser {
             return Ok(());
         }
         let Some(edits) = edits(observed, &hold) else {
-            self.notes.push(format!(
-                "{object} needs no pause ({})",
-                already(observed, &hold)
-            ));
+            self.notes
+                .push(format!("{object} needs no pause ({})", already(&hold)));
             return Ok(());
         };
         let Some(pinned) = build(observed, &edits)? else {
@@ -311,18 +317,14 @@ fn change_id(object: &ObjectRef) -> String {
     }
 }
 
-/// The edits that hold `observed` still; `None` when there is nothing to hold (self-heal was
-/// never on, a ScaledObject already paused).
+/// The edits that hold `observed` still; `None` when there is nothing to hold (an Application
+/// that is not synced automatically, a ScaledObject already paused).
 fn edits(observed: &Value, hold: &Hold) -> Option<Vec<Edit>> {
     match hold {
-        Hold::SelfHealOff => (observed.pointer("/spec/syncPolicy/automated/selfHeal")
-            == Some(&Value::Bool(true)))
-        .then(|| {
-            vec![Edit::Set(
-                path(&["spec", "syncPolicy", "automated", "selfHeal"]),
-                json!(false),
-            )]
-        }),
+        Hold::AutomatedSyncOff => observed
+            .pointer("/spec/syncPolicy/automated")
+            .filter(|automated| automated.get("enabled") != Some(&Value::Bool(false)))
+            .map(|_| vec![Edit::Remove(path(&["spec", "syncPolicy", "automated"]))]),
         Hold::Suspended => Some(vec![Edit::Set(path(&["spec", "suspend"]), json!(true))]),
         Hold::Pinned { replicas } => Some(vec![
             Edit::Set(path(&["spec", "minReplicas"]), json!(replicas)),
@@ -345,12 +347,9 @@ fn edits(observed: &Value, hold: &Hold) -> Option<Vec<Edit>> {
 }
 
 /// Why an object needs no edit, in words.
-fn already(observed: &Value, hold: &Hold) -> &'static str {
+fn already(hold: &Hold) -> &'static str {
     match hold {
-        Hold::SelfHealOff if observed.pointer("/spec/syncPolicy/automated").is_some() => {
-            "automated sync without self-heal reverts nothing live; only a new commit syncs"
-        }
-        Hold::SelfHealOff => "no automated sync",
+        Hold::AutomatedSyncOff => "it is not synced automatically",
         _ => "already paused",
     }
 }

@@ -154,7 +154,7 @@ fn pauses_the_owners_and_autoscalers_of_what_the_plan_changes_and_nothing_else()
     let pause = plan_pause(&plan, &controllers).expect("builds");
     let held = held(&pause);
     assert_eq!(held.len(), 3, "{held:?}");
-    assert!(held[0].0.contains("argocd/ingress") && held[0].1 == Hold::SelfHealOff);
+    assert!(held[0].0.contains("argocd/ingress") && held[0].1 == Hold::AutomatedSyncOff);
     assert!(held[1].0.contains("flux-system/apps") && held[1].1 == Hold::Suspended);
     // CoreDNS runs one replica now and the plan sets two: the pin holds two.
     assert!(held[2].0.contains("kube-system/coredns"));
@@ -186,7 +186,7 @@ fn each_pause_is_undone_exactly_and_its_inverse_tests_the_paused_value() {
         };
         let mut meddled = after.clone();
         match change.object.kind.as_str() {
-            "Application" => meddled["spec"]["syncPolicy"]["automated"]["selfHeal"] = json!(true),
+            "Application" => meddled["spec"]["syncPolicy"]["automated"] = json!({"selfHeal": true}),
             "Kustomization" => meddled["spec"]["suspend"] = json!(false),
             _ => meddled["spec"]["maxReplicas"] = json!(5),
         }
@@ -196,31 +196,65 @@ fn each_pause_is_undone_exactly_and_its_inverse_tests_the_paused_value() {
             change.id
         );
     }
-    let app = &changes[0];
-    let (after, _) = round_trip(app, &controllers.argo_applications[0]);
+    // Automated sync is off, not only self-heal: a commit landing mid-run is not synced over
+    // the run's live changes either. The rest of the sync policy is left alone, and the
+    // inverse puts the policy back as it was, prune and all.
+    let mut app = controllers.argo_applications[0].clone();
+    app["spec"]["syncPolicy"]["syncOptions"] = json!(["CreateNamespace=true"]);
+    let mut controllers = controllers.clone();
+    controllers.argo_applications[0] = app.clone();
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    let (after, back) = round_trip(&pause.plan.expect("a plan").stages[0].changes[0], &app);
+    assert_eq!(after.pointer("/spec/syncPolicy/automated"), None);
     assert_eq!(
-        after.pointer("/spec/syncPolicy/automated/selfHeal"),
-        Some(&json!(false))
+        after.pointer("/spec/syncPolicy/syncOptions"),
+        Some(&json!(["CreateNamespace=true"]))
     );
-    // The rest of the sync policy is left alone.
-    assert_eq!(
-        after.pointer("/spec/syncPolicy/automated/prune"),
-        Some(&json!(true))
-    );
+    assert_eq!(back, app);
 }
 
 #[test]
 fn already_paused_or_never_healing_owners_are_noted_not_patched() {
     let (plan, mut controllers) = the_lab();
-    controllers.argo_applications = vec![application("ingress", false)];
+    let mut manual = application("ingress", false);
+    manual["spec"]["syncPolicy"] = json!({"syncOptions": ["CreateNamespace=true"]});
+    controllers.argo_applications = vec![manual];
     controllers.flux[0]["spec"]["suspend"] = json!(true);
     controllers.autoscalers[0] = hpa("kube-system", "coredns", 2, 2, 2);
     let pause = plan_pause(&plan, &controllers).expect("builds");
     assert!(pause.plan.is_none(), "{:?}", pause.held);
     assert_eq!(pause.notes.len(), 3, "{:?}", pause.notes);
-    assert!(pause.notes[0].contains("automated sync without self-heal"));
+    assert!(
+        pause.notes[0].contains("not synced automatically"),
+        "{:?}",
+        pause.notes
+    );
     assert!(pause.notes[1].contains("already suspended"));
     assert!(pause.notes[2].contains("already pinned at 2"));
+}
+
+/// Without self-heal, automated sync still applies the next commit, over the run's live
+/// changes: such an Application is paused too. One whose newer `automated.enabled` is false is
+/// not synced automatically at all.
+#[test]
+fn automated_sync_without_self_heal_is_paused_and_a_disabled_one_is_not() {
+    let (plan, mut controllers) = the_lab();
+    controllers.argo_applications = vec![application("ingress", false)];
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    assert_eq!(pause.held[0].hold, Hold::AutomatedSyncOff);
+
+    controllers.argo_applications[0]["spec"]["syncPolicy"]["automated"]["enabled"] = json!(false);
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    assert!(
+        pause.held.iter().all(|h| h.object.kind != "Application"),
+        "{:?}",
+        pause.held
+    );
+    assert!(
+        pause.notes[0].contains("not synced automatically"),
+        "{:?}",
+        pause.notes
+    );
 }
 
 #[test]
@@ -245,7 +279,7 @@ fn argo_applications_in_other_namespaces_match_by_their_tracking_name() {
         app: "argocd_ingress".into(),
     });
     let pause = plan_pause(&plan, &controllers).expect("builds");
-    assert_eq!(pause.held[0].hold, Hold::SelfHealOff);
+    assert_eq!(pause.held[0].hold, Hold::AutomatedSyncOff);
     assert_eq!(pause.held[0].object.name, "ingress");
 }
 
