@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::plan::patch::apply_as_server;
 use crate::plan::{Delivery, PostCondition};
 
 fn cluster() -> ClusterIdentity {
@@ -141,10 +142,11 @@ fn round_trip(change: &Change, doc: &Value) -> (Value, Value) {
     let Action::Patch { forward, inverse } = &change.action else {
         panic!("a patch");
     };
+    // As the API server applies them: a KEDA annotation is added to metadata tested absent.
     let mut after = doc.clone();
-    json_patch::patch(&mut after, forward).expect("forward applies");
+    apply_as_server(&mut after, forward).expect("forward applies");
     let mut back = after.clone();
-    json_patch::patch(&mut back, inverse).expect("inverse applies");
+    apply_as_server(&mut back, inverse).expect("inverse applies");
     (after, back)
 }
 

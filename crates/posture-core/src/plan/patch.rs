@@ -5,6 +5,11 @@
 //! JSON Patch has no "test absent". Where a patch adds a path that does not exist, it tests the
 //! nearest ancestor that does exist, whole: if anyone has since added the path (or anything else
 //! under that ancestor) the test fails. That is stricter than needed, which is the safe side.
+//! The one exception is an object's own `metadata`: it holds the `resourceVersion` and
+//! `managedFields` every write to the object changes (a controller's status update included), so
+//! a test of it whole would refuse the patch for nothing. There the missing member is tested
+//! absent instead, as `null`, which the API server's JSON patch passes exactly when the member is
+//! missing (see [`apply_as_server`]).
 //!
 //! # Caveats
 //! A `test` compares values as the snapshot serialized them. Fields the typed model does not know
@@ -156,11 +161,11 @@ pub fn build(observed: &Value, edits: &[Edit]) -> Result<Option<PinnedPatch>, Pa
 
     // Self-check: forward lands on `working`, the inverse brings back the original.
     let mut check = observed.clone();
-    json_patch::patch(&mut check, &forward).map_err(|source| PatchBuildError::Verify {
+    apply_as_server(&mut check, &forward).map_err(|source| PatchBuildError::Verify {
         path: source.path.to_string(),
         source,
     })?;
-    json_patch::patch(&mut check, &inverse).map_err(|source| PatchBuildError::Verify {
+    apply_as_server(&mut check, &inverse).map_err(|source| PatchBuildError::Verify {
         path: source.path.to_string(),
         source,
     })?;
@@ -188,9 +193,14 @@ fn tokens_of(op: &PatchOperation) -> Vec<String> {
 }
 
 /// The path whose value a patch touching `tokens` must test: the path itself when it exists,
-/// else its nearest existing ancestor.
+/// else its nearest existing ancestor, or, under the object's `metadata`, the missing member
+/// itself (tested absent).
 fn pin_path(doc: &Value, tokens: &[String]) -> Vec<String> {
-    tokens[..existing_prefix(doc, tokens)].to_vec()
+    let existing = existing_prefix(doc, tokens);
+    if existing == 1 && tokens.len() > 1 && tokens[0] == "metadata" {
+        return tokens[..2].to_vec();
+    }
+    tokens[..existing].to_vec()
 }
 
 /// Leading `test`s (deduplicated; a path under an already tested one is skipped) and then the
@@ -207,13 +217,11 @@ fn pinned(doc: &Value, pins: &[Vec<String>], mutations: Vec<PatchOperation>) -> 
     // Keep the tests in the order the edits were given, for a readable patch.
     let mut ops: Vec<PatchOperation> = Vec::new();
     for pin in pins {
-        if kept.contains(&pin)
-            && !ops.iter().any(|op| tokens_of(op) == *pin)
-            && let Some(value) = lookup(doc, pin)
-        {
+        if kept.contains(&pin) && !ops.iter().any(|op| tokens_of(op) == *pin) {
+            // A pin that does not exist is a member of `metadata`, tested absent.
             ops.push(PatchOperation::Test(TestOperation {
                 path: pointer(pin),
-                value: value.clone(),
+                value: lookup(doc, pin).cloned().unwrap_or(Value::Null),
             }));
         }
     }
@@ -506,6 +514,48 @@ mod tests {
             )
             .expect("builds")
             .is_none()
+        );
+    }
+
+    /// `metadata` changes with every write (resourceVersion, managedFields): a new member of it
+    /// is tested absent, not the whole of it, and still refuses to overwrite a member someone
+    /// added meanwhile.
+    #[test]
+    fn a_new_member_of_metadata_is_tested_absent_not_the_whole_metadata() {
+        let doc = json!({"metadata": {"name": "so", "resourceVersion": "7"}, "spec": {}});
+        let built = build(
+            &doc,
+            &[Edit::Set(
+                path(&["metadata", "annotations", "k"]),
+                json!("v"),
+            )],
+        )
+        .expect("builds")
+        .expect("a change");
+        assert_eq!(
+            serde_json::to_value(&built.forward).expect("JSON"),
+            json!([
+                {"op": "test", "path": "/metadata/annotations", "value": null},
+                {"op": "add", "path": "/metadata/annotations", "value": {"k": "v"}},
+            ])
+        );
+        // A status write moved the resourceVersion: the patch still applies.
+        let mut moved = doc.clone();
+        moved["metadata"]["resourceVersion"] = json!("8");
+        apply_as_server(&mut moved, &built.forward).expect("applies");
+        assert_eq!(moved["metadata"]["annotations"], json!({"k": "v"}));
+        // Someone added annotations meanwhile: refused, theirs kept.
+        let mut annotated = doc.clone();
+        annotated["metadata"]["annotations"] = json!({"theirs": "x"});
+        assert!(apply_as_server(&mut annotated, &built.forward).is_err());
+        assert_eq!(annotated["metadata"]["annotations"], json!({"theirs": "x"}));
+        // Deeper paths keep the whole-ancestor test.
+        let built = build(&doc, &[Edit::Set(path(&["spec", "a", "b"]), json!(1))])
+            .expect("builds")
+            .expect("a change");
+        assert_eq!(
+            serde_json::to_value(&built.forward.0[0]).expect("JSON"),
+            json!({"op": "test", "path": "/spec", "value": {}})
         );
     }
 
