@@ -224,7 +224,72 @@ fn pause_for(
             pause.hold(scaled, Hold::KedaPaused, &touching)?;
         }
     }
+    hold_owners_of_paused(&mut pause, controllers)?;
     Ok(pause.finish(cluster, source))
+}
+
+/// Pauses the GitOps owner of each held object whose paused field that owner's manifest sets:
+/// an Application's automated policy (an app-of-apps parent, or a Flux Kustomization applying
+/// Applications) and an HPA's bounds. Left running, the owner syncs the pause away mid-run: Argo
+/// CD's self-heal and Flux's drift correction both put back what their source says. A KEDA
+/// annotation or a Flux `suspend` is in no manifest, so their owners are left running.
+///
+/// Owners go first in the pause, so they are paused before what they own and restored after
+/// it: restored first, a parent would sync its child back and the child's restore would find
+/// a setting "changed meanwhile".
+fn hold_owners_of_paused(
+    pause: &mut Pauser,
+    controllers: &Controllers,
+) -> Result<(), PatchBuildError> {
+    let mut queue: Vec<Held> = pause.held.clone();
+    let mut seen: BTreeSet<ObjectRef> = BTreeSet::new();
+    while let Some(held) = queue.pop() {
+        if !matches!(held.hold, Hold::AutomatedSyncOff | Hold::Pinned { .. })
+            || !seen.insert(held.object.clone())
+        {
+            continue;
+        }
+        let Some(owner) = find(controllers, &held.object)
+            .and_then(|observed| observed.get("metadata"))
+            .and_then(|meta| serde_json::from_value(meta.clone()).ok())
+            .and_then(|meta| crate::ownership::owner_of(&meta))
+        else {
+            continue;
+        };
+        let hold = match owner {
+            Owner::ArgoCd { .. } => Hold::AutomatedSyncOff,
+            Owner::Flux { .. } => Hold::Suspended,
+            _ => continue,
+        };
+        let parents = owned_by(controllers, &owner);
+        if parents.is_empty() {
+            pause.note(format!(
+                "{} owns {} but was not found in the cluster: not paused, and it may sync the pause away",
+                owner.describe(),
+                held.object
+            ));
+        }
+        for parent in parents {
+            let before = pause.held.len();
+            pause.hold(parent, hold.clone(), std::slice::from_ref(&held.object))?;
+            if let Some(new) = pause.held.get(before).cloned() {
+                pause.move_last_to_front();
+                queue.push(new);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The object `object` names among the listed controllers.
+fn find<'c>(controllers: &'c Controllers, object: &ObjectRef) -> Option<&'c Value> {
+    controllers
+        .argo_applications
+        .iter()
+        .chain(&controllers.flux)
+        .chain(&controllers.autoscalers)
+        .chain(&controllers.scaled_objects)
+        .find(|candidate| object_ref(candidate).as_ref() == Some(object))
 }
 
 #[derive(Default)]
@@ -249,13 +314,11 @@ impl Pauser {
             return Ok(());
         }
         let Some(edits) = edits(observed, &hold) else {
-            self.notes
-                .push(format!("{object} needs no pause ({})", already(&hold)));
+            self.note(format!("{object} needs no pause ({})", already(&hold)));
             return Ok(());
         };
         let Some(pinned) = build(observed, &edits)? else {
-            self.notes
-                .push(format!("{object} is already {}", hold.describe()));
+            self.note(format!("{object} is already {}", hold.describe()));
             return Ok(());
         };
         let resource_version = observed
@@ -280,6 +343,20 @@ impl Pauser {
             because_of: because_of.to_vec(),
         });
         Ok(())
+    }
+
+    /// A note, once however many held objects lead to it.
+    fn note(&mut self, note: String) {
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+
+    /// The hold just made goes first: paused before, and restored after, everything else.
+    fn move_last_to_front(&mut self) {
+        self.changes.rotate_right(1);
+        self.observed.rotate_right(1);
+        self.held.rotate_right(1);
     }
 
     fn finish(self, cluster: ClusterIdentity, source: &str) -> PausePlan {

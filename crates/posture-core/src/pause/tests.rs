@@ -259,6 +259,69 @@ fn automated_sync_without_self_heal_is_paused_and_a_disabled_one_is_not() {
     );
 }
 
+/// An app-of-apps parent would sync its child's automated policy straight back, and an Argo CD
+/// Application owning an HPA would put its bounds back: both owners are paused too, ahead of
+/// what they own (paused first, restored last), up to the root. A Flux Kustomization owning an
+/// Application is suspended. An owner of a Flux object is not: `suspend` is in no manifest.
+#[test]
+fn the_owners_of_a_paused_application_or_hpa_are_paused_first() {
+    let (plan, mut controllers) = the_lab();
+    let tracked_by = |object: &mut Value, app: &str| {
+        object["metadata"]["annotations"] = json!({
+            "argocd.argoproj.io/tracking-id": format!("{app}:argoproj.io/Application:argocd/x")
+        });
+    };
+    tracked_by(&mut controllers.argo_applications[0], "apps-of-apps");
+    let mut parent = application("apps-of-apps", true);
+    tracked_by(&mut parent, "root");
+    let root = application("root", false);
+    assert!(root.pointer("/spec/syncPolicy/automated").is_some());
+    controllers.argo_applications.extend([parent, root]);
+    tracked_by(&mut controllers.autoscalers[0], "dns");
+    controllers.argo_applications.push(application("dns", true));
+    controllers.flux[0]["metadata"]["labels"] =
+        json!({"kustomize.toolkit.fluxcd.io/name": "flux-system"});
+
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    let names: Vec<&str> = pause.held.iter().map(|h| h.object.name.as_str()).collect();
+    // Each owner ahead of what it owns; Flux's own owner left running.
+    let before = |a: &str, b: &str| {
+        let at = |n: &str| names.iter().position(|x| *x == n).expect(n);
+        at(a) < at(b)
+    };
+    assert!(before("root", "apps-of-apps"), "{names:?}");
+    assert!(before("apps-of-apps", "ingress"), "{names:?}");
+    assert!(before("dns", "coredns"), "{names:?}");
+    assert!(!names.contains(&"flux-system"), "{names:?}");
+    let parent = pause
+        .held
+        .iter()
+        .find(|h| h.object.name == "apps-of-apps")
+        .expect("the parent is held");
+    assert_eq!(parent.hold, Hold::AutomatedSyncOff);
+    assert_eq!(parent.because_of[0].name, "ingress");
+    // The plan's changes run in the same order, so the journal restores children first.
+    let plan = pause.plan.expect("a pause plan");
+    let changed: Vec<&str> = plan.stages[0]
+        .changes
+        .iter()
+        .map(|c| c.object.name.as_str())
+        .collect();
+    assert_eq!(changed, names);
+
+    // A Flux Kustomization applying the Application is suspended instead.
+    let (plan, mut controllers) = the_lab();
+    controllers.argo_applications[0]["metadata"]["labels"] =
+        json!({"kustomize.toolkit.fluxcd.io/name": "infra"});
+    let pause = plan_pause(&plan, &controllers).expect("builds");
+    let infra = pause
+        .held
+        .iter()
+        .find(|h| h.object.name == "infra")
+        .expect("the Kustomization applying the Application is held");
+    assert_eq!(infra.hold, Hold::Suspended);
+}
+
 #[test]
 fn an_owner_missing_from_the_cluster_is_named_in_a_note() {
     let (plan, mut controllers) = the_lab();
