@@ -137,7 +137,8 @@ pub fn plan_pause(plan: &Plan, controllers: &Controllers) -> Result<PausePlan, P
 /// on it (DaemonSets aside, which a drain leaves), pinned at the replicas the workload asks for
 /// now (or more, if the HPA runs more), so the drill's
 /// counts do not move under it. Nothing a drill writes is an owner's (it cordons, taints and
-/// evicts), so Argo CD and Flux are left running.
+/// evicts), so Argo CD and Flux are left running, but for the owner of a pinned HPA, which would
+/// sync the pin away.
 pub fn drill_pause(
     before: &crate::snapshot::Snapshot,
     node: &str,
