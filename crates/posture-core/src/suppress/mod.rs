@@ -4,8 +4,9 @@
 //! code) but stays in the report under `suppressed`, with who suppressed it and why: never
 //! silently dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 use crate::object::ObjectRef;
@@ -84,9 +85,10 @@ fn check_matches(pattern: &str, id: &str) -> bool {
 /// Moves the suppressed findings of `report` to `report.suppressed`; a check left without a
 /// warning or error passes, saying how many of its findings were suppressed.
 pub fn apply(mut report: Report, snapshot: &Snapshot, policy: &[Suppression]) -> Report {
+    let ignoring = IgnoreAnnotations::of(snapshot);
     let findings = std::mem::take(&mut report.findings);
     for finding in findings {
-        match suppression_of(&finding, snapshot, policy) {
+        match suppression_of(&finding, &ignoring, policy) {
             Some((by, reason)) => report.suppressed.push(Suppressed {
                 finding,
                 suppressed_by: by,
@@ -122,10 +124,10 @@ pub fn apply(mut report: Report, snapshot: &Snapshot, policy: &[Suppression]) ->
 
 fn suppression_of(
     finding: &Finding,
-    snapshot: &Snapshot,
+    ignoring: &IgnoreAnnotations<'_>,
     policy: &[Suppression],
 ) -> Option<(SuppressedBy, String)> {
-    if let Some(annotations) = annotations_of(snapshot, &finding.object) {
+    if let Some(annotations) = ignoring.of_object(&finding.object) {
         let get = |key: &str| {
             annotations.get(key).or_else(|| {
                 let alias = format!("{ALIAS_PREFIX}{}", key.split_once('/')?.1);
@@ -149,61 +151,102 @@ fn suppression_of(
         .map(|s| (SuppressedBy::Policy, s.reason.clone()))
 }
 
-/// The annotations of the object a finding names, as the snapshot holds it.
-fn annotations_of<'s>(
-    snapshot: &'s Snapshot,
-    object: &ObjectRef,
-) -> Option<&'s BTreeMap<String, String>> {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-    fn find<'s, T>(
-        items: &'s [T],
-        meta: impl Fn(&T) -> &ObjectMeta,
-        object: &ObjectRef,
-    ) -> Option<&'s ObjectMeta> {
-        items.iter().map(meta).find(|m| {
-            m.name.as_deref() == Some(object.name.as_str())
-                && m.namespace.as_deref() == object.namespace.as_deref()
-        })
-    }
-    let longhorn = object.api_version.starts_with("longhorn.io/");
-    let meta = match (object.kind.as_str(), longhorn) {
-        ("Node", false) => find(&snapshot.nodes, |o| &o.metadata, object),
-        ("Namespace", _) => find(&snapshot.namespaces, |o| &o.metadata, object),
-        ("Pod", _) => find(&snapshot.pods, |o| &o.metadata, object),
-        ("Deployment", _) => find(&snapshot.deployments, |o| &o.metadata, object),
-        ("StatefulSet", _) => find(&snapshot.stateful_sets, |o| &o.metadata, object),
-        ("DaemonSet", _) => find(&snapshot.daemon_sets, |o| &o.metadata, object),
-        ("ReplicaSet", _) => find(&snapshot.replica_sets, |o| &o.metadata, object),
-        ("PodDisruptionBudget", _) => {
-            find(&snapshot.pod_disruption_budgets, |o| &o.metadata, object)
-        }
-        ("Service", _) => find(&snapshot.services, |o| &o.metadata, object),
-        ("PersistentVolume", _) => find(&snapshot.persistent_volumes, |o| &o.metadata, object),
-        ("PersistentVolumeClaim", _) => {
-            find(&snapshot.persistent_volume_claims, |o| &o.metadata, object)
-        }
-        ("StorageClass", _) => find(&snapshot.storage_classes, |o| &o.metadata, object),
-        ("ConfigMap", _) => find(&snapshot.config_maps, |o| &o.metadata, object),
-        ("HorizontalPodAutoscaler", _) => find(
+/// Which of the snapshot's objects an ignore annotation may name: a kind, and whether it is
+/// Longhorn's (whose `Node`, `Setting` and `Volume` share names with other kinds).
+type Family<'a> = (&'a str, bool);
+
+/// The annotations of the objects that carry an ignore annotation, by kind, namespace and name:
+/// the snapshot is read once per report, not once per finding (a large cluster has thousands of
+/// each), and most objects carry none.
+struct IgnoreAnnotations<'s> {
+    by_object: HashMap<(Family<'s>, Option<&'s str>, &'s str), &'s BTreeMap<String, String>>,
+}
+
+impl<'s> IgnoreAnnotations<'s> {
+    fn of(snapshot: &'s Snapshot) -> Self {
+        let mut index = Self {
+            by_object: HashMap::new(),
+        };
+        index.add(("Node", false), &snapshot.nodes, |o| &o.metadata);
+        index.add(("Namespace", false), &snapshot.namespaces, |o| &o.metadata);
+        index.add(("Pod", false), &snapshot.pods, |o| &o.metadata);
+        index.add(("Deployment", false), &snapshot.deployments, |o| {
+            &o.metadata
+        });
+        index.add(("StatefulSet", false), &snapshot.stateful_sets, |o| {
+            &o.metadata
+        });
+        index.add(("DaemonSet", false), &snapshot.daemon_sets, |o| &o.metadata);
+        index.add(("ReplicaSet", false), &snapshot.replica_sets, |o| {
+            &o.metadata
+        });
+        index.add(
+            ("PodDisruptionBudget", false),
+            &snapshot.pod_disruption_budgets,
+            |o| &o.metadata,
+        );
+        index.add(("Service", false), &snapshot.services, |o| &o.metadata);
+        index.add(
+            ("PersistentVolume", false),
+            &snapshot.persistent_volumes,
+            |o| &o.metadata,
+        );
+        index.add(
+            ("PersistentVolumeClaim", false),
+            &snapshot.persistent_volume_claims,
+            |o| &o.metadata,
+        );
+        index.add(("StorageClass", false), &snapshot.storage_classes, |o| {
+            &o.metadata
+        });
+        index.add(("ConfigMap", false), &snapshot.config_maps, |o| &o.metadata);
+        index.add(
+            ("HorizontalPodAutoscaler", false),
             &snapshot.horizontal_pod_autoscalers,
             |o| &o.metadata,
-            object,
-        ),
-        ("Lease", _) => find(&snapshot.leases, |o| &o.metadata, object),
-        ("Setting", true) => find(
-            &snapshot.longhorn.as_ref()?.settings,
-            |o| &o.metadata,
-            object,
-        ),
-        ("Volume", true) => find(
-            &snapshot.longhorn.as_ref()?.volumes,
-            |o| &o.metadata,
-            object,
-        ),
-        ("Node", true) => find(&snapshot.longhorn.as_ref()?.nodes, |o| &o.metadata, object),
-        _ => None,
-    }?;
-    meta.annotations.as_ref()
+        );
+        index.add(("Lease", false), &snapshot.leases, |o| &o.metadata);
+        if let Some(longhorn) = &snapshot.longhorn {
+            index.add(("Setting", true), &longhorn.settings, |o| &o.metadata);
+            index.add(("Volume", true), &longhorn.volumes, |o| &o.metadata);
+            index.add(("Node", true), &longhorn.nodes, |o| &o.metadata);
+        }
+        index
+    }
+
+    fn add<T>(&mut self, family: Family<'s>, items: &'s [T], meta: impl Fn(&T) -> &ObjectMeta) {
+        let alias = IGNORE_ANNOTATION
+            .split_once('/')
+            .map(|(_, rest)| format!("{ALIAS_PREFIX}{rest}"));
+        for item in items {
+            let meta = meta(item);
+            let (Some(name), Some(annotations)) = (meta.name.as_deref(), &meta.annotations) else {
+                continue;
+            };
+            let asks = annotations.contains_key(IGNORE_ANNOTATION)
+                || alias
+                    .as_ref()
+                    .is_some_and(|alias| annotations.contains_key(alias));
+            if asks {
+                self.by_object
+                    .entry((family, meta.namespace.as_deref(), name))
+                    .or_insert(annotations);
+            }
+        }
+    }
+
+    /// The annotations of the object a finding names, if it carries an ignore annotation.
+    fn of_object(&self, object: &ObjectRef) -> Option<&'s BTreeMap<String, String>> {
+        let longhorn = object.api_version.starts_with("longhorn.io/")
+            && matches!(object.kind.as_str(), "Node" | "Setting" | "Volume");
+        self.by_object
+            .get(&(
+                (object.kind.as_str(), longhorn),
+                object.namespace.as_deref(),
+                object.name.as_str(),
+            ))
+            .copied()
+    }
 }
 
 #[cfg(test)]

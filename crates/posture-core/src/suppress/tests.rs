@@ -127,3 +127,96 @@ fn a_policy_suppression_needs_a_check_and_a_reason() {
         Policy::from_yaml("posture.yaml", "suppress:\n- {check: x}\n").expect_err("refused");
     assert!(error.message.contains("reason"), "{}", error.message);
 }
+
+/// A Longhorn volume and its PersistentVolume share a name, as do a Longhorn node and its
+/// Kubernetes node: an ignore annotation on one (the PersistentVolume, the Longhorn node)
+/// suppresses the findings about that object alone, and a name in another namespace matches
+/// nothing.
+#[test]
+fn an_annotation_suppresses_only_on_the_object_that_carries_it() {
+    let meta = |name: &str, namespace: Option<&str>, ignore: bool| {
+        let mut meta = serde_json::json!({"name": name, "namespace": namespace});
+        if ignore {
+            meta["annotations"] = serde_json::json!({IGNORE_ANNOTATION: "x.*"});
+        }
+        meta
+    };
+    let object = |api_version: &str, kind: &str, name: &str, namespace: Option<&str>| {
+        ObjectRef::new(api_version, kind, namespace, name)
+    };
+    let mut snap = two_nodes();
+    snap.persistent_volumes = vec![
+        serde_json::from_value(serde_json::json!({"metadata": meta("pvc-1", None, true)}))
+            .expect("a PV"),
+    ];
+    let node = snap.nodes[0].metadata.name.clone().expect("a named node");
+    snap.longhorn = Some(crate::snapshot::Longhorn {
+        volumes: vec![
+            serde_json::from_value(serde_json::json!({
+                "metadata": meta("pvc-1", Some("longhorn-system"), false),
+            }))
+            .expect("a volume"),
+        ],
+        nodes: vec![
+            serde_json::from_value(serde_json::json!({
+                "metadata": meta(&node, Some("longhorn-system"), true),
+            }))
+            .expect("a Longhorn node"),
+        ],
+        ..crate::snapshot::Longhorn::default()
+    });
+    snap.deployments = vec![
+        deployment("apps", "web")
+            .annotate(IGNORE_ANNOTATION, "x.*")
+            .build(),
+    ];
+    let about = |object: ObjectRef| Finding {
+        id: "x.y".into(),
+        section: crate::report::Section::Longhorn,
+        severity: Severity::Warning,
+        object,
+        message: String::new(),
+        evidence: Vec::new(),
+        remediation: None,
+    };
+    let mut report = Report::new("test");
+    report.findings = vec![
+        about(object("v1", "PersistentVolume", "pvc-1", None)),
+        about(object(
+            "longhorn.io/v1beta2",
+            "Volume",
+            "pvc-1",
+            Some("longhorn-system"),
+        )),
+        about(object("v1", "Node", &node, None)),
+        about(object(
+            "longhorn.io/v1beta2",
+            "Node",
+            &node,
+            Some("longhorn-system"),
+        )),
+        about(object("apps/v1", "Deployment", "web", Some("apps"))),
+        about(object("apps/v1", "Deployment", "web", Some("other"))),
+    ];
+    let report = apply(report, &snap, &[]);
+    let kinds = |findings: Vec<&Finding>| {
+        findings
+            .into_iter()
+            .map(|f| format!("{}", f.object))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(report.suppressed.iter().map(|s| &s.finding).collect()),
+        kinds(vec![
+            &about(object("v1", "PersistentVolume", "pvc-1", None)),
+            &about(object(
+                "longhorn.io/v1beta2",
+                "Node",
+                &node,
+                Some("longhorn-system")
+            )),
+            &about(object("apps/v1", "Deployment", "web", Some("apps"))),
+        ])
+    );
+    assert_eq!(report.findings.len(), 3);
+}
