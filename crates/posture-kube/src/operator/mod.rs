@@ -66,35 +66,39 @@ pub struct VolumeState {
     pub replicas_per_node: Vec<(String, u64)>,
 }
 
-/// The volumes of `snapshot`, with the replicas Longhorn has not marked failed, per node.
+/// The volumes of `snapshot`, with the replicas Longhorn has not marked failed, per node. The
+/// replicas are counted in one pass, not once per volume.
 pub fn volumes_of(snapshot: &posture_core::Snapshot) -> Vec<VolumeState> {
+    use std::collections::{BTreeMap, HashMap};
     let Some(longhorn) = &snapshot.longhorn else {
         return Vec::new();
     };
+    let mut per_volume: HashMap<&str, BTreeMap<&str, u64>> = HashMap::new();
+    for replica in longhorn.replicas.iter().filter(|r| !r.is_failed()) {
+        if let (Some(volume), Some(node)) = (replica.volume_name(), replica.node_id()) {
+            *per_volume
+                .entry(volume)
+                .or_default()
+                .entry(node)
+                .or_default() += 1;
+        }
+    }
     longhorn
         .volumes
         .iter()
-        .map(|volume| {
-            let mut per_node: std::collections::BTreeMap<String, u64> =
-                std::collections::BTreeMap::new();
-            for replica in longhorn
-                .replicas
-                .iter()
-                .filter(|r| r.volume_name() == Some(volume.name()) && !r.is_failed())
-            {
-                if let Some(node) = replica.node_id() {
-                    *per_node.entry(node.to_owned()).or_default() += 1;
-                }
-            }
-            VolumeState {
-                name: volume.name().to_owned(),
-                robustness: volume
-                    .status
-                    .robustness
-                    .clone()
-                    .unwrap_or_else(|| "unknown".to_owned()),
-                replicas_per_node: per_node.into_iter().collect(),
-            }
+        .map(|volume| VolumeState {
+            name: volume.name().to_owned(),
+            robustness: volume
+                .status
+                .robustness
+                .clone()
+                .unwrap_or_else(|| "unknown".to_owned()),
+            replicas_per_node: per_volume
+                .get(volume.name())
+                .into_iter()
+                .flatten()
+                .map(|(node, count)| ((*node).to_owned(), *count))
+                .collect(),
         })
         .collect()
 }
@@ -577,6 +581,54 @@ fn label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Working replicas only, counted per node of each volume; a volume with none lists none.
+    #[test]
+    fn volumes_count_their_working_replicas_per_node() {
+        let volume = |name: &str, robustness: &str| {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name}, "status": {"robustness": robustness},
+            }))
+            .expect("a volume")
+        };
+        let replica = |name: &str, volume: &str, node: &str, failed_at: &str| {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name},
+                "spec": {"volumeName": volume, "nodeID": node, "failedAt": failed_at},
+                "status": {"currentState": "running"},
+            }))
+            .expect("a replica")
+        };
+        let snapshot = posture_core::Snapshot {
+            longhorn: Some(posture_core::snapshot::Longhorn {
+                volumes: vec![volume("v1", "healthy"), volume("v2", "faulted")],
+                replicas: vec![
+                    replica("v1-a", "v1", "a", ""),
+                    replica("v1-b", "v1", "b", ""),
+                    replica("v1-b2", "v1", "b", ""),
+                    replica("v1-dead", "v1", "a", "2026-11-01T10:00:00Z"),
+                    replica("v2-dead", "v2", "b", "2026-11-01T10:00:00Z"),
+                ],
+                ..posture_core::snapshot::Longhorn::default()
+            }),
+            ..posture_core::Snapshot::default()
+        };
+        assert_eq!(
+            volumes_of(&snapshot),
+            vec![
+                VolumeState {
+                    name: "v1".into(),
+                    robustness: "healthy".into(),
+                    replicas_per_node: vec![("a".into(), 1), ("b".into(), 2)],
+                },
+                VolumeState {
+                    name: "v2".into(),
+                    robustness: "faulted".into(),
+                    replicas_per_node: Vec::new(),
+                },
+            ]
+        );
+    }
 
     #[test]
     fn label_values_are_escaped() {
