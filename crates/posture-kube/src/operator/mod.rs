@@ -358,18 +358,33 @@ async fn check_once(
         .get_opt(&settings.report)
         .await
         .map_err(|e| crate::message::one_line(&e))?;
-    if previous.is_none() {
-        let object = PostureReport::new(
-            &settings.report,
-            PostureReportSpec {
-                interval_seconds: settings.interval.as_secs(),
-                writer: Some(settings.leader.identity.clone()),
-            },
-        );
-        reports
-            .create(&PostParams::default(), &object)
-            .await
-            .map_err(|e| crate::message::one_line(&e))?;
+    let spec = PostureReportSpec {
+        interval_seconds: settings.interval.as_secs(),
+        writer: Some(settings.leader.identity.clone()),
+    };
+    // The spec is written when the report is made and when it no longer says who writes it
+    // (another instance led before) or how often; most checks write only the status.
+    match &previous {
+        None => {
+            reports
+                .create(
+                    &PostParams::default(),
+                    &PostureReport::new(&settings.report, spec),
+                )
+                .await
+                .map_err(|e| crate::message::one_line(&e))?;
+        }
+        Some(previous) if previous.spec != spec => {
+            reports
+                .patch(
+                    &settings.report,
+                    &PatchParams::default(),
+                    &Patch::Merge(&serde_json::json!({ "spec": spec })),
+                )
+                .await
+                .map_err(|e| crate::message::one_line(&e))?;
+        }
+        Some(_) => {}
     }
     let mut status: PostureReportStatus = status_of(
         &report,
@@ -379,17 +394,6 @@ async fn check_once(
     );
     status.last_enforcement = enforced.clone();
     status.alerts = alerts.to_vec();
-    let patch = serde_json::json!({
-        "spec": {"intervalSeconds": settings.interval.as_secs(), "writer": settings.leader.identity},
-    });
-    reports
-        .patch(
-            &settings.report,
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(|e| crate::message::one_line(&e))?;
     reports
         .patch_status(
             &settings.report,
